@@ -1,0 +1,1 @@
+"""The OMS: gRPC servicers, the order engine, risk checks and persistence."""

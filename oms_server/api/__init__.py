@@ -1,0 +1,1 @@
+"""The gRPC edge: servicers, auth, error mapping and proto <-> domain translation."""

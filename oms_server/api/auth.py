@@ -1,0 +1,155 @@
+"""Bearer-token authentication: JWT (HS256) with claims sub, role and accounts.
+
+The interceptor authenticates every RPC (streams included) except the standard
+health and reflection services, and hands the principal to the servicer through
+a context variable.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any
+
+import grpc
+import jwt
+
+from oms_server.domain.access import Principal, Role
+from oms_server.domain.errors import PermissionDeniedError, UnauthenticatedError
+
+ALGORITHM = "HS256"
+#: Lifetime of tokens issued by `oms token` unless told otherwise.
+DEFAULT_TOKEN_TTL_S = 7 * 24 * 3600
+#: Services callable without a token (probes and tooling).
+PUBLIC_SERVICE_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+_current: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
+    "oms_principal", default=None
+)
+
+
+def issue_token(
+    secret: str,
+    subject: str,
+    role: Role,
+    accounts: Iterable[str] = (),
+    *,
+    ttl_s: int = DEFAULT_TOKEN_TTL_S,
+) -> str:
+    """A signed token for ``subject`` with ``role`` over ``accounts``."""
+    now = int(time.time())
+    claims = {
+        "sub": subject,
+        "role": role.value,
+        "accounts": sorted(set(accounts)),
+        "iat": now,
+        "exp": now + ttl_s,
+    }
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def verify_token(secret: str, token: str) -> Principal:
+    """The principal of a valid token; UnauthenticatedError otherwise."""
+    try:
+        claims = jwt.decode(
+            token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "role", "exp"]}
+        )
+        role = Role(claims["role"])
+        accounts = claims.get("accounts", [])
+        if not isinstance(accounts, list) or not all(isinstance(a, str) for a in accounts):
+            raise UnauthenticatedError("token claim 'accounts' must be a list of account ids")
+    except (jwt.PyJWTError, ValueError) as exc:
+        raise UnauthenticatedError(f"invalid token: {exc}") from exc
+    return Principal(subject=str(claims["sub"]), role=role, accounts=frozenset(accounts))
+
+
+def current_principal() -> Principal:
+    """The caller of the RPC being served."""
+    principal = _current.get()
+    if principal is None:
+        raise UnauthenticatedError("no authenticated caller")
+    return principal
+
+
+def require_account(account_id: str) -> Principal:
+    """The caller, if it may act for ``account_id``; PermissionDeniedError otherwise."""
+    principal = current_principal()
+    if not principal.can_act_for(account_id):
+        raise PermissionDeniedError(
+            f"{principal.subject} may not act for account {account_id}",
+            reason="ACCOUNT_NOT_PERMITTED",
+        )
+    return principal
+
+
+def require_admin() -> Principal:
+    principal = current_principal()
+    if not principal.is_admin:
+        raise PermissionDeniedError("this call needs the admin role", reason="ADMIN_ONLY")
+    return principal
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):
+    """Authenticates `authorization: Bearer <JWT>` on every non-public RPC."""
+
+    def __init__(self, secret: str) -> None:
+        self._secret = secret
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method
+        if handler is None or method.startswith(PUBLIC_SERVICE_PREFIXES):
+            return handler
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                self._wrap_unary(handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                self._wrap_stream(handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler  # pragma: no cover - the API has no client-streaming RPCs
+
+    def _authenticate(self, context: grpc.aio.ServicerContext) -> Principal:
+        metadata = dict(context.invocation_metadata() or ())
+        header = metadata.get("authorization", "")
+        if not isinstance(header, str) or not header.lower().startswith("bearer "):
+            raise UnauthenticatedError("missing 'authorization: Bearer <token>' metadata")
+        return verify_token(self._secret, header[7:].strip())
+
+    def _wrap_unary(self, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            try:
+                principal = self._authenticate(context)
+            except UnauthenticatedError as exc:
+                await context.abort(grpc.StatusCode.UNAUTHENTICATED, exc.message)
+            token = _current.set(principal)
+            try:
+                return await behavior(request, context)
+            finally:
+                _current.reset(token)
+
+        return wrapped
+
+    def _wrap_stream(
+        self, behavior: Callable[..., AsyncIterator[Any]]
+    ) -> Callable[..., AsyncIterator[Any]]:
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            try:
+                principal = self._authenticate(context)
+            except UnauthenticatedError as exc:
+                await context.abort(grpc.StatusCode.UNAUTHENTICATED, exc.message)
+            _current.set(principal)
+            async for item in behavior(request, context):
+                yield item
+
+        return wrapped

@@ -1,0 +1,195 @@
+"""The one translation between oms.v1 protobuf messages and the domain model.
+
+Requests are checked here field by field; every refusal names the field.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from decimal import Decimal
+from enum import Enum
+from typing import Any, TypeVar
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from oms_server.domain.decimals import fmt, parse_decimal, parse_positive
+from oms_server.domain.enums import (
+    ExecType,
+    OrderState,
+    OrderType,
+    RoutingStrategy,
+    Side,
+    TimeInForce,
+)
+from oms_server.domain.errors import ValidationError
+from oms_server.domain.instruments import Instrument
+from oms_server.domain.order import MAX_ID_CHARS, Order, OrderRequest
+from oms_server.domain.reports import ExecutionReport
+from protos.oms.v1 import common_pb2, order_pb2, order_service_pb2
+
+E = TypeVar("E", bound=Enum)
+
+#: Default and largest ListOrders page.
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+
+
+def _enum_maps(proto_enum: Any, prefix: str, domain: type[E]) -> tuple[dict[int, E], dict[E, int]]:
+    to_domain = {proto_enum.Value(f"{prefix}_{member.value}"): member for member in domain}
+    return to_domain, {member: number for number, member in to_domain.items()}
+
+
+SIDE_IN, SIDE_OUT = _enum_maps(common_pb2.Side, "SIDE", Side)
+TYPE_IN, TYPE_OUT = _enum_maps(common_pb2.OrderType, "ORDER_TYPE", OrderType)
+TIF_IN, TIF_OUT = _enum_maps(common_pb2.TimeInForce, "TIME_IN_FORCE", TimeInForce)
+STATE_IN, STATE_OUT = _enum_maps(common_pb2.OrderState, "ORDER_STATE", OrderState)
+EXEC_IN, EXEC_OUT = _enum_maps(common_pb2.ExecType, "EXEC_TYPE", ExecType)
+ROUTING_IN, ROUTING_OUT = _enum_maps(
+    common_pb2.RoutingStrategy, "ROUTING_STRATEGY", RoutingStrategy
+)
+
+
+# -- requests -> domain ---------------------------------------------------------------
+
+
+def order_request(
+    msg: order_service_pb2.SubmitOrderRequest, instruments: Mapping[str, Instrument]
+) -> OrderRequest:
+    """A checked OrderRequest; raises ValidationError naming the first bad field."""
+    account_id = identifier(msg.account_id, "account_id")
+    client_order_id = identifier(msg.client_order_id, "client_order_id")
+    instrument = instrument_of(msg.symbol, instruments)
+    routing = (
+        RoutingStrategy.BEST_PRICE
+        if msg.routing_strategy == common_pb2.ROUTING_STRATEGY_UNSPECIFIED
+        else enum_in(msg.routing_strategy, ROUTING_IN, "routing_strategy")
+    )
+    request = OrderRequest(
+        account_id=account_id,
+        client_order_id=client_order_id,
+        symbol=instrument.symbol,
+        side=enum_in(msg.side, SIDE_IN, "side"),
+        order_type=enum_in(msg.order_type, TYPE_IN, "order_type"),
+        time_in_force=enum_in(msg.time_in_force, TIF_IN, "time_in_force"),
+        quantity=parse_positive(msg.quantity, "quantity"),
+        limit_price=parse_decimal(msg.limit_price, "limit_price", allow_empty=True),
+        stop_price=parse_decimal(msg.stop_price, "stop_price", allow_empty=True),
+        routing_strategy=routing,
+        venue=identifier(msg.venue, "venue", required=False),
+    )
+    request.check(instrument)
+    return request
+
+
+def identifier(value: str, field: str, *, required: bool = True) -> str:
+    """A printable id of at most MAX_ID_CHARS characters."""
+    if not value:
+        if required:
+            raise ValidationError(field, "is required")
+        return ""
+    if len(value) > MAX_ID_CHARS:
+        raise ValidationError(field, f"is longer than {MAX_ID_CHARS} characters")
+    if not value.isprintable() or value != value.strip():
+        raise ValidationError(field, "must be printable with no leading or trailing spaces")
+    return value
+
+
+def instrument_of(symbol: str, instruments: Mapping[str, Instrument]) -> Instrument:
+    if not symbol:
+        raise ValidationError("symbol", "is required")
+    instrument = instruments.get(symbol)
+    if instrument is None:
+        raise ValidationError("symbol", f"unknown symbol {symbol[:32]!r}")
+    return instrument
+
+
+def enum_in(value: int, mapping: Mapping[int, E], field: str) -> E:
+    member = mapping.get(value)
+    if member is None:
+        what = "must be specified" if value == 0 else f"unknown value {value}"
+        raise ValidationError(field, what)
+    return member
+
+
+def optional_positive(text: str, field: str) -> Decimal | None:
+    return None if text == "" else parse_positive(text, field)
+
+
+def page_size(value: int) -> int:
+    if value < 0:
+        raise ValidationError("page_size", "must not be negative")
+    return min(value or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+
+
+def encode_page_token(order: Order) -> str:
+    raw = f"{order.created_ns}:{order.order_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def decode_page_token(token: str) -> tuple[int, str] | None:
+    if not token:
+        return None
+    try:
+        created, order_id = base64.urlsafe_b64decode(token.encode()).decode().split(":", 1)
+        return int(created), identifier(order_id, "page_token")
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise ValidationError("page_token", "is not a token from a previous page") from exc
+
+
+# -- domain -> messages ---------------------------------------------------------------
+
+
+def order_message(order: Order) -> order_pb2.Order:
+    return order_pb2.Order(
+        order_id=order.order_id,
+        client_order_id=order.client_order_id,
+        account_id=order.account_id,
+        symbol=order.symbol,
+        side=SIDE_OUT[order.side],
+        order_type=TYPE_OUT[order.order_type],
+        time_in_force=TIF_OUT[order.time_in_force],
+        quantity=fmt(order.quantity),
+        limit_price=fmt(order.limit_price),
+        stop_price=fmt(order.stop_price),
+        state=STATE_OUT[order.state],
+        cum_qty=fmt(order.cum_qty),
+        leaves_qty=fmt(order.leaves_qty),
+        avg_price=fmt(order.avg_price),
+        routing_strategy=ROUTING_OUT[order.routing_strategy],
+        venue=order.venue,
+        text=order.text,
+        replaces_order_id=order.replaces_order_id,
+        replaced_by_order_id=order.replaced_by_order_id,
+        create_time=timestamp(order.created_ns),
+        update_time=timestamp(order.updated_ns),
+    )
+
+
+def report_message(report: ExecutionReport) -> order_pb2.ExecutionReport:
+    return order_pb2.ExecutionReport(
+        sequence=report.sequence,
+        exec_id=report.exec_id,
+        order_id=report.order_id,
+        client_order_id=report.client_order_id,
+        account_id=report.account_id,
+        symbol=report.symbol,
+        side=SIDE_OUT[report.side],
+        exec_type=EXEC_OUT[report.exec_type],
+        order_state=STATE_OUT[report.order_state],
+        last_qty=fmt(report.last_qty),
+        last_price=fmt(report.last_price),
+        last_venue=report.last_venue,
+        cum_qty=fmt(report.cum_qty),
+        leaves_qty=fmt(report.leaves_qty),
+        avg_price=fmt(report.avg_price),
+        text=report.text,
+        transact_time=timestamp(report.transact_ns),
+    )
+
+
+def timestamp(ns: int) -> Timestamp:
+    ts = Timestamp()
+    ts.FromNanoseconds(ns)
+    return ts

@@ -1,0 +1,173 @@
+"""oms.v1.OrderService: each method authenticates, maps, awaits the engine, maps back."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+
+import grpc
+
+from oms_server.api import mapping
+from oms_server.api.auth import current_principal, require_account
+from oms_server.api.errors import stream_errors, unary_errors
+from oms_server.domain.errors import FailedPreconditionError, NotFoundError, ResourceExhaustedError
+from oms_server.domain.instruments import Instrument
+from oms_server.domain.order import Order
+from oms_server.domain.reports import ExecutionReport
+from oms_server.engine.engine import OrderEngine
+from oms_server.engine.hub import ReportHub
+from oms_server.store.repository import Store
+from protos.oms.v1 import order_service_pb2 as pb
+from protos.oms.v1 import order_service_pb2_grpc
+
+#: Reports read from the store per query while replaying a stream.
+REPLAY_PAGE = 1000
+
+
+class OrderService(order_service_pb2_grpc.OrderServiceServicer):
+    """Submit, amend, cancel and query orders; stream execution reports."""
+
+    def __init__(
+        self,
+        engine: OrderEngine,
+        store: Store,
+        hub: ReportHub,
+        instruments: Mapping[str, Instrument],
+    ) -> None:
+        self._engine = engine
+        self._store = store
+        self._hub = hub
+        self._instruments = instruments
+
+    @unary_errors
+    async def SubmitOrder(
+        self, request: pb.SubmitOrderRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SubmitOrderResponse:
+        principal = require_account(mapping.identifier(request.account_id, "account_id"))
+        order_request = mapping.order_request(request, self._instruments)
+        order = await self._engine.submit(order_request, principal)
+        return pb.SubmitOrderResponse(order=mapping.order_message(order))
+
+    @unary_errors
+    async def CancelOrder(
+        self, request: pb.CancelOrderRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CancelOrderResponse:
+        order_id = mapping.identifier(request.order_id, "order_id")
+        try:
+            order = await self._engine.cancel(order_id, current_principal())
+        except NotFoundError:
+            await self._refuse_finished(order_id)
+            raise
+        return pb.CancelOrderResponse(order=mapping.order_message(order))
+
+    @unary_errors
+    async def ReplaceOrder(
+        self, request: pb.ReplaceOrderRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ReplaceOrderResponse:
+        order_id = mapping.identifier(request.order_id, "order_id")
+        quantity = mapping.optional_positive(request.quantity, "quantity")
+        limit_price = mapping.optional_positive(request.limit_price, "limit_price")
+        client_order_id = mapping.identifier(
+            request.client_order_id, "client_order_id", required=False
+        )
+        try:
+            order = await self._engine.replace(
+                order_id,
+                current_principal(),
+                quantity=quantity,
+                limit_price=limit_price,
+                client_order_id=client_order_id,
+            )
+        except NotFoundError:
+            await self._refuse_finished(order_id)
+            raise
+        return pb.ReplaceOrderResponse(order=mapping.order_message(order))
+
+    @unary_errors
+    async def GetOrder(
+        self, request: pb.GetOrderRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetOrderResponse:
+        order = await self._visible_order(mapping.identifier(request.order_id, "order_id"))
+        return pb.GetOrderResponse(order=mapping.order_message(order))
+
+    @unary_errors
+    async def ListOrders(
+        self, request: pb.ListOrdersRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListOrdersResponse:
+        account_id = mapping.identifier(request.account_id, "account_id")
+        require_account(account_id)
+        limit = mapping.page_size(request.page_size)
+        states = [mapping.enum_in(s, mapping.STATE_IN, "states") for s in request.states]
+        orders = await self._store.list_orders(
+            account_id,
+            states=states,
+            symbol=request.symbol[:32],
+            limit=limit + 1,
+            before=mapping.decode_page_token(request.page_token),
+        )
+        page, more = orders[:limit], len(orders) > limit
+        return pb.ListOrdersResponse(
+            orders=[mapping.order_message(self._freshest(o)) for o in page],
+            next_page_token=mapping.encode_page_token(page[-1]) if more else "",
+        )
+
+    @unary_errors
+    async def GetOrderEvents(
+        self, request: pb.GetOrderEventsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetOrderEventsResponse:
+        order = await self._visible_order(mapping.identifier(request.order_id, "order_id"))
+        events = await self._store.order_events(order.order_id)
+        return pb.GetOrderEventsResponse(events=[mapping.report_message(r) for r in events])
+
+    @stream_errors
+    async def StreamExecutionReports(
+        self, request: pb.StreamExecutionReportsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.StreamExecutionReportsResponse]:
+        account_id = mapping.identifier(request.account_id, "account_id")
+        require_account(account_id)
+        async for report in self._reports(account_id, request.from_sequence):
+            yield pb.StreamExecutionReportsResponse(report=mapping.report_message(report))
+
+    async def _reports(self, account_id: str, after: int) -> AsyncIterator[ExecutionReport]:
+        """Stored reports after ``after``, then live ones: no gap, no duplicate."""
+        subscription = self._hub.subscribe(account_id)
+        try:
+            last = after
+            while last < subscription.start_after:
+                chunk = self._hub.recent(account_id, last, subscription.start_after)
+                if chunk is None:
+                    chunk = await self._store.reports_after(
+                        account_id, last, limit=REPLAY_PAGE, up_to=subscription.start_after
+                    )
+                for report in chunk:
+                    yield report
+                    last = report.sequence
+            while True:
+                report = await subscription.get()
+                if report is None:
+                    raise ResourceExhaustedError(
+                        f"subscriber fell behind; resume with from_sequence={last}",
+                        reason="SLOW_CONSUMER",
+                    )
+                if report.sequence <= last:
+                    continue
+                yield report
+                last = report.sequence
+        finally:
+            subscription.close()
+
+    async def _visible_order(self, order_id: str) -> Order:
+        order = await self._engine.get_order(order_id)
+        if order is None or not current_principal().can_act_for(order.account_id):
+            raise NotFoundError(f"order {order_id} not found", reason="ORDER_NOT_FOUND")
+        return order
+
+    async def _refuse_finished(self, order_id: str) -> None:
+        """Turn NOT_FOUND into FAILED_PRECONDITION for a visible order that is done."""
+        stored = await self._store.get_order(order_id)
+        if stored is not None and current_principal().can_act_for(stored.account_id):
+            raise FailedPreconditionError(
+                f"order {order_id} is {stored.state.value}", reason="ORDER_NOT_WORKING"
+            )
+
+    def _freshest(self, order: Order) -> Order:
+        return self._engine.cached_order(order.order_id) or order

@@ -1,0 +1,103 @@
+"""Building the grpc.aio server: services, auth, health and reflection."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from oms_server.api.auth import AuthInterceptor
+
+#: Largest request accepted; larger ones get RESOURCE_EXHAUSTED from gRPC itself.
+MAX_MESSAGE_BYTES = 1 * 1024 * 1024
+#: Seconds in-flight calls get to finish when the server stops.
+DEFAULT_GRACE_S = 5.0
+
+
+class ServerStartError(RuntimeError):
+    """The server cannot listen where it was told to."""
+
+    def __str__(self) -> str:
+        return f"grpc: {self.args[0]}"
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceBinding:
+    """A servicer, the function that registers it, and its full service name."""
+
+    servicer: object
+    register: Callable[[object, grpc.aio.Server], None]
+    full_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class TlsFiles:
+    """Server certificate and key, and optionally a CA for mutual TLS."""
+
+    cert_file: str
+    key_file: str
+    client_ca_file: str | None = None
+
+
+def create_server(
+    addr: str,
+    services: Iterable[ServiceBinding],
+    *,
+    auth_secret: str,
+    tls: TlsFiles | None = None,
+) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
+    """A server bound to ``addr`` (port 0 picks a free one); returns it, its port, health."""
+    server = grpc.aio.server(
+        interceptors=[AuthInterceptor(auth_secret)],
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    names = []
+    for binding in services:
+        binding.register(binding.servicer, server)
+        names.append(binding.full_name)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+    )
+    port = _bind(server, addr, tls)
+    return server, port, health_servicer
+
+
+async def set_serving(health_servicer: health.aio.HealthServicer, names: Iterable[str]) -> None:
+    for name in ["", *names]:
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+
+async def set_not_serving(health_servicer: health.aio.HealthServicer, names: Iterable[str]) -> None:
+    for name in ["", *names]:
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+
+
+def _bind(server: grpc.aio.Server, addr: str, tls: TlsFiles | None) -> int:
+    try:
+        if tls is None:
+            port = server.add_insecure_port(addr)
+        else:
+            port = server.add_secure_port(addr, _credentials(tls))
+    except RuntimeError as exc:
+        raise ServerStartError(f"cannot listen on {addr}: {exc}") from exc
+    if port == 0:
+        raise ServerStartError(f"cannot listen on {addr}: the address is in use or invalid")
+    return port
+
+
+def _credentials(tls: TlsFiles) -> grpc.ServerCredentials:
+    key = Path(tls.key_file).read_bytes()
+    cert = Path(tls.cert_file).read_bytes()
+    ca = Path(tls.client_ca_file).read_bytes() if tls.client_ca_file else None
+    return grpc.ssl_server_credentials(
+        [(key, cert)], root_certificates=ca, require_client_auth=ca is not None
+    )

@@ -1,0 +1,109 @@
+"""Assembling the OMS process: store, engine, report hub and the gRPC server."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import grpc
+
+from oms_server.api.order_service import OrderService
+from oms_server.api.server import (
+    DEFAULT_GRACE_S,
+    ServiceBinding,
+    TlsFiles,
+    create_server,
+    set_not_serving,
+    set_serving,
+)
+from oms_server.config import Settings
+from oms_server.domain.instruments import Instrument
+from oms_server.engine.engine import OrderEngine
+from oms_server.engine.hub import ReportHub
+from oms_server.store.repository import Store
+from protos.oms.v1 import order_service_pb2, order_service_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+AUTH_SECRET_FILE = "auth_secret"
+
+
+@dataclass
+class OmsApp:
+    """One OMS process. ``start`` brings it up; ``stop`` drains and closes it."""
+
+    settings: Settings
+    instruments: Mapping[str, Instrument]
+    auth_secret: str
+    store: Store | None = None
+    engine: OrderEngine | None = None
+    hub: ReportHub = field(default_factory=ReportHub)
+    server: grpc.aio.Server | None = None
+    port: int = 0
+    _health: object | None = None
+    _service_names: list[str] = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        host = self.settings.grpc_addr.rsplit(":", 1)[0]
+        return f"{host}:{self.port}"
+
+    async def start(self) -> None:
+        self.store = await Store.open(self.settings.db_url)
+        self.engine = OrderEngine(self.store, self.instruments, self.hub)
+        await self.engine.start()
+        bindings = self._bindings()
+        self._service_names = [b.full_name for b in bindings]
+        self.server, self.port, self._health = create_server(
+            self.settings.grpc_addr,
+            bindings,
+            auth_secret=self.auth_secret,
+            tls=self._tls(),
+        )
+        await self.server.start()
+        await set_serving(self._health, self._service_names)  # type: ignore[arg-type]
+        log.info("OMS gRPC server listening on %s", self.address)
+
+    async def stop(self, grace_s: float = DEFAULT_GRACE_S) -> None:
+        """Refuse new work, let in-flight calls finish, commit, close."""
+        if self._health is not None:
+            await set_not_serving(self._health, self._service_names)  # type: ignore[arg-type]
+        if self.server is not None:
+            await self.server.stop(grace_s)
+        if self.engine is not None:
+            await self.engine.stop()
+        if self.store is not None:
+            await self.store.close()
+
+    def _bindings(self) -> list[ServiceBinding]:
+        assert self.engine is not None and self.store is not None
+        order_service = OrderService(self.engine, self.store, self.hub, self.instruments)
+        return [
+            ServiceBinding(
+                order_service,
+                order_service_pb2_grpc.add_OrderServiceServicer_to_server,  # type: ignore[arg-type]
+                order_service_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name,
+            ),
+        ]
+
+    def _tls(self) -> TlsFiles | None:
+        s = self.settings
+        if not s.tls_cert_file or not s.tls_key_file:
+            return None
+        return TlsFiles(s.tls_cert_file, s.tls_key_file, s.tls_client_ca_file)
+
+
+def resolve_auth_secret(settings: Settings) -> str:
+    """OMS_AUTH_SECRET, or the secret stored under the state dir (made on first use)."""
+    if settings.auth_secret:
+        return settings.auth_secret
+    path = settings.state_dir / AUTH_SECRET_FILE
+    if path.exists():
+        return path.read_text().strip()
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(32)
+    path.write_text(secret + "\n")
+    path.chmod(0o600)
+    return secret

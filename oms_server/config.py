@@ -1,0 +1,42 @@
+"""Configuration: one typed object, read once from the environment at start-up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_GRPC_ADDR = "127.0.0.1:50051"
+DEFAULT_STATE_DIR = ".oms"
+DEFAULT_DB_URL = f"sqlite+aiosqlite:///{DEFAULT_STATE_DIR}/oms.db"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the OMS reads from its environment (see CONTRACT.md)."""
+
+    grpc_addr: str = DEFAULT_GRPC_ADDR
+    db_url: str = DEFAULT_DB_URL
+    nats_url: str | None = None
+    auth_secret: str | None = None
+    scenario_path: str | None = None
+    state_dir: Path = Path(DEFAULT_STATE_DIR)
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    tls_client_ca_file: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        return cls(
+            grpc_addr=env.get("OMS_GRPC_ADDR") or DEFAULT_GRPC_ADDR,
+            db_url=env.get("OMS_DB_URL") or DEFAULT_DB_URL,
+            nats_url=env.get("NATS_URL") or None,
+            auth_secret=env.get("OMS_AUTH_SECRET") or None,
+            scenario_path=env.get("OMS_SCENARIO") or None,
+            state_dir=Path(env.get("OMS_STATE_DIR") or DEFAULT_STATE_DIR),
+            tls_cert_file=env.get("OMS_TLS_CERT") or None,
+            tls_key_file=env.get("OMS_TLS_KEY") or None,
+            tls_client_ca_file=env.get("OMS_TLS_CLIENT_CA") or None,
+        )

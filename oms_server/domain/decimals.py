@@ -1,0 +1,86 @@
+"""Exact decimal arithmetic for prices, quantities and money.
+
+Prices and quantities travel as decimal strings and live as ``decimal.Decimal``;
+binary floats never touch them. Parsing is strict: no NaN, no infinity, no
+exponent tricks, bounded length, so hostile input cannot smuggle in odd values.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
+
+from oms_server.domain.errors import ValidationError
+
+ZERO = Decimal(0)
+#: Longest decimal string accepted from the outside world.
+MAX_DECIMAL_CHARS = 32
+#: Decimal places of average prices, which are ratios and need not be exact.
+AVG_PRICE_PLACES = Decimal("1e-8")
+#: Decimal places of money amounts computed from bps (fees, rebates).
+MONEY_PLACES = Decimal("1e-8")
+
+_DECIMAL_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+
+
+def parse_decimal(text: str, field: str, *, allow_empty: bool = False) -> Decimal | None:
+    """Parse a decimal string strictly; raise ValidationError naming ``field``.
+
+    Returns None for an empty string when ``allow_empty`` is set.
+    """
+    if text == "" or text is None:
+        if allow_empty:
+            return None
+        raise ValidationError(field, "is required")
+    if len(text) > MAX_DECIMAL_CHARS:
+        raise ValidationError(field, f"is longer than {MAX_DECIMAL_CHARS} characters")
+    if not _DECIMAL_RE.match(text):
+        raise ValidationError(field, f"is not a decimal number: {text!r}")
+    try:
+        return Decimal(text)
+    except InvalidOperation as exc:  # pragma: no cover - the regex already refuses these
+        raise ValidationError(field, f"is not a decimal number: {text!r}") from exc
+
+
+def parse_positive(text: str, field: str) -> Decimal:
+    """Parse a required decimal that must be strictly greater than zero."""
+    value = parse_decimal(text, field)
+    assert value is not None
+    if value <= ZERO:
+        raise ValidationError(field, "must be greater than zero")
+    return value
+
+
+def is_multiple_of(value: Decimal, step: Decimal) -> bool:
+    """True when ``value`` is a whole number of ``step`` (tick or lot)."""
+    if step <= ZERO:
+        return True
+    with localcontext() as ctx:
+        ctx.prec = 50
+        return (value % step) == ZERO
+
+
+def fmt(value: Decimal | None) -> str:
+    """Canonical string form: no exponent, no trailing zeros, '' for None."""
+    if value is None:
+        return ""
+    if value == ZERO:
+        return "0"
+    text = format(value.normalize(), "f")
+    return text
+
+
+def average_price(notional: Decimal, quantity: Decimal) -> Decimal:
+    """Volume-weighted average price, rounded half-even to AVG_PRICE_PLACES."""
+    if quantity == ZERO:
+        return ZERO
+    with localcontext() as ctx:
+        ctx.prec = 50
+        return (notional / quantity).quantize(AVG_PRICE_PLACES, rounding=ROUND_HALF_EVEN)
+
+
+def bps_of(notional: Decimal, bps: Decimal) -> Decimal:
+    """``bps`` basis points of ``notional``, rounded half-even to MONEY_PLACES."""
+    with localcontext() as ctx:
+        ctx.prec = 50
+        return (notional * bps / Decimal(10_000)).quantize(MONEY_PLACES, rounding=ROUND_HALF_EVEN)

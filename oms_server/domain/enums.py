@@ -1,0 +1,96 @@
+"""Enumerations of the order model. Values mirror the oms.v1 proto enum suffixes."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Side(StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+    @property
+    def sign(self) -> int:
+        """+1 for buys, -1 for sells: the direction the position moves."""
+        return 1 if self is Side.BUY else -1
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class OrderType(StrEnum):
+    MARKET = "MARKET"
+    LIMIT = "LIMIT"
+    STOP = "STOP"
+    STOP_LIMIT = "STOP_LIMIT"
+
+    @property
+    def needs_limit_price(self) -> bool:
+        return self in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+
+    @property
+    def needs_stop_price(self) -> bool:
+        return self in (OrderType.STOP, OrderType.STOP_LIMIT)
+
+
+class TimeInForce(StrEnum):
+    DAY = "DAY"
+    GTC = "GTC"
+    IOC = "IOC"
+    FOK = "FOK"
+
+    @property
+    def rests(self) -> bool:
+        """True when an unfilled remainder may rest on a book."""
+        return self in (TimeInForce.DAY, TimeInForce.GTC)
+
+
+class OrderState(StrEnum):
+    PENDING_NEW = "PENDING_NEW"
+    NEW = "NEW"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    PENDING_CANCEL = "PENDING_CANCEL"
+    CANCELED = "CANCELED"
+    PENDING_REPLACE = "PENDING_REPLACE"
+    REPLACED = "REPLACED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+
+TERMINAL_STATES = frozenset(
+    {
+        OrderState.FILLED,
+        OrderState.CANCELED,
+        OrderState.REPLACED,
+        OrderState.REJECTED,
+        OrderState.EXPIRED,
+    }
+)
+
+
+class ExecType(StrEnum):
+    """What an execution report announces (FIX ExecType)."""
+
+    PENDING_NEW = "PENDING_NEW"
+    NEW = "NEW"
+    TRADE = "TRADE"
+    PENDING_CANCEL = "PENDING_CANCEL"
+    CANCELED = "CANCELED"
+    PENDING_REPLACE = "PENDING_REPLACE"
+    REPLACED = "REPLACED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+    CANCEL_REJECTED = "CANCEL_REJECTED"
+    REPLACE_REJECTED = "REPLACE_REJECTED"
+
+
+class RoutingStrategy(StrEnum):
+    BEST_PRICE = "BEST_PRICE"
+    LIQUIDITY = "LIQUIDITY"
+    DIRECT = "DIRECT"

@@ -1,0 +1,158 @@
+"""Orders: what a client asked for, and the fold of everything that happened to it.
+
+``Order`` changes only through its methods, which consult the transition table; a
+fill that would overfill is refused here, once, for every caller.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from oms_server.domain.decimals import ZERO, average_price, fmt
+from oms_server.domain.enums import OrderState, OrderType, RoutingStrategy, Side, TimeInForce
+from oms_server.domain.errors import FailedPreconditionError, ValidationError
+from oms_server.domain.instruments import Instrument
+from oms_server.domain.state_machine import Trigger, next_state
+
+#: Longest client_order_id / account_id / venue name accepted.
+MAX_ID_CHARS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """A validated request for a new order, before it has an id."""
+
+    account_id: str
+    client_order_id: str
+    symbol: str
+    side: Side
+    order_type: OrderType
+    time_in_force: TimeInForce
+    quantity: Decimal
+    limit_price: Decimal | None
+    stop_price: Decimal | None
+    routing_strategy: RoutingStrategy
+    venue: str
+
+    def check(self, instrument: Instrument) -> None:
+        """Check the request against the instrument; raise ValidationError naming the field."""
+        instrument.check_quantity(self.quantity, "quantity")
+        _check_price_presence(self.order_type.needs_limit_price, self.limit_price, "limit_price")
+        _check_price_presence(self.order_type.needs_stop_price, self.stop_price, "stop_price")
+        if self.limit_price is not None:
+            instrument.check_price(self.limit_price, "limit_price")
+        if self.stop_price is not None:
+            instrument.check_price(self.stop_price, "stop_price")
+        if self.order_type is OrderType.MARKET and self.time_in_force is TimeInForce.GTC:
+            raise ValidationError("time_in_force", "a market order cannot be GTC")
+        if self.routing_strategy is RoutingStrategy.DIRECT and not self.venue:
+            raise ValidationError("venue", "is required for ROUTING_STRATEGY_DIRECT")
+
+
+@dataclass(slots=True)
+class Order:
+    """A parent order as the OMS knows it."""
+
+    order_id: str
+    account_id: str
+    client_order_id: str
+    symbol: str
+    side: Side
+    order_type: OrderType
+    time_in_force: TimeInForce
+    quantity: Decimal
+    limit_price: Decimal | None
+    stop_price: Decimal | None
+    routing_strategy: RoutingStrategy
+    venue: str
+    state: OrderState = OrderState.PENDING_NEW
+    cum_qty: Decimal = ZERO
+    cum_notional: Decimal = ZERO
+    text: str = ""
+    sender: str = ""
+    replaces_order_id: str = ""
+    replaced_by_order_id: str = ""
+    created_ns: int = 0
+    updated_ns: int = 0
+    #: Number of events applied; the next event of this order is version + 1.
+    version: int = 0
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_request(
+        cls, order_id: str, request: OrderRequest, *, sender: str, now_ns: int
+    ) -> Order:
+        """A PENDING_NEW order for a validated request."""
+        return cls(
+            order_id=order_id,
+            account_id=request.account_id,
+            client_order_id=request.client_order_id,
+            symbol=request.symbol,
+            side=request.side,
+            order_type=request.order_type,
+            time_in_force=request.time_in_force,
+            quantity=request.quantity,
+            limit_price=request.limit_price,
+            stop_price=request.stop_price,
+            routing_strategy=request.routing_strategy,
+            venue=request.venue,
+            sender=sender,
+            created_ns=now_ns,
+            updated_ns=now_ns,
+        )
+
+    @property
+    def leaves_qty(self) -> Decimal:
+        """Quantity still working: zero once the order is done."""
+        if self.state.is_terminal:
+            return ZERO
+        return self.quantity - self.cum_qty
+
+    @property
+    def open_qty(self) -> Decimal:
+        """Quantity not yet filled, whatever the state."""
+        return self.quantity - self.cum_qty
+
+    @property
+    def avg_price(self) -> Decimal:
+        return average_price(self.cum_notional, self.cum_qty)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state.is_terminal
+
+    def apply(self, trigger: Trigger) -> OrderState:
+        """Move to the state the table gives for ``trigger``; return it."""
+        self.state = next_state(self.state, trigger, self.cum_qty)
+        return self.state
+
+    def can(self, trigger: Trigger) -> bool:
+        """True when ``trigger`` is legal in the current state."""
+        from oms_server.domain.state_machine import is_legal
+
+        return is_legal(self.state, trigger)
+
+    def apply_fill(self, qty: Decimal, price: Decimal) -> OrderState:
+        """Add a fill of ``qty`` at ``price``; refuse one that would overfill."""
+        if qty <= ZERO:
+            raise FailedPreconditionError(f"fill quantity {fmt(qty)} is not positive")
+        if qty > self.open_qty:
+            raise FailedPreconditionError(
+                f"fill of {fmt(qty)} would overfill order {self.order_id} "
+                f"(open {fmt(self.open_qty)})",
+                reason="OVERFILL",
+            )
+        trigger = Trigger.FILL if qty == self.open_qty else Trigger.PARTIAL_FILL
+        new_state = next_state(self.state, trigger, self.cum_qty + qty)
+        self.cum_qty += qty
+        self.cum_notional += qty * price
+        self.state = new_state
+        return new_state
+
+
+def _check_price_presence(required: bool, price: Decimal | None, field_name: str) -> None:
+    if required and price is None:
+        raise ValidationError(field_name, "is required for this order type")
+    if not required and price is not None:
+        raise ValidationError(field_name, "must be empty for this order type")

@@ -1,0 +1,469 @@
+"""The order engine: the single writer of live order state.
+
+gRPC handlers (and, later, the venue connector) hand it commands through a bounded
+queue and await the outcome. The engine applies a run of queued commands to its
+in-memory state, writes everything they changed in one transaction (group commit),
+and only then answers the callers, publishes their reports to stream subscribers
+and lets outbound messages leave. On start-up it rebuilds live state from the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from oms_server.domain.access import Principal
+from oms_server.domain.decimals import ZERO
+from oms_server.domain.enums import ExecType, OrderState
+from oms_server.domain.errors import (
+    AlreadyExistsError,
+    FailedPreconditionError,
+    NotFoundError,
+    OmsError,
+    UnavailableError,
+    ValidationError,
+)
+from oms_server.domain.instruments import Instrument
+from oms_server.domain.order import Order, OrderRequest
+from oms_server.domain.reports import ExecutionReport
+from oms_server.domain.state_machine import Trigger
+from oms_server.engine.hub import ReportHub
+from oms_server.store.journal import JournalBatch
+from oms_server.store.repository import Store
+from oms_server.store.rows import order_to_row, report_to_row
+
+log = logging.getLogger(__name__)
+
+#: Commands applied per group commit at most.
+DEFAULT_MAX_BATCH = 512
+#: Commands that may wait in the queue before callers are held back.
+DEFAULT_QUEUE_SIZE = 8192
+#: Terminal orders kept in memory for fast reads after they leave the working set.
+RECENT_ORDERS_KEPT = 20_000
+#: Attempts at one commit before the engine gives up and stops.
+COMMIT_ATTEMPTS = 3
+
+_STOP = object()
+
+
+@dataclass(slots=True)
+class _Command:
+    action: Callable[[], Any]
+    future: asyncio.Future[Any]
+
+
+@dataclass(slots=True)
+class _PendingWrites:
+    """What the commands of the current batch changed, written at the next flush."""
+
+    dirty_orders: dict[str, tuple[Order, bool]] = field(default_factory=dict)
+    reports: list[ExecutionReport] = field(default_factory=list)
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+    batch: JournalBatch = field(default_factory=JournalBatch)
+
+
+class OrderEngine:
+    """Owns working orders, per-account sequences and idempotency keys."""
+
+    def __init__(
+        self,
+        store: Store,
+        instruments: Mapping[str, Instrument],
+        hub: ReportHub,
+        *,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.store = store
+        self.instruments = dict(instruments)
+        self.hub = hub
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[_Command | object] = asyncio.Queue(queue_size)
+        self._clock = clock
+        self._orders: dict[str, Order] = {}
+        self._recent: OrderedDict[str, Order] = OrderedDict()
+        self._client_ids: dict[tuple[str, str], str] = {}
+        self._sequences: dict[str, int] = {}
+        self._pending = _PendingWrites()
+        self._task: asyncio.Task[None] | None = None
+        self._failed: BaseException | None = None
+        self._id_prefix = os.urandom(2).hex()
+        self._id_counter = 0
+        self.commits = 0
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Rebuild live state from the store and start the writer task."""
+        for order in await self.store.load_working_orders():
+            self._orders[order.order_id] = order
+        self._client_ids = await self.store.load_client_order_ids()
+        self._sequences = await self.store.load_last_sequences()
+        self.hub.seed(self._sequences)
+        self._task = asyncio.create_task(self._run(), name="order-engine")
+        log.info(
+            "order engine started: %d working orders, %d accounts",
+            len(self._orders),
+            len(self._sequences),
+        )
+
+    async def stop(self) -> None:
+        """Finish the queued commands, commit them, and stop."""
+        if self._task is None:
+            return
+        if not self._task.done():
+            await self._queue.put(_STOP)
+        await asyncio.gather(self._task, return_exceptions=True)
+        self._task = None
+
+    @property
+    def healthy(self) -> bool:
+        return self._task is not None and not self._task.done() and self._failed is None
+
+    # -- commands -----------------------------------------------------------------------
+
+    async def submit(self, request: OrderRequest, principal: Principal) -> Order:
+        """Accept a validated order, or return the original for a known client_order_id."""
+        return await self._call(lambda: self._submit(request, principal))
+
+    async def cancel(self, order_id: str, principal: Principal) -> Order:
+        """Ask for the unfilled rest of an order to be cancelled."""
+        return await self._call(lambda: self._cancel(order_id, principal))
+
+    async def replace(
+        self,
+        order_id: str,
+        principal: Principal,
+        *,
+        quantity: Decimal | None,
+        limit_price: Decimal | None,
+        client_order_id: str,
+    ) -> Order:
+        """Replace an order's quantity and/or limit price; returns the new order."""
+        return await self._call(
+            lambda: self._replace(order_id, principal, quantity, limit_price, client_order_id)
+        )
+
+    # -- reads (memory first; the store for orders no longer in memory) ----------------
+
+    def cached_order(self, order_id: str) -> Order | None:
+        """A snapshot of a working or recently finished order, if in memory."""
+        order = self._orders.get(order_id) or self._recent.get(order_id)
+        return copy.copy(order) if order is not None else None
+
+    async def get_order(self, order_id: str) -> Order | None:
+        return self.cached_order(order_id) or await self.store.get_order(order_id)
+
+    def working_orders(self) -> list[Order]:
+        return [copy.copy(o) for o in self._orders.values()]
+
+    # -- the writer task ----------------------------------------------------------------
+
+    async def _call(self, action: Callable[[], Any]) -> Any:
+        if self._failed is not None or self._task is None:
+            raise UnavailableError("the order engine is not running")
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Command(action, future))
+        try:
+            return await future
+        except _NeedsStoreRead as missing:
+            order = await self.store.get_order(missing.order_id)
+            if order is None:  # pragma: no cover - the key is only known once stored
+                raise NotFoundError(f"order {missing.order_id} not found") from None
+            return order
+
+    async def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            commands, stopping = await self._next_commands()
+            outcomes = [self._execute(command) for command in commands]
+            try:
+                await self._flush()
+            except Exception as exc:
+                self._fail(exc, commands)
+                return
+            for command, (ok, value) in zip(commands, outcomes, strict=True):
+                if command.future.done():
+                    continue
+                if ok:
+                    command.future.set_result(value)
+                else:
+                    command.future.set_exception(value)
+
+    async def _next_commands(self) -> tuple[list[_Command], bool]:
+        first = await self._queue.get()
+        if first is _STOP:
+            return [], True
+        commands = [first]
+        while len(commands) < self._max_batch:
+            try:
+                item = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+            if item is _STOP:
+                return commands, True  # type: ignore[return-value]
+            commands.append(item)
+        return commands, False  # type: ignore[return-value]
+
+    def _execute(self, command: _Command) -> tuple[bool, Any]:
+        try:
+            return True, command.action()
+        except OmsError as exc:
+            return False, exc
+        except Exception as exc:
+            log.exception("order engine command failed")
+            return False, exc
+
+    async def _flush(self) -> None:
+        pending = self._pending
+        self._pending = _PendingWrites()
+        for order, is_new in pending.dirty_orders.values():
+            pending.batch.upsert("orders", order.order_id, order_to_row(order), is_new=is_new)
+        if pending.batch:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(COMMIT_ATTEMPTS),
+                wait=wait_exponential(multiplier=0.05, max=1.0),
+                retry=retry_if_exception_type(OSError),
+                reraise=True,
+            ):
+                with attempt:
+                    await self.store.commit(pending.batch)
+            self.commits += 1
+        self.hub.publish(pending.reports)
+        for order, _ in pending.dirty_orders.values():
+            if order.is_terminal:
+                self._retire(order)
+        for callback in pending.after_commit:
+            callback()
+
+    def _fail(self, exc: BaseException, commands: list[_Command]) -> None:
+        log.error("order engine stopped: the journal commit failed: %s", exc)
+        self._failed = exc
+        error = UnavailableError("the order store is unavailable; nothing was stored")
+        for command in commands:
+            if not command.future.done():
+                command.future.set_exception(error)
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if isinstance(item, _Command) and not item.future.done():
+                item.future.set_exception(error)
+
+    def _retire(self, order: Order) -> None:
+        self._orders.pop(order.order_id, None)
+        self._recent[order.order_id] = order
+        while len(self._recent) > RECENT_ORDERS_KEPT:
+            self._recent.popitem(last=False)
+
+    # -- command handlers (run inside the writer task; validate before mutating) --------
+
+    def _submit(self, request: OrderRequest, principal: Principal) -> Order:
+        key = (request.account_id, request.client_order_id)
+        existing_id = self._client_ids.get(key)
+        if existing_id is not None:
+            return self._existing_order(existing_id)
+        now = self._clock()
+        order = Order.from_request(
+            self._new_order_id(now), request, sender=principal.subject, now_ns=now
+        )
+        self._client_ids[key] = order.order_id
+        self._orders[order.order_id] = order
+        self._touch(order, is_new=True)
+        order.apply(Trigger.ACCEPT)
+        self._report(order, ExecType.NEW)
+        return copy.copy(order)
+
+    def _cancel(self, order_id: str, principal: Principal) -> Order:
+        order = self._working_for(order_id, principal)
+        order.apply(Trigger.CANCEL_REQUEST)
+        self._report(order, ExecType.PENDING_CANCEL)
+        order.apply(Trigger.CANCEL_ACCEPT)
+        order.text = f"canceled by {principal.subject}"
+        self._report(order, ExecType.CANCELED)
+        return copy.copy(order)
+
+    def _replace(
+        self,
+        order_id: str,
+        principal: Principal,
+        quantity: Decimal | None,
+        limit_price: Decimal | None,
+        client_order_id: str,
+    ) -> Order:
+        if client_order_id:
+            done = self._replacement_already_made(order_id, principal, client_order_id)
+            if done is not None:
+                return done
+        old = self._working_for(order_id, principal)
+        new_qty, new_price = self._check_replace(old, quantity, limit_price)
+        if not old.can(Trigger.REPLACE_REQUEST):
+            old.apply(Trigger.REPLACE_REQUEST)  # raises the refusal with its reason
+        now = self._clock()
+        new_id = self._new_order_id(now)
+        new_client_id = client_order_id or new_id
+        old.apply(Trigger.REPLACE_REQUEST)
+        self._report(old, ExecType.PENDING_REPLACE)
+        new = self._successor(old, new_id, new_client_id, new_qty, new_price, principal, now)
+        old.apply(Trigger.REPLACE_ACCEPT)
+        old.replaced_by_order_id = new.order_id
+        self._report(old, ExecType.REPLACED, text=f"replaced by {new.order_id}")
+        self._report(new, ExecType.NEW, text=f"replaces {old.order_id}")
+        return copy.copy(new)
+
+    def _replacement_already_made(
+        self, order_id: str, principal: Principal, client_order_id: str
+    ) -> Order | None:
+        original = self._orders.get(order_id) or self._recent.get(order_id)
+        if original is None or not principal.can_act_for(original.account_id):
+            return None
+        existing_id = self._client_ids.get((original.account_id, client_order_id))
+        if existing_id is None:
+            return None
+        existing = self._existing_order(existing_id)
+        if existing.replaces_order_id == order_id:
+            return existing
+        raise AlreadyExistsError(
+            f"client_order_id {client_order_id!r} is already used by order {existing_id}",
+            reason="DUPLICATE_CLIENT_ORDER_ID",
+        )
+
+    def _check_replace(
+        self, old: Order, quantity: Decimal | None, limit_price: Decimal | None
+    ) -> tuple[Decimal, Decimal | None]:
+        if quantity is None and limit_price is None:
+            raise ValidationError("quantity", "give a new quantity and/or limit_price")
+        instrument = self.instruments[old.symbol]
+        if limit_price is not None:
+            if not old.order_type.needs_limit_price:
+                raise ValidationError("limit_price", "this order type has no limit price")
+            instrument.check_price(limit_price, "limit_price")
+        if quantity is not None:
+            instrument.check_quantity(quantity, "quantity")
+            if quantity <= old.cum_qty:
+                raise FailedPreconditionError(
+                    f"new quantity must exceed the filled quantity {old.cum_qty}",
+                    reason="REPLACE_QUANTITY_TOO_LOW",
+                )
+        new_qty = quantity if quantity is not None else old.quantity
+        new_price = limit_price if limit_price is not None else old.limit_price
+        if new_qty == old.quantity and new_price == old.limit_price:
+            raise ValidationError("quantity", "the replace changes nothing")
+        return new_qty, new_price
+
+    def _successor(
+        self,
+        old: Order,
+        new_id: str,
+        client_order_id: str,
+        quantity: Decimal,
+        limit_price: Decimal | None,
+        principal: Principal,
+        now: int,
+    ) -> Order:
+        new = copy.copy(old)
+        new.order_id = new_id
+        new.client_order_id = client_order_id
+        new.quantity = quantity
+        new.limit_price = limit_price
+        new.state = OrderState.NEW if old.cum_qty == ZERO else OrderState.PARTIALLY_FILLED
+        new.replaces_order_id = old.order_id
+        new.replaced_by_order_id = ""
+        new.sender = principal.subject
+        new.text = ""
+        new.version = 0
+        new.created_ns = new.updated_ns = now
+        new.extra = {}
+        self._client_ids[(new.account_id, client_order_id)] = new_id
+        self._orders[new_id] = new
+        self._touch(new, is_new=True)
+        return new
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _working_for(self, order_id: str, principal: Principal) -> Order:
+        order = self._orders.get(order_id)
+        if order is None or not principal.can_act_for(order.account_id):
+            finished = self._recent.get(order_id)
+            if finished is not None and principal.can_act_for(finished.account_id):
+                raise FailedPreconditionError(
+                    f"order {order_id} is {finished.state.value}",
+                    reason="ORDER_NOT_WORKING",
+                )
+            raise NotFoundError(f"order {order_id} not found", reason="ORDER_NOT_FOUND")
+        return order
+
+    def _existing_order(self, order_id: str) -> Order:
+        order = self._orders.get(order_id) or self._recent.get(order_id)
+        if order is None:
+            order = self._load_finished_sync(order_id)
+        return copy.copy(order)
+
+    def _load_finished_sync(self, order_id: str) -> Order:
+        raise _NeedsStoreRead(order_id)
+
+    def _touch(self, order: Order, *, is_new: bool = False) -> None:
+        previous = self._pending.dirty_orders.get(order.order_id)
+        new_flag = is_new or (previous is not None and previous[1])
+        self._pending.dirty_orders[order.order_id] = (order, new_flag)
+
+    def _report(
+        self,
+        order: Order,
+        exec_type: ExecType,
+        *,
+        last_qty: Decimal = ZERO,
+        last_price: Decimal = ZERO,
+        last_venue: str = "",
+        text: str = "",
+    ) -> ExecutionReport:
+        """Append an event for the order's current state and mark the order dirty."""
+        now = self._clock()
+        sequence = self._sequences.get(order.account_id, 0) + 1
+        self._sequences[order.account_id] = sequence
+        order.version += 1
+        order.updated_ns = now
+        report = ExecutionReport(
+            account_id=order.account_id,
+            sequence=sequence,
+            exec_id=f"{order.order_id}.{order.version}",
+            order_id=order.order_id,
+            client_order_id=order.client_order_id,
+            symbol=order.symbol,
+            side=order.side,
+            exec_type=exec_type,
+            order_state=order.state,
+            last_qty=last_qty,
+            last_price=last_price,
+            last_venue=last_venue,
+            cum_qty=order.cum_qty,
+            leaves_qty=order.leaves_qty,
+            avg_price=order.avg_price,
+            text=text or order.text,
+            transact_ns=now,
+        )
+        self._pending.batch.append("order_events", report_to_row(report))
+        self._pending.reports.append(report)
+        self._touch(order)
+        return report
+
+    def _new_order_id(self, now_ns: int) -> str:
+        self._id_counter = (self._id_counter + 1) % 0x1000000
+        return f"{now_ns:016x}{self._id_prefix}{self._id_counter:06x}"
+
+
+class _NeedsStoreRead(OmsError):
+    """An idempotent retry refers to a stored order no longer in memory."""
+
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"order {order_id} is in the store")
+        self.order_id = order_id

@@ -1,0 +1,1 @@
+"""Persistence: the journal of orders and events, on SQLAlchemy async (SQLite or PostgreSQL)."""

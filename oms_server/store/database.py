@@ -1,0 +1,71 @@
+"""Opening the database: engine, dialect-specific settings and schema creation."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from oms_server.store.schema import metadata
+
+log = logging.getLogger(__name__)
+
+#: How long SQLite waits for a lock held by another connection.
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+class DatabaseConfigError(ValueError):
+    """The database URL cannot be used."""
+
+    def __str__(self) -> str:
+        return f"database: {self.args[0]}"
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An async engine for ``url``; SQLite gets WAL and durable (FULL) commits."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise DatabaseConfigError(f"cannot parse OMS_DB_URL {url!r}: {exc}") from exc
+    if parsed.get_backend_name() == "sqlite":
+        return _create_sqlite_engine(url, parsed.database)
+    if parsed.get_backend_name() == "postgresql":
+        return create_async_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
+    raise DatabaseConfigError(
+        f"unsupported database {parsed.get_backend_name()!r}; use sqlite+aiosqlite or "
+        "postgresql+asyncpg"
+    )
+
+
+async def create_schema(engine: AsyncEngine) -> None:
+    """Create every table that does not exist yet."""
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+
+
+async def drop_schema(engine: AsyncEngine) -> None:
+    """Drop every table (tests only)."""
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.drop_all)
+
+
+def _create_sqlite_engine(url: str, database: str | None) -> AsyncEngine:
+    if database and database != ":memory:":
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

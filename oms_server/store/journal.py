@@ -1,0 +1,41 @@
+"""The journal batch: every write of one group commit, gathered by the engine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+Row = dict[str, Any]
+
+
+@dataclass(slots=True)
+class JournalBatch:
+    """Rows to write in one transaction.
+
+    ``appends`` are append-only rows (events, executions). ``upserts`` hold the
+    latest snapshot of each changed row keyed by primary key, and whether it is new.
+    """
+
+    appends: dict[str, list[Row]] = field(default_factory=dict)
+    upserts: dict[str, dict[Any, tuple[bool, Row]]] = field(default_factory=dict)
+
+    def append(self, table: str, row: Row) -> None:
+        self.appends.setdefault(table, []).append(row)
+
+    def upsert(self, table: str, key: Any, row: Row, *, is_new: bool) -> None:
+        """Record the latest row for ``key``; a row new in this batch stays new."""
+        rows = self.upserts.setdefault(table, {})
+        previous = rows.get(key)
+        rows[key] = (is_new or (previous is not None and previous[0]), row)
+
+    def __bool__(self) -> bool:
+        return bool(self.appends) or bool(self.upserts)
+
+    def row_count(self) -> int:
+        return sum(len(r) for r in self.appends.values()) + sum(
+            len(r) for r in self.upserts.values()
+        )
+
+    def tables(self) -> Iterable[str]:
+        return set(self.appends) | set(self.upserts)

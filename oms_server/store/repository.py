@@ -1,0 +1,162 @@
+"""The store: one group commit per batch, and the reads the engine and API need."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Table, and_, bindparam, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from oms_server.domain.enums import TERMINAL_STATES, OrderState
+from oms_server.domain.order import Order
+from oms_server.domain.reports import ExecutionReport
+from oms_server.store import schema
+from oms_server.store.database import create_engine, create_schema
+from oms_server.store.journal import JournalBatch, Row
+from oms_server.store.rows import row_to_order, row_to_report
+
+#: Tables in the order they are written within a commit.
+WRITE_ORDER: tuple[Table, ...] = (
+    schema.accounts,
+    schema.orders,
+    schema.child_orders,
+    schema.order_events,
+    schema.executions,
+    schema.positions,
+)
+_TABLES = {table.name: table for table in WRITE_ORDER}
+
+
+class Store:
+    """Durable journal of orders, events, child orders and executions."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._updates = {t.name: _update_statement(t) for t in WRITE_ORDER}
+
+    @classmethod
+    async def open(cls, url: str) -> Store:
+        """Connect to ``url`` and create the schema if needed."""
+        engine = create_engine(url)
+        await create_schema(engine)
+        return cls(engine)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    async def commit(self, batch: JournalBatch) -> None:
+        """Write every row of ``batch`` in one transaction."""
+        async with self.engine.begin() as conn:
+            for table in WRITE_ORDER:
+                await self._write_table(conn, table, batch)
+
+    async def _write_table(self, conn: AsyncConnection, table: Table, batch: JournalBatch) -> None:
+        upserts = batch.upserts.get(table.name, {})
+        new_rows = [row for is_new, row in upserts.values() if is_new]
+        changed = [row for is_new, row in upserts.values() if not is_new]
+        appended = batch.appends.get(table.name, [])
+        if new_rows or appended:
+            await conn.execute(table.insert(), new_rows + appended)
+        if changed:
+            await conn.execute(
+                self._updates[table.name], [_with_key_params(table, r) for r in changed]
+            )
+
+    # -- start-up reads -----------------------------------------------------------------
+
+    async def load_working_orders(self) -> list[Order]:
+        """Every order not in a terminal state."""
+        terminal = [s.value for s in TERMINAL_STATES]
+        query = select(schema.orders).where(schema.orders.c.state.not_in(terminal))
+        return [row_to_order(r) for r in await self._fetch(query)]
+
+    async def load_client_order_ids(self) -> dict[tuple[str, str], str]:
+        """(account_id, client_order_id) -> order_id for every stored order."""
+        o = schema.orders.c
+        rows = await self._fetch(select(o.account_id, o.client_order_id, o.order_id))
+        return {(r["account_id"], r["client_order_id"]): r["order_id"] for r in rows}
+
+    async def load_last_sequences(self) -> dict[str, int]:
+        """account_id -> the highest event sequence stored."""
+        e = schema.order_events.c
+        rows = await self._fetch(
+            select(e.account_id, func.max(e.sequence).label("seq")).group_by(e.account_id)
+        )
+        return {r["account_id"]: int(r["seq"]) for r in rows}
+
+    async def load_rows(self, table: str) -> list[Row]:
+        """Every row of a small table (accounts, positions, working children)."""
+        return [dict(r) for r in await self._fetch(select(_TABLES[table]))]
+
+    # -- queries ----------------------------------------------------------------------
+
+    async def get_order(self, order_id: str) -> Order | None:
+        rows = await self._fetch(select(schema.orders).where(schema.orders.c.order_id == order_id))
+        return row_to_order(rows[0]) if rows else None
+
+    async def list_orders(
+        self,
+        account_id: str,
+        *,
+        states: Sequence[OrderState] = (),
+        symbol: str = "",
+        limit: int,
+        before: tuple[int, str] | None = None,
+    ) -> list[Order]:
+        """An account's orders, newest first, strictly older than the ``before`` cursor."""
+        o = schema.orders.c
+        query = select(schema.orders).where(o.account_id == account_id)
+        if states:
+            query = query.where(o.state.in_([s.value for s in states]))
+        if symbol:
+            query = query.where(o.symbol == symbol)
+        if before is not None:
+            created, order_id = before
+            query = query.where(
+                or_(o.created_ns < created, and_(o.created_ns == created, o.order_id < order_id))
+            )
+        query = query.order_by(o.created_ns.desc(), o.order_id.desc()).limit(limit)
+        return [row_to_order(r) for r in await self._fetch(query)]
+
+    async def order_events(self, order_id: str) -> list[ExecutionReport]:
+        e = schema.order_events.c
+        query = select(schema.order_events).where(e.order_id == order_id).order_by(e.sequence)
+        return [row_to_report(r) for r in await self._fetch(query)]
+
+    async def reports_after(
+        self, account_id: str, after: int, *, limit: int, up_to: int | None = None
+    ) -> list[ExecutionReport]:
+        """An account's reports with sequence > ``after`` (and <= ``up_to``), in order."""
+        e = schema.order_events.c
+        query = select(schema.order_events).where(e.account_id == account_id, e.sequence > after)
+        if up_to is not None:
+            query = query.where(e.sequence <= up_to)
+        query = query.order_by(e.sequence).limit(limit)
+        return [row_to_report(r) for r in await self._fetch(query)]
+
+    async def count(self, table: str) -> int:
+        """Number of rows in a table (tests and benchmarks)."""
+        rows = await self._fetch(select(func.count()).select_from(_TABLES[table]))
+        return int(next(iter(rows[0].values())))
+
+    async def _fetch(self, query: Any) -> list[Any]:
+        async with self.engine.connect() as conn:
+            result = await conn.execute(query)
+            return list(result.mappings().all())
+
+
+def _update_statement(table: Table) -> Any:
+    conditions = [col == bindparam(f"key_{col.name}") for col in table.primary_key.columns]
+    return update(table).where(and_(*conditions))
+
+
+def _with_key_params(table: Table, row: Row) -> Row:
+    params = dict(row)
+    for col in table.primary_key.columns:
+        params[f"key_{col.name}"] = row[col.name]
+    return params

@@ -1,0 +1,121 @@
+"""Conversions between domain objects and table rows."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from oms_server.domain.decimals import ZERO
+from oms_server.domain.enums import (
+    ExecType,
+    OrderState,
+    OrderType,
+    RoutingStrategy,
+    Side,
+    TimeInForce,
+)
+from oms_server.domain.order import Order
+from oms_server.domain.reports import ExecutionReport
+
+
+def order_to_row(order: Order) -> dict[str, Any]:
+    return {
+        "order_id": order.order_id,
+        "account_id": order.account_id,
+        "client_order_id": order.client_order_id,
+        "symbol": order.symbol,
+        "side": order.side.value,
+        "order_type": order.order_type.value,
+        "time_in_force": order.time_in_force.value,
+        "quantity": order.quantity,
+        "limit_price": order.limit_price,
+        "stop_price": order.stop_price,
+        "routing_strategy": order.routing_strategy.value,
+        "venue": order.venue,
+        "state": order.state.value,
+        "cum_qty": order.cum_qty,
+        "cum_notional": order.cum_notional,
+        "text": order.text,
+        "sender": order.sender,
+        "replaces_order_id": order.replaces_order_id,
+        "replaced_by_order_id": order.replaced_by_order_id,
+        "created_ns": order.created_ns,
+        "updated_ns": order.updated_ns,
+        "version": order.version,
+    }
+
+
+def row_to_order(row: Mapping[str, Any]) -> Order:
+    return Order(
+        order_id=row["order_id"],
+        account_id=row["account_id"],
+        client_order_id=row["client_order_id"],
+        symbol=row["symbol"],
+        side=Side(row["side"]),
+        order_type=OrderType(row["order_type"]),
+        time_in_force=TimeInForce(row["time_in_force"]),
+        quantity=row["quantity"],
+        limit_price=row["limit_price"],
+        stop_price=row["stop_price"],
+        routing_strategy=RoutingStrategy(row["routing_strategy"]),
+        venue=row["venue"],
+        state=OrderState(row["state"]),
+        cum_qty=row["cum_qty"] or ZERO,
+        cum_notional=row["cum_notional"] or ZERO,
+        text=row["text"],
+        sender=row["sender"],
+        replaces_order_id=row["replaces_order_id"],
+        replaced_by_order_id=row["replaced_by_order_id"],
+        created_ns=row["created_ns"],
+        updated_ns=row["updated_ns"],
+        version=row["version"],
+    )
+
+
+def report_to_row(report: ExecutionReport) -> dict[str, Any]:
+    return {
+        "account_id": report.account_id,
+        "sequence": report.sequence,
+        "exec_id": report.exec_id,
+        "order_id": report.order_id,
+        "client_order_id": report.client_order_id,
+        "symbol": report.symbol,
+        "side": report.side.value,
+        "exec_type": report.exec_type.value,
+        "order_state": report.order_state.value,
+        "last_qty": report.last_qty,
+        "last_price": report.last_price,
+        "last_venue": report.last_venue,
+        "cum_qty": report.cum_qty,
+        "leaves_qty": report.leaves_qty,
+        "avg_price": report.avg_price,
+        "text": report.text,
+        "transact_ns": report.transact_ns,
+    }
+
+
+def row_to_report(row: Mapping[str, Any]) -> ExecutionReport:
+    return ExecutionReport(
+        account_id=row["account_id"],
+        sequence=row["sequence"],
+        exec_id=row["exec_id"],
+        order_id=row["order_id"],
+        client_order_id=row["client_order_id"],
+        symbol=row["symbol"],
+        side=Side(row["side"]),
+        exec_type=ExecType(row["exec_type"]),
+        order_state=OrderState(row["order_state"]),
+        last_qty=_dec(row["last_qty"]),
+        last_price=_dec(row["last_price"]),
+        last_venue=row["last_venue"],
+        cum_qty=_dec(row["cum_qty"]),
+        leaves_qty=_dec(row["leaves_qty"]),
+        avg_price=_dec(row["avg_price"]),
+        text=row["text"],
+        transact_ns=row["transact_ns"],
+    )
+
+
+def _dec(value: Decimal | None) -> Decimal:
+    return ZERO if value is None else value

@@ -1,0 +1,161 @@
+"""Table definitions (SQLAlchemy Core). Decimals are stored as canonical strings.
+
+Strings keep prices and quantities exact on every backend (SQLite has no exact
+numeric type); times are integer Unix nanoseconds.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Dialect,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+from oms_server.domain.decimals import fmt
+
+
+class DecimalString(TypeDecorator[Decimal]):
+    """An exact Decimal stored as its canonical string; '' and NULL mean None."""
+
+    impl = String(40)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        return fmt(Decimal(value))
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None or value == "":
+            return None
+        return Decimal(value)
+
+
+metadata = MetaData()
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("order_id", String(40), primary_key=True),
+    Column("account_id", String(64), nullable=False),
+    Column("client_order_id", String(64), nullable=False),
+    Column("symbol", String(16), nullable=False),
+    Column("side", String(8), nullable=False),
+    Column("order_type", String(16), nullable=False),
+    Column("time_in_force", String(8), nullable=False),
+    Column("quantity", DecimalString, nullable=False),
+    Column("limit_price", DecimalString),
+    Column("stop_price", DecimalString),
+    Column("routing_strategy", String(16), nullable=False),
+    Column("venue", String(32), nullable=False, default=""),
+    Column("state", String(20), nullable=False),
+    Column("cum_qty", DecimalString, nullable=False),
+    Column("cum_notional", DecimalString, nullable=False),
+    Column("text", Text, nullable=False, default=""),
+    Column("sender", String(64), nullable=False, default=""),
+    Column("replaces_order_id", String(40), nullable=False, default=""),
+    Column("replaced_by_order_id", String(40), nullable=False, default=""),
+    Column("created_ns", BigInteger, nullable=False),
+    Column("updated_ns", BigInteger, nullable=False),
+    Column("version", Integer, nullable=False),
+    UniqueConstraint("account_id", "client_order_id", name="uq_orders_account_clordid"),
+    Index("ix_orders_account_created", "account_id", "created_ns"),
+    Index("ix_orders_state", "state"),
+)
+
+order_events = Table(
+    "order_events",
+    metadata,
+    Column("account_id", String(64), nullable=False),
+    Column("sequence", BigInteger, nullable=False),
+    Column("exec_id", String(64), nullable=False, unique=True),
+    Column("order_id", String(40), nullable=False),
+    Column("client_order_id", String(64), nullable=False),
+    Column("symbol", String(16), nullable=False),
+    Column("side", String(8), nullable=False),
+    Column("exec_type", String(20), nullable=False),
+    Column("order_state", String(20), nullable=False),
+    Column("last_qty", DecimalString, nullable=False),
+    Column("last_price", DecimalString, nullable=False),
+    Column("last_venue", String(32), nullable=False),
+    Column("cum_qty", DecimalString, nullable=False),
+    Column("leaves_qty", DecimalString, nullable=False),
+    Column("avg_price", DecimalString, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("transact_ns", BigInteger, nullable=False),
+    PrimaryKeyConstraint("account_id", "sequence", name="pk_order_events"),
+    Index("ix_order_events_order", "order_id", "sequence"),
+)
+
+child_orders = Table(
+    "child_orders",
+    metadata,
+    Column("child_order_id", String(48), primary_key=True),
+    Column("parent_order_id", String(40), nullable=False, index=True),
+    Column("account_id", String(64), nullable=False),
+    Column("venue", String(32), nullable=False),
+    Column("symbol", String(16), nullable=False),
+    Column("side", String(8), nullable=False),
+    Column("order_type", String(16), nullable=False),
+    Column("time_in_force", String(8), nullable=False),
+    Column("quantity", DecimalString, nullable=False),
+    Column("limit_price", DecimalString),
+    Column("state", String(20), nullable=False),
+    Column("cum_qty", DecimalString, nullable=False),
+    Column("cum_notional", DecimalString, nullable=False),
+    Column("fees", DecimalString, nullable=False),
+    Column("text", Text, nullable=False, default=""),
+    Column("created_ns", BigInteger, nullable=False),
+    Column("updated_ns", BigInteger, nullable=False),
+    Index("ix_child_orders_state", "state"),
+)
+
+executions = Table(
+    "executions",
+    metadata,
+    Column("venue", String(32), nullable=False),
+    Column("exec_id", String(64), nullable=False),
+    Column("child_order_id", String(48), nullable=False, index=True),
+    Column("parent_order_id", String(40), nullable=False),
+    Column("exec_type", String(20), nullable=False),
+    Column("last_qty", DecimalString, nullable=False),
+    Column("last_price", DecimalString, nullable=False),
+    Column("fee", DecimalString, nullable=False),
+    Column("liquidity", String(8), nullable=False),
+    Column("transact_ns", BigInteger, nullable=False),
+    PrimaryKeyConstraint("venue", "exec_id", name="pk_executions"),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("account_id", String(64), primary_key=True),
+    Column("cash", DecimalString, nullable=False),
+    Column("active", Integer, nullable=False),
+    Column("risk_limits", Text, nullable=False, default="{}"),
+    Column("halted", Integer, nullable=False, default=0),
+    Column("updated_ns", BigInteger, nullable=False),
+)
+
+positions = Table(
+    "positions",
+    metadata,
+    Column("account_id", String(64), nullable=False),
+    Column("symbol", String(16), nullable=False),
+    Column("quantity", DecimalString, nullable=False),
+    Column("cost", DecimalString, nullable=False),
+    PrimaryKeyConstraint("account_id", "symbol", name="pk_positions"),
+)

@@ -1,0 +1,5 @@
+"""Shared fixtures: databases (SQLite file, PostgreSQL), a running OMS, tokens."""
+
+from __future__ import annotations
+
+pytest_plugins = ["tests.support.fixtures", "tests.conftest_nats"]
