@@ -1,0 +1,1 @@
+"""Venues: the NATS wire protocol, the OMS-side connector and the venue simulator."""
