@@ -1,0 +1,1 @@
+"""Smart order router: pure routing strategies and the circuit breaker."""

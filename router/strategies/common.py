@@ -1,0 +1,182 @@
+"""Pieces every strategy shares: routable venues, net prices, lot arithmetic, takes and rests.
+
+Displayed sizes are used in whole lots: at each level a venue offers the lots that its
+cumulative size up to that level adds (so 150 then 150 with a lot of 100 gives 100 at
+the first level and 200 at the second). Every slice is then a whole number of lots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, localcontext
+
+from oms_server.domain.decimals import ZERO, average_price, fmt
+from oms_server.domain.enums import OrderType, Side, TimeInForce
+from router.book import VenueBook, VenueInfo
+from router.plan import ChildPlan, ParentSpec, Purpose, RoutingPlan
+
+#: Basis points in one whole.
+BPS_PER_UNIT = Decimal(10_000)
+#: Working precision for products and ratios of prices and sizes (far above any input).
+CALC_PRECISION = 50
+#: Reason of a FOK parent whose quantity is not all takeable within its limit.
+FOK_REASON = "FOK cannot be filled"
+#: Reason of a plan made when no venue is healthy and known with a book.
+NO_VENUE_REASON = "no healthy venue"
+
+
+@dataclass(frozen=True, slots=True)
+class Slice:
+    """Whole lots available at one price level of one venue, with the fee-adjusted price."""
+
+    venue: str
+    price: Decimal
+    net_price: Decimal
+    quantity: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Market:
+    """The venues a strategy may use: healthy, known, with a book for the symbol."""
+
+    books: Mapping[str, VenueBook]
+    venues: Mapping[str, VenueInfo]
+
+    @classmethod
+    def of(cls, books: Mapping[str, VenueBook], venues: Mapping[str, VenueInfo]) -> Market:
+        names = sorted(name for name in books if name in venues and venues[name].healthy)
+        return cls({n: books[n] for n in names}, {n: venues[n] for n in names})
+
+    def slices(self, parent: ParentSpec, exclude: Iterable[str] = ()) -> dict[str, list[Slice]]:
+        """Per venue, the lot-rounded slices within the parent's limit, best first."""
+        skip = set(exclude)
+        by_venue = {
+            name: venue_slices(book, self.venues[name], parent)
+            for name, book in self.books.items()
+            if name not in skip
+        }
+        return {name: slices for name, slices in by_venue.items() if slices}
+
+    def rest_venue(self) -> str | None:
+        """Venue best for resting: highest maker rebate, then lowest latency, then name."""
+        ranked = sorted(
+            self.venues.values(), key=lambda v: (-v.maker_rebate_bps, v.latency_ms, v.name)
+        )
+        return ranked[0].name if ranked else None
+
+
+def net_price(price: Decimal, side: Side, taker_fee_bps: Decimal) -> Decimal:
+    """Price after the taker fee: more for a buyer to pay, less for a seller to receive."""
+    with localcontext() as ctx:
+        ctx.prec = CALC_PRECISION
+        return price * (1 + side.sign * taker_fee_bps / BPS_PER_UNIT)
+
+
+def within_limit(price: Decimal, parent: ParentSpec) -> bool:
+    """True when ``price`` is not worse than the parent's limit (always, without one)."""
+    if not parent.is_limit or parent.limit_price is None:
+        return True
+    return price <= parent.limit_price if parent.side is Side.BUY else price >= parent.limit_price
+
+
+def floor_to_lot(quantity: Decimal, lot: Decimal) -> Decimal:
+    """Largest whole number of lots not above ``quantity`` (never negative)."""
+    if quantity <= ZERO:
+        return ZERO
+    if lot <= ZERO:
+        return quantity
+    with localcontext() as ctx:
+        ctx.prec = CALC_PRECISION
+        return (quantity // lot) * lot
+
+
+def venue_slices(book: VenueBook, info: VenueInfo, parent: ParentSpec) -> list[Slice]:
+    """The levels of ``book`` the parent may take, within its limit, in whole lots."""
+    slices: list[Slice] = []
+    cumulative = offered = ZERO
+    for level in book.levels_to_take(parent.side):
+        if not within_limit(level.price, parent):
+            break
+        cumulative += max(level.size, ZERO)
+        lots = floor_to_lot(cumulative, parent.lot_size) - offered
+        if lots > ZERO:
+            net = net_price(level.price, parent.side, info.taker_fee_bps)
+            slices.append(Slice(info.name, level.price, net, lots))
+            offered += lots
+    return slices
+
+
+def walk(slices: Iterable[Slice], quantity: Decimal) -> list[tuple[Slice, Decimal]]:
+    """Take from ``slices`` in the order given until ``quantity`` is covered."""
+    taken: list[tuple[Slice, Decimal]] = []
+    remaining = quantity
+    for piece in slices:
+        if remaining <= ZERO:
+            break
+        qty = min(piece.quantity, remaining)
+        taken.append((piece, qty))
+        remaining -= qty
+    return taken
+
+
+def take_child(venue: str, taken: list[tuple[Slice, Decimal]], side: Side) -> ChildPlan:
+    """One IOC limit child for everything taken at ``venue``, limited at the worst price."""
+    quantity = sum((qty for _, qty in taken), ZERO)
+    notional = sum((piece.price * qty for piece, qty in taken), ZERO)
+    prices = [piece.price for piece, _ in taken]
+    worst = max(prices) if side is Side.BUY else min(prices)
+    return ChildPlan(
+        venue=venue,
+        quantity=quantity,
+        limit_price=worst,
+        time_in_force=TimeInForce.IOC,
+        order_type=OrderType.LIMIT,
+        expected_price=average_price(notional, quantity),
+        purpose=Purpose.TAKE,
+    )
+
+
+def is_dust(quantity: Decimal, parent: ParentSpec) -> bool:
+    """True for a positive child below the minimum size that is not the whole quantity."""
+    return ZERO < quantity < parent.min_child and quantity != parent.quantity
+
+
+def finish(parent: ParentSpec, takes: list[ChildPlan], market: Market, what: str) -> RoutingPlan:
+    """Complete a plan from its taking children: FOK check, then rest or leave the remainder."""
+    taken = sum((child.quantity for child in takes), ZERO)
+    remaining = parent.quantity - taken
+    if parent.time_in_force is TimeInForce.FOK and remaining > ZERO:
+        return RoutingPlan.empty(parent.quantity, FOK_REASON)
+    rest = _rest_child(parent, floor_to_lot(remaining, parent.lot_size), market)
+    children = (*takes, rest) if rest is not None else tuple(takes)
+    unrouted = parent.quantity - taken - (rest.quantity if rest is not None else ZERO)
+    return RoutingPlan(children, unrouted, _reason(what, takes, rest, unrouted))
+
+
+def _rest_child(parent: ParentSpec, quantity: Decimal, market: Market) -> ChildPlan | None:
+    """A resting child for a DAY/GTC limit remainder at the best venue for resting."""
+    rests = parent.is_limit and parent.time_in_force.rests
+    if not rests or quantity <= ZERO or is_dust(quantity, parent):
+        return None
+    venue = market.rest_venue()
+    if venue is None:
+        return None
+    return ChildPlan(
+        venue=venue,
+        quantity=quantity,
+        limit_price=parent.limit_price,
+        time_in_force=parent.time_in_force,
+        order_type=OrderType.LIMIT,
+        expected_price=parent.limit_price,
+        purpose=Purpose.REST,
+    )
+
+
+def _reason(what: str, takes: list[ChildPlan], rest: ChildPlan | None, unrouted: Decimal) -> str:
+    parts = [f"{what}: take at {len(takes)} venue(s)"]
+    if rest is not None:
+        parts.append(f"rest at {rest.venue}")
+    if unrouted > ZERO:
+        parts.append(f"{fmt(unrouted)} unrouted")
+    return "; ".join(parts)

@@ -1,0 +1,117 @@
+"""LIQUIDITY: depth-weighted split across venues."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import pytest
+
+from oms_server.domain.enums import OrderType, RoutingStrategy, Side, TimeInForce
+from oms_server.domain.instruments import Instrument
+from router.book import Level, VenueBook, VenueInfo
+from router.plan import ChildPlan, ParentSpec, Purpose
+from router.strategies import plan_route
+from router.strategies.liquidity import allocate
+
+LOT_100 = Instrument("XYZ", tick_size=D("0.01"), lot_size=D(100), reference_price=D(10))
+IOC, DAY, FOK = TimeInForce.IOC, TimeInForce.DAY, TimeInForce.FOK
+LIMIT, MARKET = OrderType.LIMIT, OrderType.MARKET
+
+
+def asks(venue: str, *levels: tuple[str, str]) -> VenueBook:
+    return VenueBook(venue, "XYZ", asks=tuple(Level(D(p), D(s)) for p, s in levels))
+
+
+def parent(**overrides) -> ParentSpec:
+    fields = dict(
+        side=Side.BUY,
+        order_type=MARKET,
+        time_in_force=IOC,
+        quantity=D(1000),
+        instrument=LOT_100,
+        strategy=RoutingStrategy.LIQUIDITY,
+    )
+    fields.update(overrides)
+    return ParentSpec(**fields)
+
+
+def take(venue: str, qty: str, limit_price: str, expected: str) -> ChildPlan:
+    return ChildPlan(venue, D(qty), D(limit_price), IOC, LIMIT, D(expected), Purpose.TAKE)
+
+
+# Depth: A 800, B 400, C 300 (1500 in all).
+BOOKS = {
+    "A": asks("A", ("10.00", "500"), ("10.01", "300")),
+    "B": asks("B", ("10.01", "400")),
+    "C": asks("C", ("10.02", "300")),
+}
+VENUES = {
+    "A": VenueInfo("A", taker_fee_bps=D(30), maker_rebate_bps=D(2)),
+    "B": VenueInfo("B", taker_fee_bps=D(10), maker_rebate_bps=D(5)),
+    "C": VenueInfo("C", taker_fee_bps=D(0)),
+}
+
+
+def test_split_is_proportional_to_depth_with_leftover_lots_to_the_deepest() -> None:
+    plan = plan_route(parent(), BOOKS, VENUES)
+
+    # 1000 * 800/1500 = 533 -> 500, * 400/1500 = 266 -> 200, * 300/1500 = 200; the
+    # 100 left over goes to A, the deepest. A's 600 take 500 @ 10.00 + 100 @ 10.01.
+    assert plan.children == (
+        take("A", "600", "10.01", "10.00166667"),
+        take("B", "200", "10.01", "10.01"),
+        take("C", "200", "10.02", "10.02"),
+    )
+    assert plan.unrouted_qty == 0
+
+
+def test_limit_bounds_depth_and_the_remainder_rests_at_the_best_rebate_venue() -> None:
+    spec = parent(order_type=LIMIT, limit_price=D("10.01"), time_in_force=DAY, quantity=D(1500))
+
+    plan = plan_route(spec, BOOKS, VENUES)
+
+    assert plan.children == (
+        take("A", "800", "10.01", "10.00375"),
+        take("B", "400", "10.01", "10.01"),
+        ChildPlan("B", D(300), D("10.01"), DAY, LIMIT, D("10.01"), Purpose.REST),
+    )
+
+
+def test_dust_shares_are_dropped_smallest_first_and_the_split_redone() -> None:
+    plan = plan_route(parent(min_child_qty=D(300)), BOOKS, VENUES)
+
+    # B (200) goes first; then A 800 / C 200 leaves C as dust; A alone shows 800.
+    assert plan.children == (take("A", "800", "10.01", "10.00375"),)
+    assert plan.unrouted_qty == 200
+
+
+def test_fok_beyond_the_depth_within_the_limit_is_refused() -> None:
+    spec = parent(order_type=LIMIT, limit_price=D("10.01"), time_in_force=FOK, quantity=D(1300))
+
+    plan = plan_route(spec, BOOKS, VENUES)
+
+    assert plan.children == ()
+    assert plan.reason == "FOK cannot be filled"
+
+
+def test_unhealthy_venue_gets_no_share() -> None:
+    venues = {**VENUES, "A": VenueInfo("A", healthy=False)}
+
+    plan = plan_route(parent(quantity=D(700)), BOOKS, venues)
+
+    assert [(c.venue, c.quantity) for c in plan.children] == [("B", D(400)), ("C", D(300))]
+
+
+@pytest.mark.parametrize(
+    ("target", "depth", "expected"),
+    [
+        (D(1000), {"A": D(800), "B": D(400), "C": D(300)}, {"A": 600, "B": 200, "C": 200}),
+        (D(300), {"A": D(100), "B": D(100), "C": D(100)}, {"A": 100, "B": 100, "C": 100}),
+        (D(200), {"B": D(100), "A": D(100), "C": D(100)}, {"A": 100, "B": 100}),
+        (D(500), {"A": D(100), "B": D(900)}, {"B": 500}),  # A: 50 -> 0 lots
+        (D(0), {"A": D(100)}, {}),
+        (D(100), {}, {}),
+    ],
+)
+def test_allocate(target: D, depth: dict[str, D], expected: dict[str, int]) -> None:
+    assert allocate(target, depth, D(100)) == {v: D(q) for v, q in expected.items()}
