@@ -1,0 +1,1 @@
+"""The venue simulator: order books, matching and synthetic liquidity."""
