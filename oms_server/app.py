@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import grpc
+from nats.aio.client import Client as NatsClient
 
 from oms_server.api.order_service import OrderService
 from oms_server.api.server import (
@@ -24,6 +25,9 @@ from oms_server.engine.engine import OrderEngine
 from oms_server.engine.hub import ReportHub
 from oms_server.store.repository import Store
 from protos.oms.v1 import order_service_pb2, order_service_pb2_grpc
+from venues.connector import VenueConnector
+from venues.nats_client import close_nats, connect_nats
+from venues.scenario import VenueConfig
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +41,11 @@ class OmsApp:
     settings: Settings
     instruments: Mapping[str, Instrument]
     auth_secret: str
+    #: Venues to connect to over NATS; none means orders rest in the OMS (no routing).
+    venue_configs: Sequence[VenueConfig] = ()
+    nats_url: str | None = None
+    connector: VenueConnector | None = None
+    nats: NatsClient | None = None
     store: Store | None = None
     engine: OrderEngine | None = None
     hub: ReportHub = field(default_factory=ReportHub)
@@ -52,8 +61,13 @@ class OmsApp:
 
     async def start(self) -> None:
         self.store = await Store.open(self.settings.db_url)
-        self.engine = OrderEngine(self.store, self.instruments, self.hub)
+        if self.nats_url and self.venue_configs:
+            self.nats = await connect_nats(self.nats_url, name="oms")
+            self.connector = VenueConnector(self.nats, self.venue_configs)
+        self.engine = OrderEngine(self.store, self.instruments, self.hub, venues=self.connector)
         await self.engine.start()
+        if self.connector is not None:
+            await self.connector.start(self.engine)
         bindings = self._bindings()
         self._service_names = [b.full_name for b in bindings]
         self.server, self.port, self._health = create_server(
@@ -72,8 +86,12 @@ class OmsApp:
             await set_not_serving(self._health, self._service_names)  # type: ignore[arg-type]
         if self.server is not None:
             await self.server.stop(grace_s)
+        if self.connector is not None:
+            await self.connector.stop()
         if self.engine is not None:
             await self.engine.stop()
+        if self.nats is not None:
+            await close_nats(self.nats)
         if self.store is not None:
             await self.store.close()
 

@@ -50,6 +50,10 @@ def _parser() -> argparse.ArgumentParser:
     server = sub.add_parser("server", help="run the OMS gRPC server alone")
     server.add_argument("--scenario", help="scenario TOML file for the instruments")
     server.set_defaults(handler=_cmd_server)
+    venue = sub.add_parser("venue", help="run one venue simulator against NATS_URL")
+    venue.add_argument("--scenario", help="scenario TOML file (default: bundled)")
+    venue.add_argument("--name", required=True, help="the venue's name in the scenario")
+    venue.set_defaults(handler=_cmd_venue)
     token = sub.add_parser("token", help="print a bearer token")
     token.add_argument("--role", choices=[r.value for r in Role], default="trader")
     token.add_argument("--account", action="append", default=[], dest="accounts")
@@ -101,12 +105,54 @@ def _cmd_server(args: argparse.Namespace) -> int:
     settings = _settings(args)
     scenario = load_scenario(settings.scenario_path)
     instruments = {i.symbol: i for i in scenario.instruments}
-    app = OmsApp(settings, instruments, resolve_auth_secret(settings))
+    if not settings.nats_url:
+        log.warning("NATS_URL is not set: orders will rest in the OMS without routing")
+    app = OmsApp(
+        settings,
+        instruments,
+        resolve_auth_secret(settings),
+        venue_configs=scenario.venues,
+        nats_url=settings.nats_url,
+    )
 
     async def ready() -> None:
         print(f"{READY_LINE}: gRPC on {app.address}", flush=True)
 
     return _run_until_signal(app.start, ready, app.stop)
+
+
+def _cmd_venue(args: argparse.Namespace) -> int:
+    from venues.nats_client import close_nats, connect_nats
+    from venues.scenario import load_scenario
+    from venues.sim.service import VenueSimulator
+
+    settings = _settings(args)
+    if not settings.nats_url:
+        raise ValueError("NATS_URL must name the NATS server the OMS uses")
+    scenario = load_scenario(settings.scenario_path)
+    try:
+        config = scenario.venue(args.name)
+    except KeyError:
+        names = ", ".join(v.name for v in scenario.venues)
+        raise ValueError(f"the scenario has no venue {args.name!r} (it has {names})") from None
+    state: dict[str, object] = {}
+
+    async def start() -> None:
+        nc = await connect_nats(settings.nats_url or "", name=f"venue-{args.name}")
+        simulator = VenueSimulator(nc, scenario, config)
+        state.update(nc=nc, simulator=simulator)
+        await simulator.start()
+
+    async def ready() -> None:
+        print(f"venue {config.name} ready on {settings.nats_url}", flush=True)
+
+    async def stop() -> None:
+        if "simulator" in state:
+            await state["simulator"].stop()  # type: ignore[attr-defined]
+        if "nc" in state:
+            await close_nats(state["nc"])  # type: ignore[arg-type]
+
+    return _run_until_signal(start, ready, stop)
 
 
 def _run_until_signal(

@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-pytest_plugins = ["tests.support.fixtures", "tests.conftest_nats"]
+pytest_plugins = ["tests.support.fixtures", "tests.conftest_nats", "tests.support.market"]

@@ -77,6 +77,14 @@ class Order:
     updated_ns: int = 0
     #: Number of events applied; the next event of this order is version + 1.
     version: int = 0
+    #: Venue fees paid on fills (negative: rebates earned).
+    fees: Decimal = ZERO
+    #: Consolidated touch price on the order's side when it was first routed.
+    arrival_price: Decimal | None = None
+    #: Net price the best single venue offered for the order at that moment.
+    single_venue_price: Decimal | None = None
+    #: How many times the unfilled remainder was routed again.
+    reroutes: int = 0
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -132,6 +140,12 @@ class Order:
         from oms_server.domain.state_machine import is_legal
 
         return is_legal(self.state, trigger)
+
+    @property
+    def net_avg_price(self) -> Decimal:
+        """Average price including venue fees (buys pay them, sells receive less)."""
+        signed_fees = self.fees if self.side is Side.BUY else -self.fees
+        return average_price(self.cum_notional + signed_fees, self.cum_qty)
 
     def apply_fill(self, qty: Decimal, price: Decimal) -> OrderState:
         """Add a fill of ``qty`` at ``price``; refuse one that would overfill."""

@@ -1,5 +1,8 @@
 """The order state machine, written once as a transition table.
 
+NEW -> REJECTED exists because the OMS acknowledges an order (NEW) before venues
+see it; when every venue refuses it and nothing filled, the order ends REJECTED.
+
 The table maps (current state, trigger) to the next state. ``RESUME`` stands for
 "the working state the order's fills imply": NEW with nothing filled, otherwise
 PARTIALLY_FILLED. Anything not in the table is illegal and refused.
@@ -50,6 +53,7 @@ TRANSITIONS: Final[dict[tuple[OrderState, Trigger], OrderState | _Resume]] = {
     (S.PENDING_NEW, T.FILL): S.FILLED,
     (S.PENDING_NEW, T.CANCEL_REQUEST): S.PENDING_CANCEL,
     (S.PENDING_NEW, T.EXPIRE): S.EXPIRED,
+    (S.NEW, T.REJECT): S.REJECTED,
     (S.NEW, T.PARTIAL_FILL): S.PARTIALLY_FILLED,
     (S.NEW, T.FILL): S.FILLED,
     (S.NEW, T.CANCEL_REQUEST): S.PENDING_CANCEL,

@@ -23,6 +23,7 @@ from typing import Any
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from oms_server.domain.access import Principal
+from oms_server.domain.child import ChildOrder, VenueReport
 from oms_server.domain.decimals import ZERO
 from oms_server.domain.enums import ExecType, OrderState
 from oms_server.domain.errors import (
@@ -38,9 +39,11 @@ from oms_server.domain.order import Order, OrderRequest
 from oms_server.domain.reports import ExecutionReport
 from oms_server.domain.state_machine import Trigger
 from oms_server.engine.hub import ReportHub
+from oms_server.engine.ports import VenuePort
+from oms_server.engine.routing import ParentRouting, RoutingHooks
 from oms_server.store.journal import JournalBatch
 from oms_server.store.repository import Store
-from oms_server.store.rows import order_to_row, report_to_row
+from oms_server.store.rows import child_to_row, execution_to_row, order_to_row, report_to_row
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +65,23 @@ class _Command:
     future: asyncio.Future[Any]
 
 
+@dataclass(frozen=True, slots=True)
+class _PendingReplace:
+    """A replace waiting for the original's children to finish."""
+
+    new_order_id: str
+    client_order_id: str
+    quantity: Decimal
+    limit_price: Decimal | None
+    sender: str
+
+
 @dataclass(slots=True)
 class _PendingWrites:
     """What the commands of the current batch changed, written at the next flush."""
 
     dirty_orders: dict[str, tuple[Order, bool]] = field(default_factory=dict)
+    dirty_children: dict[str, tuple[ChildOrder, bool]] = field(default_factory=dict)
     reports: list[ExecutionReport] = field(default_factory=list)
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     batch: JournalBatch = field(default_factory=JournalBatch)
@@ -81,6 +96,7 @@ class OrderEngine:
         instruments: Mapping[str, Instrument],
         hub: ReportHub,
         *,
+        venues: VenuePort | None = None,
         max_batch: int = DEFAULT_MAX_BATCH,
         queue_size: int = DEFAULT_QUEUE_SIZE,
         clock: Callable[[], int] = time.time_ns,
@@ -100,7 +116,19 @@ class OrderEngine:
         self._failed: BaseException | None = None
         self._id_prefix = os.urandom(2).hex()
         self._id_counter = 0
+        self._pending_replaces: dict[str, _PendingReplace] = {}
         self.commits = 0
+        self.routing: ParentRouting | None = None
+        if venues is not None:
+            hooks = RoutingHooks(
+                report=self._report,
+                touch_order=self._touch,
+                touch_child=self._touch_child,
+                record_execution=self._record_execution,
+                after_commit=self._after_commit,
+                now_ns=self._clock,
+            )
+            self.routing = ParentRouting(venues, self.instruments, self._orders, hooks)
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -111,6 +139,10 @@ class OrderEngine:
         self._client_ids = await self.store.load_client_order_ids()
         self._sequences = await self.store.load_last_sequences()
         self.hub.seed(self._sequences)
+        if self.routing is not None:
+            children = await self.store.load_open_children()
+            counts = await self.store.child_counts(list(self._orders))
+            self.routing.load(children, counts)
         self._task = asyncio.create_task(self._run(), name="order-engine")
         log.info(
             "order engine started: %d working orders, %d accounts",
@@ -154,6 +186,29 @@ class OrderEngine:
         return await self._call(
             lambda: self._replace(order_id, principal, quantity, limit_price, client_order_id)
         )
+
+    async def apply_venue_reports(self, reports: list[VenueReport]) -> None:
+        """Apply venue execution reports; returns once their effects are stored."""
+        await self._call(lambda: self._apply_venue_reports(reports))
+
+    async def trigger_stops(self, symbol: str) -> int:
+        """Route the stop orders of ``symbol`` whose stop price traded."""
+        return int(await self._call(lambda: self._routing().trigger_stops(symbol)))
+
+    async def mark_unknown(self, child_order_id: str, reason: str) -> None:
+        """End a child its venue never saw (after resends) as rejected."""
+        await self._call(lambda: self._routing().mark_unknown(child_order_id, reason))
+
+    async def note_resend(self, child_order_id: str) -> ChildOrder | None:
+        """Count a resend of a child; returns it (a copy) if it is still open."""
+        child = await self._call(lambda: self._routing().note_resend(child_order_id))
+        return copy.copy(child) if child is not None else None
+
+    def stale_children(self, older_than_ns: int) -> list[ChildOrder]:
+        """Open children unanswered since before ``older_than_ns`` (for reconciliation)."""
+        if self.routing is None:
+            return []
+        return [copy.copy(c) for c in self.routing.stale_children(older_than_ns)]
 
     # -- reads (memory first; the store for orders no longer in memory) ----------------
 
@@ -230,6 +285,10 @@ class OrderEngine:
         self._pending = _PendingWrites()
         for order, is_new in pending.dirty_orders.values():
             pending.batch.upsert("orders", order.order_id, order_to_row(order), is_new=is_new)
+        for child, is_new in pending.dirty_children.values():
+            pending.batch.upsert(
+                "child_orders", child.child_order_id, child_to_row(child), is_new=is_new
+            )
         if pending.batch:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(COMMIT_ATTEMPTS),
@@ -281,12 +340,16 @@ class OrderEngine:
         self._touch(order, is_new=True)
         order.apply(Trigger.ACCEPT)
         self._report(order, ExecType.NEW)
+        if self.routing is not None:
+            self.routing.on_accepted(order)
         return copy.copy(order)
 
     def _cancel(self, order_id: str, principal: Principal) -> Order:
         order = self._working_for(order_id, principal)
         order.apply(Trigger.CANCEL_REQUEST)
         self._report(order, ExecType.PENDING_CANCEL)
+        if self.routing is not None and not self.routing.cancel(order):
+            return copy.copy(order)  # CANCELED follows once every child is done
         order.apply(Trigger.CANCEL_ACCEPT)
         order.text = f"canceled by {principal.subject}"
         self._report(order, ExecType.CANCELED)
@@ -310,15 +373,36 @@ class OrderEngine:
             old.apply(Trigger.REPLACE_REQUEST)  # raises the refusal with its reason
         now = self._clock()
         new_id = self._new_order_id(now)
-        new_client_id = client_order_id or new_id
+        terms = _PendingReplace(
+            new_id, client_order_id or new_id, new_qty, new_price, principal.subject
+        )
         old.apply(Trigger.REPLACE_REQUEST)
         self._report(old, ExecType.PENDING_REPLACE)
-        new = self._successor(old, new_id, new_client_id, new_qty, new_price, principal, now)
+        if self.routing is not None and not self.routing.cancel(old):
+            self._pending_replaces[old.order_id] = terms
+            self._client_ids[(old.account_id, terms.client_order_id)] = new_id
+            return copy.copy(old)  # finished once every child of the original is done
+        return copy.copy(self._complete_replace(old, terms))
+
+    def _complete_replace(self, old: Order, terms: _PendingReplace) -> Order:
+        """Replace ``old`` by a new order with ``terms``, or resume it if it filled too far."""
+        if terms.quantity <= old.cum_qty:
+            old.apply(Trigger.REPLACE_REJECT)
+            self._report(old, ExecType.REPLACE_REJECTED, text="filled beyond the new quantity")
+            self._client_ids.pop((old.account_id, terms.client_order_id), None)
+            if self.routing is not None:
+                self.routing.route(old)
+            return old
+        new = self._successor(old, terms, self._clock())
         old.apply(Trigger.REPLACE_ACCEPT)
         old.replaced_by_order_id = new.order_id
         self._report(old, ExecType.REPLACED, text=f"replaced by {new.order_id}")
         self._report(new, ExecType.NEW, text=f"replaces {old.order_id}")
-        return copy.copy(new)
+        if self.routing is not None:
+            self.routing.adopt(old, new)
+            if not new.order_type.needs_stop_price or old.arrival_price is not None:
+                self.routing.route(new)
+        return new
 
     def _replacement_already_made(
         self, order_id: str, principal: Principal, client_order_id: str
@@ -329,6 +413,9 @@ class OrderEngine:
         existing_id = self._client_ids.get((original.account_id, client_order_id))
         if existing_id is None:
             return None
+        pending = self._pending_replaces.get(order_id)
+        if pending is not None and pending.new_order_id == existing_id:
+            return copy.copy(original)
         existing = self._existing_order(existing_id)
         if existing.replaces_order_id == order_id:
             return existing
@@ -360,33 +447,43 @@ class OrderEngine:
             raise ValidationError("quantity", "the replace changes nothing")
         return new_qty, new_price
 
-    def _successor(
-        self,
-        old: Order,
-        new_id: str,
-        client_order_id: str,
-        quantity: Decimal,
-        limit_price: Decimal | None,
-        principal: Principal,
-        now: int,
-    ) -> Order:
+    def _successor(self, old: Order, terms: _PendingReplace, now: int) -> Order:
         new = copy.copy(old)
-        new.order_id = new_id
-        new.client_order_id = client_order_id
-        new.quantity = quantity
-        new.limit_price = limit_price
+        new.order_id = terms.new_order_id
+        new.client_order_id = terms.client_order_id
+        new.quantity = terms.quantity
+        new.limit_price = terms.limit_price
         new.state = OrderState.NEW if old.cum_qty == ZERO else OrderState.PARTIALLY_FILLED
         new.replaces_order_id = old.order_id
         new.replaced_by_order_id = ""
-        new.sender = principal.subject
+        new.sender = terms.sender
         new.text = ""
         new.version = 0
+        new.reroutes = 0
         new.created_ns = new.updated_ns = now
         new.extra = {}
-        self._client_ids[(new.account_id, client_order_id)] = new_id
-        self._orders[new_id] = new
+        self._client_ids[(new.account_id, terms.client_order_id)] = new.order_id
+        self._orders[new.order_id] = new
         self._touch(new, is_new=True)
         return new
+
+    def _apply_venue_reports(self, reports: list[VenueReport]) -> None:
+        routing = self._routing()
+        for report in reports:
+            child = routing.children.get(report.child_order_id)
+            parent_id = child.parent_order_id if child is not None else ""
+            routing.apply(report)
+            pending = self._pending_replaces.get(parent_id)
+            parent = self._orders.get(parent_id)
+            if pending is not None and parent is not None and not routing.live_children(parent):
+                del self._pending_replaces[parent_id]
+                if not parent.is_terminal:
+                    self._complete_replace(parent, pending)
+
+    def _routing(self) -> ParentRouting:
+        if self.routing is None:
+            raise UnavailableError("no venues are connected")
+        return self.routing
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -410,6 +507,17 @@ class OrderEngine:
 
     def _load_finished_sync(self, order_id: str) -> Order:
         raise _NeedsStoreRead(order_id)
+
+    def _touch_child(self, child: ChildOrder, is_new: bool) -> None:
+        previous = self._pending.dirty_children.get(child.child_order_id)
+        new_flag = is_new or (previous is not None and previous[1])
+        self._pending.dirty_children[child.child_order_id] = (child, new_flag)
+
+    def _record_execution(self, report: VenueReport, parent_order_id: str) -> None:
+        self._pending.batch.append("executions", execution_to_row(report, parent_order_id))
+
+    def _after_commit(self, callback: Callable[[], None]) -> None:
+        self._pending.after_commit.append(callback)
 
     def _touch(self, order: Order, *, is_new: bool = False) -> None:
         previous = self._pending.dirty_orders.get(order.order_id)

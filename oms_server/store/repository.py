@@ -8,13 +8,14 @@ from typing import Any
 from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from oms_server.domain.child import ChildOrder
 from oms_server.domain.enums import TERMINAL_STATES, OrderState
 from oms_server.domain.order import Order
 from oms_server.domain.reports import ExecutionReport
 from oms_server.store import schema
 from oms_server.store.database import create_engine, create_schema
 from oms_server.store.journal import JournalBatch, Row
-from oms_server.store.rows import row_to_order, row_to_report
+from oms_server.store.rows import row_to_child, row_to_order, row_to_report
 
 #: Tables in the order they are written within a commit.
 WRITE_ORDER: tuple[Table, ...] = (
@@ -88,6 +89,48 @@ class Store:
             select(e.account_id, func.max(e.sequence).label("seq")).group_by(e.account_id)
         )
         return {r["account_id"]: int(r["seq"]) for r in rows}
+
+    async def load_open_children(self) -> list[ChildOrder]:
+        """Children the venue has not finished, or whose fills are not all applied."""
+        c = schema.child_orders.c
+        query = select(schema.child_orders).where(
+            or_(c.venue_done == 0, c.state.in_(["PENDING_NEW", "NEW", "PARTIALLY_FILLED"]))
+        )
+        rows = await self._fetch(query)
+        ids = [r["child_order_id"] for r in rows]
+        seen: dict[str, set[str]] = {i: set() for i in ids}
+        x = schema.executions.c
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for r in await self._fetch(
+                select(x.child_order_id, x.exec_id).where(x.child_order_id.in_(chunk))
+            ):
+                seen[r["child_order_id"]].add(r["exec_id"])
+        children = [row_to_child(r, seen[r["child_order_id"]]) for r in rows]
+        return [child for child in children if not child.is_done or not child.state.is_final]
+
+    async def child_counts(self, parent_ids: Sequence[str]) -> dict[str, int]:
+        """parent_order_id -> number of children ever created."""
+        c = schema.child_orders.c
+        counts: dict[str, int] = {}
+        for start in range(0, len(parent_ids), 500):
+            chunk = list(parent_ids[start : start + 500])
+            query = (
+                select(c.parent_order_id, func.count().label("n"))
+                .where(c.parent_order_id.in_(chunk))
+                .group_by(c.parent_order_id)
+            )
+            counts.update({r["parent_order_id"]: int(r["n"]) for r in await self._fetch(query)})
+        return counts
+
+    async def children_of(self, parent_order_id: str) -> list[ChildOrder]:
+        c = schema.child_orders.c
+        rows = await self._fetch(
+            select(schema.child_orders)
+            .where(c.parent_order_id == parent_order_id)
+            .order_by(c.created_ns)
+        )
+        return [row_to_child(r, set()) for r in rows]
 
     async def load_rows(self, table: str) -> list[Row]:
         """Every row of a small table (accounts, positions, working children)."""

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from oms_server.domain.child import ChildOrder, ChildPurpose, ChildState, VenueReport
 from oms_server.domain.decimals import ZERO
 from oms_server.domain.enums import (
     ExecType,
@@ -43,6 +44,10 @@ def order_to_row(order: Order) -> dict[str, Any]:
         "created_ns": order.created_ns,
         "updated_ns": order.updated_ns,
         "version": order.version,
+        "fees": order.fees,
+        "arrival_price": order.arrival_price,
+        "single_venue_price": order.single_venue_price,
+        "reroutes": order.reroutes,
     }
 
 
@@ -70,6 +75,10 @@ def row_to_order(row: Mapping[str, Any]) -> Order:
         created_ns=row["created_ns"],
         updated_ns=row["updated_ns"],
         version=row["version"],
+        fees=row["fees"] or ZERO,
+        arrival_price=row["arrival_price"],
+        single_venue_price=row["single_venue_price"],
+        reroutes=row["reroutes"],
     )
 
 
@@ -115,6 +124,78 @@ def row_to_report(row: Mapping[str, Any]) -> ExecutionReport:
         text=row["text"],
         transact_ns=row["transact_ns"],
     )
+
+
+def child_to_row(child: ChildOrder) -> dict[str, Any]:
+    return {
+        "child_order_id": child.child_order_id,
+        "parent_order_id": child.parent_order_id,
+        "account_id": child.account_id,
+        "venue": child.venue,
+        "symbol": child.symbol,
+        "side": child.side.value,
+        "order_type": child.order_type.value,
+        "time_in_force": child.time_in_force.value,
+        "quantity": child.quantity,
+        "limit_price": child.limit_price,
+        "state": child.state.value,
+        "cum_qty": child.cum_qty,
+        "cum_notional": child.cum_notional,
+        "fees": child.fees,
+        "purpose": child.purpose.value,
+        "venue_cum_qty": child.venue_cum_qty,
+        "venue_done": int(child.venue_done),
+        "cancel_requested": int(child.cancel_requested),
+        "resends": child.resends,
+        "text": child.text,
+        "created_ns": child.created_ns,
+        "updated_ns": child.updated_ns,
+        "sent_ns": child.sent_ns,
+    }
+
+
+def row_to_child(row: Mapping[str, Any], exec_ids: set[str]) -> ChildOrder:
+    return ChildOrder(
+        child_order_id=row["child_order_id"],
+        parent_order_id=row["parent_order_id"],
+        account_id=row["account_id"],
+        venue=row["venue"],
+        symbol=row["symbol"],
+        side=Side(row["side"]),
+        order_type=OrderType(row["order_type"]),
+        time_in_force=TimeInForce(row["time_in_force"]),
+        quantity=row["quantity"],
+        limit_price=row["limit_price"],
+        purpose=ChildPurpose(row["purpose"]),
+        state=ChildState(row["state"]),
+        cum_qty=_dec(row["cum_qty"]),
+        cum_notional=_dec(row["cum_notional"]),
+        fees=_dec(row["fees"]),
+        venue_cum_qty=_dec(row["venue_cum_qty"]),
+        venue_done=bool(row["venue_done"]),
+        cancel_requested=bool(row["cancel_requested"]),
+        resends=row["resends"],
+        text=row["text"],
+        created_ns=row["created_ns"],
+        updated_ns=row["updated_ns"],
+        sent_ns=row["sent_ns"],
+        exec_ids=exec_ids,
+    )
+
+
+def execution_to_row(report: VenueReport, parent_order_id: str) -> dict[str, Any]:
+    return {
+        "venue": report.venue,
+        "exec_id": report.exec_id,
+        "child_order_id": report.child_order_id,
+        "parent_order_id": parent_order_id,
+        "exec_type": report.exec_type.value,
+        "last_qty": report.last_qty,
+        "last_price": report.last_price,
+        "fee": report.fee,
+        "liquidity": report.liquidity.value,
+        "transact_ns": report.transact_ns,
+    }
 
 
 def _dec(value: Decimal | None) -> Decimal:

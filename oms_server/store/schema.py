@@ -71,6 +71,10 @@ orders = Table(
     Column("created_ns", BigInteger, nullable=False),
     Column("updated_ns", BigInteger, nullable=False),
     Column("version", Integer, nullable=False),
+    Column("fees", DecimalString, nullable=False, default="0"),
+    Column("arrival_price", DecimalString),
+    Column("single_venue_price", DecimalString),
+    Column("reroutes", Integer, nullable=False, default=0),
     UniqueConstraint("account_id", "client_order_id", name="uq_orders_account_clordid"),
     Index("ix_orders_account_created", "account_id", "created_ns"),
     Index("ix_orders_state", "state"),
@@ -117,10 +121,16 @@ child_orders = Table(
     Column("cum_qty", DecimalString, nullable=False),
     Column("cum_notional", DecimalString, nullable=False),
     Column("fees", DecimalString, nullable=False),
+    Column("purpose", String(8), nullable=False),
+    Column("venue_cum_qty", DecimalString, nullable=False),
+    Column("venue_done", Integer, nullable=False),
+    Column("cancel_requested", Integer, nullable=False),
+    Column("resends", Integer, nullable=False),
     Column("text", Text, nullable=False, default=""),
     Column("created_ns", BigInteger, nullable=False),
     Column("updated_ns", BigInteger, nullable=False),
-    Index("ix_child_orders_state", "state"),
+    Column("sent_ns", BigInteger, nullable=False),
+    Index("ix_child_orders_done", "venue_done"),
 )
 
 executions = Table(

@@ -1,0 +1,346 @@
+"""Parent-order routing inside the engine: plan children, roll fills up, finish parents.
+
+``ParentRouting`` holds the child-order state of the engine and the decisions about
+it; the engine calls it from its writer task, so nothing here needs a lock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from oms_server.domain.child import (
+    ChildOrder,
+    ChildPurpose,
+    ChildState,
+    OverfillError,
+    VenueReport,
+)
+from oms_server.domain.decimals import ZERO
+from oms_server.domain.enums import ExecType, OrderState, OrderType, Side, TimeInForce
+from oms_server.domain.errors import OmsError
+from oms_server.domain.instruments import Instrument
+from oms_server.domain.order import Order
+from oms_server.domain.state_machine import Trigger
+from oms_server.engine.ports import VenuePort
+from router.book import ConsolidatedBook
+from router.plan import ChildPlan, ParentSpec
+from router.quality import best_single_venue
+from router.strategies import plan_route
+
+log = logging.getLogger(__name__)
+
+#: Times the unfilled remainder of a parent is routed again after children come back short.
+MAX_REROUTES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingHooks:
+    """The engine functions routing uses to change orders and record writes."""
+
+    report: Callable[..., object]
+    touch_order: Callable[[Order], None]
+    touch_child: Callable[[ChildOrder, bool], None]
+    record_execution: Callable[[VenueReport, str], None]
+    after_commit: Callable[[Callable[[], None]], None]
+    now_ns: Callable[[], int]
+
+
+class ParentRouting:
+    """Children of working parents, and what happens when venues report on them."""
+
+    def __init__(
+        self,
+        venues: VenuePort,
+        instruments: dict[str, Instrument],
+        orders: dict[str, Order],
+        hooks: RoutingHooks,
+    ) -> None:
+        self.venues = venues
+        self._instruments = instruments
+        self._orders = orders
+        self._hooks = hooks
+        self.children: dict[str, ChildOrder] = {}
+        self._by_parent: dict[str, list[str]] = {}
+        self._child_counts: dict[str, int] = {}
+        self._stops: dict[str, set[str]] = {}
+        self.ignored_reports = 0
+        self.refused_overfills = 0
+
+    # -- start-up -----------------------------------------------------------------------
+
+    def load(self, children: Iterable[ChildOrder], child_counts: dict[str, int]) -> None:
+        for child in children:
+            self._index(child)
+        self._child_counts.update(child_counts)
+        for order in self._orders.values():
+            untriggered = order.cum_qty == ZERO and order.arrival_price is None
+            if order.order_type.needs_stop_price and untriggered:
+                self._stops.setdefault(order.symbol, set()).add(order.order_id)
+
+    # -- parents ------------------------------------------------------------------------
+
+    def on_accepted(self, order: Order) -> None:
+        """Route a newly accepted order (stop orders wait for their trigger)."""
+        if order.order_type.needs_stop_price:
+            self._stops.setdefault(order.symbol, set()).add(order.order_id)
+            return
+        self.route(order)
+
+    def route(self, order: Order) -> None:
+        """Plan and create children for the part of ``order`` no live child covers."""
+        remaining = order.open_qty - sum(c.open_qty for c in self.live_children(order))
+        if remaining <= ZERO:
+            return
+        books = self.venues.books(order.symbol)
+        infos = self.venues.venue_infos()
+        spec = self._spec(order, remaining)
+        if order.arrival_price is None:
+            self._record_arrival(order, books, infos)
+        plan = plan_route(spec, books, infos)
+        for planned in plan.children:
+            self._new_child(order, planned)
+        if not plan.children and not self.live_children(order):
+            self._finish_unroutable(order, plan.reason or "no venue can take the order")
+
+    def cancel(self, order: Order) -> bool:
+        """Ask every live child to cancel; True when none is live (the parent can end now)."""
+        live = self.live_children(order)
+        for child in live:
+            if not child.cancel_requested:
+                child.cancel_requested = True
+                child.updated_ns = self._hooks.now_ns()
+                self._hooks.touch_child(child, False)
+                self._hooks.after_commit(lambda c=child: self.venues.send_cancel(c))
+        self._drop_stop(order)
+        return not live
+
+    def live_children(self, order: Order) -> list[ChildOrder]:
+        ids = self._by_parent.get(order.order_id, ())
+        return [c for i in ids if (c := self.children.get(i)) is not None and not c.is_done]
+
+    def adopt(self, old: Order, new: Order) -> None:
+        """Carry an old order's stop registration over to the order that replaces it."""
+        if self._drop_stop(old):
+            self._stops.setdefault(new.symbol, set()).add(new.order_id)
+
+    # -- venue reports ------------------------------------------------------------------
+
+    def apply(self, report: VenueReport) -> None:
+        """Apply one venue report to its child and roll the effect up to the parent."""
+        child = self.children.get(report.child_order_id)
+        if child is None or report.exec_id in child.exec_ids:
+            self.ignored_reports += 1
+            return
+        try:
+            fill = child.apply(report)
+        except OverfillError as exc:
+            self.refused_overfills += 1
+            log.warning("refused venue report: %s", exc)
+            return
+        child.updated_ns = self._hooks.now_ns()
+        self._hooks.touch_child(child, False)
+        self._hooks.record_execution(report, child.parent_order_id)
+        parent = self._orders.get(child.parent_order_id)
+        if parent is None:
+            log.warning("venue report for child %s of an unknown parent", child.child_order_id)
+            return
+        if fill is not None:
+            self._fill_parent(parent, child, fill.qty, fill.price, fill.fee)
+        if child.is_done:
+            self._on_child_done(parent, child)
+
+    def stale_children(self, older_than_ns: int) -> list[ChildOrder]:
+        """Children waiting on their venue since before ``older_than_ns``."""
+        return [
+            c
+            for c in self.children.values()
+            if not c.is_done
+            and (c.state is ChildState.PENDING_NEW or c.cancel_requested or c.venue_done)
+            and c.updated_ns < older_than_ns
+        ]
+
+    def mark_unknown(self, child_order_id: str, reason: str) -> None:
+        """The venue does not know the child after resends: it ends rejected."""
+        child = self.children.get(child_order_id)
+        if child is None or child.is_done:
+            return
+        child.mark_unknown_to_venue(reason)
+        child.updated_ns = self._hooks.now_ns()
+        self._hooks.touch_child(child, False)
+        parent = self._orders.get(child.parent_order_id)
+        if parent is not None:
+            self._on_child_done(parent, child)
+
+    def note_resend(self, child_order_id: str) -> ChildOrder | None:
+        child = self.children.get(child_order_id)
+        if child is None or child.is_done:
+            return None
+        child.resends += 1
+        child.updated_ns = child.sent_ns = self._hooks.now_ns()
+        self._hooks.touch_child(child, False)
+        return child
+
+    # -- stops --------------------------------------------------------------------------
+
+    def symbols_with_stops(self) -> set[str]:
+        return {symbol for symbol, ids in self._stops.items() if ids}
+
+    def trigger_stops(self, symbol: str) -> int:
+        """Route the stop orders of ``symbol`` whose stop price has traded through."""
+        ids = self._stops.get(symbol)
+        if not ids:
+            return 0
+        book = ConsolidatedBook.of(self.venues.books(symbol), self.venues.venue_infos())
+        triggered = [
+            order
+            for order_id in list(ids)
+            if (order := self._orders.get(order_id)) is not None and _stop_hit(order, book)
+        ]
+        for order in triggered:
+            ids.discard(order.order_id)
+            self.route(order)
+        return len(triggered)
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _spec(self, order: Order, quantity: Decimal) -> ParentSpec:
+        return ParentSpec(
+            side=order.side,
+            order_type=order.order_type,
+            time_in_force=order.time_in_force,
+            quantity=quantity,
+            instrument=self._instruments[order.symbol],
+            limit_price=order.limit_price,
+            strategy=order.routing_strategy,
+            venue=order.venue,
+        )
+
+    def _record_arrival(self, order: Order, books: object, infos: object) -> None:
+        book = ConsolidatedBook.of(books, infos)  # type: ignore[arg-type]
+        order.arrival_price = book.arrival_price(order.side)
+        single = best_single_venue(
+            order.side,
+            order.open_qty,
+            books,
+            infos,
+            limit_price=order.limit_price,  # type: ignore[arg-type]
+        )
+        if single is not None and single.quantity > ZERO:
+            order.single_venue_price = single.net_price
+
+    def _new_child(self, order: Order, planned: ChildPlan) -> None:
+        count = self._child_counts.get(order.order_id, 0) + 1
+        self._child_counts[order.order_id] = count
+        now = self._hooks.now_ns()
+        child = ChildOrder(
+            child_order_id=f"{order.order_id}.{count}",
+            parent_order_id=order.order_id,
+            account_id=order.account_id,
+            venue=planned.venue,
+            symbol=order.symbol,
+            side=order.side,
+            order_type=planned.order_type,
+            time_in_force=planned.time_in_force,
+            quantity=planned.quantity,
+            limit_price=planned.limit_price,
+            purpose=ChildPurpose(planned.purpose.value),
+            created_ns=now,
+            updated_ns=now,
+            sent_ns=now,
+        )
+        self._index(child)
+        self._hooks.touch_child(child, True)
+        self._hooks.after_commit(lambda: self.venues.send_new(child))
+
+    def _index(self, child: ChildOrder) -> None:
+        self.children[child.child_order_id] = child
+        self._by_parent.setdefault(child.parent_order_id, []).append(child.child_order_id)
+
+    def _fill_parent(
+        self, parent: Order, child: ChildOrder, qty: Decimal, price: Decimal, fee: Decimal
+    ) -> None:
+        try:
+            parent.apply_fill(qty, price)
+        except OmsError as exc:
+            self.refused_overfills += 1
+            log.error("fill of child %s refused on its parent: %s", child.child_order_id, exc)
+            return
+        parent.fees += fee
+        self._hooks.report(
+            parent, ExecType.TRADE, last_qty=qty, last_price=price, last_venue=child.venue
+        )
+        if parent.is_terminal:
+            self._forget(parent)
+
+    def _on_child_done(self, parent: Order, child: ChildOrder) -> None:
+        if parent.is_terminal or self.live_children(parent):
+            return
+        if parent.state is OrderState.PENDING_CANCEL:
+            parent.apply(Trigger.CANCEL_ACCEPT)
+            self._hooks.report(parent, ExecType.CANCELED)
+            self._forget(parent)
+        elif parent.state is OrderState.PENDING_REPLACE:
+            return  # the engine finishes the replace (it owns successor creation)
+        elif child.state is ChildState.EXPIRED:
+            parent.apply(Trigger.EXPIRE)
+            self._hooks.report(parent, ExecType.EXPIRED, text=child.text)
+            self._forget(parent)
+        elif parent.reroutes < MAX_REROUTES and parent.time_in_force is not TimeInForce.FOK:
+            parent.reroutes += 1
+            self._hooks.touch_order(parent)
+            self.route(parent)
+        else:
+            self._finish_unroutable(parent, child.text or "unfilled remainder canceled")
+
+    def _finish_unroutable(self, order: Order, reason: str) -> None:
+        """End an order nothing more can be routed for: rejected if untouched, else canceled."""
+        if order.cum_qty == ZERO and order.state is OrderState.NEW and self._all_rejected(order):
+            order.apply(Trigger.REJECT)
+            order.text = reason
+            self._hooks.report(order, ExecType.REJECTED, text=reason)
+        else:
+            order.apply(Trigger.CANCEL_ACCEPT)
+            order.text = reason
+            self._hooks.report(order, ExecType.CANCELED, text=reason)
+        self._forget(order)
+
+    def _all_rejected(self, order: Order) -> bool:
+        children = [self.children[i] for i in self._by_parent.get(order.order_id, ())]
+        return all(c.state is ChildState.REJECTED for c in children)
+
+    def _forget(self, order: Order) -> None:
+        """Drop a finished parent's children from memory once none can change."""
+        ids = self._by_parent.get(order.order_id, [])
+        if all(self.children[i].is_done for i in ids if i in self.children):
+            for child_id in self._by_parent.pop(order.order_id, []):
+                self.children.pop(child_id, None)
+            self._child_counts.pop(order.order_id, None)
+        self._drop_stop(order)
+
+    def _drop_stop(self, order: Order) -> bool:
+        ids = self._stops.get(order.symbol)
+        if ids and order.order_id in ids:
+            ids.discard(order.order_id)
+            return True
+        return False
+
+
+def _stop_hit(order: Order, book: ConsolidatedBook) -> bool:
+    assert order.stop_price is not None
+    if order.side is Side.BUY:
+        ask = book.best_ask
+        return ask is not None and ask.price >= order.stop_price
+    bid = book.best_bid
+    return bid is not None and bid.price <= order.stop_price
+
+
+def routed_order_type(order: Order) -> OrderType:
+    """The type a triggered stop order trades as."""
+    if order.order_type is OrderType.STOP:
+        return OrderType.MARKET
+    if order.order_type is OrderType.STOP_LIMIT:
+        return OrderType.LIMIT
+    return order.order_type

@@ -1,0 +1,166 @@
+"""Scripted markets for end-to-end tests: a scenario, its simulators, and an OMS routing to them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from oms_server.app import OmsApp
+from oms_server.config import Settings
+from protos.venue.v1 import venue_pb2 as v
+from tests.support.fixtures import TEST_SECRET, RunningOms
+from venues import subjects
+from venues.nats_client import close_nats, connect_nats
+from venues.nats_runtime import EmbeddedNats
+from venues.scenario import Scenario, parse_scenario
+from venues.sim.service import VenueSimulator
+
+#: Three venues, static books: ALPHA cheapest before fees, CHARLIE deepest.
+THREE_VENUES = """
+seed = 7
+liquidity = "static"
+
+[market]
+md_throttle_ms = 5
+
+[[instruments]]
+symbol = "AAPL"
+tick_size = "0.01"
+lot_size = "1"
+reference_price = "190.00"
+
+[[instruments]]
+symbol = "MSFT"
+tick_size = "0.01"
+lot_size = "1"
+reference_price = "420.00"
+
+[[venues]]
+name = "ALPHA"
+taker_fee_bps = "3"
+maker_rebate_bps = "2"
+[[venues.books]]
+symbol = "AAPL"
+bids = [["189.99", "500"], ["189.98", "1000"]]
+asks = [["190.01", "300"], ["190.02", "800"]]
+[[venues.books]]
+symbol = "MSFT"
+bids = [["419.90", "500"]]
+asks = [["420.10", "500"]]
+
+[[venues]]
+name = "BRAVO"
+taker_fee_bps = "1"
+maker_rebate_bps = "1"
+[[venues.books]]
+symbol = "AAPL"
+bids = [["189.98", "400"], ["189.97", "600"]]
+asks = [["190.02", "400"], ["190.03", "600"]]
+[[venues.books]]
+symbol = "MSFT"
+bids = [["419.90", "500"]]
+asks = [["420.10", "500"]]
+
+[[venues]]
+name = "CHARLIE"
+taker_fee_bps = "0.5"
+maker_rebate_bps = "0.5"
+[[venues.books]]
+symbol = "AAPL"
+bids = [["189.97", "900"], ["189.96", "900"]]
+asks = [["190.03", "900"], ["190.04", "900"]]
+[[venues.books]]
+symbol = "MSFT"
+bids = [["419.90", "500"]]
+asks = [["420.10", "500"]]
+"""
+
+
+@dataclass
+class Market:
+    """Running venue simulators on a real nats-server."""
+
+    nats: EmbeddedNats
+    scenario: Scenario
+    simulators: dict[str, VenueSimulator] = field(default_factory=dict)
+    _client: object | None = None
+
+    async def start(self) -> None:
+        self._client = await connect_nats(self.nats.url, name="test-venues")
+        for config in self.scenario.venues:
+            simulator = VenueSimulator(self._client, self.scenario, config)  # type: ignore[arg-type]
+            await simulator.start()
+            self.simulators[config.name] = simulator
+
+    async def stop(self) -> None:
+        for simulator in self.simulators.values():
+            await simulator.stop()
+        if self._client is not None:
+            await close_nats(self._client)  # type: ignore[arg-type]
+
+    def fills_made(self) -> int:
+        return sum(s.fills_made for s in self.simulators.values())
+
+    async def control(self, venue: str, control: v.SimulatorControl) -> None:
+        """Send a control message over NATS, as a tester would."""
+        assert self._client is not None
+        await self._client.request(  # type: ignore[attr-defined]
+            subjects.control(venue), control.SerializeToString(), timeout=5
+        )
+
+
+@dataclass
+class RoutedOms(RunningOms):
+    """An OMS connected to the market over NATS."""
+
+    market: Market | None = None
+
+    async def start(self) -> None:
+        assert self.market is not None
+        settings = Settings(
+            grpc_addr="127.0.0.1:0",
+            db_url=self.db_url,
+            auth_secret=TEST_SECRET,
+            state_dir=self.state_dir,
+        )
+        instruments = {i.symbol: i for i in self.market.scenario.instruments}
+        self.app = OmsApp(
+            settings,
+            instruments,
+            TEST_SECRET,
+            hub=self.hub_factory(),
+            venue_configs=self.market.scenario.venues,
+            nats_url=self.market.nats.url,
+        )
+        await self.app.start()
+        import grpc
+
+        self.channel = grpc.aio.insecure_channel(self.app.address)
+
+
+async def started_market(nats: EmbeddedNats, scenario_text: str) -> Market:
+    market = Market(nats, parse_scenario(scenario_text, "test"))
+    await market.start()
+    return market
+
+
+@pytest.fixture
+async def market(nats_server: EmbeddedNats) -> AsyncIterator[Market]:
+    running = await started_market(nats_server, THREE_VENUES)
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+@pytest.fixture
+async def routed_oms(market: Market, sqlite_url: str, tmp_path: Path) -> AsyncIterator[RoutedOms]:
+    running = RoutedOms(sqlite_url, tmp_path / "state", market=market)
+    await running.start()
+    try:
+        yield running
+    finally:
+        await running.stop()

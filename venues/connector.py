@@ -1,0 +1,373 @@
+"""The OMS side of the venue protocol: orders out, execution reports and books in.
+
+- Outbound orders go through one sender task (ordered, flushed in batches).
+- Execution reports arrive on the JetStream stream VENUE_EXEC through a durable pull
+  consumer and are acked only after the engine has stored their effects, so a
+  crash loses no fill and a redelivery is deduplicated by (venue, exec_id).
+- Children left unanswered are reconciled with the venue's order status: missing
+  fills are applied, unknown orders resent (the venue is idempotent) and, after a
+  few resends, ended as rejected. A timeout alone never decides an outcome.
+- Each venue has a circuit breaker: timeouts open it (no routing), a successful
+  status probe closes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
+
+import nats
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
+from nats.js.errors import BadRequestError
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from oms_server.domain.child import ChildOrder, ChildState, VenueExecType, VenueReport
+from oms_server.engine.engine import OrderEngine
+from protos.venue.v1 import venue_pb2 as v
+from router.book import VenueBook, VenueInfo
+from router.circuit_breaker import BreakerState, CircuitBreaker
+from venues import subjects, wire
+from venues.scenario import VenueConfig
+from venues.tracing import extract_context, inject_headers, tracer
+
+log = logging.getLogger(__name__)
+
+#: Execution reports fetched from JetStream per engine command.
+EXEC_FETCH_BATCH = 256
+EXEC_FETCH_TIMEOUT_S = 0.5
+#: How long a child may wait for its venue before it is reconciled.
+DEFAULT_ACK_TIMEOUT_S = 2.0
+RECONCILE_INTERVAL_S = 0.5
+STATUS_REQUEST_TIMEOUT_S = 1.0
+#: Resends of a child the venue says it never saw, before it is ended as rejected.
+MAX_RESENDS = 2
+PROBE_INTERVAL_S = 0.5
+#: Outbound messages published before an explicit flush.
+OUTBOUND_FLUSH_EVERY = 256
+
+
+@dataclass(frozen=True, slots=True)
+class _Outbound:
+    subject: str
+    payload: bytes
+    headers: dict[str, str]
+
+
+class VenueConnector:
+    """Implements the engine's VenuePort over NATS."""
+
+    def __init__(
+        self,
+        nc: NatsClient,
+        venues: Sequence[VenueConfig],
+        *,
+        ack_timeout_s: float = DEFAULT_ACK_TIMEOUT_S,
+        breaker_cool_down_s: float = 2.0,
+    ) -> None:
+        self._nc = nc
+        self._js = nc.jetstream()
+        self._configs = {config.name: config for config in venues}
+        self._breakers = {
+            name: CircuitBreaker(name, cool_down_s=breaker_cool_down_s) for name in self._configs
+        }
+        self._books: dict[str, dict[str, VenueBook]] = {}
+        self._ack_timeout_ns = int(ack_timeout_s * 1e9)
+        self._outbound: asyncio.Queue[_Outbound] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._engine: OrderEngine | None = None
+        self._stopping = False
+        self._book_listeners: list[Callable[[VenueBook], None]] = []
+        self._background: set[asyncio.Task[object]] = set()
+        self.reports_received = 0
+        self.malformed_reports = 0
+        self.resent_orders = 0
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def start(self, engine: OrderEngine) -> None:
+        """Subscribe to books and reports, reconcile what was open, start the loops."""
+        self._engine = engine
+        await ensure_exec_stream(self._js)
+        await self._nc.subscribe(subjects.ALL_MARKET_DATA, cb=self._on_book)
+        subscription = await self._js.pull_subscribe(
+            subjects.EXEC_STREAM_SUBJECTS,
+            durable=subjects.OMS_EXEC_CONSUMER,
+            stream=subjects.EXEC_STREAM,
+            config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, max_ack_pending=20_000),
+        )
+        self._tasks = [
+            asyncio.create_task(self._consume_reports(subscription), name="venue-exec-consumer"),
+            asyncio.create_task(self._send_loop(), name="venue-sender"),
+            asyncio.create_task(self._reconcile_loop(), name="venue-reconciler"),
+            asyncio.create_task(self._probe_loop(), name="venue-prober"),
+        ]
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+
+    # -- VenuePort ----------------------------------------------------------------------
+
+    def books(self, symbol: str) -> Mapping[str, VenueBook]:
+        return self._books.get(symbol, {})
+
+    def venue_infos(self) -> Mapping[str, VenueInfo]:
+        now = time.monotonic()
+        return {
+            name: VenueInfo(
+                name=name,
+                taker_fee_bps=config.taker_fee_bps,
+                maker_rebate_bps=config.maker_rebate_bps,
+                latency_ms=config.latency_ms,
+                healthy=self._breakers[name].is_routable(now),
+            )
+            for name, config in self._configs.items()
+        }
+
+    def send_new(self, child: ChildOrder) -> None:
+        envelope = wire.new_order_envelope(child, time.time_ns())
+        self._enqueue(subjects.orders(child.venue), envelope.SerializeToString())
+
+    def send_cancel(self, child: ChildOrder) -> None:
+        envelope = wire.cancel_envelope(child.child_order_id)
+        self._enqueue(subjects.orders(child.venue), envelope.SerializeToString())
+
+    # -- health -------------------------------------------------------------------------
+
+    def breaker(self, venue: str) -> CircuitBreaker:
+        return self._breakers[venue]
+
+    def working_children(self, venue: str) -> int:
+        if self._engine is None or self._engine.routing is None:
+            return 0
+        return sum(
+            1 for c in self._engine.routing.children.values() if c.venue == venue and not c.is_done
+        )
+
+    def venue_configs(self) -> Sequence[VenueConfig]:
+        return list(self._configs.values())
+
+    # -- loops --------------------------------------------------------------------------
+
+    def _enqueue(self, subject: str, payload: bytes) -> None:
+        self._outbound.put_nowait(_Outbound(subject, payload, inject_headers()))
+
+    async def _send_loop(self) -> None:
+        while True:
+            item = await self._outbound.get()
+            sent = 0
+            while True:
+                await self._nc.publish(item.subject, item.payload, headers=item.headers)
+                sent += 1
+                if self._outbound.empty() or sent >= OUTBOUND_FLUSH_EVERY:
+                    break
+                item = self._outbound.get_nowait()
+            with contextlib.suppress(Exception):
+                await self._nc.flush(timeout=2)
+
+    async def _consume_reports(self, subscription: object) -> None:
+        assert self._engine is not None
+        while not self._stopping:
+            try:
+                messages = await subscription.fetch(  # type: ignore[attr-defined]
+                    EXEC_FETCH_BATCH, timeout=EXEC_FETCH_TIMEOUT_S
+                )
+            except (TimeoutError, nats.errors.TimeoutError):
+                continue
+            except nats.errors.Error as exc:
+                log.warning("execution report fetch failed: %s", exc)
+                await asyncio.sleep(EXEC_FETCH_TIMEOUT_S)
+                continue
+            await self._apply_messages(messages)
+
+    async def _apply_messages(self, messages: list[Msg]) -> None:
+        assert self._engine is not None
+        reports = []
+        for msg in messages:
+            report = self._parse_report(msg)
+            if report is not None:
+                reports.append(report)
+        if reports:
+            with tracer.start_as_current_span(
+                "oms.apply_venue_reports", context=extract_context(messages[0].headers)
+            ):
+                await self._engine.apply_venue_reports(reports)
+        for msg in messages:
+            await msg.ack()
+
+    def _parse_report(self, msg: Msg) -> VenueReport | None:
+        proto = v.ExecutionReport()
+        try:
+            proto.ParseFromString(msg.data)
+            report = wire.report_from_message(proto)
+        except Exception as exc:
+            self.malformed_reports += 1
+            log.warning("dropped a malformed execution report on %s: %s", msg.subject, exc)
+            return None
+        self.reports_received += 1
+        breaker = self._breakers.get(report.venue)
+        if breaker is not None and breaker.state is BreakerState.CLOSED:
+            breaker.record_success(time.monotonic())
+        return report
+
+    async def _reconcile_loop(self) -> None:
+        await self.reconcile(older_than_ns=None)
+        while True:
+            await asyncio.sleep(RECONCILE_INTERVAL_S)
+            try:
+                await self.reconcile(older_than_ns=time.time_ns() - self._ack_timeout_ns)
+            except Exception:
+                log.exception("reconciliation pass failed")
+
+    async def reconcile(self, older_than_ns: int | None) -> None:
+        """Ask venues about open children (all of them, or those waiting too long)."""
+        assert self._engine is not None
+        cutoff = time.time_ns() + 1 if older_than_ns is None else older_than_ns
+        stale = self._engine.stale_children(cutoff)
+        by_venue: dict[str, list[ChildOrder]] = {}
+        for child in stale:
+            by_venue.setdefault(child.venue, []).append(child)
+        await asyncio.gather(
+            *(self._reconcile_venue(venue, kids) for venue, kids in by_venue.items())
+        )
+
+    async def _reconcile_venue(self, venue: str, children: list[ChildOrder]) -> None:
+        assert self._engine is not None
+        statuses = await self._status(venue, [c.child_order_id for c in children])
+        if statuses is None:
+            return
+        by_id = {s.child_order_id: s for s in statuses.orders}
+        reports: list[VenueReport] = []
+        for child in children:
+            status = by_id.get(child.child_order_id)
+            if status is None or status.order_status == v.ORDER_STATUS_UNKNOWN:
+                await self._resend_or_give_up(child)
+                continue
+            reports.extend(self._reports_from_status(venue, status))
+        if reports:
+            await self._engine.apply_venue_reports(reports)
+
+    async def _resend_or_give_up(self, child: ChildOrder) -> None:
+        assert self._engine is not None
+        if child.state is not ChildState.PENDING_NEW:
+            return
+        if child.resends >= MAX_RESENDS:
+            await self._engine.mark_unknown(
+                child.child_order_id, f"venue {child.venue} never acknowledged the order"
+            )
+            return
+        fresh = await self._engine.note_resend(child.child_order_id)
+        if fresh is not None:
+            self.resent_orders += 1
+            self.send_new(fresh)
+
+    def _reports_from_status(self, venue: str, status: v.ChildOrderStatus) -> list[VenueReport]:
+        reports = [wire.report_from_message(fill) for fill in status.fills]
+        state = wire.STATUS_IN.get(status.order_status, ChildState.UNKNOWN)
+        reports.append(
+            VenueReport(
+                venue=venue,
+                exec_id=f"status:{status.child_order_id}:{state.value}:{status.cum_qty}",
+                child_order_id=status.child_order_id,
+                exec_type=_exec_type_of_status(state),
+                status=state,
+                cum_qty=wire._decimal(status.cum_qty),
+                leaves_qty=wire._decimal(status.leaves_qty),
+                text="reconciled with venue order status",
+                transact_ns=time.time_ns(),
+            )
+        )
+        return reports
+
+    async def _status(self, venue: str, child_ids: list[str]) -> v.OrderStatusResponse | None:
+        """The venue's order status, or None (and a breaker failure) when it does not answer."""
+        request = v.OrderStatusRequest(child_order_ids=child_ids)
+        breaker = self._breakers[venue]
+        try:
+            reply = await self._nc.request(
+                subjects.status(venue),
+                request.SerializeToString(),
+                timeout=STATUS_REQUEST_TIMEOUT_S,
+                headers=inject_headers(),
+            )
+        except (TimeoutError, nats.errors.TimeoutError, nats.errors.NoRespondersError):
+            breaker.record_failure(time.monotonic())
+            return None
+        response = v.OrderStatusResponse()
+        response.ParseFromString(reply.data)
+        breaker.record_success(time.monotonic())
+        return response
+
+    async def _probe_loop(self) -> None:
+        while True:
+            await asyncio.sleep(PROBE_INTERVAL_S)
+            now = time.monotonic()
+            for venue, breaker in self._breakers.items():
+                if breaker.state is not BreakerState.CLOSED and breaker.allows_probe(now):
+                    self._spawn(self._status(venue, []), f"probe-{venue}")
+
+    # -- market data --------------------------------------------------------------------
+
+    async def _on_book(self, msg: Msg) -> None:
+        snapshot = v.BookSnapshot()
+        try:
+            snapshot.ParseFromString(msg.data)
+            book = wire.book_from_message(snapshot)
+        except Exception as exc:
+            log.warning("dropped a malformed book on %s: %s", msg.subject, exc)
+            return
+        self._books.setdefault(book.symbol, {})[book.venue] = book
+        routing = self._engine.routing if self._engine is not None else None
+        if routing is not None and book.symbol in routing.symbols_with_stops():
+            assert self._engine is not None
+            self._spawn(self._engine.trigger_stops(book.symbol), f"stops-{book.symbol}")
+        for listener in self._book_listeners:
+            listener(book)
+
+    def add_book_listener(self, listener: Callable[[VenueBook], None]) -> None:
+        """Call ``listener(book)`` for every book update (market-data streaming)."""
+        self._book_listeners.append(listener)
+
+    def _spawn(self, coro: Coroutine[object, object, object], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+async def ensure_exec_stream(js: object) -> None:
+    """Create the VENUE_EXEC stream if it does not exist (file storage)."""
+    config = StreamConfig(
+        name=subjects.EXEC_STREAM,
+        subjects=[subjects.EXEC_STREAM_SUBJECTS],
+        max_age=subjects.EXEC_STREAM_MAX_AGE_S,
+    )
+    async for attempt in AsyncRetrying(
+        stop=stop_after_attempt(5),
+        wait=wait_exponential(multiplier=0.1, max=2.0),
+        retry=retry_if_exception_type((nats.errors.TimeoutError, asyncio.TimeoutError)),
+        reraise=True,
+    ):
+        with attempt:
+            try:
+                await js.add_stream(config)  # type: ignore[attr-defined]
+            except BadRequestError:
+                await js.update_stream(config)  # type: ignore[attr-defined]
+
+
+def _exec_type_of_status(state: ChildState) -> VenueExecType:
+    return {
+        ChildState.CANCELED: VenueExecType.CANCELED,
+        ChildState.REJECTED: VenueExecType.REJECTED,
+        ChildState.EXPIRED: VenueExecType.EXPIRED,
+    }.get(state, VenueExecType.NEW)

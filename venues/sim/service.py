@@ -1,0 +1,331 @@
+"""A venue simulator on NATS: the matching engine behind the venue.v1 wire protocol.
+
+One ``VenueSimulator`` per scenario venue. Orders arrive on venue.<V>.orders and are
+handled in arrival order after the venue's latency; execution reports leave on the
+JetStream stream; books are published on md.<V>.<SYMBOL>, throttled. Faults (rejects,
+dropped and duplicated reports, going dark) come from the scenario or at run time
+from venue.<V>.control, drawn from a seeded generator so a run can be repeated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+
+from oms_server.domain.decimals import ZERO, fmt
+from protos.venue.v1 import venue_pb2 as v
+from venues import subjects, wire
+from venues.connector import ensure_exec_stream
+from venues.scenario import FaultConfig, Scenario, VenueConfig
+from venues.sim.book import NewOrder
+from venues.sim.events import Filled, MatchResult, OrderEvent, OrderStatusReport, Owner
+from venues.sim.liquidity import MarketMaker
+from venues.sim.matching import MatchingEngine
+from venues.tracing import extract_context, inject_headers, tracer
+
+log = logging.getLogger(__name__)
+
+FAULT_REJECT_TEXT = "rejected by venue (simulated fault)"
+
+
+@dataclass(frozen=True, slots=True)
+class _Inbound:
+    envelope: v.OrderEnvelope
+    due: float
+    headers: dict[str, str] | None
+
+
+class VenueSimulator:
+    """One simulated venue serving the venue.v1 protocol over NATS."""
+
+    def __init__(self, nc: NatsClient, scenario: Scenario, config: VenueConfig) -> None:
+        self.name = config.name
+        self.config = config
+        self._nc = nc
+        self._js = nc.jetstream()
+        self._market = scenario.market
+        self.faults: FaultConfig = config.faults
+        self.latency_s = config.latency_ms / 1000
+        self._dark_until = 0.0
+        self._rng = random.Random(f"{scenario.seed}:{config.name}:faults")
+        self._session = f"{time.time_ns():x}"
+        self.engine = MatchingEngine(
+            scenario.instruments,
+            taker_fee_bps=config.taker_fee_bps,
+            maker_rebate_bps=config.maker_rebate_bps,
+        )
+        self._maker = (
+            MarketMaker(self.engine, seed=_venue_seed(scenario.seed, config.name))
+            if scenario.liquidity == "random_walk"
+            else None
+        )
+        self._inbound: asyncio.Queue[_Inbound] = asyncio.Queue()
+        self._outbound: asyncio.Queue[tuple[bytes, dict[str, str]]] = asyncio.Queue()
+        self._dirty: set[str] = set()
+        self._book_sequences: dict[str, int] = {}
+        self._venue_sequence = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._subscriptions: list[object] = []
+        self.reports_made = 0
+        self.reports_dropped = 0
+        self.fills_made = 0
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await ensure_exec_stream(self._js)
+        for book in self.config.books:
+            self.engine.seed_book(book.symbol, book.bids, book.asks)
+            self._dirty.add(book.symbol)
+        self._subscriptions = [
+            await self._nc.subscribe(subjects.orders(self.name), cb=self._on_order),
+            await self._nc.subscribe(subjects.status(self.name), cb=self._on_status),
+            await self._nc.subscribe(subjects.control(self.name), cb=self._on_control),
+        ]
+        self._tasks = [
+            asyncio.create_task(self._order_loop(), name=f"{self.name}-orders"),
+            asyncio.create_task(self._report_loop(), name=f"{self.name}-reports"),
+            asyncio.create_task(self._book_loop(), name=f"{self.name}-books"),
+        ]
+        if self._maker is not None:
+            self._tasks.append(asyncio.create_task(self._maker_loop(), name=f"{self.name}-mm"))
+        await self._nc.flush()
+        log.info("venue %s up (%d symbols)", self.name, len(self.engine.instruments))
+
+    async def stop(self) -> None:
+        for subscription in self._subscriptions:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()  # type: ignore[attr-defined]
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+
+    @property
+    def is_dark(self) -> bool:
+        return time.monotonic() < self._dark_until
+
+    def go_dark(self, seconds: float) -> None:
+        self._dark_until = time.monotonic() + seconds
+
+    # -- inbound ------------------------------------------------------------------------
+
+    async def _on_order(self, msg: Msg) -> None:
+        if self.is_dark:
+            return
+        envelope = v.OrderEnvelope()
+        try:
+            envelope.ParseFromString(msg.data)
+        except Exception:
+            log.warning("venue %s dropped a malformed order message", self.name)
+            return
+        self._inbound.put_nowait(_Inbound(envelope, time.monotonic() + self.latency_s, msg.headers))
+
+    async def _order_loop(self) -> None:
+        while True:
+            item = await self._inbound.get()
+            delay = item.due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            with tracer.start_as_current_span(
+                f"venue.{self.name}.handle_order", context=extract_context(item.headers)
+            ):
+                self._handle(item.envelope)
+
+    def _handle(self, envelope: v.OrderEnvelope) -> None:
+        kind = envelope.WhichOneof("body")
+        if kind == "new_order":
+            result = self._new_order(envelope.new_order)
+        elif kind == "cancel_order":
+            result = self.engine.cancel(envelope.cancel_order.child_order_id)
+        elif kind == "replace_order":
+            body = envelope.replace_order
+            result = self.engine.replace(
+                body.child_order_id,
+                Decimal(body.quantity) if body.quantity else None,
+                Decimal(body.limit_price) if body.limit_price else None,
+            )
+        else:
+            return
+        self._emit(result)
+
+    def _new_order(self, msg: v.NewOrder) -> MatchResult:
+        order = NewOrder(
+            order_id=msg.child_order_id,
+            symbol=msg.symbol,
+            side=wire.SIDE_IN.get(msg.side),  # type: ignore[arg-type]
+            order_type=wire.TYPE_IN.get(msg.order_type),  # type: ignore[arg-type]
+            time_in_force=wire.TIF_IN.get(msg.time_in_force),  # type: ignore[arg-type]
+            quantity=_decimal_or_zero(msg.quantity),
+            price=Decimal(msg.limit_price) if msg.limit_price else None,
+            owner=Owner.OMS,
+        )
+        if None in (order.side, order.order_type, order.time_in_force):
+            return self.engine.reject(order, "side, order_type and time_in_force are required")
+        if self.engine.status(order.order_id).status.value == "UNKNOWN" and self._chance(
+            self.faults.reject_rate
+        ):
+            return self.engine.reject(order, FAULT_REJECT_TEXT)
+        return self.engine.submit(order)
+
+    async def _on_status(self, msg: Msg) -> None:
+        if self.is_dark:
+            return
+        request = v.OrderStatusRequest()
+        request.ParseFromString(msg.data)
+        ids = list(request.child_order_ids)
+        statuses = self.engine.statuses(ids if ids else None)
+        response = v.OrderStatusResponse(
+            venue=self.name, orders=[self._status_message(s) for s in statuses]
+        )
+        await msg.respond(response.SerializeToString())
+
+    async def _on_control(self, msg: Msg) -> None:
+        control = v.SimulatorControl()
+        control.ParseFromString(msg.data)
+        self.apply_control(control)
+        await msg.respond(v.SimulatorControlResponse(venue=self.name).SerializeToString())
+
+    def apply_control(self, control: v.SimulatorControl) -> None:
+        """Change faults, latency or a book at run time, or go dark for a while."""
+        if control.HasField("faults"):
+            f = control.faults
+            self.faults = replace(
+                self.faults,
+                reject_rate=f.reject_rate,
+                drop_rate=f.drop_rate,
+                duplicate_exec_rate=f.duplicate_exec_rate,
+            )
+        if control.latency_ms > 0:
+            self.latency_s = control.latency_ms / 1000
+        if control.dark_for_ms:
+            self.go_dark(control.dark_for_ms / 1000)
+        if control.HasField("set_book"):
+            book = control.set_book
+            symbol = book.symbol
+            self._emit(self.engine.cancel_all(symbol, Owner.MM, "book replaced by control"))
+            bids = [(level.price, level.size) for level in book.bids]
+            asks = [(level.price, level.size) for level in book.asks]
+            self._emit(self.engine.seed_book(symbol, bids, asks))
+            self._dirty.add(symbol)
+        log.info("venue %s control applied: %s", self.name, control)
+
+    # -- outbound -----------------------------------------------------------------------
+
+    def _emit(self, result: MatchResult) -> None:
+        for event in result.events:
+            self._dirty.add(event.symbol)
+        for event in result.reports:
+            self.reports_made += 1
+            if isinstance(event, Filled):
+                self.fills_made += 1
+            if self._chance(self.faults.drop_rate):
+                self.reports_dropped += 1
+                continue
+            payload = self._report_message(event).SerializeToString()
+            headers = inject_headers()
+            self._outbound.put_nowait((payload, headers))
+            if self._chance(self.faults.duplicate_exec_rate):
+                self._outbound.put_nowait((payload, headers))
+
+    async def _report_loop(self) -> None:
+        subject = subjects.exec_reports(self.name)
+        while True:
+            payload, headers = await self._outbound.get()
+            while True:
+                try:
+                    await self._js.publish(subject, payload, headers=headers, timeout=5)
+                    break
+                except Exception as exc:  # broker restart: keep the report and try again
+                    log.warning("venue %s could not publish a report: %s", self.name, exc)
+                    await asyncio.sleep(0.2)
+
+    async def _book_loop(self) -> None:
+        interval = self._market.md_throttle_ms / 1000
+        while True:
+            await asyncio.sleep(interval)
+            if self.is_dark or not self._dirty or self.config.dark:
+                continue
+            dirty, self._dirty = self._dirty, set()
+            for symbol in sorted(dirty):
+                await self._publish_book(symbol)
+
+    async def _publish_book(self, symbol: str) -> None:
+        depth = self.engine.top_of_book(symbol, self._market.book_depth)
+        sequence = self._book_sequences.get(symbol, 0) + 1
+        self._book_sequences[symbol] = sequence
+        message = wire.book_message(
+            self.name, symbol, depth.bids, depth.asks, sequence, time.time_ns()
+        )
+        with contextlib.suppress(Exception):
+            await self._nc.publish(
+                subjects.market_data(self.name, symbol), message.SerializeToString()
+            )
+
+    async def _maker_loop(self) -> None:
+        assert self._maker is not None
+        interval = self._market.mm_step_ms / 1000
+        while True:
+            await asyncio.sleep(interval)
+            if not self.is_dark:
+                self._emit(self._maker.step())
+
+    # -- messages -----------------------------------------------------------------------
+
+    def _report_message(self, event: OrderEvent) -> v.ExecutionReport:
+        self._venue_sequence += 1
+        return self._event_message(event, self._venue_sequence)
+
+    def _event_message(self, event: OrderEvent, sequence: int) -> v.ExecutionReport:
+        return v.ExecutionReport(
+            venue=self.name,
+            exec_id=f"{self.name}-{self._session}-{event.event_id}",
+            child_order_id=event.order_id,
+            exec_type=v.ExecType.Value(f"EXEC_TYPE_{event.exec_type.value}"),
+            order_status=v.OrderStatus.Value(f"ORDER_STATUS_{event.status.value}"),
+            last_qty=fmt(event.last_qty),
+            last_price=fmt(event.last_price),
+            cum_qty=fmt(event.cum_qty),
+            leaves_qty=fmt(event.leaves_qty),
+            fee=fmt(event.fee),
+            liquidity=_LIQUIDITY.get(event.liquidity.value, v.LIQUIDITY_UNSPECIFIED),
+            text=event.text,
+            transact_time_ns=time.time_ns(),
+            venue_sequence=sequence,
+        )
+
+    def _status_message(self, status: OrderStatusReport) -> v.ChildOrderStatus:
+        return v.ChildOrderStatus(
+            child_order_id=status.order_id,
+            order_status=v.OrderStatus.Value(f"ORDER_STATUS_{status.status.value}"),
+            cum_qty=fmt(status.cum_qty),
+            leaves_qty=fmt(status.leaves_qty),
+            fills=[self._event_message(fill, 0) for fill in status.fills],
+        )
+
+    def _chance(self, rate: float) -> bool:
+        return rate > 0 and self._rng.random() < rate
+
+
+_LIQUIDITY = {"MAKER": v.LIQUIDITY_MAKER, "TAKER": v.LIQUIDITY_TAKER}
+
+
+def _venue_seed(seed: int, venue: str) -> int:
+    return seed * 1_000_003 + sum(ord(ch) * 31**i for i, ch in enumerate(venue))
+
+
+def _decimal_or_zero(text: str) -> Decimal:
+    try:
+        return Decimal(text) if text else ZERO
+    except ArithmeticError:
+        return ZERO

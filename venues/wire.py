@@ -1,0 +1,132 @@
+"""The venue.v1 wire format <-> domain values, for the simulator and the OMS connector."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from oms_server.domain.child import ChildOrder, ChildState, Liquidity, VenueExecType, VenueReport
+from oms_server.domain.decimals import ZERO, fmt
+from oms_server.domain.enums import OrderType, Side, TimeInForce
+from protos.venue.v1 import venue_pb2 as v
+from router.book import Level, VenueBook
+
+SIDE_OUT = {Side.BUY: v.SIDE_BUY, Side.SELL: v.SIDE_SELL}
+SIDE_IN = {number: side for side, number in SIDE_OUT.items()}
+TYPE_OUT = {OrderType.MARKET: v.ORDER_TYPE_MARKET, OrderType.LIMIT: v.ORDER_TYPE_LIMIT}
+TYPE_IN = {number: kind for kind, number in TYPE_OUT.items()}
+TIF_OUT = {
+    TimeInForce.DAY: v.TIME_IN_FORCE_DAY,
+    TimeInForce.GTC: v.TIME_IN_FORCE_GTC,
+    TimeInForce.IOC: v.TIME_IN_FORCE_IOC,
+    TimeInForce.FOK: v.TIME_IN_FORCE_FOK,
+}
+TIF_IN = {number: tif for tif, number in TIF_OUT.items()}
+EXEC_OUT = {kind: v.ExecType.Value(f"EXEC_TYPE_{kind.value}") for kind in VenueExecType}
+EXEC_IN = {number: kind for kind, number in EXEC_OUT.items()}
+STATUS_OUT = {
+    state: v.OrderStatus.Value(f"ORDER_STATUS_{state.value}")
+    for state in ChildState
+    if state is not ChildState.PENDING_NEW
+}
+STATUS_IN = {number: state for state, number in STATUS_OUT.items()}
+LIQUIDITY_OUT = {
+    Liquidity.NONE: v.LIQUIDITY_UNSPECIFIED,
+    Liquidity.MAKER: v.LIQUIDITY_MAKER,
+    Liquidity.TAKER: v.LIQUIDITY_TAKER,
+}
+LIQUIDITY_IN = {number: kind for kind, number in LIQUIDITY_OUT.items()}
+
+
+def new_order_envelope(child: ChildOrder, sent_ns: int) -> v.OrderEnvelope:
+    """The NewOrder message for a child order."""
+    order_type = child.order_type if child.order_type in TYPE_OUT else OrderType.LIMIT
+    return v.OrderEnvelope(
+        new_order=v.NewOrder(
+            child_order_id=child.child_order_id,
+            symbol=child.symbol,
+            side=SIDE_OUT[child.side],
+            order_type=TYPE_OUT[order_type],
+            time_in_force=TIF_OUT[child.time_in_force],
+            quantity=fmt(child.quantity),
+            limit_price=fmt(child.limit_price),
+            sent_time_ns=sent_ns,
+        )
+    )
+
+
+def cancel_envelope(child_order_id: str) -> v.OrderEnvelope:
+    return v.OrderEnvelope(cancel_order=v.CancelOrder(child_order_id=child_order_id))
+
+
+def report_message(report: VenueReport) -> v.ExecutionReport:
+    return v.ExecutionReport(
+        venue=report.venue,
+        exec_id=report.exec_id,
+        child_order_id=report.child_order_id,
+        exec_type=EXEC_OUT[report.exec_type],
+        order_status=STATUS_OUT.get(report.status, v.ORDER_STATUS_UNSPECIFIED),
+        last_qty=fmt(report.last_qty),
+        last_price=fmt(report.last_price),
+        cum_qty=fmt(report.cum_qty),
+        leaves_qty=fmt(report.leaves_qty),
+        fee=fmt(report.fee),
+        liquidity=LIQUIDITY_OUT[report.liquidity],
+        text=report.text,
+        transact_time_ns=report.transact_ns,
+        venue_sequence=report.venue_sequence,
+    )
+
+
+def report_from_message(msg: v.ExecutionReport) -> VenueReport:
+    """A domain VenueReport; raises ValueError for a malformed message."""
+    exec_type = EXEC_IN.get(msg.exec_type)
+    status = STATUS_IN.get(msg.order_status)
+    if exec_type is None or status is None or not msg.exec_id or not msg.child_order_id:
+        raise ValueError(f"malformed venue execution report {msg.exec_id!r}")
+    return VenueReport(
+        venue=msg.venue,
+        exec_id=msg.exec_id,
+        child_order_id=msg.child_order_id,
+        exec_type=exec_type,
+        status=status,
+        last_qty=_decimal(msg.last_qty),
+        last_price=_decimal(msg.last_price),
+        cum_qty=_decimal(msg.cum_qty),
+        leaves_qty=_decimal(msg.leaves_qty),
+        fee=_decimal(msg.fee),
+        liquidity=LIQUIDITY_IN.get(msg.liquidity, Liquidity.NONE),
+        text=msg.text,
+        transact_ns=msg.transact_time_ns,
+        venue_sequence=msg.venue_sequence,
+    )
+
+
+def book_from_message(msg: v.BookSnapshot) -> VenueBook:
+    return VenueBook(
+        venue=msg.venue,
+        symbol=msg.symbol,
+        bids=tuple(Level(Decimal(level.price), Decimal(level.size)) for level in msg.bids),
+        asks=tuple(Level(Decimal(level.price), Decimal(level.size)) for level in msg.asks),
+    )
+
+
+def book_message(
+    venue: str,
+    symbol: str,
+    bids: list[tuple[Decimal, Decimal]],
+    asks: list[tuple[Decimal, Decimal]],
+    sequence: int,
+    time_ns: int,
+) -> v.BookSnapshot:
+    return v.BookSnapshot(
+        venue=venue,
+        symbol=symbol,
+        bids=[v.BookLevel(price=fmt(p), size=fmt(s)) for p, s in bids],
+        asks=[v.BookLevel(price=fmt(p), size=fmt(s)) for p, s in asks],
+        book_sequence=sequence,
+        time_ns=time_ns,
+    )
+
+
+def _decimal(text: str) -> Decimal:
+    return Decimal(text) if text else ZERO
