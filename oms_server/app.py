@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 import grpc
 from nats.aio.client import Client as NatsClient
 
+from oms_server.api.admin_service import AdminService
+from oms_server.api.market_data_service import MarketDataService
 from oms_server.api.order_service import OrderService
 from oms_server.api.server import (
     DEFAULT_GRACE_S,
@@ -24,8 +26,12 @@ from oms_server.domain.instruments import Instrument
 from oms_server.engine.engine import OrderEngine
 from oms_server.engine.hub import ReportHub
 from oms_server.store.repository import Store
-from protos.oms.v1 import order_service_pb2, order_service_pb2_grpc
-from venues.connector import VenueConnector
+from protos.oms.v1 import (
+    admin_service_pb2_grpc,
+    market_data_service_pb2_grpc,
+    order_service_pb2_grpc,
+)
+from venues.connector import DEFAULT_ACK_TIMEOUT_S, VenueConnector
 from venues.nats_client import close_nats, connect_nats
 from venues.scenario import VenueConfig
 
@@ -44,6 +50,8 @@ class OmsApp:
     #: Venues to connect to over NATS; none means orders rest in the OMS (no routing).
     venue_configs: Sequence[VenueConfig] = ()
     nats_url: str | None = None
+    #: Seconds a child may wait for its venue before it is reconciled.
+    venue_ack_timeout_s: float = DEFAULT_ACK_TIMEOUT_S
     connector: VenueConnector | None = None
     nats: NatsClient | None = None
     store: Store | None = None
@@ -63,7 +71,9 @@ class OmsApp:
         self.store = await Store.open(self.settings.db_url)
         if self.nats_url and self.venue_configs:
             self.nats = await connect_nats(self.nats_url, name="oms")
-            self.connector = VenueConnector(self.nats, self.venue_configs)
+            self.connector = VenueConnector(
+                self.nats, self.venue_configs, ack_timeout_s=self.venue_ack_timeout_s
+            )
         self.engine = OrderEngine(self.store, self.instruments, self.hub, venues=self.connector)
         await self.engine.start()
         if self.connector is not None:
@@ -98,12 +108,14 @@ class OmsApp:
     def _bindings(self) -> list[ServiceBinding]:
         assert self.engine is not None and self.store is not None
         order_service = OrderService(self.engine, self.store, self.hub, self.instruments)
+        market_data = MarketDataService(self.instruments, self.connector)
+        admin = AdminService(self.engine, self.connector)
         return [
-            ServiceBinding(
-                order_service,
-                order_service_pb2_grpc.add_OrderServiceServicer_to_server,  # type: ignore[arg-type]
-                order_service_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name,
+            _binding(order_service, order_service_pb2_grpc.add_OrderServiceServicer_to_server),
+            _binding(
+                market_data, market_data_service_pb2_grpc.add_MarketDataServiceServicer_to_server
             ),
+            _binding(admin, admin_service_pb2_grpc.add_AdminServiceServicer_to_server),
         ]
 
     def _tls(self) -> TlsFiles | None:
@@ -111,6 +123,12 @@ class OmsApp:
         if not s.tls_cert_file or not s.tls_key_file:
             return None
         return TlsFiles(s.tls_cert_file, s.tls_key_file, s.tls_client_ca_file)
+
+
+def _binding(servicer: object, register: object) -> ServiceBinding:
+    """A servicer with its registration function and full service name."""
+    full_name = type(servicer).__mro__[1].__name__.removesuffix("Servicer")
+    return ServiceBinding(servicer, register, f"oms.v1.{full_name}")  # type: ignore[arg-type]
 
 
 def resolve_auth_secret(settings: Settings) -> str:

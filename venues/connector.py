@@ -44,6 +44,8 @@ EXEC_FETCH_TIMEOUT_S = 0.5
 #: How long a child may wait for its venue before it is reconciled.
 DEFAULT_ACK_TIMEOUT_S = 2.0
 RECONCILE_INTERVAL_S = 0.5
+#: Every this many passes, every open child is checked (finds fills whose report was lost).
+FULL_RECONCILE_EVERY = 10
 STATUS_REQUEST_TIMEOUT_S = 1.0
 #: Resends of a child the venue says it never saw, before it is ended as rejected.
 MAX_RESENDS = 2
@@ -84,6 +86,7 @@ class VenueConnector:
         self._stopping = False
         self._book_listeners: list[Callable[[VenueBook], None]] = []
         self._background: set[asyncio.Task[object]] = set()
+        self._subscriptions: list[object] = []
         self.reports_received = 0
         self.malformed_reports = 0
         self.resent_orders = 0
@@ -94,13 +97,14 @@ class VenueConnector:
         """Subscribe to books and reports, reconcile what was open, start the loops."""
         self._engine = engine
         await ensure_exec_stream(self._js)
-        await self._nc.subscribe(subjects.ALL_MARKET_DATA, cb=self._on_book)
+        books = await self._nc.subscribe(subjects.ALL_MARKET_DATA, cb=self._on_book)
         subscription = await self._js.pull_subscribe(
             subjects.EXEC_STREAM_SUBJECTS,
             durable=subjects.OMS_EXEC_CONSUMER,
             stream=subjects.EXEC_STREAM,
             config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, max_ack_pending=20_000),
         )
+        self._subscriptions = [books, subscription]
         self._tasks = [
             asyncio.create_task(self._consume_reports(subscription), name="venue-exec-consumer"),
             asyncio.create_task(self._send_loop(), name="venue-sender"),
@@ -112,10 +116,14 @@ class VenueConnector:
         self._stopping = True
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in [*self._tasks, *self._background]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks = []
+        for subscription in self._subscriptions:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()  # type: ignore[attr-defined]
+        self._subscriptions = []
 
     # -- VenuePort ----------------------------------------------------------------------
 
@@ -222,19 +230,24 @@ class VenueConnector:
         return report
 
     async def _reconcile_loop(self) -> None:
-        await self.reconcile(older_than_ns=None)
+        await self.reconcile(older_than_ns=None, every_open_child=True)
+        passes = 0
         while True:
             await asyncio.sleep(RECONCILE_INTERVAL_S)
+            passes += 1
             try:
-                await self.reconcile(older_than_ns=time.time_ns() - self._ack_timeout_ns)
+                await self.reconcile(
+                    older_than_ns=time.time_ns() - self._ack_timeout_ns,
+                    every_open_child=passes % FULL_RECONCILE_EVERY == 0,
+                )
             except Exception:
                 log.exception("reconciliation pass failed")
 
-    async def reconcile(self, older_than_ns: int | None) -> None:
-        """Ask venues about open children (all of them, or those waiting too long)."""
+    async def reconcile(self, older_than_ns: int | None, *, every_open_child: bool = False) -> None:
+        """Ask venues about open children: those waiting too long, or every one."""
         assert self._engine is not None
         cutoff = time.time_ns() + 1 if older_than_ns is None else older_than_ns
-        stale = self._engine.stale_children(cutoff)
+        stale = self._engine.stale_children(cutoff, every_open_child=every_open_child)
         by_venue: dict[str, list[ChildOrder]] = {}
         for child in stale:
             by_venue.setdefault(child.venue, []).append(child)

@@ -14,6 +14,8 @@ log = logging.getLogger(__name__)
 RECONNECT_WAIT_S = 0.25
 MAX_RECONNECT_ATTEMPTS = -1
 CONNECT_TIMEOUT_S = 5.0
+#: Longest wait for in-flight messages when closing.
+DRAIN_TIMEOUT_S = 2.0
 
 
 async def connect_nats(url: str, *, name: str) -> NatsClient:
@@ -38,6 +40,7 @@ async def connect_nats(url: str, *, name: str) -> NatsClient:
         reconnected_cb=on_reconnect,
         error_cb=on_error,
         allow_reconnect=True,
+        drain_timeout=DRAIN_TIMEOUT_S,
     )
 
 

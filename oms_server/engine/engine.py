@@ -22,7 +22,7 @@ from typing import Any
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from oms_server.domain.access import Principal
+from oms_server.domain.access import SYSTEM, Principal
 from oms_server.domain.child import ChildOrder, VenueReport
 from oms_server.domain.decimals import ZERO
 from oms_server.domain.enums import ExecType, OrderState
@@ -53,6 +53,8 @@ DEFAULT_MAX_BATCH = 512
 DEFAULT_QUEUE_SIZE = 8192
 #: Terminal orders kept in memory for fast reads after they leave the working set.
 RECENT_ORDERS_KEPT = 20_000
+#: The halt scope that covers every account.
+ALL_ACCOUNTS = "*"
 #: Attempts at one commit before the engine gives up and stops.
 COMMIT_ATTEMPTS = 3
 
@@ -117,6 +119,8 @@ class OrderEngine:
         self._id_prefix = os.urandom(2).hex()
         self._id_counter = 0
         self._pending_replaces: dict[str, _PendingReplace] = {}
+        #: Halted scopes (an account id, or ALL_ACCOUNTS) -> reason.
+        self._halts: dict[str, str] = {}
         self.commits = 0
         self.routing: ParentRouting | None = None
         if venues is not None:
@@ -139,6 +143,7 @@ class OrderEngine:
         self._client_ids = await self.store.load_client_order_ids()
         self._sequences = await self.store.load_last_sequences()
         self.hub.seed(self._sequences)
+        self._halts = {r["scope"]: r["reason"] for r in await self.store.load_rows("halts")}
         if self.routing is not None:
             children = await self.store.load_open_children()
             counts = await self.store.child_counts(list(self._orders))
@@ -187,6 +192,21 @@ class OrderEngine:
             lambda: self._replace(order_id, principal, quantity, limit_price, client_order_id)
         )
 
+    async def halt(self, account_id: str | None, principal: Principal, reason: str) -> int:
+        """Refuse new orders of ``account_id`` (all when None) and cancel its working ones."""
+        return int(await self._call(lambda: self._halt(account_id, principal, reason)))
+
+    async def resume(self, account_id: str | None, principal: Principal) -> None:
+        """Allow trading again after a halt."""
+        scope = account_id or ALL_ACCOUNTS
+        await self._call(lambda: self._halts.pop(scope, None))
+        await self.store.delete_halt(scope)
+        log.warning("trading resumed for %s by %s", scope, principal.subject)
+
+    def halted(self, account_id: str) -> str | None:
+        """Why ``account_id`` may not trade, or None."""
+        return self._halts.get(ALL_ACCOUNTS) or self._halts.get(account_id)
+
     async def apply_venue_reports(self, reports: list[VenueReport]) -> None:
         """Apply venue execution reports; returns once their effects are stored."""
         await self._call(lambda: self._apply_venue_reports(reports))
@@ -204,11 +224,14 @@ class OrderEngine:
         child = await self._call(lambda: self._routing().note_resend(child_order_id))
         return copy.copy(child) if child is not None else None
 
-    def stale_children(self, older_than_ns: int) -> list[ChildOrder]:
+    def stale_children(
+        self, older_than_ns: int, *, every_open_child: bool = False
+    ) -> list[ChildOrder]:
         """Open children unanswered since before ``older_than_ns`` (for reconciliation)."""
         if self.routing is None:
             return []
-        return [copy.copy(c) for c in self.routing.stale_children(older_than_ns)]
+        stale = self.routing.stale_children(older_than_ns, every_open_child=every_open_child)
+        return [copy.copy(c) for c in stale]
 
     # -- reads (memory first; the store for orders no longer in memory) ----------------
 
@@ -331,6 +354,12 @@ class OrderEngine:
         existing_id = self._client_ids.get(key)
         if existing_id is not None:
             return self._existing_order(existing_id)
+        halt_reason = self.halted(request.account_id)
+        if halt_reason is not None:
+            raise FailedPreconditionError(
+                f"trading is halted for account {request.account_id}: {halt_reason}",
+                reason="TRADING_HALTED",
+            )
         now = self._clock()
         order = Order.from_request(
             self._new_order_id(now), request, sender=principal.subject, now_ns=now
@@ -344,6 +373,32 @@ class OrderEngine:
             self.routing.on_accepted(order)
         return copy.copy(order)
 
+    def _halt(self, account_id: str | None, principal: Principal, reason: str) -> int:
+        scope = account_id or ALL_ACCOUNTS
+        self._halts[scope] = reason
+        row = {
+            "scope": scope,
+            "reason": reason,
+            "halted_by": principal.subject,
+            "halted_ns": self._clock(),
+        }
+        self._pending.batch.upsert("halts", scope, row, is_new=True)
+        targets = [
+            o
+            for o in self._orders.values()
+            if (account_id is None or o.account_id == account_id) and o.can(Trigger.CANCEL_REQUEST)
+        ]
+        for order in targets:
+            order.text = reason
+            self._cancel(order.order_id, principal)
+        log.warning(
+            "trading halted for %s by %s: %d orders canceled",
+            scope,
+            principal.subject,
+            len(targets),
+        )
+        return len(targets)
+
     def _cancel(self, order_id: str, principal: Principal) -> Order:
         order = self._working_for(order_id, principal)
         order.apply(Trigger.CANCEL_REQUEST)
@@ -351,7 +406,7 @@ class OrderEngine:
         if self.routing is not None and not self.routing.cancel(order):
             return copy.copy(order)  # CANCELED follows once every child is done
         order.apply(Trigger.CANCEL_ACCEPT)
-        order.text = f"canceled by {principal.subject}"
+        order.text = order.text or f"canceled by {principal.subject}"
         self._report(order, ExecType.CANCELED)
         return copy.copy(order)
 
@@ -386,6 +441,14 @@ class OrderEngine:
 
     def _complete_replace(self, old: Order, terms: _PendingReplace) -> Order:
         """Replace ``old`` by a new order with ``terms``, or resume it if it filled too far."""
+        halt_reason = self.halted(old.account_id)
+        if halt_reason is not None:
+            old.apply(Trigger.REPLACE_REJECT)
+            self._report(old, ExecType.REPLACE_REJECTED, text=halt_reason)
+            self._client_ids.pop((old.account_id, terms.client_order_id), None)
+            old.text = halt_reason
+            self._cancel(old.order_id, SYSTEM)
+            return old
         if terms.quantity <= old.cum_qty:
             old.apply(Trigger.REPLACE_REJECT)
             self._report(old, ExecType.REPLACE_REJECTED, text="filled beyond the new quantity")

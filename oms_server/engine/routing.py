@@ -152,14 +152,25 @@ class ParentRouting:
         if child.is_done:
             self._on_child_done(parent, child)
 
-    def stale_children(self, older_than_ns: int) -> list[ChildOrder]:
-        """Children waiting on their venue since before ``older_than_ns``."""
+    def stale_children(
+        self, older_than_ns: int, *, every_open_child: bool = False
+    ) -> list[ChildOrder]:
+        """Children unchanged since before ``older_than_ns`` that wait on their venue.
+
+        Waiting means: not acknowledged, a cancel unanswered, or fills missing after the
+        venue finished it; with ``every_open_child``, any open child (lost fill reports).
+        """
         return [
             c
             for c in self.children.values()
             if not c.is_done
-            and (c.state is ChildState.PENDING_NEW or c.cancel_requested or c.venue_done)
             and c.updated_ns < older_than_ns
+            and (
+                every_open_child
+                or c.state is ChildState.PENDING_NEW
+                or c.cancel_requested
+                or c.venue_done
+            )
         ]
 
     def mark_unknown(self, child_order_id: str, reason: str) -> None:

@@ -25,6 +25,7 @@ WRITE_ORDER: tuple[Table, ...] = (
     schema.order_events,
     schema.executions,
     schema.positions,
+    schema.halts,
 )
 _TABLES = {table.name: table for table in WRITE_ORDER}
 
@@ -58,6 +59,9 @@ class Store:
 
     async def _write_table(self, conn: AsyncConnection, table: Table, batch: JournalBatch) -> None:
         upserts = batch.upserts.get(table.name, {})
+        if table is schema.halts and upserts:
+            scopes = list(upserts)
+            await conn.execute(table.delete().where(table.c.scope.in_(scopes)))
         new_rows = [row for is_new, row in upserts.values() if is_new]
         changed = [row for is_new, row in upserts.values() if not is_new]
         appended = batch.appends.get(table.name, [])
@@ -181,6 +185,10 @@ class Store:
             query = query.where(e.sequence <= up_to)
         query = query.order_by(e.sequence).limit(limit)
         return [row_to_report(r) for r in await self._fetch(query)]
+
+    async def delete_halt(self, scope: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(schema.halts.delete().where(schema.halts.c.scope == scope))
 
     async def count(self, table: str) -> int:
         """Number of rows in a table (tests and benchmarks)."""

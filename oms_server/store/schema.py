@@ -169,3 +169,12 @@ positions = Table(
     Column("cost", DecimalString, nullable=False),
     PrimaryKeyConstraint("account_id", "symbol", name="pk_positions"),
 )
+
+halts = Table(
+    "halts",
+    metadata,
+    Column("scope", String(64), primary_key=True),  # an account id, or "*" for all
+    Column("reason", Text, nullable=False),
+    Column("halted_by", String(64), nullable=False),
+    Column("halted_ns", BigInteger, nullable=False),
+)

@@ -101,6 +101,20 @@ class Market:
         if self._client is not None:
             await close_nats(self._client)  # type: ignore[arg-type]
 
+    async def set_faults(
+        self, venue: str, *, reject: float = 0.0, drop: float = 0.0, duplicate: float = 0.0
+    ) -> None:
+        faults = v.FaultSettings(reject_rate=reject, drop_rate=drop, duplicate_exec_rate=duplicate)
+        await self.control(venue, v.SimulatorControl(faults=faults))
+
+    async def exec_consumer_drained(self) -> bool:
+        """True when the OMS consumer has taken and acked every report venues published."""
+        assert self._client is not None
+        js = self._client.jetstream()  # type: ignore[attr-defined]
+        pending = sum(not s._outbound.empty() for s in self.simulators.values())
+        info = await js.consumer_info(subjects.EXEC_STREAM, subjects.OMS_EXEC_CONSUMER)
+        return pending == 0 and info.num_pending == 0 and info.num_ack_pending == 0
+
     def fills_made(self) -> int:
         return sum(s.fills_made for s in self.simulators.values())
 
@@ -117,6 +131,8 @@ class RoutedOms(RunningOms):
     """An OMS connected to the market over NATS."""
 
     market: Market | None = None
+    #: Short, so reconciliation tests run fast.
+    ack_timeout_s: float = 0.3
 
     async def start(self) -> None:
         assert self.market is not None
@@ -134,6 +150,7 @@ class RoutedOms(RunningOms):
             hub=self.hub_factory(),
             venue_configs=self.market.scenario.venues,
             nats_url=self.market.nats.url,
+            venue_ack_timeout_s=self.ack_timeout_s,
         )
         await self.app.start()
         import grpc

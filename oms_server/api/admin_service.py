@@ -1,0 +1,70 @@
+"""oms.v1.AdminService: the kill switch and the venues' routing state (admins only)."""
+
+from __future__ import annotations
+
+import grpc
+
+from oms_server.api import mapping
+from oms_server.api.auth import require_admin
+from oms_server.api.errors import unary_errors
+from oms_server.domain.decimals import fmt
+from oms_server.engine.engine import OrderEngine
+from protos.oms.v1 import admin_service_pb2 as pb
+from protos.oms.v1 import admin_service_pb2_grpc
+from router.circuit_breaker import BreakerState
+from venues.connector import VenueConnector
+
+_CIRCUIT = {
+    BreakerState.CLOSED: pb.CIRCUIT_STATE_CLOSED,
+    BreakerState.OPEN: pb.CIRCUIT_STATE_OPEN,
+    BreakerState.HALF_OPEN: pb.CIRCUIT_STATE_HALF_OPEN,
+}
+
+
+class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
+    """Operators' controls."""
+
+    def __init__(self, engine: OrderEngine, connector: VenueConnector | None) -> None:
+        self._engine = engine
+        self._connector = connector
+
+    @unary_errors
+    async def Halt(
+        self, request: pb.HaltRequest, context: grpc.aio.ServicerContext
+    ) -> pb.HaltResponse:
+        principal = require_admin()
+        account_id = mapping.identifier(request.account_id, "account_id", required=False)
+        reason = request.reason[:200] or f"halted by {principal.subject}"
+        canceled = await self._engine.halt(account_id or None, principal, reason)
+        return pb.HaltResponse(orders_canceled=canceled)
+
+    @unary_errors
+    async def Resume(
+        self, request: pb.ResumeRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ResumeResponse:
+        principal = require_admin()
+        account_id = mapping.identifier(request.account_id, "account_id", required=False)
+        await self._engine.resume(account_id or None, principal)
+        return pb.ResumeResponse()
+
+    @unary_errors
+    async def ListVenues(
+        self, request: pb.ListVenuesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListVenuesResponse:
+        require_admin()
+        if self._connector is None:
+            return pb.ListVenuesResponse()
+        venues = []
+        for config in self._connector.venue_configs():
+            breaker = self._connector.breaker(config.name)
+            venues.append(
+                pb.Venue(
+                    name=config.name,
+                    circuit_state=_CIRCUIT[breaker.state],
+                    consecutive_failures=breaker.consecutive_failures,
+                    taker_fee_bps=fmt(config.taker_fee_bps),
+                    maker_rebate_bps=fmt(config.maker_rebate_bps),
+                    working_orders=self._connector.working_children(config.name),
+                )
+            )
+        return pb.ListVenuesResponse(venues=venues)

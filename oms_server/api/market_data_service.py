@@ -1,0 +1,127 @@
+"""oms.v1.MarketDataService: instruments, the consolidated quote, and quote streams."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Mapping
+
+import grpc
+
+from oms_server.api import mapping
+from oms_server.api.auth import current_principal
+from oms_server.api.errors import stream_errors, unary_errors
+from oms_server.domain.decimals import fmt
+from oms_server.domain.instruments import Instrument
+from protos.oms.v1 import market_data_service_pb2 as pb
+from protos.oms.v1 import market_data_service_pb2_grpc
+from router.book import ConsolidatedBook, VenueBook
+from venues.connector import VenueConnector
+
+#: Symbols a StreamQuotes call may name.
+MAX_STREAM_SYMBOLS = 100
+
+
+class MarketDataService(market_data_service_pb2_grpc.MarketDataServiceServicer):
+    """Serves the consolidated book the router reads."""
+
+    def __init__(
+        self, instruments: Mapping[str, Instrument], connector: VenueConnector | None
+    ) -> None:
+        self._instruments = instruments
+        self._connector = connector
+        self._watchers: set[_QuoteWatcher] = set()
+        if connector is not None:
+            connector.add_book_listener(self._on_book)
+
+    @unary_errors
+    async def ListInstruments(
+        self, request: pb.ListInstrumentsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListInstrumentsResponse:
+        current_principal()
+        return pb.ListInstrumentsResponse(
+            instruments=[
+                pb.Instrument(
+                    symbol=i.symbol,
+                    tick_size=fmt(i.tick_size),
+                    lot_size=fmt(i.lot_size),
+                    reference_price=fmt(i.reference_price),
+                )
+                for i in self._instruments.values()
+            ]
+        )
+
+    @unary_errors
+    async def GetQuote(
+        self, request: pb.GetQuoteRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetQuoteResponse:
+        current_principal()
+        instrument = mapping.instrument_of(request.symbol, self._instruments)
+        return pb.GetQuoteResponse(quote=self.quote(instrument.symbol))
+
+    @stream_errors
+    async def StreamQuotes(
+        self, request: pb.StreamQuotesRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.StreamQuotesResponse]:
+        current_principal()
+        if len(request.symbols) > MAX_STREAM_SYMBOLS:
+            from oms_server.domain.errors import ValidationError
+
+            raise ValidationError("symbols", f"at most {MAX_STREAM_SYMBOLS} symbols")
+        symbols = [mapping.instrument_of(s, self._instruments).symbol for s in request.symbols]
+        watcher = _QuoteWatcher(frozenset(symbols or self._instruments))
+        self._watchers.add(watcher)
+        try:
+            for symbol in sorted(watcher.symbols):
+                yield pb.StreamQuotesResponse(quote=self.quote(symbol))
+            while True:
+                for symbol in await watcher.changed():
+                    yield pb.StreamQuotesResponse(quote=self.quote(symbol))
+        finally:
+            self._watchers.discard(watcher)
+
+    def quote(self, symbol: str) -> pb.Quote:
+        books = dict(self._connector.books(symbol)) if self._connector is not None else {}
+        consolidated = ConsolidatedBook.of(books)
+        quote = pb.Quote(symbol=symbol, venues=[_venue_quote(b) for b in books.values()])
+        if consolidated.best_bid is not None:
+            quote.bid_price = fmt(consolidated.best_bid.price)
+            quote.bid_size = fmt(consolidated.best_bid.size)
+        if consolidated.best_ask is not None:
+            quote.ask_price = fmt(consolidated.best_ask.price)
+            quote.ask_size = fmt(consolidated.best_ask.size)
+        quote.quote_time.FromNanoseconds(time.time_ns())
+        return quote
+
+    def _on_book(self, book: VenueBook) -> None:
+        for watcher in self._watchers:
+            watcher.mark(book.symbol)
+
+
+class _QuoteWatcher:
+    """Conflates updates: a slow reader sees the latest quote, never a growing queue."""
+
+    def __init__(self, symbols: frozenset[str]) -> None:
+        self.symbols = symbols
+        self._dirty: set[str] = set()
+        self._event = asyncio.Event()
+
+    def mark(self, symbol: str) -> None:
+        if symbol in self.symbols:
+            self._dirty.add(symbol)
+            self._event.set()
+
+    async def changed(self) -> list[str]:
+        await self._event.wait()
+        self._event.clear()
+        dirty, self._dirty = self._dirty, set()
+        return sorted(dirty)
+
+
+def _venue_quote(book: VenueBook) -> pb.VenueQuote:
+    quote = pb.VenueQuote(venue=book.venue)
+    if book.bids:
+        quote.bid_price, quote.bid_size = fmt(book.bids[0].price), fmt(book.bids[0].size)
+    if book.asks:
+        quote.ask_price, quote.ask_size = fmt(book.asks[0].price), fmt(book.asks[0].size)
+    return quote

@@ -1,0 +1,112 @@
+"""Venue faults: duplicated reports never overfill, rejects surface, lost reports are recovered."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+from oms_server.domain.decimals import average_price
+from protos.oms.v1 import common_pb2
+from tests.support.fixtures import call_metadata
+from tests.support.market import Market, RoutedOms
+from tests.support.orders import limit_buy
+from tests.support.reports import all_final, final_order, order_events, stored_trade_executions
+from tests.support.waiting import eventually
+
+MD = call_metadata()
+DIRECT = common_pb2.ROUTING_STRATEGY_DIRECT
+
+
+async def stored_equals(oms: RoutedOms, expected: int) -> bool:
+    return await stored_trade_executions(oms) == expected
+
+
+def direct_buy(client_id: str, venue: str, quantity: str = "10", price: str = "190.02") -> object:
+    return limit_buy(
+        client_id, quantity=quantity, limit_price=price, routing_strategy=DIRECT, venue=venue
+    )
+
+
+async def test_duplicated_execution_reports_never_overfill(
+    routed_oms: RoutedOms, market: Market
+) -> None:
+    await market.set_faults("ALPHA", duplicate=1.0)
+    replies = await asyncio.gather(
+        *(
+            routed_oms.orders.SubmitOrder(direct_buy(f"d{i}", "ALPHA"), metadata=MD)
+            for i in range(30)
+        )
+    )
+    orders = await all_final(routed_oms, [r.order.order_id for r in replies])
+    assert all(o.state == common_pb2.ORDER_STATE_FILLED for o in orders)
+    assert all(o.cum_qty == "10" and o.leaves_qty == "0" for o in orders)
+    made = market.simulators["ALPHA"].fills_made
+    assert made >= 30
+    await eventually(lambda: stored_equals(routed_oms, made), message="every venue fill stored")
+    await eventually(lambda: market.exec_consumer_drained(), message="every report acked")
+    assert await stored_trade_executions(routed_oms) == made
+    assert routed_oms.app is not None and routed_oms.app.engine is not None
+    assert routed_oms.app.engine.routing is not None
+    assert routed_oms.app.engine.routing.ignored_reports > 0  # the duplicates, dropped once
+
+
+async def test_a_venue_reject_gives_a_rejected_report_with_the_reason(
+    routed_oms: RoutedOms, market: Market
+) -> None:
+    await market.set_faults("BRAVO", reject=1.0)
+    reply = await routed_oms.orders.SubmitOrder(direct_buy("r1", "BRAVO"), metadata=MD)
+    order = await final_order(routed_oms, reply.order.order_id)
+    assert order.state == common_pb2.ORDER_STATE_REJECTED
+    assert "simulated fault" in order.text
+    events = await order_events(routed_oms, reply.order.order_id)
+    assert events[-1].exec_type == common_pb2.EXEC_TYPE_REJECTED
+    assert "simulated fault" in events[-1].text
+
+
+async def test_dropped_reports_are_recovered_by_reconciliation(
+    routed_oms: RoutedOms, market: Market
+) -> None:
+    await market.set_faults("ALPHA", drop=1.0)
+    reply = await routed_oms.orders.SubmitOrder(
+        direct_buy("lost1", "ALPHA", quantity="350", price="190.02"), metadata=MD
+    )
+    order = await final_order(routed_oms, reply.order.order_id)
+    assert order.state == common_pb2.ORDER_STATE_FILLED
+    expected = average_price(300 * Decimal("190.01") + 50 * Decimal("190.02"), Decimal(350))
+    assert Decimal(order.avg_price) == expected
+    assert market.simulators["ALPHA"].reports_dropped >= 3
+    made = market.simulators["ALPHA"].fills_made
+    await eventually(lambda: stored_equals(routed_oms, made), message="every venue fill stored")
+
+
+async def test_a_lost_fill_of_a_resting_order_is_found_by_the_periodic_check(
+    routed_oms: RoutedOms, market: Market
+) -> None:
+    reply = await routed_oms.orders.SubmitOrder(
+        direct_buy("rest-lost", "ALPHA", quantity="50", price="190.00"), metadata=MD
+    )
+    alpha = market.simulators["ALPHA"]
+
+    async def resting() -> bool:
+        return any(p == Decimal("190.00") for p, _ in alpha.engine.top_of_book("AAPL", 5).bids)
+
+    await eventually(resting, message="child resting")
+    await market.set_faults("ALPHA", drop=1.0)
+    from oms_server.domain.enums import OrderType, Side, TimeInForce
+    from venues.sim.book import NewOrder
+    from venues.sim.events import Owner
+
+    hit = NewOrder(
+        "hit-1",
+        "AAPL",
+        Side.SELL,
+        OrderType.LIMIT,
+        TimeInForce.IOC,
+        Decimal("50"),
+        Decimal("190.00"),
+        Owner.MM,
+    )
+    alpha._emit(alpha.engine.submit(hit))
+    order = await final_order(routed_oms, reply.order.order_id, timeout_s=30)
+    assert order.state == common_pb2.ORDER_STATE_FILLED
+    assert order.cum_qty == "50"
