@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 #: Execution reports fetched from JetStream per engine command.
 EXEC_FETCH_BATCH = 256
 EXEC_FETCH_TIMEOUT_S = 0.5
+#: Seconds before JetStream redelivers an unacked report (e.g. held by a killed OMS);
+#: redeliveries are harmless: the engine dedupes on (venue, exec_id).
+EXEC_ACK_WAIT_S = 5.0
+EXEC_MAX_ACK_PENDING = 20_000
 #: How long a child may wait for its venue before it is reconciled.
 DEFAULT_ACK_TIMEOUT_S = 2.0
 RECONCILE_INTERVAL_S = 0.5
@@ -102,7 +106,11 @@ class VenueConnector:
             subjects.EXEC_STREAM_SUBJECTS,
             durable=subjects.OMS_EXEC_CONSUMER,
             stream=subjects.EXEC_STREAM,
-            config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, max_ack_pending=20_000),
+            config=ConsumerConfig(
+                ack_policy=AckPolicy.EXPLICIT,
+                ack_wait=EXEC_ACK_WAIT_S,
+                max_ack_pending=EXEC_MAX_ACK_PENDING,
+            ),
         )
         self._subscriptions = [books, subscription]
         self._tasks = [
