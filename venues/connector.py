@@ -113,6 +113,7 @@ class VenueConnector:
             ),
         )
         self._subscriptions = [books, subscription]
+        await asyncio.gather(*(self._request_books(name) for name in self._configs))
         self._tasks = [
             asyncio.create_task(self._consume_reports(subscription), name="venue-exec-consumer"),
             asyncio.create_task(self._send_loop(), name="venue-sender"),
@@ -340,6 +341,24 @@ class VenueConnector:
 
     # -- market data --------------------------------------------------------------------
 
+    async def _request_books(self, venue: str) -> None:
+        """Ask a venue for its current books (at start-up; updates arrive on md.*)."""
+        try:
+            reply = await self._nc.request(
+                subjects.books(venue), v.BookRequest().SerializeToString(), timeout=1.0
+            )
+        except (nats.errors.TimeoutError, nats.errors.NoRespondersError, TimeoutError):
+            log.warning("venue %s did not send its books; waiting for updates", venue)
+            return
+        response = v.BookResponse()
+        response.ParseFromString(reply.data)
+        for snapshot in response.books:
+            self._store_book(wire.book_from_message(snapshot))
+
+    def _store_book(self, book: VenueBook) -> None:
+        current = self._books.setdefault(book.symbol, {})
+        current[book.venue] = book
+
     async def _on_book(self, msg: Msg) -> None:
         snapshot = v.BookSnapshot()
         try:
@@ -348,7 +367,7 @@ class VenueConnector:
         except Exception as exc:
             log.warning("dropped a malformed book on %s: %s", msg.subject, exc)
             return
-        self._books.setdefault(book.symbol, {})[book.venue] = book
+        self._store_book(book)
         routing = self._engine.routing if self._engine is not None else None
         if routing is not None and book.symbol in routing.symbols_with_stops():
             assert self._engine is not None

@@ -4,6 +4,7 @@
     venue.<VENUE>.exec      venue -> OMS   ExecutionReport, JetStream stream VENUE_EXEC
     venue.<VENUE>.status    request/reply  OrderStatusRequest -> OrderStatusResponse
     venue.<VENUE>.control   request/reply  SimulatorControl -> SimulatorControlResponse
+    venue.<VENUE>.books     request/reply  BookRequest -> BookResponse (current books)
     md.<VENUE>.<SYMBOL>     venue -> all   BookSnapshot (top N levels), core NATS
 
 Orders travel on core NATS: a lost order is found by reconciliation (status request)
@@ -35,6 +36,10 @@ def status(venue: str) -> str:
 
 def control(venue: str) -> str:
     return f"venue.{venue}.control"
+
+
+def books(venue: str) -> str:
+    return f"venue.{venue}.books"
 
 
 def market_data(venue: str, symbol: str) -> str:

@@ -34,6 +34,8 @@ from venues.tracing import extract_context, inject_headers, tracer
 log = logging.getLogger(__name__)
 
 FAULT_REJECT_TEXT = "rejected by venue (simulated fault)"
+#: Every book is republished at least this often, changed or not (a heartbeat).
+BOOK_REFRESH_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +91,7 @@ class VenueSimulator:
             await self._nc.subscribe(subjects.orders(self.name), cb=self._on_order),
             await self._nc.subscribe(subjects.status(self.name), cb=self._on_status),
             await self._nc.subscribe(subjects.control(self.name), cb=self._on_control),
+            await self._nc.subscribe(subjects.books(self.name), cb=self._on_books),
         ]
         self._tasks = [
             asyncio.create_task(self._order_loop(), name=f"{self.name}-orders"),
@@ -190,6 +193,16 @@ class VenueSimulator:
         )
         await msg.respond(response.SerializeToString())
 
+    async def _on_books(self, msg: Msg) -> None:
+        if self.is_dark or self.config.dark:
+            return
+        request = v.BookRequest()
+        request.ParseFromString(msg.data)
+        symbols = list(request.symbols) or [i.symbol for i in self.engine.instruments]
+        known = {i.symbol for i in self.engine.instruments}
+        books = [self._book_message(s) for s in symbols if s in known]
+        await msg.respond(v.BookResponse(books=books).SerializeToString())
+
     async def _on_control(self, msg: Msg) -> None:
         control = v.SimulatorControl()
         control.ParseFromString(msg.data)
@@ -252,25 +265,34 @@ class VenueSimulator:
 
     async def _book_loop(self) -> None:
         interval = self._market.md_throttle_ms / 1000
+        last_refresh = time.monotonic()
         while True:
             await asyncio.sleep(interval)
-            if self.is_dark or not self._dirty or self.config.dark:
+            if self.is_dark or self.config.dark:
+                continue
+            if time.monotonic() - last_refresh >= BOOK_REFRESH_S:
+                self._dirty.update(i.symbol for i in self.engine.instruments)
+                last_refresh = time.monotonic()
+            if not self._dirty:
                 continue
             dirty, self._dirty = self._dirty, set()
             for symbol in sorted(dirty):
                 await self._publish_book(symbol)
 
     async def _publish_book(self, symbol: str) -> None:
-        depth = self.engine.top_of_book(symbol, self._market.book_depth)
-        sequence = self._book_sequences.get(symbol, 0) + 1
-        self._book_sequences[symbol] = sequence
-        message = wire.book_message(
-            self.name, symbol, depth.bids, depth.asks, sequence, time.time_ns()
-        )
+        message = self._book_message(symbol)
         with contextlib.suppress(Exception):
             await self._nc.publish(
                 subjects.market_data(self.name, symbol), message.SerializeToString()
             )
+
+    def _book_message(self, symbol: str) -> v.BookSnapshot:
+        depth = self.engine.top_of_book(symbol, self._market.book_depth)
+        sequence = self._book_sequences.get(symbol, 0) + 1
+        self._book_sequences[symbol] = sequence
+        return wire.book_message(
+            self.name, symbol, depth.bids, depth.asks, sequence, time.time_ns()
+        )
 
     async def _maker_loop(self) -> None:
         assert self._maker is not None

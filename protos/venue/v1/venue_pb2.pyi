@@ -217,6 +217,18 @@ class BookSnapshot(_message.Message):
     time_ns: int
     def __init__(self, venue: _Optional[str] = ..., symbol: _Optional[str] = ..., bids: _Optional[_Iterable[_Union[BookLevel, _Mapping]]] = ..., asks: _Optional[_Iterable[_Union[BookLevel, _Mapping]]] = ..., book_sequence: _Optional[int] = ..., time_ns: _Optional[int] = ...) -> None: ...
 
+class BookRequest(_message.Message):
+    __slots__ = ("symbols",)
+    SYMBOLS_FIELD_NUMBER: _ClassVar[int]
+    symbols: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, symbols: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class BookResponse(_message.Message):
+    __slots__ = ("books",)
+    BOOKS_FIELD_NUMBER: _ClassVar[int]
+    books: _containers.RepeatedCompositeFieldContainer[BookSnapshot]
+    def __init__(self, books: _Optional[_Iterable[_Union[BookSnapshot, _Mapping]]] = ...) -> None: ...
+
 class FaultSettings(_message.Message):
     __slots__ = ("reject_rate", "drop_rate", "duplicate_exec_rate")
     REJECT_RATE_FIELD_NUMBER: _ClassVar[int]
