@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import grpc
 from nats.aio.client import Client as NatsClient
 
+from oms_server.api.account_service import AccountService
 from oms_server.api.admin_service import AdminService
 from oms_server.api.market_data_service import MarketDataService
 from oms_server.api.order_service import OrderService
@@ -27,6 +28,7 @@ from oms_server.engine.engine import OrderEngine
 from oms_server.engine.hub import ReportHub
 from oms_server.store.repository import Store
 from protos.oms.v1 import (
+    account_service_pb2_grpc,
     admin_service_pb2_grpc,
     market_data_service_pb2_grpc,
     order_service_pb2_grpc,
@@ -110,7 +112,9 @@ class OmsApp:
         order_service = OrderService(self.engine, self.store, self.hub, self.instruments)
         market_data = MarketDataService(self.instruments, self.connector)
         admin = AdminService(self.engine, self.connector)
+        accounts = AccountService(self.engine)
         return [
+            _binding(accounts, account_service_pb2_grpc.add_AccountServiceServicer_to_server),
             _binding(order_service, order_service_pb2_grpc.add_OrderServiceServicer_to_server),
             _binding(
                 market_data, market_data_service_pb2_grpc.add_MarketDataServiceServicer_to_server

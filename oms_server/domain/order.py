@@ -85,6 +85,8 @@ class Order:
     single_venue_price: Decimal | None = None
     #: How many times the unfilled remainder was routed again.
     reroutes: int = 0
+    #: Price the account's reservation for this order is computed at.
+    reserve_price: Decimal | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod

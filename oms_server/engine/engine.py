@@ -23,6 +23,7 @@ from typing import Any
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from oms_server.domain.access import SYSTEM, Principal
+from oms_server.domain.accounts import Account, Position, RiskLimits
 from oms_server.domain.child import ChildOrder, VenueReport
 from oms_server.domain.decimals import ZERO
 from oms_server.domain.enums import ExecType, OrderState
@@ -38,12 +39,14 @@ from oms_server.domain.instruments import Instrument
 from oms_server.domain.order import Order, OrderRequest
 from oms_server.domain.reports import ExecutionReport
 from oms_server.domain.state_machine import Trigger
+from oms_server.engine.accounts import AccountBook
 from oms_server.engine.hub import ReportHub
 from oms_server.engine.ports import VenuePort
 from oms_server.engine.routing import ParentRouting, RoutingHooks
 from oms_server.store.journal import JournalBatch
 from oms_server.store.repository import Store
 from oms_server.store.rows import child_to_row, execution_to_row, order_to_row, report_to_row
+from router.book import ConsolidatedBook
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +126,12 @@ class OrderEngine:
         self._halts: dict[str, str] = {}
         self.commits = 0
         self.routing: ParentRouting | None = None
+        self._venues = venues
+        self.accounts = AccountBook(self._write_row, self._reservation_fee_bps)
         if venues is not None:
             hooks = RoutingHooks(
                 report=self._report,
+                on_fill=self._on_fill,
                 touch_order=self._touch,
                 touch_child=self._touch_child,
                 record_execution=self._record_execution,
@@ -144,6 +150,10 @@ class OrderEngine:
         self._sequences = await self.store.load_last_sequences()
         self.hub.seed(self._sequences)
         self._halts = {r["scope"]: r["reason"] for r in await self.store.load_rows("halts")}
+        self.accounts.load(
+            await self.store.load_rows("accounts"), await self.store.load_rows("positions")
+        )
+        self.accounts.rebuild_reservations(self._orders.values())
         if self.routing is not None:
             children = await self.store.load_open_children()
             counts = await self.store.child_counts(list(self._orders))
@@ -191,6 +201,23 @@ class OrderEngine:
         return await self._call(
             lambda: self._replace(order_id, principal, quantity, limit_price, client_order_id)
         )
+
+    async def create_account(self, account_id: str) -> Account:
+        return await self._call(lambda: _snapshot(self.accounts.create(account_id, self._clock())))
+
+    async def deposit(self, account_id: str, amount: Decimal) -> Account:
+        return await self._call(
+            lambda: _snapshot(self.accounts.deposit(account_id, amount, self._clock()))
+        )
+
+    async def set_risk_limits(self, account_id: str, limits: RiskLimits) -> Account:
+        return await self._call(
+            lambda: _snapshot(self.accounts.set_limits(account_id, limits, self._clock()))
+        )
+
+    def account(self, account_id: str) -> Account:
+        """A snapshot of an account (NotFoundError if there is none)."""
+        return _snapshot(self.accounts.get(account_id))
 
     async def halt(self, account_id: str | None, principal: Principal, reason: str) -> int:
         """Refuse new orders of ``account_id`` (all when None) and cancel its working ones."""
@@ -361,9 +388,11 @@ class OrderEngine:
                 reason="TRADING_HALTED",
             )
         now = self._clock()
+        basis = self.accounts.admit(request, self._reference_price(request.symbol), now)
         order = Order.from_request(
             self._new_order_id(now), request, sender=principal.subject, now_ns=now
         )
+        order.reserve_price = basis.reservation_price
         self._client_ids[key] = order.order_id
         self._orders[order.order_id] = order
         self._touch(order, is_new=True)
@@ -424,6 +453,7 @@ class OrderEngine:
                 return done
         old = self._working_for(order_id, principal)
         new_qty, new_price = self._check_replace(old, quantity, limit_price)
+        self.accounts.check_replace(old, new_qty, new_price)
         if not old.can(Trigger.REPLACE_REQUEST):
             old.apply(Trigger.REPLACE_REQUEST)  # raises the refusal with its reason
         now = self._clock()
@@ -436,6 +466,7 @@ class OrderEngine:
         if self.routing is not None and not self.routing.cancel(old):
             self._pending_replaces[old.order_id] = terms
             self._client_ids[(old.account_id, terms.client_order_id)] = new_id
+            old.replaced_by_order_id = new_id  # announced now; cleared if the replace fails
             return copy.copy(old)  # finished once every child of the original is done
         return copy.copy(self._complete_replace(old, terms))
 
@@ -444,6 +475,7 @@ class OrderEngine:
         halt_reason = self.halted(old.account_id)
         if halt_reason is not None:
             old.apply(Trigger.REPLACE_REJECT)
+            old.replaced_by_order_id = ""
             self._report(old, ExecType.REPLACE_REJECTED, text=halt_reason)
             self._client_ids.pop((old.account_id, terms.client_order_id), None)
             old.text = halt_reason
@@ -451,6 +483,7 @@ class OrderEngine:
             return old
         if terms.quantity <= old.cum_qty:
             old.apply(Trigger.REPLACE_REJECT)
+            old.replaced_by_order_id = ""
             self._report(old, ExecType.REPLACE_REJECTED, text="filled beyond the new quantity")
             self._client_ids.pop((old.account_id, terms.client_order_id), None)
             if self.routing is not None:
@@ -525,6 +558,8 @@ class OrderEngine:
         new.reroutes = 0
         new.created_ns = new.updated_ns = now
         new.extra = {}
+        if terms.limit_price is not None and old.order_type.needs_limit_price:
+            new.reserve_price = terms.limit_price
         self._client_ids[(new.account_id, terms.client_order_id)] = new.order_id
         self._orders[new.order_id] = new
         self._touch(new, is_new=True)
@@ -625,11 +660,43 @@ class OrderEngine:
         self._pending.batch.append("order_events", report_to_row(report))
         self._pending.reports.append(report)
         self._touch(order)
+        self.accounts.refresh(order)
         return report
+
+    def _on_fill(self, order: Order, qty: Decimal, price: Decimal, fee: Decimal) -> None:
+        self.accounts.apply_fill(order, qty, price, fee, self._clock())
+
+    def _write_row(self, table: str, key: Any, row: dict[str, Any], is_new: bool) -> None:
+        self._pending.batch.upsert(table, key, row, is_new=is_new)
+
+    def _reference_price(self, symbol: str) -> Decimal | None:
+        """The consolidated mid (with venues) or the instrument's reference price."""
+        if self._venues is None:
+            return self.instruments[symbol].reference_price
+        book = ConsolidatedBook.of(self._venues.books(symbol), self._venues.venue_infos())
+        return book.mid
+
+    def _reservation_fee_bps(self) -> Decimal:
+        if self._venues is None:
+            return ZERO
+        fees = [info.taker_fee_bps for info in self._venues.venue_infos().values()]
+        return max(fees, default=ZERO)
 
     def _new_order_id(self, now_ns: int) -> str:
         self._id_counter = (self._id_counter + 1) % 0x1000000
         return f"{now_ns:016x}{self._id_prefix}{self._id_counter:06x}"
+
+
+def _snapshot(account: Account) -> Account:
+    """A copy of an account safe to read outside the writer task."""
+    return Account(
+        account_id=account.account_id,
+        cash=account.cash,
+        active=account.active,
+        limits=account.limits,
+        positions={s: Position(p.quantity, p.cost) for s, p in account.positions.items()},
+        reservations=dict(account.reservations),
+    )
 
 
 class _NeedsStoreRead(OmsError):

@@ -41,6 +41,7 @@ class RoutingHooks:
     """The engine functions routing uses to change orders and record writes."""
 
     report: Callable[..., object]
+    on_fill: Callable[[Order, Decimal, Decimal, Decimal], None]
     touch_order: Callable[[Order], None]
     touch_child: Callable[[ChildOrder, bool], None]
     record_execution: Callable[[VenueReport, str], None]
@@ -280,6 +281,7 @@ class ParentRouting:
             log.error("fill of child %s refused on its parent: %s", child.child_order_id, exc)
             return
         parent.fees += fee
+        self._hooks.on_fill(parent, qty, price, fee)
         self._hooks.report(
             parent, ExecType.TRADE, last_qty=qty, last_price=price, last_venue=child.venue
         )

@@ -48,6 +48,7 @@ def order_to_row(order: Order) -> dict[str, Any]:
         "arrival_price": order.arrival_price,
         "single_venue_price": order.single_venue_price,
         "reroutes": order.reroutes,
+        "reserve_price": order.reserve_price,
     }
 
 
@@ -79,6 +80,7 @@ def row_to_order(row: Mapping[str, Any]) -> Order:
         arrival_price=row["arrival_price"],
         single_venue_price=row["single_venue_price"],
         reroutes=row["reroutes"],
+        reserve_price=row["reserve_price"],
     )
 
 

@@ -75,6 +75,7 @@ orders = Table(
     Column("arrival_price", DecimalString),
     Column("single_venue_price", DecimalString),
     Column("reroutes", Integer, nullable=False, default=0),
+    Column("reserve_price", DecimalString),
     UniqueConstraint("account_id", "client_order_id", name="uq_orders_account_clordid"),
     Index("ix_orders_account_created", "account_id", "created_ns"),
     Index("ix_orders_state", "state"),

@@ -24,6 +24,9 @@ PG_URL = os.environ.get("OMS_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.
 #: Set (CI does) to make PostgreSQL tests fail instead of skip when it is unreachable.
 REQUIRE_POSTGRES = os.environ.get("OMS_REQUIRE_POSTGRES") == "1"
 TEST_SECRET = "test-secret-for-loopback-only-0123456789"
+#: Accounts every test OMS has, funded with STARTING_CASH.
+TEST_ACCOUNTS = ("ACC1", "ACC2")
+STARTING_CASH = Decimal("100000000")
 
 INSTRUMENTS = {
     "AAPL": Instrument("AAPL", Decimal("0.01"), Decimal("1"), Decimal("190.00")),
@@ -67,6 +70,15 @@ def call_metadata(role: Role = Role.TRADER, accounts: tuple[str, ...] = ("ACC1",
     return (("authorization", f"Bearer {token(role, accounts)}"),)
 
 
+async def open_test_accounts(app: OmsApp) -> None:
+    """Create and fund the test accounts once (they survive restarts in the store)."""
+    assert app.engine is not None
+    for account_id in TEST_ACCOUNTS:
+        if app.engine.accounts.find(account_id) is None:
+            await app.engine.create_account(account_id)
+            await app.engine.deposit(account_id, STARTING_CASH)
+
+
 @dataclass
 class RunningOms:
     """An OMS on loopback, with a channel and the means to restart it."""
@@ -92,6 +104,7 @@ class RunningOms:
         )
         self.app = OmsApp(settings, INSTRUMENTS, TEST_SECRET, hub=self.hub_factory())
         await self.app.start()
+        await open_test_accounts(self.app)
         self.channel = grpc.aio.insecure_channel(self.app.address)
 
     async def stop(self) -> None:

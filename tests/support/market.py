@@ -6,12 +6,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import grpc
 import pytest
 
 from oms_server.app import OmsApp
 from oms_server.config import Settings
 from protos.venue.v1 import venue_pb2 as v
-from tests.support.fixtures import TEST_SECRET, RunningOms
+from tests.support.fixtures import TEST_SECRET, RunningOms, open_test_accounts
+from tests.support.waiting import eventually
 from venues import subjects
 from venues.nats_client import close_nats, connect_nats
 from venues.nats_runtime import EmbeddedNats
@@ -37,6 +39,12 @@ symbol = "MSFT"
 tick_size = "0.01"
 lot_size = "1"
 reference_price = "420.00"
+
+[[instruments]]
+symbol = "NOBOOK"
+tick_size = "0.01"
+lot_size = "1"
+reference_price = "10.00"
 
 [[venues]]
 name = "ALPHA"
@@ -115,6 +123,9 @@ class Market:
         info = await js.consumer_info(subjects.EXEC_STREAM, subjects.OMS_EXEC_CONSUMER)
         return pending == 0 and info.num_pending == 0 and info.num_ack_pending == 0
 
+    def orders_received(self) -> int:
+        return sum(s.orders_received for s in self.simulators.values())
+
     def fills_made(self) -> int:
         return sum(s.fills_made for s in self.simulators.values())
 
@@ -153,9 +164,14 @@ class RoutedOms(RunningOms):
             venue_ack_timeout_s=self.ack_timeout_s,
         )
         await self.app.start()
-        import grpc
-
+        await open_test_accounts(self.app)
+        await eventually(self._books_seen, message="the OMS has every venue's books")
         self.channel = grpc.aio.insecure_channel(self.app.address)
+
+    def _books_seen(self) -> bool:
+        assert self.app is not None and self.app.connector is not None and self.market
+        books = self.app.connector.books("AAPL")
+        return len(books) == len(self.market.scenario.venues)
 
 
 async def started_market(nats: EmbeddedNats, scenario_text: str) -> Market:

@@ -13,8 +13,9 @@ from typing import BinaryIO
 
 import grpc
 
-from protos.oms.v1 import order_service_pb2_grpc
-from tests.support.fixtures import TEST_SECRET
+from oms_server.domain.access import Role
+from protos.oms.v1 import account_service_pb2, account_service_pb2_grpc, order_service_pb2_grpc
+from tests.support.fixtures import STARTING_CASH, TEST_ACCOUNTS, TEST_SECRET, call_metadata
 
 READY_TIMEOUT_S = 30.0
 
@@ -73,6 +74,26 @@ class OmsProcess:
         )
         await asyncio.wait_for(self._ready(), READY_TIMEOUT_S)
         self.channel = grpc.aio.insecure_channel(f"127.0.0.1:{self.port}")
+        await self._open_accounts()
+
+    async def _open_accounts(self) -> None:
+        accounts = account_service_pb2_grpc.AccountServiceStub(self.channel)
+        admin = call_metadata(Role.ADMIN, ())
+        for account_id in TEST_ACCOUNTS:
+            try:
+                await accounts.CreateAccount(
+                    account_service_pb2.CreateAccountRequest(account_id=account_id), metadata=admin
+                )
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() != grpc.StatusCode.ALREADY_EXISTS:
+                    raise
+                continue
+            await accounts.Deposit(
+                account_service_pb2.DepositRequest(
+                    account_id=account_id, amount=str(STARTING_CASH)
+                ),
+                metadata=admin,
+            )
 
     async def _ready(self) -> None:
         assert self.process is not None and self.process.stdout is not None

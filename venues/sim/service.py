@@ -76,6 +76,7 @@ class VenueSimulator:
         self._venue_sequence = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._subscriptions: list[object] = []
+        self.orders_received = 0
         self.reports_made = 0
         self.reports_dropped = 0
         self.fills_made = 0
@@ -126,6 +127,7 @@ class VenueSimulator:
     async def _on_order(self, msg: Msg) -> None:
         if self.is_dark:
             return
+        self.orders_received += 1
         envelope = v.OrderEnvelope()
         try:
             envelope.ParseFromString(msg.data)

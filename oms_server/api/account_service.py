@@ -1,0 +1,122 @@
+"""oms.v1.AccountService: accounts, deposits, balances and positions, risk limits."""
+
+from __future__ import annotations
+
+import grpc
+
+from oms_server.api import mapping
+from oms_server.api.auth import require_account, require_admin
+from oms_server.api.errors import unary_errors
+from oms_server.domain.accounts import Account, RiskLimits
+from oms_server.domain.decimals import fmt, parse_decimal, parse_positive
+from oms_server.domain.errors import ValidationError
+from oms_server.engine.engine import OrderEngine
+from protos.oms.v1 import account_service_pb2 as pb
+from protos.oms.v1 import account_service_pb2_grpc
+
+#: Most symbols an account's restricted list may hold.
+MAX_RESTRICTED_SYMBOLS = 1000
+
+
+class AccountService(account_service_pb2_grpc.AccountServiceServicer):
+    """Admins create, fund and limit accounts; traders read their own."""
+
+    def __init__(self, engine: OrderEngine) -> None:
+        self._engine = engine
+
+    @unary_errors
+    async def CreateAccount(
+        self, request: pb.CreateAccountRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreateAccountResponse:
+        account_id = mapping.identifier(request.account_id, "account_id")
+        require_admin()
+        account = await self._engine.create_account(account_id)
+        return pb.CreateAccountResponse(account=account_message(account))
+
+    @unary_errors
+    async def Deposit(
+        self, request: pb.DepositRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DepositResponse:
+        account_id = mapping.identifier(request.account_id, "account_id")
+        amount = parse_positive(request.amount, "amount")
+        require_admin()
+        account = await self._engine.deposit(account_id, amount)
+        return pb.DepositResponse(account=account_message(account))
+
+    @unary_errors
+    async def GetAccount(
+        self, request: pb.GetAccountRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetAccountResponse:
+        account_id = mapping.identifier(request.account_id, "account_id")
+        require_account(account_id)
+        return pb.GetAccountResponse(account=account_message(self._engine.account(account_id)))
+
+    @unary_errors
+    async def SetRiskLimits(
+        self, request: pb.SetRiskLimitsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SetRiskLimitsResponse:
+        account_id = mapping.identifier(request.account_id, "account_id")
+        limits = risk_limits(request.risk_limits)
+        require_admin()
+        account = await self._engine.set_risk_limits(account_id, limits)
+        return pb.SetRiskLimitsResponse(account=account_message(account))
+
+
+def risk_limits(msg: pb.RiskLimits) -> RiskLimits:
+    """Limits from a request; empty fields keep the defaults."""
+    defaults = RiskLimits()
+    if len(msg.restricted_symbols) > MAX_RESTRICTED_SYMBOLS:
+        raise ValidationError("risk_limits.restricted_symbols", "too many symbols")
+    return RiskLimits(
+        max_order_quantity=_positive_or(
+            msg.max_order_quantity, "risk_limits.max_order_quantity", defaults.max_order_quantity
+        ),
+        max_order_notional=_positive_or(
+            msg.max_order_notional, "risk_limits.max_order_notional", defaults.max_order_notional
+        ),
+        price_collar_bps=_positive_or(
+            msg.price_collar_bps, "risk_limits.price_collar_bps", defaults.price_collar_bps
+        ),
+        restricted_symbols=frozenset(
+            mapping.identifier(s, "risk_limits.restricted_symbols") for s in msg.restricted_symbols
+        ),
+        max_orders_per_second=msg.max_orders_per_second or defaults.max_orders_per_second,
+        allow_short=msg.allow_short,
+    )
+
+
+def account_message(account: Account) -> pb.Account:
+    limits = account.limits
+    return pb.Account(
+        account_id=account.account_id,
+        cash=fmt(account.cash),
+        reserved_cash=fmt(account.reserved_cash),
+        active=account.active,
+        positions=[
+            pb.Position(
+                symbol=symbol,
+                quantity=fmt(position.quantity),
+                average_cost=fmt(position.average_cost),
+            )
+            for symbol, position in sorted(account.positions.items())
+            if position.quantity != 0
+        ],
+        risk_limits=pb.RiskLimits(
+            max_order_quantity=fmt(limits.max_order_quantity),
+            max_order_notional=fmt(limits.max_order_notional),
+            price_collar_bps=fmt(limits.price_collar_bps),
+            restricted_symbols=sorted(limits.restricted_symbols),
+            max_orders_per_second=limits.max_orders_per_second,
+            allow_short=limits.allow_short,
+        ),
+    )
+
+
+def _positive_or(text: str, field: str, default: object) -> object:
+    if text == "":
+        return default
+    value = parse_decimal(text, field)
+    assert value is not None
+    if value <= 0:
+        raise ValidationError(field, "must be greater than zero")
+    return value

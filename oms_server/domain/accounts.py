@@ -1,0 +1,166 @@
+"""Accounts: cash, reservations for working orders, positions, and risk limits.
+
+Buying power is cash minus what working buy orders have reserved. A buy reserves
+its worst-case cost (limit price, or the collar price for market orders, times the
+open quantity, plus the largest taker fee); a sell reserves position. Fills turn
+reservation into spent cash and position; anything that ends an order releases
+what is left. Everything is exact Decimal arithmetic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from oms_server.domain.decimals import ZERO, average_price, bps_of, fmt
+from oms_server.domain.enums import Side
+from oms_server.domain.errors import FailedPreconditionError, ValidationError
+
+DEFAULT_MAX_ORDER_QUANTITY = Decimal("1000000")
+DEFAULT_MAX_ORDER_NOTIONAL = Decimal("10000000")
+DEFAULT_PRICE_COLLAR_BPS = Decimal("500")
+DEFAULT_MAX_ORDERS_PER_SECOND = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class RiskLimits:
+    """Per-account pre-trade limits."""
+
+    max_order_quantity: Decimal = DEFAULT_MAX_ORDER_QUANTITY
+    max_order_notional: Decimal = DEFAULT_MAX_ORDER_NOTIONAL
+    price_collar_bps: Decimal = DEFAULT_PRICE_COLLAR_BPS
+    restricted_symbols: frozenset[str] = frozenset()
+    max_orders_per_second: int = DEFAULT_MAX_ORDERS_PER_SECOND
+    allow_short: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "max_order_quantity": str(self.max_order_quantity),
+            "max_order_notional": str(self.max_order_notional),
+            "price_collar_bps": str(self.price_collar_bps),
+            "restricted_symbols": sorted(self.restricted_symbols),
+            "max_orders_per_second": self.max_orders_per_second,
+            "allow_short": self.allow_short,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> RiskLimits:
+        defaults = cls()
+        return cls(
+            max_order_quantity=Decimal(
+                str(data.get("max_order_quantity", defaults.max_order_quantity))
+            ),
+            max_order_notional=Decimal(
+                str(data.get("max_order_notional", defaults.max_order_notional))
+            ),
+            price_collar_bps=Decimal(str(data.get("price_collar_bps", defaults.price_collar_bps))),
+            restricted_symbols=frozenset(data.get("restricted_symbols", ()) or ()),  # type: ignore[arg-type]
+            max_orders_per_second=int(
+                data.get("max_orders_per_second", defaults.max_orders_per_second)
+            ),  # type: ignore[arg-type]
+            allow_short=bool(data.get("allow_short", defaults.allow_short)),
+        )
+
+
+@dataclass(slots=True)
+class Position:
+    """Quantity held of one symbol and what it cost (average-cost method)."""
+
+    quantity: Decimal = ZERO
+    cost: Decimal = ZERO
+
+    @property
+    def average_cost(self) -> Decimal:
+        return average_price(self.cost, self.quantity) if self.quantity > ZERO else ZERO
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """What one working order holds back: cash (buys) or position (sells)."""
+
+    cash: Decimal = ZERO
+    quantity: Decimal = ZERO
+
+
+@dataclass(slots=True)
+class Account:
+    """An account's balances. Reservations are derived from working orders."""
+
+    account_id: str
+    cash: Decimal = ZERO
+    active: bool = True
+    limits: RiskLimits = field(default_factory=RiskLimits)
+    positions: dict[str, Position] = field(default_factory=dict)
+    reservations: dict[str, Reservation] = field(default_factory=dict)
+
+    @property
+    def reserved_cash(self) -> Decimal:
+        return sum((r.cash for r in self.reservations.values()), ZERO)
+
+    @property
+    def buying_power(self) -> Decimal:
+        return self.cash - self.reserved_cash
+
+    def reserved_quantity(self, symbol: str, order_symbols: dict[str, str]) -> Decimal:
+        return sum(
+            (
+                r.quantity
+                for oid, r in self.reservations.items()
+                if order_symbols.get(oid) == symbol
+            ),
+            ZERO,
+        )
+
+    def deposit(self, amount: Decimal) -> None:
+        if amount <= ZERO:
+            raise ValidationError("amount", "must be greater than zero")
+        self.cash += amount
+
+    def position(self, symbol: str) -> Position:
+        return self.positions.setdefault(symbol, Position())
+
+    def reserve(self, order_id: str, reservation: Reservation) -> None:
+        """Hold ``reservation`` for an order, replacing what it held before."""
+        self.reservations[order_id] = reservation
+
+    def release(self, order_id: str) -> None:
+        self.reservations.pop(order_id, None)
+
+    def check_can_afford(self, order_id: str, needed: Reservation) -> None:
+        """Refuse a reservation the account cannot cover (ignoring what ``order_id`` holds)."""
+        held = self.reservations.get(order_id, Reservation())
+        if needed.cash > self.buying_power + held.cash:
+            raise FailedPreconditionError(
+                f"risk check RISK_INSUFFICIENT_FUNDS: account {self.account_id} needs "
+                f"{fmt(needed.cash)} but has {fmt(self.buying_power + held.cash)} of buying power",
+                reason="RISK_INSUFFICIENT_FUNDS",
+            )
+
+    def apply_fill(
+        self, side: Side, symbol: str, qty: Decimal, price: Decimal, fee: Decimal
+    ) -> None:
+        """Move cash and position for a fill; fees are paid in cash."""
+        position = self.position(symbol)
+        notional = qty * price
+        if side is Side.BUY:
+            self.cash -= notional + fee
+            position.cost += notional + fee
+            position.quantity += qty
+            return
+        self.cash += notional - fee
+        if position.quantity > ZERO:
+            sold_from_long = min(qty, position.quantity)
+            position.cost -= position.cost * sold_from_long / position.quantity
+        position.quantity -= qty
+        if position.quantity <= ZERO:
+            position.cost = ZERO
+
+
+def buy_reservation(open_qty: Decimal, price: Decimal, fee_bps: Decimal) -> Reservation:
+    """Worst-case cash of buying ``open_qty`` at ``price`` plus the taker fee."""
+    notional = open_qty * price
+    return Reservation(cash=notional + bps_of(notional, fee_bps))
+
+
+def sell_reservation(open_qty: Decimal) -> Reservation:
+    return Reservation(quantity=open_qty)

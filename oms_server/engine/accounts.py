@@ -1,0 +1,188 @@
+"""Accounts inside the engine: admission of new orders, reservations, fills, persistence.
+
+Runs in the engine's writer task only. Reservations are derived state: at start-up
+they are rebuilt from the working orders, so they never drift from the orders.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+from typing import Any
+
+from oms_server.domain.accounts import (
+    Account,
+    Position,
+    Reservation,
+    RiskLimits,
+    buy_reservation,
+    sell_reservation,
+)
+from oms_server.domain.decimals import ZERO, fmt
+from oms_server.domain.enums import Side
+from oms_server.domain.errors import AlreadyExistsError, FailedPreconditionError, NotFoundError
+from oms_server.domain.order import Order, OrderRequest
+from oms_server.domain.risk import OrderRateThrottle, PriceBasis, check_order
+
+RowSink = Callable[[str, Any, dict[str, Any], bool], None]
+
+
+class AccountBook:
+    """Every account, with the reservations of its working orders."""
+
+    def __init__(self, write: RowSink, fee_bps: Callable[[], Decimal]) -> None:
+        self._accounts: dict[str, Account] = {}
+        self._stored_positions: set[tuple[str, str]] = set()
+        self._write = write
+        self._fee_bps = fee_bps
+        self._throttle = OrderRateThrottle()
+        self._order_symbols: dict[str, str] = {}
+
+    # -- start-up -----------------------------------------------------------------------
+
+    def load(self, accounts: Iterable[dict[str, Any]], positions: Iterable[dict[str, Any]]) -> None:
+        for row in accounts:
+            self._accounts[row["account_id"]] = Account(
+                account_id=row["account_id"],
+                cash=row["cash"],
+                active=bool(row["active"]),
+                limits=RiskLimits.from_json(json.loads(row["risk_limits"] or "{}")),
+            )
+        for row in positions:
+            account = self._accounts.get(row["account_id"])
+            if account is not None:
+                account.positions[row["symbol"]] = Position(row["quantity"], row["cost"])
+                self._stored_positions.add((row["account_id"], row["symbol"]))
+
+    def rebuild_reservations(self, working: Iterable[Order]) -> None:
+        for order in working:
+            self.refresh(order)
+
+    # -- account commands ---------------------------------------------------------------
+
+    def create(self, account_id: str, now_ns: int) -> Account:
+        if account_id in self._accounts:
+            raise AlreadyExistsError(f"account {account_id} exists", reason="ACCOUNT_EXISTS")
+        account = self._accounts[account_id] = Account(account_id)
+        self._write_account(account, now_ns, is_new=True)
+        return account
+
+    def deposit(self, account_id: str, amount: Decimal, now_ns: int) -> Account:
+        account = self.get(account_id)
+        account.deposit(amount)
+        self._write_account(account, now_ns)
+        return account
+
+    def set_limits(self, account_id: str, limits: RiskLimits, now_ns: int) -> Account:
+        account = self.get(account_id)
+        account.limits = limits
+        self._write_account(account, now_ns)
+        return account
+
+    def get(self, account_id: str) -> Account:
+        account = self._accounts.get(account_id)
+        if account is None:
+            raise NotFoundError(f"account {account_id} not found", reason="ACCOUNT_NOT_FOUND")
+        return account
+
+    def find(self, account_id: str) -> Account | None:
+        return self._accounts.get(account_id)
+
+    # -- orders -------------------------------------------------------------------------
+
+    def admit(self, request: OrderRequest, reference: Decimal | None, now_ns: int) -> PriceBasis:
+        """Run every pre-trade rule for a new order; raises naming the rule that refused."""
+        account = self._accounts.get(request.account_id)
+        if account is None:
+            raise FailedPreconditionError(
+                f"risk check ACCOUNT_NOT_FOUND: account {request.account_id} does not exist",
+                reason="ACCOUNT_NOT_FOUND",
+            )
+        basis = check_order(account, request, reference)
+        needed = self._needed(request.side, request.quantity, basis.reservation_price)
+        self._check_covered(account, request.side, request.symbol, "", needed)
+        self._throttle.admit(account, now_ns)
+        return basis
+
+    def check_replace(self, order: Order, quantity: Decimal, price: Decimal | None) -> None:
+        """Refuse a replace whose new worst case the account cannot cover."""
+        account = self.get(order.account_id)
+        basis = price if price is not None else order.reserve_price or ZERO
+        needed = self._needed(order.side, quantity - order.cum_qty, basis)
+        self._check_covered(account, order.side, order.symbol, order.order_id, needed)
+
+    def refresh(self, order: Order) -> None:
+        """Hold what a working order still needs; release everything once it is done."""
+        account = self._accounts.get(order.account_id)
+        if account is None:
+            return
+        if order.is_terminal:
+            account.release(order.order_id)
+            self._order_symbols.pop(order.order_id, None)
+            return
+        self._order_symbols[order.order_id] = order.symbol
+        price = order.reserve_price or order.limit_price or ZERO
+        account.reserve(order.order_id, self._needed(order.side, order.open_qty, price))
+
+    def apply_fill(
+        self, order: Order, qty: Decimal, price: Decimal, fee: Decimal, now: int
+    ) -> None:
+        account = self._accounts.get(order.account_id)
+        if account is None:
+            return
+        account.apply_fill(order.side, order.symbol, qty, price, fee)
+        self._write_account(account, now)
+        self._write_position(account, order.symbol)
+
+    def reserved_quantity(self, account: Account, symbol: str) -> Decimal:
+        return account.reserved_quantity(symbol, self._order_symbols)
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _needed(self, side: Side, open_qty: Decimal, price: Decimal) -> Reservation:
+        if side is Side.BUY:
+            return buy_reservation(open_qty, price, self._fee_bps())
+        return sell_reservation(open_qty)
+
+    def _check_covered(
+        self, account: Account, side: Side, symbol: str, order_id: str, needed: Reservation
+    ) -> None:
+        if side is Side.BUY:
+            account.check_can_afford(order_id, needed)
+            return
+        if account.limits.allow_short:
+            return
+        held = account.reservations.get(order_id, Reservation()).quantity
+        available = account.position(symbol).quantity - self.reserved_quantity(account, symbol)
+        if needed.quantity > available + held:
+            raise FailedPreconditionError(
+                f"risk check RISK_INSUFFICIENT_POSITION: account {account.account_id} holds "
+                f"{fmt(available + held)} {symbol} available to sell, not "
+                f"{fmt(needed.quantity)} (short selling is not allowed)",
+                reason="RISK_INSUFFICIENT_POSITION",
+            )
+
+    def _write_account(self, account: Account, now_ns: int, *, is_new: bool = False) -> None:
+        row = {
+            "account_id": account.account_id,
+            "cash": account.cash,
+            "active": int(account.active),
+            "risk_limits": json.dumps(account.limits.to_json()),
+            "halted": 0,
+            "updated_ns": now_ns,
+        }
+        self._write("accounts", account.account_id, row, is_new)
+
+    def _write_position(self, account: Account, symbol: str) -> None:
+        key = (account.account_id, symbol)
+        position = account.position(symbol)
+        row = {
+            "account_id": account.account_id,
+            "symbol": symbol,
+            "quantity": position.quantity,
+            "cost": position.cost,
+        }
+        is_new = key not in self._stored_positions
+        self._stored_positions.add(key)
+        self._write("positions", key, row, is_new)
