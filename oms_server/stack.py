@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from nats.aio.client import Client as NatsClient
 
@@ -17,6 +18,10 @@ from venues.scenario import Scenario, load_scenario
 from venues.sim.service import VenueSimulator
 
 log = logging.getLogger(__name__)
+
+#: The account `oms up` opens on a new store, for trying the system out.
+DEMO_ACCOUNT = "DEMO"
+DEMO_CASH = Decimal("10000000")
 
 
 @dataclass
@@ -44,6 +49,15 @@ class Stack:
             nats_url=self.nats_url,
         )
         await self.app.start()
+        await self._open_demo_account()
+
+    async def _open_demo_account(self) -> None:
+        """A funded account to try things with, made once (it lives in the store)."""
+        assert self.app is not None and self.app.engine is not None
+        if self.app.engine.accounts.find(DEMO_ACCOUNT) is None:
+            await self.app.engine.create_account(DEMO_ACCOUNT)
+            await self.app.engine.deposit(DEMO_ACCOUNT, DEMO_CASH)
+            log.info("opened account %s with %s cash", DEMO_ACCOUNT, DEMO_CASH)
 
     async def start_venues(self) -> None:
         assert self.scenario is not None
@@ -74,4 +88,5 @@ class Stack:
             "nats": self.nats_url + ("" if self._nats is None else " (embedded)"),
             "database": self.settings.db_url,
             "venues": ", ".join(v.name for v in self.scenario.venues),
+            "account": f"{DEMO_ACCOUNT} (try: oms token --role trader --account {DEMO_ACCOUNT})",
         }

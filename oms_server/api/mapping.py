@@ -164,6 +164,10 @@ def order_message(order: Order) -> order_pb2.Order:
         replaced_by_order_id=order.replaced_by_order_id,
         create_time=timestamp(order.created_ns),
         update_time=timestamp(order.updated_ns),
+        fees=fmt(order.fees),
+        net_avg_price=fmt(order.net_avg_price),
+        arrival_price=fmt(order.arrival_price),
+        best_single_venue_price=fmt(order.single_venue_price),
     )
 
 
