@@ -14,6 +14,7 @@ from typing import Any
 
 import grpc
 import jwt
+from opentelemetry import propagate, trace
 
 from oms_server.domain.access import Principal, Role
 from oms_server.domain.errors import PermissionDeniedError, UnauthenticatedError
@@ -23,6 +24,8 @@ ALGORITHM = "HS256"
 DEFAULT_TOKEN_TTL_S = 7 * 24 * 3600
 #: Services callable without a token (probes and tooling).
 PUBLIC_SERVICE_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+_tracer = trace.get_tracer("oms.api")
 
 _current: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
     "oms_principal", default=None
@@ -107,13 +110,13 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             return handler
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                self._wrap_unary(handler.unary_unary),
+                self._wrap_unary(handler.unary_unary, method),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                self._wrap_stream(handler.unary_stream),
+                self._wrap_stream(handler.unary_stream, method),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
@@ -126,22 +129,25 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             raise UnauthenticatedError("missing 'authorization: Bearer <token>' metadata")
         return verify_token(self._secret, header[7:].strip())
 
-    def _wrap_unary(self, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    def _wrap_unary(
+        self, behavior: Callable[..., Awaitable[Any]], method: str
+    ) -> Callable[..., Awaitable[Any]]:
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            try:
-                principal = self._authenticate(context)
-            except UnauthenticatedError as exc:
-                await context.abort(grpc.StatusCode.UNAUTHENTICATED, exc.message)
-            token = _current.set(principal)
-            try:
-                return await behavior(request, context)
-            finally:
-                _current.reset(token)
+            with _server_span(method, context):
+                try:
+                    principal = self._authenticate(context)
+                except UnauthenticatedError as exc:
+                    await context.abort(grpc.StatusCode.UNAUTHENTICATED, exc.message)
+                token = _current.set(principal)
+                try:
+                    return await behavior(request, context)
+                finally:
+                    _current.reset(token)
 
         return wrapped
 
     def _wrap_stream(
-        self, behavior: Callable[..., AsyncIterator[Any]]
+        self, behavior: Callable[..., AsyncIterator[Any]], method: str
     ) -> Callable[..., AsyncIterator[Any]]:
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             try:
@@ -153,3 +159,11 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                 yield item
 
         return wrapped
+
+
+def _server_span(method: str, context: grpc.aio.ServicerContext) -> Any:
+    """A server span for an RPC, joined to the caller's trace (W3C traceparent metadata)."""
+    carrier = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+    return _tracer.start_as_current_span(
+        method, context=propagate.extract(carrier), kind=trace.SpanKind.SERVER
+    )

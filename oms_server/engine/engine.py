@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from opentelemetry import context as otel_context
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from oms_server.domain.access import SYSTEM, Principal
@@ -68,6 +69,8 @@ _STOP = object()
 class _Command:
     action: Callable[[], Any]
     future: asyncio.Future[Any]
+    #: The caller's trace context, so spans the command causes join the caller's trace.
+    trace_context: otel_context.Context
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +201,10 @@ class OrderEngine:
         client_order_id: str,
     ) -> Order:
         """Replace an order's quantity and/or limit price; returns the new order."""
+        if client_order_id:
+            done = await self._stored_replacement(order_id, principal, client_order_id)
+            if done is not None:
+                return done
         return await self._call(
             lambda: self._replace(order_id, principal, quantity, limit_price, client_order_id)
         )
@@ -279,7 +286,7 @@ class OrderEngine:
         if self._failed is not None or self._task is None:
             raise UnavailableError("the order engine is not running")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Command(action, future))
+        await self._queue.put(_Command(action, future, otel_context.get_current()))
         try:
             return await future
         except _NeedsStoreRead as missing:
@@ -322,6 +329,7 @@ class OrderEngine:
         return commands, False  # type: ignore[return-value]
 
     def _execute(self, command: _Command) -> tuple[bool, Any]:
+        token = otel_context.attach(command.trace_context)
         try:
             return True, command.action()
         except OmsError as exc:
@@ -329,6 +337,8 @@ class OrderEngine:
         except Exception as exc:
             log.exception("order engine command failed")
             return False, exc
+        finally:
+            otel_context.detach(token)
 
     async def _flush(self) -> None:
         pending = self._pending
@@ -500,6 +510,21 @@ class OrderEngine:
                 self.routing.route(new)
         return new
 
+    async def _stored_replacement(
+        self, order_id: str, principal: Principal, client_order_id: str
+    ) -> Order | None:
+        """A replacement made earlier with this client_order_id, even if only in the store."""
+        original = await self.get_order(order_id)
+        if original is None or not principal.can_act_for(original.account_id):
+            return None
+        existing_id = self._client_ids.get((original.account_id, client_order_id))
+        if existing_id is None:
+            return None
+        existing = await self.get_order(existing_id)
+        if existing is not None and existing.replaces_order_id == order_id:
+            return existing
+        return None
+
     def _replacement_already_made(
         self, order_id: str, principal: Principal, client_order_id: str
     ) -> Order | None:
@@ -615,7 +640,17 @@ class OrderEngine:
         self._pending.batch.append("executions", execution_to_row(report, parent_order_id))
 
     def _after_commit(self, callback: Callable[[], None]) -> None:
-        self._pending.after_commit.append(callback)
+        """Run ``callback`` once the current batch is durable, in the current trace."""
+        trace_context = otel_context.get_current()
+
+        def traced() -> None:
+            token = otel_context.attach(trace_context)
+            try:
+                callback()
+            finally:
+                otel_context.detach(token)
+
+        self._pending.after_commit.append(traced)
 
     def _touch(self, order: Order, *, is_new: bool = False) -> None:
         previous = self._pending.dirty_orders.get(order.order_id)

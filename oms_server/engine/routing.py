@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from opentelemetry import trace
+
 from oms_server.domain.child import (
     ChildOrder,
     ChildPurpose,
@@ -31,6 +33,7 @@ from router.quality import best_single_venue
 from router.strategies import plan_route
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer("oms.router")
 
 #: Times the unfilled remainder of a parent is routed again after children come back short.
 MAX_REROUTES = 3
@@ -92,6 +95,12 @@ class ParentRouting:
 
     def route(self, order: Order) -> None:
         """Plan and create children for the part of ``order`` no live child covers."""
+        with tracer.start_as_current_span(
+            "router.route", attributes={"oms.order_id": order.order_id}
+        ):
+            self._route(order)
+
+    def _route(self, order: Order) -> None:
         remaining = order.open_qty - sum(c.open_qty for c in self.live_children(order))
         if remaining <= ZERO:
             return

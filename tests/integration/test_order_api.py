@@ -262,3 +262,17 @@ async def test_health_and_reflection_answer_without_a_token(oms: RunningOms) -> 
     health = health_pb2_grpc.HealthStub(oms.channel)
     reply = await health.Check(health_pb2.HealthCheckRequest(service="oms.v1.OrderService"))
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_a_replace_retried_after_a_restart_returns_the_same_replacement(
+    oms: RunningOms,
+) -> None:
+    original = (await oms.orders.SubmitOrder(limit_buy(), metadata=MD)).order
+    request = pb.ReplaceOrderRequest(
+        order_id=original.order_id, quantity="120", client_order_id="r9"
+    )
+    first = await oms.orders.ReplaceOrder(request, metadata=MD)
+    await oms.restart()
+    again = await oms.orders.ReplaceOrder(request, metadata=MD)
+    assert again.order.order_id == first.order.order_id
+    assert await stored_counts(oms) == (2, 4)

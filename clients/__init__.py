@@ -1,0 +1,1 @@
+"""Clients: the Python SDK, omsctl and oms-bench."""

@@ -1,0 +1,567 @@
+"""The async OMS client: every RPC of oms.v1 over one grpc.aio channel.
+
+Each unary call carries a deadline (``DEFAULT_TIMEOUT_S`` unless told otherwise) and
+the bearer token. Calls that are safe to repeat are retried with bounded exponential
+backoff on UNAVAILABLE and DEADLINE_EXCEEDED: queries, ``submit_order`` (always with a
+``client_order_id``, generated if the caller gives none, kept across retries),
+``replace_order`` when the caller names the new ``client_order_id``, and the
+state-setting admin and risk calls. ``cancel_order``, ``create_account`` and
+``deposit`` are sent once. Failures raise the typed errors of ``clients.sdk.errors``.
+
+``reports`` follows an account's execution reports and survives broken streams: it
+reconnects with backoff and resumes after the last sequence it yielded, so the caller
+sees every report exactly once, in sequence order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf.message import Message
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+    wait_random,
+)
+
+from clients.sdk.errors import OmsError, from_rpc_error
+from protos.oms.v1 import (
+    account_service_pb2,
+    account_service_pb2_grpc,
+    admin_service_pb2,
+    admin_service_pb2_grpc,
+    common_pb2,
+    market_data_service_pb2,
+    market_data_service_pb2_grpc,
+    order_pb2,
+    order_service_pb2,
+    order_service_pb2_grpc,
+)
+
+T = TypeVar("T")
+R = TypeVar("R", bound=Message)
+
+#: Deadline of each unary call attempt unless the caller gives ``timeout_s``.
+DEFAULT_TIMEOUT_S = 10.0
+#: Codes on which an idempotent unary call is tried again.
+RETRYABLE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+#: Codes on which a stream is reopened: the server went away or restarted
+#: (UNAVAILABLE), dropped a slow consumer (RESOURCE_EXHAUSTED), or asked for a retry.
+RESUMABLE_STREAM_CODES = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.ABORTED,
+    }
+)
+#: How fast the channel itself reconnects after losing the server (gRPC defaults to
+#: a 1 s first backoff growing to 120 s, which would outlast our own retries).
+CHANNEL_RECONNECT_BACKOFF_MS = (100, 2_000)
+
+Decimalish = str | int | Decimal
+EnumArg = int | str
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Bounded exponential backoff for idempotent unary calls."""
+
+    max_attempts: int = 4
+    initial_backoff_s: float = 0.1
+    max_backoff_s: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class ReconnectPolicy:
+    """Backoff between stream reconnects; ``max_attempts`` counts consecutive failures
+    without a new item (None: try forever)."""
+
+    initial_backoff_s: float = 0.05
+    max_backoff_s: float = 2.0
+    max_attempts: int | None = 30
+
+
+@dataclass(frozen=True, slots=True)
+class TlsOptions:
+    """Channel TLS: a CA bundle (None: system roots), and a client key pair for mTLS."""
+
+    root_certificates: bytes | None = None
+    private_key: bytes | None = None
+    certificate_chain: bytes | None = None
+
+
+class OmsClient:
+    """Async client of OrderService, AccountService, MarketDataService and AdminService.
+
+    Create it inside a running event loop; ``async with OmsClient(...)`` closes it.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        token: str,
+        *,
+        tls: TlsOptions | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        retry: RetryPolicy | None = None,
+        reconnect: ReconnectPolicy | None = None,
+        channel_options: Sequence[tuple[str, Any]] = (),
+    ) -> None:
+        self.target = target
+        self.timeout_s = timeout_s
+        self.retry = retry or RetryPolicy()
+        self.reconnect = reconnect or ReconnectPolicy()
+        self._metadata = (("authorization", f"Bearer {token}"),)
+        self._channel = _open_channel(target, tls, channel_options)
+        self._orders = order_service_pb2_grpc.OrderServiceStub(self._channel)
+        self._accounts = account_service_pb2_grpc.AccountServiceStub(self._channel)
+        self._market = market_data_service_pb2_grpc.MarketDataServiceStub(self._channel)
+        self._admin = admin_service_pb2_grpc.AdminServiceStub(self._channel)
+
+    async def __aenter__(self) -> OmsClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the channel; open streams end."""
+        await self._channel.close()
+
+    # -- orders ---------------------------------------------------------------------------
+
+    async def submit_order(
+        self,
+        *,
+        account_id: str,
+        symbol: str,
+        side: EnumArg,
+        quantity: Decimalish,
+        limit_price: Decimalish | None = None,
+        stop_price: Decimalish | None = None,
+        order_type: EnumArg | None = None,
+        time_in_force: EnumArg = common_pb2.TIME_IN_FORCE_DAY,
+        routing_strategy: EnumArg | None = None,
+        venue: str = "",
+        client_order_id: str | None = None,
+        timeout_s: float | None = None,
+    ) -> order_pb2.Order:
+        """Submit an order; retried safely under one ``client_order_id`` (generated if None).
+
+        ``order_type`` defaults from the prices given (market, limit, stop, stop-limit);
+        ``routing_strategy`` defaults to DIRECT when a ``venue`` is named. Enums take the
+        proto value or a name such as ``"buy"``, ``"SIDE_BUY"``, ``"ioc"``.
+        """
+        request = order_service_pb2.SubmitOrderRequest(
+            account_id=account_id,
+            client_order_id=client_order_id or new_client_order_id(),
+            symbol=symbol,
+            side=enum_value(common_pb2.Side, "SIDE", side),
+            order_type=_order_type(order_type, limit_price, stop_price),
+            time_in_force=enum_value(common_pb2.TimeInForce, "TIME_IN_FORCE", time_in_force),
+            quantity=decimal_text(quantity, "quantity"),
+            limit_price=_optional_decimal(limit_price, "limit_price"),
+            stop_price=_optional_decimal(stop_price, "stop_price"),
+            routing_strategy=_routing(routing_strategy, venue),
+            venue=venue,
+        )
+        reply = await self._unary(self._orders.SubmitOrder, request, timeout_s, retry=True)
+        return reply.order
+
+    async def cancel_order(
+        self, order_id: str, *, timeout_s: float | None = None
+    ) -> order_pb2.Order:
+        """Ask for the unfilled rest of an order to be cancelled (sent once, never retried)."""
+        request = order_service_pb2.CancelOrderRequest(order_id=order_id)
+        reply = await self._unary(self._orders.CancelOrder, request, timeout_s, retry=False)
+        return reply.order
+
+    async def replace_order(
+        self,
+        order_id: str,
+        *,
+        quantity: Decimalish | None = None,
+        limit_price: Decimalish | None = None,
+        client_order_id: str | None = None,
+        timeout_s: float | None = None,
+    ) -> order_pb2.Order:
+        """Change quantity and/or limit price; returns the new order (or the original,
+        pending replace). Retried only when ``client_order_id`` makes it idempotent."""
+        request = order_service_pb2.ReplaceOrderRequest(
+            order_id=order_id,
+            quantity=_optional_decimal(quantity, "quantity"),
+            limit_price=_optional_decimal(limit_price, "limit_price"),
+            client_order_id=client_order_id or "",
+        )
+        retry = bool(client_order_id)
+        reply = await self._unary(self._orders.ReplaceOrder, request, timeout_s, retry=retry)
+        return reply.order
+
+    async def get_order(self, order_id: str, *, timeout_s: float | None = None) -> order_pb2.Order:
+        """One order."""
+        request = order_service_pb2.GetOrderRequest(order_id=order_id)
+        reply = await self._unary(self._orders.GetOrder, request, timeout_s, retry=True)
+        return reply.order
+
+    async def list_orders(
+        self,
+        account_id: str,
+        *,
+        states: Iterable[EnumArg] = (),
+        symbol: str = "",
+        page_size: int = 0,
+        page_token: str = "",
+        timeout_s: float | None = None,
+    ) -> order_service_pb2.ListOrdersResponse:
+        """One page of an account's orders, newest first, and the next page's token."""
+        request = order_service_pb2.ListOrdersRequest(
+            account_id=account_id,
+            states=[enum_value(common_pb2.OrderState, "ORDER_STATE", s) for s in states],
+            symbol=symbol,
+            page_size=page_size,
+            page_token=page_token,
+        )
+        return await self._unary(self._orders.ListOrders, request, timeout_s, retry=True)
+
+    async def iter_orders(
+        self,
+        account_id: str,
+        *,
+        states: Iterable[EnumArg] = (),
+        symbol: str = "",
+        page_size: int = 0,
+        timeout_s: float | None = None,
+    ) -> AsyncIterator[order_pb2.Order]:
+        """Every order of an account, newest first, fetching page after page."""
+        states = list(states)
+        token = ""
+        while True:
+            page = await self.list_orders(
+                account_id,
+                states=states,
+                symbol=symbol,
+                page_size=page_size,
+                page_token=token,
+                timeout_s=timeout_s,
+            )
+            for order in page.orders:
+                yield order
+            token = page.next_page_token
+            if not token:
+                return
+
+    async def get_order_events(
+        self, order_id: str, *, timeout_s: float | None = None
+    ) -> list[order_pb2.ExecutionReport]:
+        """The audit trail of one order, oldest first."""
+        request = order_service_pb2.GetOrderEventsRequest(order_id=order_id)
+        reply = await self._unary(self._orders.GetOrderEvents, request, timeout_s, retry=True)
+        return list(reply.events)
+
+    async def reports(
+        self, account_id: str, from_sequence: int = 0
+    ) -> AsyncIterator[order_pb2.ExecutionReport]:
+        """An account's execution reports after ``from_sequence``, replayed then live.
+
+        A broken stream (server gone or restarted, slow consumer dropped) is reopened
+        with backoff after the last sequence yielded: each report comes exactly once, in
+        order. A sequence gap is treated like a broken stream. The stream has no deadline.
+        """
+        last = from_sequence
+        backoff = _Backoff(self.reconnect)
+        while True:
+            request = order_service_pb2.StreamExecutionReportsRequest(
+                account_id=account_id, from_sequence=last
+            )
+            call = self._orders.StreamExecutionReports(request, metadata=self._metadata)
+            try:
+                async for message in call:
+                    report = message.report
+                    if report.sequence <= last:
+                        continue
+                    if report.sequence != last + 1:
+                        raise _gap_error(last, report.sequence)
+                    last = report.sequence
+                    backoff.reset()
+                    yield report
+                error = OmsError("the stream ended", code=grpc.StatusCode.UNAVAILABLE)
+            except grpc.aio.AioRpcError as exc:
+                error = _resumable_or_raise(exc)
+            except asyncio.CancelledError:
+                if _cancelled_by_caller():
+                    raise
+                raise _client_closed() from None
+            except OmsError as gap:
+                error = gap
+            finally:
+                call.cancel()
+            await backoff.wait(error)
+
+    # -- accounts -------------------------------------------------------------------------
+
+    async def create_account(
+        self, account_id: str, *, timeout_s: float | None = None
+    ) -> account_service_pb2.Account:
+        """Open an account with no cash (sent once)."""
+        request = account_service_pb2.CreateAccountRequest(account_id=account_id)
+        reply = await self._unary(self._accounts.CreateAccount, request, timeout_s, retry=False)
+        return reply.account
+
+    async def deposit(
+        self, account_id: str, amount: Decimalish, *, timeout_s: float | None = None
+    ) -> account_service_pb2.Account:
+        """Add cash to an account (sent once: a deposit is not idempotent)."""
+        request = account_service_pb2.DepositRequest(
+            account_id=account_id, amount=decimal_text(amount, "amount")
+        )
+        reply = await self._unary(self._accounts.Deposit, request, timeout_s, retry=False)
+        return reply.account
+
+    async def get_account(
+        self, account_id: str, *, timeout_s: float | None = None
+    ) -> account_service_pb2.Account:
+        """Cash, reserved cash, positions and limits of an account."""
+        request = account_service_pb2.GetAccountRequest(account_id=account_id)
+        reply = await self._unary(self._accounts.GetAccount, request, timeout_s, retry=True)
+        return reply.account
+
+    async def set_risk_limits(
+        self,
+        account_id: str,
+        limits: account_service_pb2.RiskLimits,
+        *,
+        timeout_s: float | None = None,
+    ) -> account_service_pb2.Account:
+        """Replace an account's pre-trade limits (idempotent, so retried)."""
+        request = account_service_pb2.SetRiskLimitsRequest(
+            account_id=account_id, risk_limits=limits
+        )
+        reply = await self._unary(self._accounts.SetRiskLimits, request, timeout_s, retry=True)
+        return reply.account
+
+    # -- market data ----------------------------------------------------------------------
+
+    async def list_instruments(
+        self, *, timeout_s: float | None = None
+    ) -> list[market_data_service_pb2.Instrument]:
+        """Every tradable instrument."""
+        request = market_data_service_pb2.ListInstrumentsRequest()
+        reply = await self._unary(self._market.ListInstruments, request, timeout_s, retry=True)
+        return list(reply.instruments)
+
+    async def get_quote(
+        self, symbol: str, *, timeout_s: float | None = None
+    ) -> market_data_service_pb2.Quote:
+        """The consolidated and per-venue best bid and offer of ``symbol``."""
+        request = market_data_service_pb2.GetQuoteRequest(symbol=symbol)
+        reply = await self._unary(self._market.GetQuote, request, timeout_s, retry=True)
+        return reply.quote
+
+    async def stream_quotes(
+        self, symbols: Iterable[str] = ()
+    ) -> AsyncIterator[market_data_service_pb2.Quote]:
+        """Quotes of ``symbols`` (all when empty) as books change; reopened when broken."""
+        request = market_data_service_pb2.StreamQuotesRequest(symbols=list(symbols))
+        backoff = _Backoff(self.reconnect)
+        while True:
+            call = self._market.StreamQuotes(request, metadata=self._metadata)
+            try:
+                async for message in call:
+                    backoff.reset()
+                    yield message.quote
+                error = OmsError("the stream ended", code=grpc.StatusCode.UNAVAILABLE)
+            except grpc.aio.AioRpcError as exc:
+                error = _resumable_or_raise(exc)
+            except asyncio.CancelledError:
+                if _cancelled_by_caller():
+                    raise
+                raise _client_closed() from None
+            finally:
+                call.cancel()
+            await backoff.wait(error)
+
+    # -- admin ----------------------------------------------------------------------------
+
+    async def halt(
+        self, account_id: str = "", *, reason: str = "", timeout_s: float | None = None
+    ) -> int:
+        """Kill switch: cancel working orders and refuse new ones for one account (all
+        when empty). Retried: halting twice is harmless. Returns the orders cancelled
+        (by the attempt that succeeded)."""
+        request = admin_service_pb2.HaltRequest(account_id=account_id, reason=reason)
+        reply = await self._unary(self._admin.Halt, request, timeout_s, retry=True)
+        return int(reply.orders_canceled)
+
+    async def resume(self, account_id: str = "", *, timeout_s: float | None = None) -> None:
+        """Allow trading again after ``halt`` (one account, or all when empty)."""
+        request = admin_service_pb2.ResumeRequest(account_id=account_id)
+        await self._unary(self._admin.Resume, request, timeout_s, retry=True)
+
+    async def list_venues(self, *, timeout_s: float | None = None) -> list[admin_service_pb2.Venue]:
+        """Each venue's health and circuit-breaker state."""
+        request = admin_service_pb2.ListVenuesRequest()
+        reply = await self._unary(self._admin.ListVenues, request, timeout_s, retry=True)
+        return list(reply.venues)
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    async def _unary(
+        self,
+        method: Callable[..., Awaitable[R]],
+        request: Message,
+        timeout_s: float | None,
+        *,
+        retry: bool,
+    ) -> R:
+        """One call with a deadline; idempotent ones retried on RETRYABLE_CODES."""
+        deadline_s = self.timeout_s if timeout_s is None else timeout_s
+        policy = self.retry
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(policy.max_attempts if retry else 1),
+            wait=wait_exponential(multiplier=policy.initial_backoff_s, max=policy.max_backoff_s)
+            + wait_random(0, policy.initial_backoff_s),
+            retry=retry_if_exception(_is_retryable),
+            reraise=True,
+        ):
+            with attempt:
+                try:
+                    return await method(request, metadata=self._metadata, timeout=deadline_s)
+                except grpc.aio.AioRpcError as exc:
+                    raise from_rpc_error(exc) from exc
+                except asyncio.CancelledError:
+                    if _cancelled_by_caller():
+                        raise
+                    raise _client_closed() from None
+        raise AssertionError("unreachable")  # pragma: no cover - tenacity reraises
+
+
+def new_client_order_id() -> str:
+    """A fresh client order id (32 hex characters)."""
+    return uuid.uuid4().hex
+
+
+def enum_value(enum: Any, prefix: str, value: EnumArg) -> int:
+    """The number of a proto enum member given as a number or a (short) name."""
+    if isinstance(value, int):
+        return value
+    name = value.strip().upper().replace("-", "_")
+    if not name.startswith(f"{prefix}_"):
+        name = f"{prefix}_{name}"
+    try:
+        return int(enum.Value(name))
+    except ValueError:
+        choices = ", ".join(n.removeprefix(f"{prefix}_").lower() for n in enum.keys()[1:])
+        raise ValueError(f"unknown {prefix.lower()} {value!r} (one of {choices})") from None
+
+
+def decimal_text(value: Decimalish, field: str) -> str:
+    """A decimal string for the wire; floats are refused because they are inexact."""
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        raise TypeError(f"{field} must be a str, int or Decimal, not {type(value).__name__}")
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value)
+
+
+def _optional_decimal(value: Decimalish | None, field: str) -> str:
+    return "" if value is None else decimal_text(value, field)
+
+
+def _order_type(
+    order_type: EnumArg | None, limit_price: Decimalish | None, stop_price: Decimalish | None
+) -> int:
+    if order_type is not None:
+        return enum_value(common_pb2.OrderType, "ORDER_TYPE", order_type)
+    if stop_price is not None:
+        return (
+            common_pb2.ORDER_TYPE_STOP_LIMIT
+            if limit_price is not None
+            else (common_pb2.ORDER_TYPE_STOP)
+        )
+    return common_pb2.ORDER_TYPE_LIMIT if limit_price is not None else common_pb2.ORDER_TYPE_MARKET
+
+
+def _routing(strategy: EnumArg | None, venue: str) -> int:
+    if strategy is not None:
+        return enum_value(common_pb2.RoutingStrategy, "ROUTING_STRATEGY", strategy)
+    return common_pb2.ROUTING_STRATEGY_DIRECT if venue else common_pb2.ROUTING_STRATEGY_UNSPECIFIED
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    return isinstance(exc, OmsError) and exc.code in RETRYABLE_CODES
+
+
+def _resumable_or_raise(exc: grpc.aio.AioRpcError) -> OmsError:
+    error = from_rpc_error(exc)
+    if error.code not in RESUMABLE_STREAM_CODES:
+        raise error from exc
+    return error
+
+
+def _cancelled_by_caller() -> bool:
+    """Whether the running task is being cancelled (rather than its call, by a close)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+def _client_closed() -> OmsError:
+    return OmsError("the client was closed", code=grpc.StatusCode.CANCELLED, reason="CLOSED")
+
+
+def _gap_error(last: int, got: int) -> OmsError:
+    return OmsError(
+        f"expected sequence {last + 1}, got {got}",
+        code=grpc.StatusCode.DATA_LOSS,
+        reason="SEQUENCE_GAP",
+    )
+
+
+class _Backoff:
+    """Exponential backoff with jitter between reconnects; gives up after the policy's
+    number of consecutive failures by raising the last error."""
+
+    def __init__(self, policy: ReconnectPolicy) -> None:
+        self._policy = policy
+        self._failures = 0
+
+    def reset(self) -> None:
+        self._failures = 0
+
+    async def wait(self, error: OmsError) -> None:
+        self._failures += 1
+        limit = self._policy.max_attempts
+        if limit is not None and self._failures > limit:
+            raise error
+        ceiling = self._policy.initial_backoff_s * 2 ** (self._failures - 1)
+        delay = min(self._policy.max_backoff_s, ceiling)
+        await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+
+
+def _open_channel(
+    target: str, tls: TlsOptions | None, extra_options: Sequence[tuple[str, Any]]
+) -> grpc.aio.Channel:
+    initial_ms, max_ms = CHANNEL_RECONNECT_BACKOFF_MS
+    options = [
+        ("grpc.initial_reconnect_backoff_ms", initial_ms),
+        ("grpc.min_reconnect_backoff_ms", initial_ms),
+        ("grpc.max_reconnect_backoff_ms", max_ms),
+        *extra_options,
+    ]
+    if tls is None:
+        return grpc.aio.insecure_channel(target, options=options)
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=tls.root_certificates,
+        private_key=tls.private_key,
+        certificate_chain=tls.certificate_chain,
+    )
+    return grpc.aio.secure_channel(target, credentials, options=options)

@@ -1,0 +1,219 @@
+"""omsctl against a real OMS over loopback gRPC: in-process ``main(argv)``, and one
+subprocess for Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from clients.omsctl import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, main
+from clients.sdk import OmsClient
+from oms_server.domain.access import Role
+from tests.support.fixtures import TEST_SECRET, RunningOms, token
+
+WAIT_S = 30.0
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TRADER = token(Role.TRADER, ("ACC1",))
+ADMIN = token(Role.ADMIN, ())
+
+
+@dataclass
+class Run:
+    """What one omsctl invocation returned and printed."""
+
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> dict:
+        return json.loads(self.out)
+
+    def json_lines(self) -> list[dict]:
+        return [json.loads(line) for line in self.out.splitlines() if line.strip()]
+
+
+class Omsctl:
+    """Runs ``omsctl`` in-process (on a worker thread, so the server's loop keeps going)."""
+
+    def __init__(self, address: str, capsys: pytest.CaptureFixture[str]) -> None:
+        self.address = address
+        self.capsys = capsys
+
+    async def __call__(self, *argv: str, token: str | None = TRADER) -> Run:
+        auth = ["--token", token] if token is not None else []
+        full = ["--target", self.address, *auth, *argv]
+        code = await asyncio.wait_for(asyncio.to_thread(main, full), WAIT_S)
+        captured = self.capsys.readouterr()
+        return Run(code, captured.out, captured.err)
+
+    async def submit(self, *extra: str) -> dict:
+        run = await self("--json", "submit", "AAPL", "buy", "100", "--limit", "190", *extra)
+        assert run.code == EXIT_OK, run.err
+        return run.json()
+
+
+@pytest.fixture
+def omsctl(oms_sqlite: RunningOms, capsys: pytest.CaptureFixture[str]) -> Omsctl:
+    assert oms_sqlite.app is not None
+    return Omsctl(oms_sqlite.app.address, capsys)
+
+
+@pytest.fixture
+async def sdk(oms_sqlite: RunningOms) -> AsyncIterator[OmsClient]:
+    assert oms_sqlite.app is not None
+    async with OmsClient(oms_sqlite.app.address, TRADER) as client:
+        yield client
+
+
+async def test_submit_get_list_cancel_events_as_json(omsctl: Omsctl) -> None:
+    order = await omsctl.submit("--account", "ACC1", "--client-order-id", "cli-1")
+    assert (order["client_order_id"], order["state"]) == ("cli-1", "ORDER_STATE_NEW")
+    assert (order["quantity"], order["limit_price"]) == ("100", "190")
+    got = await omsctl("--json", "get", order["order_id"])
+    assert got.json() == order
+    listed = await omsctl("--json", "list", "--state", "new")
+    assert [o["order_id"] for o in listed.json()["orders"]] == [order["order_id"]]
+    canceled = await omsctl("cancel", order["order_id"], "--json")
+    assert canceled.json()["state"] == "ORDER_STATE_CANCELED"
+    events = (await omsctl("--json", "events", order["order_id"])).json()["events"]
+    assert events[0]["exec_type"] == "EXEC_TYPE_NEW"
+    assert events[-1]["exec_type"] == "EXEC_TYPE_CANCELED"
+    assert [e["sequence"] for e in events] == sorted(e["sequence"] for e in events)
+
+
+async def test_replace_changes_the_order(omsctl: Omsctl) -> None:
+    order = await omsctl.submit()
+    replaced = await omsctl("--json", "replace", order["order_id"], "--qty", "150")
+    assert replaced.code == EXIT_OK, replaced.err
+    assert replaced.json()["quantity"] == "150"
+    assert replaced.json()["replaces_order_id"] == order["order_id"]
+
+
+async def test_replace_needs_something_to_change(omsctl: Omsctl) -> None:
+    run = await omsctl("replace", "O1")
+    assert run.code == EXIT_USAGE
+    assert "--qty" in run.err
+
+
+async def test_human_output_is_tables(omsctl: Omsctl) -> None:
+    order = await omsctl.submit("--client-order-id", "human-1")
+    got = await omsctl("get", order["order_id"])
+    assert got.code == EXIT_OK
+    assert order["order_id"] in got.out and "ORDER_STATE_NEW" in got.out
+    listed = await omsctl("list")
+    assert "human-1" in listed.out and "1 orders" in listed.out
+    events = await omsctl("events", order["order_id"])
+    assert "NEW" in events.out and "1 events" in events.out
+
+
+async def test_list_pages_and_all(omsctl: Omsctl) -> None:
+    ids = [(await omsctl.submit())["order_id"] for _ in range(5)]
+    first = (await omsctl("--json", "list", "--page-size", "2")).json()
+    assert len(first["orders"]) == 2 and first["next_page_token"]
+    token_arg = ["--page-token", first["next_page_token"]]
+    second = (await omsctl("--json", "list", "--page-size", "2", *token_arg)).json()
+    every = (await omsctl("--json", "list", "--page-size", "2", "--all")).json()
+    assert [o["order_id"] for o in every["orders"]] == list(reversed(ids))
+    assert [o["order_id"] for o in first["orders"] + second["orders"]] == list(reversed(ids))[:4]
+
+
+async def test_refusals_exit_1_with_status_reason_and_fields_on_stderr(omsctl: Omsctl) -> None:
+    run = await omsctl("submit", "AAPL", "buy", "0", "--limit", "190")
+    assert run.code == EXIT_REFUSED
+    assert run.out == ""
+    assert "INVALID_ARGUMENT (INVALID_FIELD)" in run.err
+    assert "field quantity: must be" in run.err
+    as_json = await omsctl("--json", "submit", "AAPL", "buy", "1", "--limit", "190.001")
+    error = json.loads(as_json.err)["error"]
+    assert as_json.code == EXIT_REFUSED
+    assert (error["code"], error["reason"]) == ("INVALID_ARGUMENT", "INVALID_FIELD")
+    assert [v["field"] for v in error["field_violations"]] == ["limit_price"]
+    missing = await omsctl("get", "no-such-order")
+    assert missing.code == EXIT_REFUSED and "NOT_FOUND (ORDER_NOT_FOUND)" in missing.err
+
+
+async def test_other_accounts_are_refused(omsctl: Omsctl) -> None:
+    run = await omsctl("list", "--account", "ACC2")
+    assert run.code == EXIT_REFUSED
+    assert "PERMISSION_DENIED" in run.err
+
+
+async def test_an_unreachable_server_exits_1(omsctl: Omsctl) -> None:
+    run = await omsctl("--target", "127.0.0.1:1", "--timeout", "1", "get", "O1")
+    assert run.code == EXIT_REFUSED
+    assert "UNAVAILABLE" in run.err
+
+
+async def test_without_a_token_omsctl_mints_one_from_the_local_secret(
+    omsctl: Omsctl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("OMS_TOKEN", "OMS_AUTH_SECRET", "OMS_STATE_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".oms").mkdir()
+    (tmp_path / ".oms" / "auth_secret").write_text(TEST_SECRET + "\n")
+    run = await omsctl("--json", "list", "--account", "ACC2", token=None)
+    assert run.code == EXIT_OK, run.err
+    assert run.json()["orders"] == []
+
+
+async def test_watch_replays_from_a_sequence_as_json_lines(omsctl: Omsctl) -> None:
+    for _ in range(3):
+        await omsctl.submit()
+    run = await omsctl("--json", "watch", "--from-sequence", "1", "--max-reports", "2")
+    assert run.code == EXIT_OK, run.err
+    reports = run.json_lines()
+    assert [r["sequence"] for r in reports] == [2, 3]
+    assert all(r["exec_type"] == "EXEC_TYPE_NEW" for r in reports)
+
+
+async def test_watch_follows_live_reports(omsctl: Omsctl, sdk: OmsClient) -> None:
+    watch = asyncio.create_task(omsctl("--json", "watch", "--max-reports", "4"))
+    order = dict(account_id="ACC1", symbol="AAPL", side="buy", quantity="1", limit_price="190")
+    first = await sdk.submit_order(**order)  # type: ignore[arg-type]
+    await sdk.cancel_order(first.order_id)
+    await sdk.submit_order(**order)  # type: ignore[arg-type]
+    run = await asyncio.wait_for(watch, WAIT_S)
+    assert run.code == EXIT_OK, run.err
+    reports = run.json_lines()
+    assert [r["sequence"] for r in reports] == [1, 2, 3, 4]
+    assert [r["exec_type"].removeprefix("EXEC_TYPE_") for r in reports] == [
+        "NEW",
+        "PENDING_CANCEL",
+        "CANCELED",
+        "NEW",
+    ]
+
+
+async def test_watch_human_lines_and_duration_bound(omsctl: Omsctl) -> None:
+    order = await omsctl.submit()
+    run = await omsctl("watch", "--duration", "0.5")
+    assert run.code == EXIT_OK, run.err
+    assert run.out.startswith(f"#1 {order['order_id']} AAPL BUY NEW -> NEW")
+
+
+async def test_ctrl_c_ends_watch_with_exit_0(oms_sqlite: RunningOms, omsctl: Omsctl) -> None:
+    assert oms_sqlite.app is not None
+    await omsctl.submit()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "clients.omsctl", "--target", oms_sqlite.app.address,
+        "--token", TRADER, "--json", "watch",
+        cwd=REPO_ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        first = await asyncio.wait_for(process.stdout.readline(), WAIT_S)  # type: ignore[union-attr]
+        assert json.loads(first)["sequence"] == 1
+        process.send_signal(signal.SIGINT)
+        _, err = await asyncio.wait_for(process.communicate(), WAIT_S)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == EXIT_OK, err.decode()
