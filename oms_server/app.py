@@ -26,6 +26,7 @@ from oms_server.config import Settings
 from oms_server.domain.instruments import Instrument
 from oms_server.engine.engine import OrderEngine
 from oms_server.engine.hub import ReportHub
+from oms_server.observability import serve_metrics
 from oms_server.store.repository import Store
 from protos.oms.v1 import (
     account_service_pb2_grpc,
@@ -89,6 +90,7 @@ class OmsApp:
             tls=self._tls(),
         )
         await self.server.start()
+        serve_metrics(self, self.settings.metrics_addr)
         await set_serving(self._health, self._service_names)  # type: ignore[arg-type]
         log.info("OMS gRPC server listening on %s", self.address)
 

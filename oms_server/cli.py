@@ -14,6 +14,7 @@ from oms_server.api.auth import DEFAULT_TOKEN_TTL_S, issue_token
 from oms_server.app import OmsApp, resolve_auth_secret
 from oms_server.config import Settings
 from oms_server.domain.access import Role
+from oms_server.observability import configure_logging, configure_tracing
 
 log = logging.getLogger("oms")
 
@@ -23,14 +24,12 @@ READY_LINE = "OMS ready"
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.log_level)
     if args.command is None:
         parser.print_help()
         return 2
     try:
+        configure_tracing()
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
         return 130

@@ -25,6 +25,7 @@ class Settings:
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
     tls_client_ca_file: str | None = None
+    metrics_addr: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -39,4 +40,5 @@ class Settings:
             tls_cert_file=env.get("OMS_TLS_CERT") or None,
             tls_key_file=env.get("OMS_TLS_KEY") or None,
             tls_client_ca_file=env.get("OMS_TLS_CLIENT_CA") or None,
+            metrics_addr=env.get("OMS_METRICS_ADDR") or None,
         )

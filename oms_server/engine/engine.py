@@ -73,6 +73,16 @@ class _Command:
     trace_context: otel_context.Context
 
 
+@dataclass(slots=True)
+class EngineStats:
+    """Counters read by the metrics endpoint."""
+
+    accepted: int = 0
+    fills: int = 0
+    routing_seconds: float = 0.0
+    refused: dict[str, int] = field(default_factory=dict)
+
+
 @dataclass(frozen=True, slots=True)
 class _PendingReplace:
     """A replace waiting for the original's children to finish."""
@@ -128,6 +138,7 @@ class OrderEngine:
         #: Halted scopes (an account id, or ALL_ACCOUNTS) -> reason.
         self._halts: dict[str, str] = {}
         self.commits = 0
+        self.stats = EngineStats()
         self.routing: ParentRouting | None = None
         self._venues = venues
         self.accounts = AccountBook(self._write_row, self._reservation_fee_bps)
@@ -277,6 +288,13 @@ class OrderEngine:
     async def get_order(self, order_id: str) -> Order | None:
         return self.cached_order(order_id) or await self.store.get_order(order_id)
 
+    def working_states(self) -> dict[str, int]:
+        """Number of working orders per state."""
+        counts: dict[str, int] = {}
+        for order in self._orders.values():
+            counts[order.state.value] = counts.get(order.state.value, 0) + 1
+        return counts
+
     def working_orders(self) -> list[Order]:
         return [copy.copy(o) for o in self._orders.values()]
 
@@ -333,6 +351,7 @@ class OrderEngine:
         try:
             return True, command.action()
         except OmsError as exc:
+            self.stats.refused[exc.reason] = self.stats.refused.get(exc.reason, 0) + 1
             return False, exc
         except Exception as exc:
             log.exception("order engine command failed")
@@ -408,8 +427,11 @@ class OrderEngine:
         self._touch(order, is_new=True)
         order.apply(Trigger.ACCEPT)
         self._report(order, ExecType.NEW)
+        self.stats.accepted += 1
         if self.routing is not None:
+            started = time.perf_counter()
             self.routing.on_accepted(order)
+            self.stats.routing_seconds += time.perf_counter() - started
         return copy.copy(order)
 
     def _halt(self, account_id: str | None, principal: Principal, reason: str) -> int:
@@ -699,6 +721,7 @@ class OrderEngine:
         return report
 
     def _on_fill(self, order: Order, qty: Decimal, price: Decimal, fee: Decimal) -> None:
+        self.stats.fills += 1
         self.accounts.apply_fill(order, qty, price, fee, self._clock())
 
     def _write_row(self, table: str, key: Any, row: dict[str, Any], is_new: bool) -> None:

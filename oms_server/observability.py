@@ -1,0 +1,148 @@
+"""Traces, metrics and logs, configured from the environment.
+
+- ``OTEL_TRACES_EXPORTER``: ``none`` (default), ``console``, or ``otlp`` (needs the
+  opentelemetry-exporter-otlp package; the endpoint comes from the standard
+  ``OTEL_EXPORTER_OTLP_ENDPOINT``).
+- ``OMS_METRICS_ADDR``: ``host:port`` of a Prometheus endpoint (unset: none).
+  Metrics are read from the engine's state at scrape time, so serving orders
+  pays nothing for them.
+- ``OMS_LOG_FORMAT=json``: one JSON object per log line (structured logs).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from prometheus_client import start_http_server
+from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from oms_server.app import OmsApp
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = "oms"
+
+
+def configure_tracing(env: Mapping[str, str] | None = None) -> None:
+    """Install a tracer provider with the exporter the environment asks for."""
+    env = os.environ if env is None else env
+    exporter_name = env.get("OTEL_TRACES_EXPORTER", "none").lower()
+    if exporter_name == "none":
+        return
+    provider = TracerProvider(resource=Resource.create({"service.name": SERVICE_NAME}))
+    if exporter_name == "console":
+        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+    elif exporter_name == "otlp":
+        try:
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        except ImportError as exc:
+            raise ValueError(
+                "OTEL_TRACES_EXPORTER=otlp needs: pip install opentelemetry-exporter-otlp"
+            ) from exc
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    else:
+        raise ValueError(
+            f"OTEL_TRACES_EXPORTER must be none, console or otlp, not {exporter_name!r}"
+        )
+    trace.set_tracer_provider(provider)
+
+
+def configure_logging(level: str, env: Mapping[str, str] | None = None) -> None:
+    env = os.environ if env is None else env
+    handler = logging.StreamHandler()
+    if env.get("OMS_LOG_FORMAT", "").lower() == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=getattr(logging, level.upper()), handlers=[handler], force=True)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with the trace id when a span is active."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:
+            entry["trace_id"] = f"{span.trace_id:032x}"
+        for key in ("order_id", "account_id", "venue"):
+            if hasattr(record, key):
+                entry[key] = getattr(record, key)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def serve_metrics(app: OmsApp, addr: str | None) -> None:
+    """Expose the app's metrics for Prometheus on ``addr`` (host:port)."""
+    if not addr:
+        return
+    host, _, port = addr.rpartition(":")
+    REGISTRY.register(OmsCollector(app))
+    start_http_server(int(port), addr=host or "127.0.0.1")
+    log.info("metrics on http://%s/metrics", addr)
+
+
+class OmsCollector(Collector):
+    """Reads counters and gauges off the running app at scrape time."""
+
+    def __init__(self, app: OmsApp) -> None:
+        self._app = app
+
+    def collect(self) -> Iterator[object]:
+        engine = self._app.engine
+        if engine is None:
+            return
+        stats = engine.stats
+        yield _counter("oms_orders_accepted", "Orders accepted", stats.accepted)
+        refused = CounterMetricFamily("oms_orders_refused", "Orders refused", labels=["reason"])
+        for reason, count in sorted(stats.refused.items()):
+            refused.add_metric([reason], count)
+        yield refused
+        yield _counter("oms_fills", "Venue fills applied to parent orders", stats.fills)
+        yield _counter("oms_commits", "Group commits of the journal", engine.commits)
+        states = GaugeMetricFamily(
+            "oms_orders_working", "Working orders by state", labels=["state"]
+        )
+        for state, count in sorted(engine.working_states().items()):
+            states.add_metric([state], count)
+        yield states
+        yield GaugeMetricFamily(
+            "oms_stream_subscribers",
+            "Execution-report subscribers",
+            value=self._app.hub.subscriber_count(),
+        )
+        yield _counter("oms_routing_seconds", "Time spent planning routes", stats.routing_seconds)
+        yield from self._venue_metrics()
+
+    def _venue_metrics(self) -> Iterator[object]:
+        connector = self._app.connector
+        if connector is None:
+            return
+        open_ = GaugeMetricFamily(
+            "oms_venue_routable", "1 when the venue's circuit is closed", labels=["venue"]
+        )
+        for config in connector.venue_configs():
+            open_.add_metric(
+                [config.name], 1.0 if connector.breaker(config.name).state == "CLOSED" else 0.0
+            )
+        yield open_
+
+
+def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, documentation, value=value)
