@@ -48,10 +48,19 @@ class MarketMaker:
     """Moves the books of one ``MatchingEngine`` with seeded synthetic quotes."""
 
     def __init__(
-        self, engine: MatchingEngine, seed: int, config: MarketMakerConfig | None = None
+        self,
+        engine: MatchingEngine,
+        seed: int,
+        config: MarketMakerConfig | None = None,
+        *,
+        shared_mid_seed: int | None = None,
     ) -> None:
+        """``shared_mid_seed`` gives several venues one fair-value walk (from the reference
+        price), so their books stay aligned; spreads and sizes still come from ``seed``."""
         self._engine = engine
         self._rng = random.Random(seed)
+        self._shared_mid = shared_mid_seed is not None
+        self._mid_rng = random.Random(shared_mid_seed) if self._shared_mid else self._rng
         self._config = config or MarketMakerConfig()
         self._mids: dict[str, Decimal] = {}
         self._next_order = 1
@@ -78,7 +87,7 @@ class MarketMaker:
         if mid is None:
             mid = self._starting_mid(instrument)
         step = self._config.max_step_ticks
-        mid += tick * self._rng.randint(-step, step)
+        mid += tick * self._mid_rng.randint(-step, step)
         mid = max(mid, self._lowest_mid(tick))
         self._mids[instrument.symbol] = mid
         return mid
@@ -86,7 +95,7 @@ class MarketMaker:
     def _starting_mid(self, instrument: Instrument) -> Decimal:
         """The book's mid when both sides quote, else the reference price, on the tick."""
         top = self._engine.top_of_book(instrument.symbol, 1)
-        if top.bids and top.asks:
+        if top.bids and top.asks and not self._shared_mid:
             return _round_to_tick((top.bids[0][0] + top.asks[0][0]) / 2, instrument.tick_size)
         return _round_to_tick(instrument.reference_price, instrument.tick_size)
 

@@ -65,7 +65,11 @@ class VenueSimulator:
             maker_rebate_bps=config.maker_rebate_bps,
         )
         self._maker = (
-            MarketMaker(self.engine, seed=_venue_seed(scenario.seed, config.name))
+            MarketMaker(
+                self.engine,
+                seed=_venue_seed(scenario.seed, config.name),
+                shared_mid_seed=scenario.seed,
+            )
             if scenario.liquidity == "random_walk"
             else None
         )
