@@ -36,6 +36,7 @@ from google.protobuf.message import Message
 from rich.console import Console
 from rich.table import Table
 
+from clients.quality import QualitySummary, summarize
 from clients.sdk import OmsClient, OmsError, TlsOptions
 from clients.sdk.client import DEFAULT_TIMEOUT_S
 from protos.oms.v1 import account_service_pb2, admin_service_pb2, common_pb2, order_pb2
@@ -138,7 +139,7 @@ def _global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
     parser.add_argument(
         "--target",
         default=default(os.environ.get("OMS_GRPC_ADDR") or DEFAULT_TARGET),
-        help="OMS gRPC address (default: OMS_GRPC_ADDR or %(default)s)",
+        help=f"OMS gRPC address (default: OMS_GRPC_ADDR or {DEFAULT_TARGET})",
     )
     parser.add_argument(
         "--token", default=default(os.environ.get("OMS_TOKEN")), help="bearer token (OMS_TOKEN)"
@@ -186,6 +187,9 @@ def _order_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--all", action="store_true", help="every page")
     p = command("events", cmd_events, "the audit trail of one order")
     p.add_argument("order_id")
+    p = command("quality", cmd_quality, "execution quality: router vs best single venue")
+    p.add_argument("--account")
+    p.add_argument("--symbol", default="")
 
 
 def _stream_and_market_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
@@ -287,6 +291,11 @@ async def cmd_list(client: OmsClient, args: argparse.Namespace, out: Output) -> 
         return
     page = await client.list_orders(account_id, page_token=args.page_token, **query)
     out.orders(list(page.orders), next_page_token=page.next_page_token)
+
+
+async def cmd_quality(client: OmsClient, args: argparse.Namespace, out: Output) -> None:
+    orders = [o async for o in client.iter_orders(account_of(args), symbol=args.symbol)]
+    out.quality(summarize(orders))
 
 
 async def cmd_events(client: OmsClient, args: argparse.Namespace, out: Output) -> None:
@@ -469,6 +478,25 @@ class Output:
 
     def json(self, data: object) -> None:
         print(json.dumps(data), flush=True)
+
+    def quality(self, summary: QualitySummary) -> None:
+        data = {
+            "orders": summary.orders,
+            "filled_quantity": str(summary.filled_quantity),
+            "improvement_vs_best_single_venue_bps": str(summary.improvement_bps),
+            "slippage_vs_arrival_bps": str(summary.arrival_slippage_bps),
+            "better": summary.better,
+            "same": summary.same,
+            "worse": summary.worse,
+        }
+        if self.as_json:
+            return self.json(data)
+        table = Table(
+            "measure", "value", title="execution quality (quantity-weighted, net of fees)"
+        )
+        for key, value in data.items():
+            table.add_row(key, str(value))
+        self.console.print(table)
 
     def order(self, order: order_pb2.Order) -> None:
         if self.as_json:
