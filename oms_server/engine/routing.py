@@ -249,7 +249,8 @@ class ParentRouting:
             infos,
             limit_price=order.limit_price,  # type: ignore[arg-type]
         )
-        if single is not None and single.quantity > ZERO:
+        # Only a venue that could take the whole order is a like-for-like benchmark.
+        if single is not None and single.quantity >= order.open_qty:
             order.single_venue_price = single.net_price
 
     def _new_child(self, order: Order, planned: ChildPlan) -> None:

@@ -52,6 +52,9 @@ async def test_a_buy_of_1000_routes_to_the_cheapest_net_liquidity(routed_oms: Ro
     assert stored is not None
     assert stored.fees == Decimal("7.6008") + Decimal("5.7009")
     assert stored.arrival_price == Decimal("190.01")
+    # Best single venue for all 1,000: CHARLIE 900 @ 190.03 + 100 @ 190.04, plus 0.5 bps.
+    assert stored.single_venue_price == Decimal("190.04050155")
+    assert stored.net_avg_price == Decimal("190.0393017")  # better by about 0.06 bps
 
 
 async def test_liquidity_gone_before_the_child_arrives_is_chased_elsewhere(
