@@ -21,6 +21,11 @@ lint: $(STAMP)
 protos: $(STAMP)
 	$(BIN)/python scripts/gen_protos.py
 
+# Long reliability runs (not in CI): 50 kills during 2,000-order bursts, then a 30-minute soak.
+soak: $(STAMP)
+	CRASH_KILLS=50 CRASH_BURST=2000 $(BIN)/python -m pytest -m 'long or not long' tests/reliability/test_crash_burst.py
+	$(BIN)/python -m pytest -m long tests/reliability/test_soak.py
+
 bench: $(STAMP)
 	$(BIN)/oms-bench all
 

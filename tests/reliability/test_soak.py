@@ -1,0 +1,84 @@
+"""Soak (long mode only: `make soak`): mixed load for SOAK_MINUTES with a SIGKILL every few
+minutes. Memory and file descriptors of the OMS stay flat, and the store, the venues and
+the execution-report stream agree at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_crash_restart import MOVING_MARKET
+from tests.reliability.test_crash_burst import (
+    burst_requests,
+    finish_working_orders,
+    store_facts,
+    submit_all,
+)
+from tests.support.market import Market
+from tests.support.process import OmsProcess
+from tests.support.waiting import eventually
+from venues.nats_runtime import EmbeddedNats
+from venues.scenario import parse_scenario
+
+log = logging.getLogger(__name__)
+MINUTES = float(os.environ.get("SOAK_MINUTES", "30"))
+KILL_EVERY_S = float(os.environ.get("SOAK_KILL_EVERY_S", "180"))
+#: Growth allowed between the first and the last sample after warm-up.
+RSS_GROWTH_LIMIT = 1.10
+FD_GROWTH_LIMIT = 1.10
+
+
+def rss_and_fds(pid: int) -> tuple[int, int]:
+    status = Path(f"/proc/{pid}/status").read_text()
+    rss_kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS"))
+    return rss_kb, len(list(Path(f"/proc/{pid}/fd").iterdir()))
+
+
+@pytest.mark.long
+@pytest.mark.timeout(int(MINUTES * 60) + 600)
+async def test_soak_with_kills(nats_server: EmbeddedNats, tmp_path: Path) -> None:
+    scenario_file = tmp_path / "scenario.toml"
+    scenario_file.write_text(MOVING_MARKET)
+    market = Market(nats_server, parse_scenario(MOVING_MARKET, "test"))
+    await market.start()
+    oms = OmsProcess(tmp_path, nats_server.url, scenario_file)
+    rng = random.Random(7)
+    acked: dict[str, str] = {}
+    samples: list[tuple[int, int]] = []
+    try:
+        await oms.start()
+        deadline = time.monotonic() + MINUTES * 60
+        next_kill = time.monotonic() + KILL_EVERY_S
+        cycle = 0
+        while time.monotonic() < deadline:
+            acked |= await submit_all(oms, burst_requests(rng, cycle))
+            cycle += 1
+            if time.monotonic() >= next_kill:
+                samples.clear()  # a new process: measure it from its own warm-up
+                await oms.kill()
+                await oms.start()
+                next_kill = time.monotonic() + KILL_EVERY_S
+            assert oms.process is not None
+            samples.append(rss_and_fds(oms.process.pid))
+        await finish_working_orders(oms, list(acked.values()))
+        await eventually(market.exec_consumer_drained, timeout_s=60, message="reports consumed")
+        assert await oms.terminate() == 0
+    finally:
+        await oms.kill()
+        await oms.terminate()
+    fills_made = market.fills_made()
+    await market.stop()
+    facts = store_facts(tmp_path / "oms.db")
+    log.info("soak: %d orders, %d fills, samples %s", len(acked), fills_made, samples[-3:])
+    assert facts["integrity"] == "ok"
+    assert facts["fills"] == fills_made
+    warm = samples[len(samples) // 4 :]
+    if len(warm) >= 2:
+        assert warm[-1][0] <= warm[0][0] * RSS_GROWTH_LIMIT
+        assert warm[-1][1] <= warm[0][1] * FD_GROWTH_LIMIT
