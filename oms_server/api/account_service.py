@@ -8,7 +8,7 @@ from oms_server.api import mapping
 from oms_server.api.auth import require_account, require_admin
 from oms_server.api.errors import unary_errors
 from oms_server.domain.accounts import Account, RiskLimits
-from oms_server.domain.decimals import fmt, parse_decimal, parse_positive
+from oms_server.domain.decimals import fmt, parse_decimal, parse_money
 from oms_server.domain.errors import ValidationError
 from oms_server.engine.engine import OrderEngine
 from protos.oms.v1 import account_service_pb2 as pb
@@ -38,7 +38,7 @@ class AccountService(account_service_pb2_grpc.AccountServiceServicer):
         self, request: pb.DepositRequest, context: grpc.aio.ServicerContext
     ) -> pb.DepositResponse:
         account_id = mapping.identifier(request.account_id, "account_id")
-        amount = parse_positive(request.amount, "amount")
+        amount = parse_money(request.amount, "amount")
         require_admin()
         account = await self._engine.deposit(account_id, amount)
         return pb.DepositResponse(account=account_message(account))

@@ -108,16 +108,17 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         method = handler_call_details.method
         if handler is None or method.startswith(PUBLIC_SERVICE_PREFIXES):
             return handler
+        deserializer = _tolerant(handler.request_deserializer)
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 self._wrap_unary(handler.unary_unary, method),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
                 self._wrap_stream(handler.unary_stream, method),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=deserializer,
                 response_serializer=handler.response_serializer,
             )
         return handler  # pragma: no cover - the API has no client-streaming RPCs
@@ -133,6 +134,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         self, behavior: Callable[..., Awaitable[Any]], method: str
     ) -> Callable[..., Awaitable[Any]]:
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            if isinstance(request, UndecodableRequest):
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
             with _server_span(method, context):
                 try:
                     principal = self._authenticate(context)
@@ -150,6 +153,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         self, behavior: Callable[..., AsyncIterator[Any]], method: str
     ) -> Callable[..., AsyncIterator[Any]]:
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            if isinstance(request, UndecodableRequest):
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
             try:
                 principal = self._authenticate(context)
             except UnauthenticatedError as exc:
@@ -159,6 +164,27 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                 yield item
 
         return wrapped
+
+
+class UndecodableRequest:
+    """Bytes that are not the RPC's request message (refused with INVALID_ARGUMENT)."""
+
+    def __init__(self, error: Exception) -> None:
+        self.message = f"the request is not a valid protobuf message of this RPC: {error}"
+
+
+def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """A deserializer that hands undecodable bytes on as UndecodableRequest, not INTERNAL."""
+    if deserialize is None:
+        return None
+
+    def decode(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except Exception as exc:
+            return UndecodableRequest(exc)
+
+    return decode
 
 
 def _server_span(method: str, context: grpc.aio.ServicerContext) -> Any:

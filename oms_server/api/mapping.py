@@ -34,6 +34,8 @@ E = TypeVar("E", bound=Enum)
 #: Default and largest ListOrders page.
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
+#: Times are stored as signed 64-bit nanoseconds.
+MAX_TIMESTAMP_NS = 2**63
 
 
 def _enum_maps(proto_enum: Any, prefix: str, domain: type[E]) -> tuple[dict[int, E], dict[E, int]]:
@@ -132,8 +134,11 @@ def decode_page_token(token: str) -> tuple[int, str] | None:
     if not token:
         return None
     try:
-        created, order_id = base64.urlsafe_b64decode(token.encode()).decode().split(":", 1)
-        return int(created), identifier(order_id, "page_token")
+        created_text, order_id = base64.urlsafe_b64decode(token.encode()).decode().split(":", 1)
+        created = int(created_text)
+        if not 0 <= created < MAX_TIMESTAMP_NS:
+            raise ValueError("time out of range")
+        return created, identifier(order_id, "page_token")
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise ValidationError("page_token", "is not a token from a previous page") from exc
 

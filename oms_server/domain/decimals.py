@@ -20,7 +20,11 @@ AVG_PRICE_PLACES = Decimal("1e-8")
 #: Decimal places of money amounts computed from bps (fees, rebates).
 MONEY_PLACES = Decimal("1e-8")
 
-_DECIMAL_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+#: ASCII digits only (``\d`` would take any Unicode digit) and nothing after the number.
+_DECIMAL_RE = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
+#: Most decimal places of a money amount, and the largest amount accepted.
+MONEY_MAX_PLACES = 8
+MONEY_MAX = Decimal("1e15")
 
 
 def parse_decimal(text: str, field: str, *, allow_empty: bool = False) -> Decimal | None:
@@ -34,7 +38,7 @@ def parse_decimal(text: str, field: str, *, allow_empty: bool = False) -> Decima
         raise ValidationError(field, "is required")
     if len(text) > MAX_DECIMAL_CHARS:
         raise ValidationError(field, f"is longer than {MAX_DECIMAL_CHARS} characters")
-    if not _DECIMAL_RE.match(text):
+    if not _DECIMAL_RE.fullmatch(text):
         raise ValidationError(field, f"is not a decimal number: {text!r}")
     try:
         return Decimal(text)
@@ -48,6 +52,20 @@ def parse_positive(text: str, field: str) -> Decimal:
     assert value is not None
     if value <= ZERO:
         raise ValidationError(field, "must be greater than zero")
+    return value
+
+
+def parse_money(text: str, field: str) -> Decimal:
+    """A positive amount of money: at most MONEY_MAX_PLACES places, at most MONEY_MAX.
+
+    The bounds keep every balance exact within Python's 28-digit decimal context.
+    """
+    value = parse_positive(text, field)
+    if value > MONEY_MAX:
+        raise ValidationError(field, f"must not exceed {fmt(MONEY_MAX)}")
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > MONEY_MAX_PLACES:
+        raise ValidationError(field, f"has more than {MONEY_MAX_PLACES} decimal places")
     return value
 
 

@@ -75,7 +75,22 @@ def test_average_price_is_rounded_half_even_to_eight_places() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["NaN", "inf", "-Infinity", "1e5", "1,5", " 1", "0x10", "1" * 40, "--1", "."]
+    "text",
+    [
+        "NaN",
+        "inf",
+        "-Infinity",
+        "1e5",
+        "1,5",
+        " 1",
+        "0x10",
+        "1" * 40,
+        "--1",
+        ".",
+        "100\n",
+        "\uff11\uff12",
+        "\u0661",
+    ],  # a trailing newline, full-width and Arabic-Indic digits
 )
 def test_decimal_parsing_refuses_odd_values(text: str) -> None:
     with pytest.raises(ValidationError) as refused:
@@ -119,3 +134,19 @@ def test_the_domain_imports_no_io_libraries() -> None:
     importlib.invalidate_caches()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [("100.12345678", True), ("0.000000001", False), ("1000000000000000", True),
+     ("1000000000000001", False), ("-5", False)],
+)  # fmt: skip
+def test_money_is_bounded_so_balances_stay_exact(text: str, ok: bool) -> None:
+    from oms_server.domain.decimals import parse_money
+
+    if ok:
+        assert parse_money(text, "amount") == Decimal(text)
+    else:
+        with pytest.raises(ValidationError) as refused:
+            parse_money(text, "amount")
+        assert refused.value.field == "amount"
