@@ -34,6 +34,7 @@ from router.book import VenueBook, VenueInfo
 from router.circuit_breaker import BreakerState, CircuitBreaker
 from venues import subjects, wire
 from venues.scenario import VenueConfig
+from venues.tasks import cancel_and_wait
 from venues.tracing import extract_context, inject_headers, tracer
 
 log = logging.getLogger(__name__)
@@ -123,11 +124,7 @@ class VenueConnector:
 
     async def stop(self) -> None:
         self._stopping = True
-        for task in self._tasks:
-            task.cancel()
-        for task in [*self._tasks, *self._background]:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait([*self._tasks, *self._background], "venue connector")
         self._tasks = []
         for subscription in self._subscriptions:
             with contextlib.suppress(Exception):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
@@ -22,6 +23,8 @@ from oms_server.domain.errors import PermissionDeniedError, UnauthenticatedError
 ALGORITHM = "HS256"
 #: Lifetime of tokens issued by `oms token` unless told otherwise.
 DEFAULT_TOKEN_TTL_S = 7 * 24 * 3600
+#: Verified tokens remembered (each until it expires).
+VERIFIED_TOKENS_KEPT = 10_000
 #: Services callable without a token (probes and tooling).
 PUBLIC_SERVICE_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
@@ -98,6 +101,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
     def __init__(self, secret: str) -> None:
         self._secret = secret
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
 
     async def intercept_service(
         self,
@@ -128,7 +132,20 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         header = metadata.get("authorization", "")
         if not isinstance(header, str) or not header.lower().startswith("bearer "):
             raise UnauthenticatedError("missing 'authorization: Bearer <token>' metadata")
-        return verify_token(self._secret, header[7:].strip())
+        return self._principal_of(header[7:].strip())
+
+    def _principal_of(self, token: str) -> Principal:
+        """Verify a token once, then serve it from a bounded cache until it expires."""
+        cached = self._verified.get(token)
+        if cached is not None and cached[1] > time.time():
+            self._verified.move_to_end(token)
+            return cached[0]
+        principal = verify_token(self._secret, token)
+        expires = jwt.decode(token, options={"verify_signature": False}).get("exp", 0)
+        self._verified[token] = (principal, float(expires))
+        if len(self._verified) > VERIFIED_TOKENS_KEPT:
+            self._verified.popitem(last=False)
+        return principal
 
     def _wrap_unary(
         self, behavior: Callable[..., Awaitable[Any]], method: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
 
 import grpc
@@ -21,6 +22,8 @@ from protos.oms.v1 import order_service_pb2_grpc
 
 #: Reports read from the store per query while replaying a stream.
 REPLAY_PAGE = 1000
+#: Stream messages kept built for the subscribers that have not sent them yet.
+STREAM_MESSAGES_KEPT = 20_000
 
 
 class OrderService(order_service_pb2_grpc.OrderServiceServicer):
@@ -37,6 +40,9 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
         self._store = store
         self._hub = hub
         self._instruments = instruments
+        self._messages: OrderedDict[tuple[str, int], pb.StreamExecutionReportsResponse] = (
+            OrderedDict()
+        )
 
     @unary_errors
     async def SubmitOrder(
@@ -125,7 +131,18 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
         account_id = mapping.identifier(request.account_id, "account_id")
         require_account(account_id)
         async for report in self._reports(account_id, request.from_sequence):
-            yield pb.StreamExecutionReportsResponse(report=mapping.report_message(report))
+            yield self._stream_message(report)
+
+    def _stream_message(self, report: ExecutionReport) -> pb.StreamExecutionReportsResponse:
+        """The stream message of a report, built once however many subscribers send it."""
+        key = (report.account_id, report.sequence)
+        message = self._messages.get(key)
+        if message is None:
+            message = pb.StreamExecutionReportsResponse(report=mapping.report_message(report))
+            self._messages[key] = message
+            if len(self._messages) > STREAM_MESSAGES_KEPT:
+                self._messages.popitem(last=False)
+        return message
 
     async def _reports(self, account_id: str, after: int) -> AsyncIterator[ExecutionReport]:
         """Stored reports after ``after``, then live ones: no gap, no duplicate."""

@@ -14,6 +14,8 @@ from oms_server.api.auth import AuthInterceptor
 
 #: Largest request accepted; larger ones get RESOURCE_EXHAUSTED from gRPC itself.
 MAX_MESSAGE_BYTES = 1 * 1024 * 1024
+#: Calls served at once; more get RESOURCE_EXHAUSTED at once instead of piling up.
+MAX_CONCURRENT_RPCS = 1000
 #: Seconds in-flight calls get to finish when the server stops.
 DEFAULT_GRACE_S = 5.0
 
@@ -53,6 +55,7 @@ def create_server(
     """A server bound to ``addr`` (port 0 picks a free one); returns it, its port, health."""
     server = grpc.aio.server(
         interceptors=[AuthInterceptor(auth_secret)],
+        maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.so_reuseport", 0),

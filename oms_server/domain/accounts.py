@@ -76,10 +76,11 @@ class Position:
 
 @dataclass(frozen=True, slots=True)
 class Reservation:
-    """What one working order holds back: cash (buys) or position (sells)."""
+    """What one working order holds back: cash (buys) or position (sells) of a symbol."""
 
     cash: Decimal = ZERO
     quantity: Decimal = ZERO
+    symbol: str = ""
 
 
 @dataclass(slots=True)
@@ -93,23 +94,16 @@ class Account:
     positions: dict[str, Position] = field(default_factory=dict)
     reservations: dict[str, Reservation] = field(default_factory=dict)
 
-    @property
-    def reserved_cash(self) -> Decimal:
-        return sum((r.cash for r in self.reservations.values()), ZERO)
+    #: Running totals of ``reservations`` (kept so a check costs O(1), not O(orders)).
+    reserved_cash: Decimal = ZERO
+    reserved_quantities: dict[str, Decimal] = field(default_factory=dict)
 
     @property
     def buying_power(self) -> Decimal:
         return self.cash - self.reserved_cash
 
-    def reserved_quantity(self, symbol: str, order_symbols: dict[str, str]) -> Decimal:
-        return sum(
-            (
-                r.quantity
-                for oid, r in self.reservations.items()
-                if order_symbols.get(oid) == symbol
-            ),
-            ZERO,
-        )
+    def reserved_quantity(self, symbol: str) -> Decimal:
+        return self.reserved_quantities.get(symbol, ZERO)
 
     def deposit(self, amount: Decimal) -> None:
         if amount <= ZERO:
@@ -121,10 +115,21 @@ class Account:
 
     def reserve(self, order_id: str, reservation: Reservation) -> None:
         """Hold ``reservation`` for an order, replacing what it held before."""
+        self.release(order_id)
         self.reservations[order_id] = reservation
+        self._add(reservation, 1)
 
     def release(self, order_id: str) -> None:
-        self.reservations.pop(order_id, None)
+        held = self.reservations.pop(order_id, None)
+        if held is not None:
+            self._add(held, -1)
+
+    def _add(self, reservation: Reservation, sign: int) -> None:
+        self.reserved_cash += sign * reservation.cash
+        if reservation.quantity:
+            symbol = reservation.symbol
+            total = self.reserved_quantities.get(symbol, ZERO) + sign * reservation.quantity
+            self.reserved_quantities[symbol] = total
 
     def check_can_afford(self, order_id: str, needed: Reservation) -> None:
         """Refuse a reservation the account cannot cover (ignoring what ``order_id`` holds)."""
@@ -162,5 +167,5 @@ def buy_reservation(open_qty: Decimal, price: Decimal, fee_bps: Decimal) -> Rese
     return Reservation(cash=notional + bps_of(notional, fee_bps))
 
 
-def sell_reservation(open_qty: Decimal) -> Reservation:
-    return Reservation(quantity=open_qty)
+def sell_reservation(open_qty: Decimal, symbol: str) -> Reservation:
+    return Reservation(quantity=open_qty, symbol=symbol)

@@ -37,7 +37,6 @@ class AccountBook:
         self._write = write
         self._fee_bps = fee_bps
         self._throttle = OrderRateThrottle()
-        self._order_symbols: dict[str, str] = {}
 
     # -- start-up -----------------------------------------------------------------------
 
@@ -100,7 +99,9 @@ class AccountBook:
                 reason="ACCOUNT_NOT_FOUND",
             )
         basis = check_order(account, request, reference)
-        needed = self._needed(request.side, request.quantity, basis.reservation_price)
+        needed = self._needed(
+            request.side, request.symbol, request.quantity, basis.reservation_price
+        )
         self._check_covered(account, request.side, request.symbol, "", needed)
         self._throttle.admit(account, now_ns)
         return basis
@@ -109,7 +110,7 @@ class AccountBook:
         """Refuse a replace whose new worst case the account cannot cover."""
         account = self.get(order.account_id)
         basis = price if price is not None else order.reserve_price or ZERO
-        needed = self._needed(order.side, quantity - order.cum_qty, basis)
+        needed = self._needed(order.side, order.symbol, quantity - order.cum_qty, basis)
         self._check_covered(account, order.side, order.symbol, order.order_id, needed)
 
     def refresh(self, order: Order) -> None:
@@ -119,11 +120,10 @@ class AccountBook:
             return
         if order.is_terminal:
             account.release(order.order_id)
-            self._order_symbols.pop(order.order_id, None)
             return
-        self._order_symbols[order.order_id] = order.symbol
         price = order.reserve_price or order.limit_price or ZERO
-        account.reserve(order.order_id, self._needed(order.side, order.open_qty, price))
+        needed = self._needed(order.side, order.symbol, order.open_qty, price)
+        account.reserve(order.order_id, needed)
 
     def apply_fill(
         self, order: Order, qty: Decimal, price: Decimal, fee: Decimal, now: int
@@ -135,15 +135,12 @@ class AccountBook:
         self._write_account(account, now)
         self._write_position(account, order.symbol)
 
-    def reserved_quantity(self, account: Account, symbol: str) -> Decimal:
-        return account.reserved_quantity(symbol, self._order_symbols)
-
     # -- helpers ------------------------------------------------------------------------
 
-    def _needed(self, side: Side, open_qty: Decimal, price: Decimal) -> Reservation:
+    def _needed(self, side: Side, symbol: str, open_qty: Decimal, price: Decimal) -> Reservation:
         if side is Side.BUY:
             return buy_reservation(open_qty, price, self._fee_bps())
-        return sell_reservation(open_qty)
+        return sell_reservation(open_qty, symbol)
 
     def _check_covered(
         self, account: Account, side: Side, symbol: str, order_id: str, needed: Reservation
@@ -154,7 +151,7 @@ class AccountBook:
         if account.limits.allow_short:
             return
         held = account.reservations.get(order_id, Reservation()).quantity
-        available = account.position(symbol).quantity - self.reserved_quantity(account, symbol)
+        available = account.position(symbol).quantity - account.reserved_quantity(symbol)
         if needed.quantity > available + held:
             raise FailedPreconditionError(
                 f"risk check RISK_INSUFFICIENT_POSITION: account {account.account_id} holds "

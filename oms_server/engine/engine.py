@@ -33,6 +33,7 @@ from oms_server.domain.errors import (
     FailedPreconditionError,
     NotFoundError,
     OmsError,
+    ResourceExhaustedError,
     UnavailableError,
     ValidationError,
 )
@@ -254,7 +255,7 @@ class OrderEngine:
 
     async def apply_venue_reports(self, reports: list[VenueReport]) -> None:
         """Apply venue execution reports; returns once their effects are stored."""
-        await self._call(lambda: self._apply_venue_reports(reports))
+        await self._call(lambda: self._apply_venue_reports(reports), wait_for_room=True)
 
     async def trigger_stops(self, symbol: str) -> int:
         """Route the stop orders of ``symbol`` whose stop price traded."""
@@ -300,11 +301,25 @@ class OrderEngine:
 
     # -- the writer task ----------------------------------------------------------------
 
-    async def _call(self, action: Callable[[], Any]) -> Any:
+    async def _call(self, action: Callable[[], Any], *, wait_for_room: bool = False) -> Any:
+        """Queue ``action`` for the writer and await its outcome.
+
+        Client commands are refused with RESOURCE_EXHAUSTED when the queue is full
+        (back-pressure the caller can see); venue reports wait for room instead.
+        """
         if self._failed is not None or self._task is None:
             raise UnavailableError("the order engine is not running")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Command(action, future, otel_context.get_current()))
+        command = _Command(action, future, otel_context.get_current())
+        if wait_for_room:
+            await self._queue.put(command)
+        else:
+            try:
+                self._queue.put_nowait(command)
+            except asyncio.QueueFull:
+                raise ResourceExhaustedError(
+                    "the order engine is at capacity; retry shortly", reason="ENGINE_BUSY"
+                ) from None
         try:
             return await future
         except _NeedsStoreRead as missing:
@@ -754,6 +769,8 @@ def _snapshot(account: Account) -> Account:
         limits=account.limits,
         positions={s: Position(p.quantity, p.cost) for s, p in account.positions.items()},
         reservations=dict(account.reservations),
+        reserved_cash=account.reserved_cash,
+        reserved_quantities=dict(account.reserved_quantities),
     )
 
 

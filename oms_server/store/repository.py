@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Table, and_, bindparam, func, or_, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from oms_server.domain.child import ChildOrder
@@ -36,6 +37,9 @@ class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._updates = {t.name: _update_statement(t) for t in WRITE_ORDER}
+        self._inserts = {t.name: t.insert() for t in WRITE_ORDER}
+        # A venue report is a fact keyed by (venue, exec_id): storing it twice is a no-op.
+        self._inserts["executions"] = _insert_ignoring_duplicates(schema.executions, self.dialect)
 
     @classmethod
     async def open(cls, url: str) -> Store:
@@ -66,7 +70,7 @@ class Store:
         changed = [row for is_new, row in upserts.values() if not is_new]
         appended = batch.appends.get(table.name, [])
         if new_rows or appended:
-            await conn.execute(table.insert(), new_rows + appended)
+            await conn.execute(self._inserts[table.name], new_rows + appended)
         if changed:
             await conn.execute(
                 self._updates[table.name], [_with_key_params(table, r) for r in changed]
@@ -199,6 +203,12 @@ class Store:
         async with self.engine.connect() as conn:
             result = await conn.execute(query)
             return list(result.mappings().all())
+
+
+def _insert_ignoring_duplicates(table: Table, dialect: str) -> Any:
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return table.insert().prefix_with("OR IGNORE", dialect="sqlite")
 
 
 def _update_statement(table: Table) -> Any:

@@ -29,6 +29,7 @@ from venues.sim.book import NewOrder
 from venues.sim.events import Filled, MatchResult, OrderEvent, OrderStatusReport, Owner
 from venues.sim.liquidity import MarketMaker
 from venues.sim.matching import MatchingEngine
+from venues.tasks import cancel_and_wait
 from venues.tracing import extract_context, inject_headers, tracer
 
 log = logging.getLogger(__name__)
@@ -112,11 +113,7 @@ class VenueSimulator:
         for subscription in self._subscriptions:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()  # type: ignore[attr-defined]
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(self._tasks, f"venue {self.name}")
         self._tasks = []
 
     @property
