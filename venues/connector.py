@@ -35,7 +35,7 @@ from router.circuit_breaker import BreakerState, CircuitBreaker
 from venues import subjects, wire
 from venues.scenario import VenueConfig
 from venues.tasks import cancel_and_wait
-from venues.tracing import extract_context, inject_headers, tracer
+from venues.tracing import extract_context, inject_headers, span, tracer
 
 log = logging.getLogger(__name__)
 
@@ -213,8 +213,8 @@ class VenueConnector:
             if report is not None:
                 reports.append(report)
         if reports:
-            with tracer.start_as_current_span(
-                "oms.apply_venue_reports", context=extract_context(messages[0].headers)
+            with span(
+                tracer, "oms.apply_venue_reports", context=extract_context(messages[0].headers)
             ):
                 await self._engine.apply_venue_reports(reports)
         for msg in messages:

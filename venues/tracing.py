@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any
+
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
+from opentelemetry.sdk.trace import TracerProvider
 
 tracer = trace.get_tracer("oms.venues")
 
@@ -11,10 +15,23 @@ tracer = trace.get_tracer("oms.venues")
 def inject_headers(headers: dict[str, str] | None = None) -> dict[str, str]:
     """Headers carrying the current trace context (traceparent, tracestate)."""
     carrier: dict[str, str] = dict(headers or {})
-    propagate.inject(carrier)
+    if tracing_enabled():
+        propagate.inject(carrier)
     return carrier
 
 
 def extract_context(headers: dict[str, str] | None) -> otel_context.Context:
     """The trace context a message carried, to parent the spans that handle it."""
     return propagate.extract(headers or {})
+
+
+def tracing_enabled() -> bool:
+    """True once a real tracer provider is installed (see oms_server.observability)."""
+    return isinstance(trace.get_tracer_provider(), TracerProvider)
+
+
+def span(named_tracer: trace.Tracer, name: str, **kwargs: Any) -> Any:
+    """A current span, or nothing at all when tracing is off (no-op spans still cost)."""
+    if not tracing_enabled():
+        return contextlib.nullcontext()
+    return named_tracer.start_as_current_span(name, **kwargs)

@@ -7,6 +7,7 @@ a context variable.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import time
 from collections import OrderedDict
@@ -19,6 +20,7 @@ from opentelemetry import propagate, trace
 
 from oms_server.domain.access import Principal, Role
 from oms_server.domain.errors import PermissionDeniedError, UnauthenticatedError
+from venues.tracing import tracing_enabled
 
 ALGORITHM = "HS256"
 #: Lifetime of tokens issued by `oms token` unless told otherwise.
@@ -206,6 +208,8 @@ def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], A
 
 def _server_span(method: str, context: grpc.aio.ServicerContext) -> Any:
     """A server span for an RPC, joined to the caller's trace (W3C traceparent metadata)."""
+    if not tracing_enabled():
+        return contextlib.nullcontext()
     carrier = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
     return _tracer.start_as_current_span(
         method, context=propagate.extract(carrier), kind=trace.SpanKind.SERVER

@@ -30,7 +30,7 @@ from venues.sim.events import Filled, MatchResult, OrderEvent, OrderStatusReport
 from venues.sim.liquidity import MarketMaker
 from venues.sim.matching import MatchingEngine
 from venues.tasks import cancel_and_wait
-from venues.tracing import extract_context, inject_headers, tracer
+from venues.tracing import extract_context, inject_headers, span, tracer
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +143,8 @@ class VenueSimulator:
             delay = item.due - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            with tracer.start_as_current_span(
-                f"venue.{self.name}.handle_order", context=extract_context(item.headers)
+            with span(
+                tracer, f"venue.{self.name}.handle_order", context=extract_context(item.headers)
             ):
                 self._handle(item.envelope)
 
