@@ -1,0 +1,94 @@
+"""What one oms-bench run does: scenarios, load parameters, where the system is."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+from clients.bench.orders import OrderShape
+
+SCENARIOS = ("baseline", "submit", "e2e", "sustained", "fanout")
+
+#: The parameters the issue's targets are stated at.
+STANDARD_CONCURRENCY = 50
+STANDARD_E2E_RATE = 500.0
+STANDARD_SUSTAINED_RATE = 1000.0
+STANDARD_SUSTAINED_S = 60.0
+STANDARD_SUBSCRIBERS = 50
+
+
+@dataclass(frozen=True, slots=True)
+class LoadParams:
+    """Load sizes and durations (seconds); ``quick()`` shortens a run to about a minute."""
+
+    concurrency: int = STANDARD_CONCURRENCY
+    #: Each closed-loop phase: baseline, submit, fanout without and with subscribers.
+    duration_s: float = 10.0
+    #: Unrecorded load before each measured phase (connections, caches, JIT-free warm-up).
+    warmup_s: float = 1.0
+    e2e_rate: float = STANDARD_E2E_RATE
+    e2e_duration_s: float = 20.0
+    sustained_rate: float = STANDARD_SUSTAINED_RATE
+    sustained_duration_s: float = STANDARD_SUSTAINED_S
+    subscribers: int = STANDARD_SUBSCRIBERS
+    #: Longest wait, after the load, for final reports and for subscribers to catch up.
+    settle_timeout_s: float = 60.0
+    #: An open loop gives up once this many seconds of orders (at its rate) await their
+    #: final report: the server fell behind for good, and more load only queues.
+    max_backlog_s: float = 5.0
+
+    @classmethod
+    def quick(cls) -> LoadParams:
+        return cls(duration_s=3.0, warmup_s=0.5, e2e_duration_s=5.0, sustained_duration_s=10.0)
+
+    def with_overrides(self, **overrides: object) -> LoadParams:
+        """This, with every override that is not None applied."""
+        known = {f.name for f in fields(self)}
+        return replace(self, **{k: v for k, v in overrides.items() if k in known and v is not None})
+
+    def is_standard(self) -> bool:
+        """True when the targets' parameters are in force (rates, concurrency, 60 s, 50 subs)."""
+        return (
+            self.concurrency == STANDARD_CONCURRENCY
+            and self.e2e_rate == STANDARD_E2E_RATE
+            and self.sustained_rate == STANDARD_SUSTAINED_RATE
+            and self.sustained_duration_s == STANDARD_SUSTAINED_S
+            and self.subscribers == STANDARD_SUBSCRIBERS
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalTarget:
+    """A stack that is already running (``--target``); oms-bench starts nothing of it."""
+
+    address: str
+    token: str
+    nats_url: str | None = None
+    server_pid: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BenchConfig:
+    """Everything a run needs."""
+
+    scenarios: tuple[str, ...]
+    load: LoadParams = field(default_factory=LoadParams)
+    shape: OrderShape = field(default_factory=OrderShape)
+    scenario_file: Path | None = None
+    external: ExternalTarget | None = None
+    profile_dir: Path | None = None
+    quick: bool = False
+    #: Run NATS, each venue and the OMS as separate processes instead of one `oms up`.
+    venues_apart: bool = False
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "scenarios": list(self.scenarios),
+            "load": asdict(self.load),
+            "orders": asdict(self.shape),
+            "scenario_file": str(self.scenario_file) if self.scenario_file else None,
+            "target": self.external.address if self.external else "started by oms-bench",
+            "quick": self.quick,
+            "venues_apart": self.venues_apart,
+            "standard_parameters": self.load.is_standard(),
+        }

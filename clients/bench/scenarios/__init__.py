@@ -1,0 +1,1 @@
+"""The benchmark scenarios: baseline, submit, e2e, sustained and fanout."""

@@ -1,0 +1,183 @@
+"""What every scenario shares: the config, the progress bar, systems to run against, baselines."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from clients.bench.config import BenchConfig
+from clients.bench.load import (
+    ClosedCall,
+    LoopResult,
+    Meter,
+    closed_loop,
+    open_loop,
+    timed_open_call,
+)
+from clients.bench.orders import OrderClient
+from clients.bench.procstats import CpuMeter
+from clients.bench.progress import RunProgress
+from clients.bench.setup import prepare_accounts, wait_for_market
+from clients.bench.system import StackRun, Target, bench_scenario_path, started_echo, started_stack
+from oms_server.api.auth import issue_token
+from oms_server.domain.access import Role
+
+#: The echo ignores tokens; it is sent one of the same size as the OMS gets.
+ECHO_SECRET = "oms-bench-echo-ignores-tokens-0123456789"
+
+
+@dataclass(frozen=True, slots=True)
+class System:
+    """A system under test: how to reach it and, if this run started it, the stack."""
+
+    target: Target
+    stack: StackRun | None
+
+
+class RunContext:
+    """Shared state of one run; scenarios take what they need from it."""
+
+    def __init__(self, config: BenchConfig, progress: RunProgress, workdir: Path) -> None:
+        self.config = config
+        self.load = config.load
+        self.shape = config.shape
+        self.progress = progress
+        self.workdir = workdir
+        self.run_id = secrets.token_hex(3).upper()
+        self.stacks: list[dict[str, object]] = []
+        #: Per scenario: venues the OMS quoted the symbol from when the load started.
+        self.venues_quoted: dict[str, int] = {}
+        self._baselines: dict[tuple[str, float], LoopResult] = {}
+
+    def account(self, name: str) -> str:
+        """An account id unique to this run."""
+        return f"BENCH-{self.run_id}-{name}"
+
+    @contextlib.asynccontextmanager
+    async def system(self, label: str, accounts: Sequence[str]) -> AsyncIterator[System]:
+        """The given ``--target``, or a fresh `oms up` for this scenario (stopped after)."""
+        external = self.config.external
+        if external is not None:
+            target = Target(
+                external.address, external.token, external.nats_url, external.server_pid
+            )
+            async with self.progress.phase(f"{label}: prepare accounts"):
+                await self._prepare(label, target, accounts)
+            yield System(target, None)
+            return
+        scenario = self.config.scenario_file or bench_scenario_path()
+        async with contextlib.AsyncExitStack() as exits:
+            how = "oms server + venues" if self.config.venues_apart else "oms up"
+            async with self.progress.phase(f"{label}: start {how}, prepare accounts"):
+                stack = await exits.enter_async_context(
+                    started_stack(
+                        scenario,
+                        accounts,
+                        self.workdir / label,
+                        venues_apart=self.config.venues_apart,
+                    )
+                )
+                await self._prepare(label, stack.target, accounts)
+            try:
+                yield System(stack.target, stack)
+            finally:
+                async with self.progress.phase(f"{label}: stop {how} (SIGTERM)"):
+                    await exits.aclose()
+                self.stacks.append({"scenario": label, **stack.as_dict()})
+
+    async def _prepare(self, label: str, target: Target, accounts: Sequence[str]) -> None:
+        await prepare_accounts(target.address, target.admin_metadata, accounts)
+        venues = await wait_for_market(target.address, target.metadata, self.shape.symbol)
+        self.venues_quoted[label] = venues
+
+    async def baseline_closed(self, concurrency: int) -> LoopResult:
+        """Echo throughput and latency with ``concurrency`` clients (measured once per run)."""
+        key = ("closed", float(concurrency))
+        if key not in self._baselines:
+            self._baselines[key] = await self._echo(key)
+        return self._baselines[key]
+
+    async def baseline_open(self, rate: float) -> LoopResult:
+        """Echo latency at ``rate`` calls per second, open loop (measured once per run)."""
+        key = ("open", rate)
+        if key not in self._baselines:
+            self._baselines[key] = await self._echo(key)
+        return self._baselines[key]
+
+    def baselines(self) -> dict[str, object]:
+        return {f"{kind}@{value:g}": r.as_dict() for (kind, value), r in self._baselines.items()}
+
+    async def _echo(self, key: tuple[str, float]) -> LoopResult:
+        kind, value = key
+        label = f"baseline: echo {kind} loop @ {value:g}{'/s' if kind == 'open' else ' clients'}"
+        token = issue_token(ECHO_SECRET, "oms-bench", Role.TRADER, [self.account("ECHO")])
+        async with started_echo(self.workdir / "echo") as echo:
+            client = OrderClient(echo.address, (("authorization", f"Bearer {token}"),))
+            try:
+                call = self.resting_call(client, self.account("ECHO"), f"{kind}-")
+                if kind == "closed":
+                    return await self.run_closed(label, call, int(value), echo.pid)
+                take = self.taking_call(client, self.account("ECHO"), f"{kind}-")
+                return await self.run_open(label, take, value, echo.pid)
+            finally:
+                await client.close()
+
+    async def run_closed(
+        self, label: str, call: ClosedCall, concurrency: int, server_pid: int | None
+    ) -> LoopResult:
+        """Warm up, then a measured closed loop of ``load.duration_s`` (with CPU use)."""
+        async with self.progress.phase(f"{label} (warm-up)", self.load.warmup_s):
+            await closed_loop(_warm(call), concurrency, self.load.warmup_s)
+        meter = Meter()
+        cpu = CpuMeter(server_pid)
+        async with self.progress.phase(label, self.load.duration_s, meter):
+            cpu.start()
+            result = await closed_loop(call, concurrency, self.load.duration_s, meter)
+            result.server_cpu_cores, result.client_cpu_cores = cpu.stop()
+        return result
+
+    async def run_open(
+        self, label: str, call: ClosedCall, rate: float, server_pid: int | None
+    ) -> LoopResult:
+        """Warm up, then a measured open loop at ``rate`` for ``load.duration_s``."""
+        async with self.progress.phase(f"{label} (warm-up)", self.load.warmup_s):
+            await open_loop(
+                timed_open_call(_warm(call), LoopResult(), Meter()), rate, self.load.warmup_s
+            )
+        meter = Meter()
+        result = LoopResult()
+        cpu = CpuMeter(server_pid)
+        async with self.progress.phase(label, self.load.duration_s, meter):
+            cpu.start()
+            send = timed_open_call(call, result, meter)
+            await open_loop(send, rate, self.load.duration_s, result)
+            result.server_cpu_cores, result.client_cpu_cores = cpu.stop()
+        return result
+
+    def resting_call(self, client: OrderClient, account: str, prefix: str) -> ClosedCall:
+        """``call(i)``: submit the i-th resting buy (client order id ``<prefix><i>``)."""
+
+        async def call(i: int) -> object:
+            return await client.submit(self.shape.resting_buy(account, f"{prefix}{i}", i))
+
+        return call
+
+    def taking_call(self, client: OrderClient, account: str, prefix: str) -> ClosedCall:
+        """``call(i)``: submit the i-th taking (split, IOC) buy."""
+
+        async def call(i: int) -> object:
+            return await client.submit(self.shape.taking_buy(account, f"{prefix}{i}"))
+
+        return call
+
+
+def _warm(call: ClosedCall) -> ClosedCall:
+    """The same call with warm-up client order ids (negative numbers never collide)."""
+
+    async def warm(i: int) -> object:
+        return await call(-1 - i)
+
+    return warm

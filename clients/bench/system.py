@@ -1,0 +1,255 @@
+"""The systems under test: an `oms up` stack (started here or already running) and the echo.
+
+Both run as subprocesses, so the load generator and the server never share an event
+loop or a core's worth of GIL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import secrets
+import tempfile
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from clients.bench.procs import (
+    BenchError,
+    ManagedProcess,
+    child_env,
+    forget_pid,
+    python_argv,
+    register_pid,
+)
+from clients.bench.profiling import dump_stacks
+from oms_server.api.auth import issue_token
+from oms_server.domain.access import Role
+from venues.nats_runtime import EmbeddedNats
+from venues.scenario import load_scenario
+
+#: What `oms up` prints once it serves (oms_server.cli.READY_LINE).
+OMS_READY_PREFIX = "OMS ready"
+ECHO_READY_PREFIX = "ECHO ready"
+#: How long a started stack or echo server may take to print its ready line.
+READY_TIMEOUT_S = 60.0
+#: Package data: the bench market (three venues, deep static books).
+BENCH_SCENARIO = ("clients.bench", "scenario.toml")
+#: Subject of the tokens oms-bench issues for the stacks it starts.
+TOKEN_SUBJECT = "oms-bench"
+
+_OMS_MAIN = "import sys; from oms_server.cli import main; sys.exit(main())"
+_ECHO_MAIN = "import sys; from clients.bench.echo import main; sys.exit(main())"
+_NATS_LINE = re.compile(r"^\s+nats\s+(nats://\S+)")
+_READY_ADDR = re.compile(r"gRPC on (\S+)")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where and how to reach an OMS: gRPC address, bearer token, optional extras."""
+
+    address: str
+    token: str
+    #: NATS of the stack, to count fills at the venues (None: not checked).
+    nats_url: str | None = None
+    #: The server process, to read its memory (None: not reported).
+    server_pid: int | None = None
+    #: A token that may create and fund accounts (None: ``token`` is one).
+    admin_token: str | None = None
+
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        return _bearer(self.token)
+
+    @property
+    def admin_metadata(self) -> tuple[tuple[str, str], ...]:
+        return _bearer(self.admin_token or self.token)
+
+
+@dataclass
+class StackRun:
+    """A stack this run started; exit codes are set once it stopped.
+
+    ``process`` is the OMS (`oms up`, or `oms server` with the venues apart); ``helpers``
+    are the venue processes when they run apart.
+    """
+
+    target: Target
+    process: ManagedProcess
+    helpers: list[ManagedProcess] = field(default_factory=list)
+    exit_code: int | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        failed = self.exit_code != 0
+        return {
+            "pid": self.process.pid,
+            "exit_code": self.exit_code,
+            "helper_exit_codes": {h.name: h.exit_code for h in self.helpers},
+            "log_tail": self.process.tail() if failed else "",
+            "hang_dump": self.process.hang_report,
+            "clean": self.clean,
+        }
+
+    @property
+    def clean(self) -> bool:
+        return self.exit_code == 0 and all(h.exit_code == 0 for h in self.helpers)
+
+
+@dataclass
+class EchoRun:
+    """The echo server this run started; ``exit_code`` is set once it stopped."""
+
+    address: str
+    pid: int
+    exit_code: int | None = None
+
+
+def bench_scenario_path() -> Path:
+    """The bundled bench scenario file."""
+    return Path(str(resources.files(BENCH_SCENARIO[0]).joinpath(BENCH_SCENARIO[1])))
+
+
+@contextlib.asynccontextmanager
+async def started_stack(
+    scenario: Path,
+    accounts: Sequence[str],
+    workdir: Path | None = None,
+    *,
+    venues_apart: bool = False,
+) -> AsyncIterator[StackRun]:
+    """A stack on a free port with a temp state dir, SQLite file and secret; stopped after.
+
+    By default one `oms up` (NATS, venues and OMS in one process, as users run it). With
+    ``venues_apart``: a nats-server, one `oms venue` per venue and `oms server`, so the
+    OMS process holds only the OMS. The token is a trader token for ``accounts`` (an
+    admin token sets them up). Every process must exit 0 on SIGTERM; the exit codes are
+    recorded in the yielded run.
+    """
+    with _workdir(workdir) as root:
+        secret = secrets.token_urlsafe(32)
+        env = _oms_env(root, scenario, secret)
+        async with contextlib.AsyncExitStack() as exits:
+            helpers: list[ManagedProcess] = []
+            run: StackRun | None = None
+            process: ManagedProcess | None = None
+            try:
+                if venues_apart:
+                    env["NATS_URL"] = await exits.enter_async_context(_embedded_nats())
+                    helpers = await _start_venues(scenario, env, root)
+                command = "server" if venues_apart else "up"
+                process = await ManagedProcess.spawn(
+                    f"oms {command}",
+                    python_argv(_OMS_MAIN, command),
+                    log_path=root / "oms.log",
+                    env=env,
+                )
+                lines = await process.wait_for_line(OMS_READY_PREFIX, READY_TIMEOUT_S)
+                token = issue_token(secret, TOKEN_SUBJECT, Role.TRADER, accounts)
+                admin = issue_token(secret, TOKEN_SUBJECT, Role.ADMIN)
+                target = _target_from(lines, token, admin, process.pid, env.get("NATS_URL"))
+                run = StackRun(target, process, helpers)
+                yield run
+            finally:
+                code = await process.stop(on_hang=dump_stacks) if process is not None else None
+                for helper in reversed(helpers):
+                    await helper.stop()
+                if run is not None:
+                    run.exit_code = code
+
+
+@contextlib.asynccontextmanager
+async def started_echo(workdir: Path | None = None) -> AsyncIterator[EchoRun]:
+    """The echo server on a free port."""
+    with _workdir(workdir) as root:
+        argv = python_argv(_ECHO_MAIN, "--addr", "127.0.0.1:0")
+        process = await ManagedProcess.spawn(
+            "echo server", argv, log_path=root / "echo.log", env=child_env({})
+        )
+        run: EchoRun | None = None
+        try:
+            lines = await process.wait_for_line(ECHO_READY_PREFIX, READY_TIMEOUT_S)
+            run = EchoRun(_ready_address(lines, ECHO_READY_PREFIX), process.pid)
+            yield run
+        finally:
+            code = await process.stop()
+            if run is not None:
+                run.exit_code = code
+
+
+def _oms_env(root: Path, scenario: Path, secret: str) -> dict[str, str]:
+    env = child_env(
+        {
+            "OMS_GRPC_ADDR": "127.0.0.1:0",
+            "OMS_DB_URL": f"sqlite+aiosqlite:///{root / 'oms.db'}",
+            "OMS_AUTH_SECRET": secret,
+            "OMS_STATE_DIR": str(root / "state"),
+            "OMS_SCENARIO": str(scenario),
+        }
+    )
+    env.pop("NATS_URL", None)
+    return env
+
+
+@contextlib.asynccontextmanager
+async def _embedded_nats() -> AsyncIterator[str]:
+    """A nats-server with JetStream for the stack (its pid is registered for clean-up)."""
+    server = EmbeddedNats()
+    await server.start()
+    pid = server.pid
+    if pid is not None:
+        register_pid(pid)
+    try:
+        yield server.url
+    finally:
+        await server.stop()
+        if pid is not None:
+            forget_pid(pid)
+
+
+async def _start_venues(scenario: Path, env: dict[str, str], root: Path) -> list[ManagedProcess]:
+    """One `oms venue` process per venue of ``scenario``, each ready before the next."""
+    started: list[ManagedProcess] = []
+    try:
+        for venue in load_scenario(str(scenario)).venues:
+            argv = python_argv(_OMS_MAIN, "venue", "--name", venue.name)
+            log_path = root / f"venue-{venue.name}.log"
+            process = await ManagedProcess.spawn(
+                f"venue {venue.name}", argv, log_path=log_path, env=env
+            )
+            started.append(process)
+            await process.wait_for_line(f"venue {venue.name} ready", READY_TIMEOUT_S)
+    except BaseException:
+        for process in reversed(started):
+            await process.stop()
+        raise
+    return started
+
+
+def _target_from(
+    lines: list[str], token: str, admin: str, pid: int, nats_url: str | None
+) -> Target:
+    printed = next((m.group(1) for line in lines if (m := _NATS_LINE.match(line))), None)
+    address = _ready_address(lines, OMS_READY_PREFIX)
+    return Target(address, token, printed or nats_url, pid, admin)
+
+
+def _bearer(token: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {token}"),)
+
+
+def _ready_address(lines: list[str], prefix: str) -> str:
+    for line in lines:
+        if line.startswith(prefix) and (match := _READY_ADDR.search(line)):
+            return match.group(1)
+    raise BenchError(f"no address in the ready line {prefix!r}")
+
+
+@contextlib.contextmanager
+def _workdir(given: Path | None) -> Iterator[Path]:
+    if given is not None:
+        given.mkdir(parents=True, exist_ok=True)
+        yield given
+        return
+    with tempfile.TemporaryDirectory(prefix="oms-bench-") as tmp:
+        yield Path(tmp)

@@ -1,0 +1,306 @@
+"""The result table: each figure beside its same-run baseline, the ratio, and its target."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from clients.bench.procstats import BYTES_PER_MIB
+from clients.bench.stats import ratio
+
+#: Issue #7's targets.
+SUBMIT_MIN_RATIO = 0.5
+E2E_P50_MAX_MS = 3.0
+E2E_P99_MAX_MS = 15.0
+RSS_MAX_GROWTH = 0.10
+FANOUT_MAX_DROP = 1 / 3
+#: Share of the offered rate a sustained run must achieve (acks over the loop's time).
+SUSTAINED_MIN_ACHIEVED = 0.98
+
+PASS, MISS, INFO, ERROR = "PASS", "MISS", "", "ERROR"
+_STYLES = {PASS: "bold green", MISS: "bold red", ERROR: "bold red"}
+
+Result = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One figure: its value, the baseline beside it, their ratio, the target, the verdict."""
+
+    scenario: str
+    figure: str
+    value: str
+    baseline: str = ""
+    ratio: str = ""
+    target: str = ""
+    status: str = INFO
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def rows_for(results: dict[str, Result]) -> list[Row]:
+    """Every row of every scenario present in ``results``, in scenario order."""
+    rows: list[Row] = []
+    for name, result in results.items():
+        if "error" in result:
+            rows.append(Row(name, "run failed", str(result["error"])[:200], status=ERROR))
+            continue
+        rows.extend(_BUILDERS[name](result))
+    return rows
+
+
+def render(rows: list[Row], console: Console, *, standard: bool) -> None:
+    """Print ``rows`` as a table (and say so when targets are read at other parameters)."""
+    table = Table(title="oms-bench", show_lines=False)
+    for column in ("scenario", "figure", "result", "baseline (echo)", "ratio", "target", ""):
+        table.add_column(column, overflow="fold")
+    previous = ""
+    for row in rows:
+        table.add_row(
+            row.scenario if row.scenario != previous else "",
+            row.figure,
+            row.value,
+            row.baseline,
+            row.ratio,
+            row.target,
+            f"[{_STYLES.get(row.status, '')}]{row.status}[/]" if row.status else "",
+        )
+        previous = row.scenario
+    console.print(table)
+    if not standard:
+        console.print(
+            "[yellow]Parameters differ from the issue's (50 clients, 500/s, 1,000/s for 60 s, "
+            "50 subscribers): PASS/MISS are indicative only.[/]"
+        )
+
+
+def _verdict(ok: bool) -> str:
+    return PASS if ok else MISS
+
+
+def _ms(value: float) -> str:
+    return f"{value:,.2f} ms"
+
+
+def _rate(value: float) -> str:
+    return f"{value:,.0f}/s"
+
+
+def _times(value: float | None) -> str:
+    return f"{value:,.2f}x" if value is not None else ""
+
+
+def _pcts(latency: Result) -> str:
+    return " / ".join(f"{latency[k]:,.2f}" for k in ("p50_ms", "p90_ms", "p99_ms", "p999_ms"))
+
+
+def _baseline_rows(result: Result) -> Iterator[Row]:
+    closed, opened = result["closed"], result["open"]
+    clients, rate = result["concurrency"], result["rate"]
+    yield Row("baseline", f"echo throughput, {clients} clients", _rate(closed["throughput_per_s"]))
+    yield Row("baseline", "echo p50/p90/p99/p99.9 (ms), closed", _pcts(closed["latency"]))
+    yield Row("baseline", f"echo p50/p90/p99/p99.9 (ms), {rate:g}/s", _pcts(opened["latency"]))
+    yield from _errors_and_cpu("baseline", closed)
+
+
+def _submit_rows(result: Result) -> Iterator[Row]:
+    run, base = result["result"], result["baseline"]
+    share = result["throughput_ratio"]
+    yield Row(
+        "submit",
+        f"SubmitOrder throughput, {result['concurrency']} clients",
+        _rate(run["throughput_per_s"]),
+        _rate(base["throughput_per_s"]),
+        f"{share:.0%}" if share is not None else "",
+        f"≥ {SUBMIT_MIN_RATIO:.0%} of baseline",
+        _verdict(share is not None and share >= SUBMIT_MIN_RATIO and not run["errors"]),
+    )
+    yield Row(
+        "submit",
+        "p50/p90/p99/p99.9 (ms)",
+        _pcts(run["latency"]),
+        _pcts(base["latency"]),
+        _times(ratio(run["latency"]["p50_ms"], base["latency"]["p50_ms"])),
+    )
+    yield from _errors_and_cpu("submit", run, base)
+
+
+def _e2e_rows(result: Result) -> Iterator[Row]:
+    latency, echo = result["latency"], result["baseline"]["latency"]
+    rate = result["rate_per_s"]
+    yield Row(
+        "e2e",
+        f"submit→final p50, {rate:g}/s",
+        _ms(latency["p50_ms"]),
+        _ms(echo["p50_ms"]),
+        _times(result["p50_ratio"]),
+        f"< {E2E_P50_MAX_MS:g} ms",
+        _verdict(latency["count"] > 0 and latency["p50_ms"] < E2E_P50_MAX_MS),
+    )
+    yield Row(
+        "e2e",
+        f"submit→final p99, {rate:g}/s",
+        _ms(latency["p99_ms"]),
+        _ms(echo["p99_ms"]),
+        _times(result["p99_ratio"]),
+        f"< {E2E_P99_MAX_MS:g} ms",
+        _verdict(latency["count"] > 0 and latency["p99_ms"] < E2E_P99_MAX_MS),
+    )
+    yield Row("e2e", "p50/p90/p99/p99.9 (ms)", _pcts(latency), _pcts(echo))
+    yield from _completion_rows("e2e", result)
+    yield from _errors_and_cpu("e2e", result, result["baseline"])
+
+
+def _completion_rows(scenario: str, result: Result) -> Iterator[Row]:
+    yield from _abort_rows(scenario, result)
+    sent, final = result["sent"], result["final"]
+    yield Row(
+        scenario,
+        "orders final / sent",
+        f"{final:,} / {sent:,}",
+        target="all",
+        status=_verdict(final == sent),
+    )
+    yield from _split_rows(scenario, result)
+
+
+def _abort_rows(scenario: str, result: Result) -> Iterator[Row]:
+    aborted = result.get("aborted_after_s")
+    if aborted is not None:
+        yield Row(
+            scenario,
+            "offered load kept up",
+            f"gave up after {aborted:,.1f} s: the server fell behind",
+            target=f"{result['duration_s']:g} s",
+            status=MISS,
+        )
+
+
+def _split_rows(scenario: str, result: Result) -> Iterator[Row]:
+    split = int(result["venues_per_order"].get("3", 0))
+    yield Row(
+        scenario,
+        "orders filled at 3 venues",
+        f"{split:,} / {result['accepted']:,}",
+        target="every order",
+        status=_verdict(split == result["accepted"] and split > 0),
+    )
+
+
+def _sustained_rows(result: Result) -> Iterator[Row]:
+    checks, memory = result["checks"], result["memory"]
+    rate, achieved = result["rate_per_s"], result["achieved_rate_per_s"]
+    yield Row(
+        "sustained",
+        f"offered → achieved, {result['duration_s']:g} s",
+        f"{_rate(rate)} → {_rate(achieved)}",
+        target=f"{_rate(rate)} for {result['duration_s']:g} s",
+        status=_verdict(achieved >= SUSTAINED_MIN_ACHIEVED * rate),
+    )
+    yield from _abort_rows("sustained", result)
+    refused = f", {checks['not_accepted']:,} refused" if checks["not_accepted"] else ""
+    yield Row(
+        "sustained",
+        "orders final (list + stream) / sent",
+        f"{result['final']:,} / {checks['sent']:,}{refused}",
+        target="every order final",
+        status=_verdict(checks["all_final"] and not checks["not_accepted"]),
+    )
+    yield _fills_row(checks)
+    yield _memory_row(memory)
+    latency, echo = result["latency"], result["baseline"]["latency"]
+    yield Row(
+        "sustained",
+        "submit→final p50/p90/p99/p99.9 (ms)",
+        _pcts(latency),
+        _pcts(echo),
+        _times(result["p50_ratio"]),
+    )
+    yield from _errors_and_cpu("sustained", result, result["baseline"])
+
+
+def _fills_row(checks: Result) -> Row:
+    stored = f"{checks['stream_trades']:,} fills, qty {checks['store_fill_qty']}"
+    venue = checks.get("venue_trades")
+    venues = ""
+    if venue is not None:
+        venues = f"venues: {venue:,} fills, qty {checks['venue_fill_qty']}"
+        lag = checks.get("venue_stream_drained_after_s") or 0.0
+        if lag >= 1:
+            venues += f" (venue reports still coming {lag:,.0f} s after the OMS was done)"
+    return Row(
+        "sustained",
+        "fills stored = fills at venues",
+        stored,
+        venues or "venues not read (no NATS URL)",
+        target="equal, nothing lost",
+        status=_verdict(checks["nothing_lost"]),
+    )
+
+
+def _memory_row(memory: Result) -> Row:
+    start, end, growth = memory["start_bytes"], memory["end_bytes"], memory["growth"]
+    if start is None:
+        return Row("sustained", "server RSS start → end", "unknown (no server pid)")
+    return Row(
+        "sustained",
+        "server RSS start → end",
+        f"{start / BYTES_PER_MIB:,.0f} → {end / BYTES_PER_MIB:,.0f} MiB ({growth:+.1%})",
+        target=f"< +{RSS_MAX_GROWTH:.0%}",
+        status=_verdict(growth < RSS_MAX_GROWTH),
+    )
+
+
+def _fanout_rows(result: Result) -> Iterator[Row]:
+    count, complete = result["subscribers"], result["subscribers_complete"]
+    yield Row(
+        "fanout",
+        "subscribers with every report",
+        f"{complete} / {count} ({result['reports_expected']:,} reports each)",
+        target=f"all {count}",
+        status=_verdict(complete == count),
+    )
+    alone, crowded = result["without"], result["with"]
+    drop = result["throughput_drop"]
+    yield Row(
+        "fanout",
+        f"submit throughput without → with {count}",
+        f"{_rate(alone['throughput_per_s'])} → {_rate(crowded['throughput_per_s'])}"
+        + (f" ({-drop:+.0%})" if drop is not None else ""),
+        _rate(result["baseline"]["throughput_per_s"]),
+        f"{result['throughput_ratio']:.0%}" if result["throughput_ratio"] is not None else "",
+        f"drop < {FANOUT_MAX_DROP:.0%}",
+        _verdict(drop is not None and drop < FANOUT_MAX_DROP),
+    )
+    yield Row("fanout", "subscriber resumes (slow consumers)", f"{result['reconnects']:,}")
+    yield from _errors_and_cpu("fanout", crowded, result["baseline"])
+
+
+def _errors_and_cpu(scenario: str, result: Result, baseline: Result | None = None) -> Iterator[Row]:
+    errors = result.get("errors") or result.get("submit_errors") or {}
+    if errors:
+        yield Row(scenario, "call errors", ", ".join(f"{k}: {v:,}" for k, v in errors.items()))
+    cpu = _cpu(result)
+    if cpu:
+        yield Row(scenario, "CPU cores: server / client", cpu, _cpu(baseline) if baseline else "")
+
+
+def _cpu(result: Result) -> str:
+    server, client = result.get("server_cpu_cores"), result.get("client_cpu_cores")
+    if server is None and client is None:
+        return ""
+    return " / ".join(f"{x:.2f}" if x is not None else "?" for x in (server, client))
+
+
+_BUILDERS: dict[str, Callable[[Result], Iterator[Row]]] = {
+    "baseline": _baseline_rows,
+    "submit": _submit_rows,
+    "e2e": _e2e_rows,
+    "sustained": _sustained_rows,
+    "fanout": _fanout_rows,
+}

@@ -1,0 +1,100 @@
+"""A short oms-bench run through its real entry point, so the benchmark cannot rot.
+
+Every scenario runs with tiny counts against real `oms up` subprocesses. Nothing here
+is timed: the assertions are about the JSON's shape and about counts that must agree.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clients.bench.main import main
+from clients.bench.procs import running_children
+
+#: Tiny phases: a few seconds of load in all, at low rates.
+SMOKE_ARGS = [
+    "all",
+    "--quick",
+    "--no-progress",
+    "--duration=0.5",
+    "--warmup=0.2",
+    "--concurrency=4",
+    "--rate=40",
+    "--e2e-duration=1",
+    "--sustained-rate=40",
+    "--sustained-duration=1",
+    "--subscribers=3",
+    "--settle-timeout=30",
+]
+SCENARIO_NAMES = {"baseline", "submit", "e2e", "sustained", "fanout"}
+
+#: Covers the one oms-bench run the module fixture makes (it usually takes 20-30 s).
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    root = tmp_path_factory.mktemp("bench")
+    out = root / "result.json"
+    code = main([*SMOKE_ARGS, f"--out={out}", f"--workdir={root / 'work'}"])
+    assert code == 0, f"oms-bench exited {code}"
+    return dict(json.loads(Path(out).read_text()))
+
+
+def test_every_scenario_ran_and_every_stack_stopped_cleanly(report: dict[str, Any]) -> None:
+    assert set(report["results"]) == SCENARIO_NAMES
+    assert not [name for name, r in report["results"].items() if "error" in r]
+    assert report["ok"] is True
+    assert [s["exit_code"] for s in report["stacks"]] == [0, 0, 0, 0]
+    assert not running_children(), "a child process outlived the run"
+    assert {row["scenario"] for row in report["targets"]} == SCENARIO_NAMES
+
+
+def test_baseline_and_submit_report_throughput_and_percentiles(report: dict[str, Any]) -> None:
+    baseline, submit = report["results"]["baseline"], report["results"]["submit"]
+    assert baseline["closed"]["ok"] > 0 and not baseline["closed"]["errors"]
+    assert baseline["open"]["ok"] == baseline["open"]["sent"] > 0
+    run = submit["result"]
+    assert run["ok"] > 0 and not run["errors"]
+    assert run["latency"]["count"] == run["ok"]
+    assert set(run["latency"]) >= {"p50_ms", "p90_ms", "p99_ms", "p999_ms"}
+    assert submit["baseline"]["throughput_per_s"] > 0 and submit["throughput_ratio"] > 0
+
+
+def test_e2e_every_order_reached_a_final_report_after_filling_at_three_venues(
+    report: dict[str, Any],
+) -> None:
+    e2e = report["results"]["e2e"]
+    assert e2e["sent"] == e2e["accepted"] == e2e["final"] > 0
+    assert e2e["final_states"] == {"ORDER_STATE_FILLED": e2e["sent"]}
+    assert e2e["venues_per_order"] == {"3": e2e["sent"]}
+    assert e2e["latency"]["count"] == e2e["sent"]
+    stream = e2e["stream"]
+    assert (stream["gaps"], stream["duplicates"], stream["repeated_finals"]) == (0, 0, 0)
+
+
+def test_sustained_stored_fills_equal_the_fills_made_at_the_venues(
+    report: dict[str, Any],
+) -> None:
+    sustained = report["results"]["sustained"]
+    checks = sustained["checks"]
+    assert checks["sent"] == checks["accepted"] > 0
+    assert checks["all_final"] and checks["nothing_lost"]
+    assert checks["stream_trades"] == checks["venue_trades"] == 3 * checks["accepted"]
+    assert checks["store_fill_qty"] == checks["stream_fill_qty"] == checks["venue_fill_qty"]
+    assert sustained["memory"]["start_bytes"] > 0 and sustained["memory"]["end_bytes"] > 0
+
+
+def test_fanout_every_subscriber_received_every_report(report: dict[str, Any]) -> None:
+    fanout = report["results"]["fanout"]
+    assert fanout["subscribers_complete"] == fanout["subscribers"] == 3
+    expected = fanout["reports_expected"]
+    assert expected > fanout["with"]["ok"]  # the primer and the warm-up report too
+    for follower in fanout["followers"]:
+        assert follower["received"] == follower["last_sequence"] == expected
+        assert (follower["gaps"], follower["duplicates"]) == (0, 0)
+    assert fanout["without"]["ok"] > 0 and fanout["with"]["ok"] > 0
