@@ -82,6 +82,7 @@ def risk_limits(msg: pb.RiskLimits) -> RiskLimits:
         ),
         max_orders_per_second=msg.max_orders_per_second or defaults.max_orders_per_second,
         allow_short=msg.allow_short,
+        duplicate_window_ms=msg.duplicate_window_ms,
     )
 
 
@@ -108,6 +109,7 @@ def account_message(account: Account) -> pb.Account:
             restricted_symbols=sorted(limits.restricted_symbols),
             max_orders_per_second=limits.max_orders_per_second,
             allow_short=limits.allow_short,
+            duplicate_window_ms=limits.duplicate_window_ms,
         ),
     )
 

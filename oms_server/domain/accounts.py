@@ -32,6 +32,7 @@ class RiskLimits:
     restricted_symbols: frozenset[str] = frozenset()
     max_orders_per_second: int = DEFAULT_MAX_ORDERS_PER_SECOND
     allow_short: bool = False
+    duplicate_window_ms: int = 0
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -41,6 +42,7 @@ class RiskLimits:
             "restricted_symbols": sorted(self.restricted_symbols),
             "max_orders_per_second": self.max_orders_per_second,
             "allow_short": self.allow_short,
+            "duplicate_window_ms": self.duplicate_window_ms,
         }
 
     @classmethod
@@ -59,6 +61,7 @@ class RiskLimits:
                 data.get("max_orders_per_second", defaults.max_orders_per_second)
             ),  # type: ignore[arg-type]
             allow_short=bool(data.get("allow_short", defaults.allow_short)),
+            duplicate_window_ms=int(data.get("duplicate_window_ms", 0)),  # type: ignore[arg-type]
         )
 
 

@@ -17,6 +17,8 @@ from oms_server.domain.errors import FailedPreconditionError, ResourceExhaustedE
 from oms_server.domain.order import OrderRequest
 
 _BPS = Decimal(10_000)
+#: Recent orders remembered for duplicate detection before old ones are dropped.
+DUPLICATE_KEYS_KEPT = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,3 +96,35 @@ def _reservation_price(request: OrderRequest, worst: Decimal) -> Decimal:
 
 def _refuse(rule: str, message: str) -> FailedPreconditionError:
     return FailedPreconditionError(f"risk check {rule}: {message}", reason=rule)
+
+
+class DuplicateOrderGuard:
+    """Refuses an order identical to one the account sent within its duplicate window."""
+
+    def __init__(self) -> None:
+        self._last_seen: dict[tuple[object, ...], int] = {}
+
+    def admit(self, account: Account, request: OrderRequest, now_ns: int) -> None:
+        window_ns = account.limits.duplicate_window_ms * 1_000_000
+        if window_ns <= 0:
+            return
+        key = (
+            request.account_id,
+            request.symbol,
+            request.side,
+            request.order_type,
+            request.quantity,
+            request.limit_price,
+            request.stop_price,
+        )
+        seen = self._last_seen.get(key)
+        if seen is not None and now_ns - seen < window_ns:
+            raise _refuse(
+                "RISK_DUPLICATE_ORDER",
+                f"an identical order was sent {(now_ns - seen) // 1_000_000} ms ago "
+                f"(window {account.limits.duplicate_window_ms} ms)",
+            )
+        self._last_seen[key] = now_ns
+        if len(self._last_seen) > DUPLICATE_KEYS_KEPT:
+            cutoff = now_ns - window_ns
+            self._last_seen = {k: v for k, v in self._last_seen.items() if v >= cutoff}

@@ -23,7 +23,12 @@ from oms_server.domain.decimals import ZERO, fmt
 from oms_server.domain.enums import Side
 from oms_server.domain.errors import AlreadyExistsError, FailedPreconditionError, NotFoundError
 from oms_server.domain.order import Order, OrderRequest
-from oms_server.domain.risk import OrderRateThrottle, PriceBasis, check_order
+from oms_server.domain.risk import (
+    DuplicateOrderGuard,
+    OrderRateThrottle,
+    PriceBasis,
+    check_order,
+)
 
 RowSink = Callable[[str, Any, dict[str, Any], bool], None]
 
@@ -37,6 +42,7 @@ class AccountBook:
         self._write = write
         self._fee_bps = fee_bps
         self._throttle = OrderRateThrottle()
+        self._duplicates = DuplicateOrderGuard()
 
     # -- start-up -----------------------------------------------------------------------
 
@@ -103,6 +109,7 @@ class AccountBook:
             request.side, request.symbol, request.quantity, basis.reservation_price
         )
         self._check_covered(account, request.side, request.symbol, "", needed)
+        self._duplicates.admit(account, request, now_ns)
         self._throttle.admit(account, now_ns)
         return basis
 

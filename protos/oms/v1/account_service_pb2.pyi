@@ -17,20 +17,22 @@ class Position(_message.Message):
     def __init__(self, symbol: _Optional[str] = ..., quantity: _Optional[str] = ..., average_cost: _Optional[str] = ...) -> None: ...
 
 class RiskLimits(_message.Message):
-    __slots__ = ("max_order_quantity", "max_order_notional", "price_collar_bps", "restricted_symbols", "max_orders_per_second", "allow_short")
+    __slots__ = ("max_order_quantity", "max_order_notional", "price_collar_bps", "restricted_symbols", "max_orders_per_second", "allow_short", "duplicate_window_ms")
     MAX_ORDER_QUANTITY_FIELD_NUMBER: _ClassVar[int]
     MAX_ORDER_NOTIONAL_FIELD_NUMBER: _ClassVar[int]
     PRICE_COLLAR_BPS_FIELD_NUMBER: _ClassVar[int]
     RESTRICTED_SYMBOLS_FIELD_NUMBER: _ClassVar[int]
     MAX_ORDERS_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     ALLOW_SHORT_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_WINDOW_MS_FIELD_NUMBER: _ClassVar[int]
     max_order_quantity: str
     max_order_notional: str
     price_collar_bps: str
     restricted_symbols: _containers.RepeatedScalarFieldContainer[str]
     max_orders_per_second: int
     allow_short: bool
-    def __init__(self, max_order_quantity: _Optional[str] = ..., max_order_notional: _Optional[str] = ..., price_collar_bps: _Optional[str] = ..., restricted_symbols: _Optional[_Iterable[str]] = ..., max_orders_per_second: _Optional[int] = ..., allow_short: _Optional[bool] = ...) -> None: ...
+    duplicate_window_ms: int
+    def __init__(self, max_order_quantity: _Optional[str] = ..., max_order_notional: _Optional[str] = ..., price_collar_bps: _Optional[str] = ..., restricted_symbols: _Optional[_Iterable[str]] = ..., max_orders_per_second: _Optional[int] = ..., allow_short: _Optional[bool] = ..., duplicate_window_ms: _Optional[int] = ...) -> None: ...
 
 class Account(_message.Message):
     __slots__ = ("account_id", "cash", "reserved_cash", "positions", "active", "risk_limits")
