@@ -122,6 +122,7 @@ class OmsClient:
         self.retry = retry or RetryPolicy()
         self.reconnect = reconnect or ReconnectPolicy()
         self._metadata = (("authorization", f"Bearer {token}"),)
+        self._closed = False
         self._channel = _open_channel(target, tls, channel_options)
         self._orders = order_service_pb2_grpc.OrderServiceStub(self._channel)
         self._accounts = account_service_pb2_grpc.AccountServiceStub(self._channel)
@@ -135,8 +136,18 @@ class OmsClient:
         await self.close()
 
     async def close(self) -> None:
-        """Close the channel; open streams end."""
+        """Close the channel; open streams end with OmsError(CANCELLED, reason CLOSED)."""
+        self._closed = True
         await self._channel.close()
+
+    def _open_stream(self, method: Any, request: Any) -> Any:
+        """Start a streaming call, or raise the closed-client error once closed."""
+        if self._closed:
+            raise _client_closed()
+        try:
+            return method(request, metadata=self._metadata)
+        except grpc.aio.UsageError:
+            raise _client_closed() from None
 
     # -- orders ---------------------------------------------------------------------------
 
@@ -283,7 +294,7 @@ class OmsClient:
             request = order_service_pb2.StreamExecutionReportsRequest(
                 account_id=account_id, from_sequence=last
             )
-            call = self._orders.StreamExecutionReports(request, metadata=self._metadata)
+            call = self._open_stream(self._orders.StreamExecutionReports, request)
             try:
                 async for message in call:
                     report = message.report
@@ -296,6 +307,8 @@ class OmsClient:
                     yield report
                 error = OmsError("the stream ended", code=grpc.StatusCode.UNAVAILABLE)
             except grpc.aio.AioRpcError as exc:
+                if self._closed:
+                    raise _client_closed() from None
                 error = _resumable_or_raise(exc)
             except asyncio.CancelledError:
                 if _cancelled_by_caller():
@@ -374,13 +387,15 @@ class OmsClient:
         request = market_data_service_pb2.StreamQuotesRequest(symbols=list(symbols))
         backoff = _Backoff(self.reconnect)
         while True:
-            call = self._market.StreamQuotes(request, metadata=self._metadata)
+            call = self._open_stream(self._market.StreamQuotes, request)
             try:
                 async for message in call:
                     backoff.reset()
                     yield message.quote
                 error = OmsError("the stream ended", code=grpc.StatusCode.UNAVAILABLE)
             except grpc.aio.AioRpcError as exc:
+                if self._closed:
+                    raise _client_closed() from None
                 error = _resumable_or_raise(exc)
             except asyncio.CancelledError:
                 if _cancelled_by_caller():
@@ -434,9 +449,15 @@ class OmsClient:
             reraise=True,
         ):
             with attempt:
+                if self._closed:
+                    raise _client_closed()
                 try:
                     return await method(request, metadata=self._metadata, timeout=deadline_s)
+                except grpc.aio.UsageError:
+                    raise _client_closed() from None
                 except grpc.aio.AioRpcError as exc:
+                    if self._closed:
+                        raise _client_closed() from None
                     raise from_rpc_error(exc) from exc
                 except asyncio.CancelledError:
                     if _cancelled_by_caller():

@@ -112,8 +112,10 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
         method = handler_call_details.method
-        if handler is None or method.startswith(PUBLIC_SERVICE_PREFIXES):
+        if handler is None:
             return handler
+        if method.startswith(PUBLIC_SERVICE_PREFIXES):
+            return _public(handler)
         deserializer = _tolerant(handler.request_deserializer)
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
@@ -190,6 +192,24 @@ class UndecodableRequest:
 
     def __init__(self, error: Exception) -> None:
         self.message = f"the request is not a valid protobuf message of this RPC: {error}"
+
+
+def _public(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    """A public (no token) unary handler that still refuses undecodable bytes clearly."""
+    if handler.unary_unary is None:
+        return handler  # streaming health Watch and reflection keep gRPC's own handling
+    behavior = handler.unary_unary
+
+    async def checked(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        if isinstance(request, UndecodableRequest):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
+        return await behavior(request, context)
+
+    return grpc.unary_unary_rpc_method_handler(
+        checked,
+        request_deserializer=_tolerant(handler.request_deserializer),
+        response_serializer=handler.response_serializer,
+    )
 
 
 def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:

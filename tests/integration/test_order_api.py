@@ -276,3 +276,13 @@ async def test_a_replace_retried_after_a_restart_returns_the_same_replacement(
     again = await oms.orders.ReplaceOrder(request, metadata=MD)
     assert again.order.order_id == first.order.order_id
     assert await stored_counts(oms) == (2, 4)
+
+
+async def test_undecodable_bytes_on_the_public_health_check_are_invalid_argument(
+    oms: RunningOms,
+) -> None:
+    assert oms.channel is not None
+    check = oms.channel.unary_unary("/grpc.health.v1.Health/Check")
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await check(b"\xff\xff\xff\xff", timeout=5)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
