@@ -22,7 +22,13 @@ import pytest
 
 from oms_server.domain.access import Role
 from oms_server.domain.enums import TERMINAL_STATES
-from protos.oms.v1 import admin_service_pb2, admin_service_pb2_grpc, common_pb2
+from protos.oms.v1 import (
+    account_service_pb2,
+    account_service_pb2_grpc,
+    admin_service_pb2,
+    admin_service_pb2_grpc,
+    common_pb2,
+)
 from protos.oms.v1 import order_service_pb2 as pb
 from tests.integration.test_crash_restart import MOVING_MARKET
 from tests.support.fixtures import call_metadata
@@ -64,8 +70,21 @@ def burst_requests(rng: random.Random, cycle: int) -> list[pb.SubmitOrderRequest
     return requests
 
 
+#: Failures a crash causes; the client retries them with the same client_order_id.
+RETRIED = {
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.CANCELLED,
+    grpc.StatusCode.UNKNOWN,
+}
+
+
 async def submit_all(oms: OmsProcess, requests: list[pb.SubmitOrderRequest]) -> dict[str, str]:
-    """Submit every request until acknowledged (same client_order_id on retry)."""
+    """Submit every request until it is acknowledged or definitely refused.
+
+    Crash-caused failures are retried with the same client_order_id; a definite answer
+    (e.g. a risk refusal) ends that request, as it would for a real client.
+    """
     acked: dict[str, str] = {}
     semaphore = asyncio.Semaphore(CONCURRENCY)
 
@@ -76,8 +95,12 @@ async def submit_all(oms: OmsProcess, requests: list[pb.SubmitOrderRequest]) -> 
                     reply = await oms.orders.SubmitOrder(request, metadata=MD, timeout=5)
                     acked[request.client_order_id] = reply.order.order_id
                     return
-                except (grpc.aio.AioRpcError, AssertionError):
-                    await asyncio.sleep(0.02)
+                except grpc.aio.AioRpcError as exc:
+                    if exc.code() not in RETRIED:
+                        return
+                except AssertionError:  # no channel between a kill and the restart
+                    pass
+                await asyncio.sleep(0.02)
 
     await asyncio.gather(*(one(r) for r in requests))
     return acked
@@ -117,6 +140,7 @@ async def test_repeated_sigkill_during_bursts_loses_nothing(
     acked: dict[str, str] = {}
     try:
         await oms.start()
+        await allow_heavy_trading(oms)
         for cycle in range(KILLS):
             burst = asyncio.create_task(submit_all(oms, burst_requests(rng, cycle)))
             await asyncio.sleep(rng.uniform(0.05, 0.6))  # a random moment in the burst
@@ -153,6 +177,22 @@ async def test_repeated_sigkill_during_bursts_loses_nothing(
     assert venue_children <= facts["children"]  # every child a venue knows is stored
     assert facts["fills"] == fills_made  # no venue fill missing or doubled
     assert facts["fill_qty"] == sum((o[2] for o in orders.values()), Decimal(0))  # type: ignore[union-attr]
+
+
+async def allow_heavy_trading(oms: OmsProcess) -> None:
+    """Limits for a load test: shorting allowed, no rate limit to speak of, deep pockets."""
+    assert oms.channel is not None
+    accounts = account_service_pb2_grpc.AccountServiceStub(oms.channel)
+    admin = call_metadata(Role.ADMIN, ())
+    limits = account_service_pb2.RiskLimits(allow_short=True, max_orders_per_second=1_000_000)
+    await accounts.SetRiskLimits(
+        account_service_pb2.SetRiskLimitsRequest(account_id="ACC1", risk_limits=limits),
+        metadata=admin,
+    )
+    await accounts.Deposit(
+        account_service_pb2.DepositRequest(account_id="ACC1", amount="100000000000"),
+        metadata=admin,
+    )
 
 
 async def finish_working_orders(oms: OmsProcess, order_ids: list[str]) -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from tests.integration.test_crash_restart import MOVING_MARKET
 from tests.reliability.test_crash_burst import (
+    allow_heavy_trading,
     burst_requests,
     finish_working_orders,
     store_facts,
@@ -53,6 +54,7 @@ async def test_soak_with_kills(nats_server: EmbeddedNats, tmp_path: Path) -> Non
     samples: list[tuple[int, int]] = []
     try:
         await oms.start()
+        await allow_heavy_trading(oms)
         deadline = time.monotonic() + MINUTES * 60
         next_kill = time.monotonic() + KILL_EVERY_S
         cycle = 0
