@@ -52,6 +52,10 @@ RECONCILE_INTERVAL_S = 0.5
 #: Every this many passes, every open child is checked (finds fills whose report was lost).
 FULL_RECONCILE_EVERY = 10
 STATUS_REQUEST_TIMEOUT_S = 1.0
+#: Child ids per status request: a reply must stay far below NATS's 1 MiB payload limit.
+STATUS_REQUEST_MAX_IDS = 200
+#: The id a health probe asks about: unknown to the venue, so the answer is tiny.
+PROBE_CHILD_ID = "probe"
 #: Resends of a child the venue says it never saw, before it is ended as rejected.
 MAX_RESENDS = 2
 PROBE_INTERVAL_S = 0.5
@@ -76,6 +80,7 @@ class VenueConnector:
         *,
         ack_timeout_s: float = DEFAULT_ACK_TIMEOUT_S,
         breaker_cool_down_s: float = 2.0,
+        status_batch: int = STATUS_REQUEST_MAX_IDS,
     ) -> None:
         self._nc = nc
         self._js = nc.jetstream()
@@ -85,6 +90,7 @@ class VenueConnector:
         }
         self._books: dict[str, dict[str, VenueBook]] = {}
         self._ack_timeout_ns = int(ack_timeout_s * 1e9)
+        self._status_batch = status_batch
         self._outbound: asyncio.Queue[_Outbound] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._engine: OrderEngine | None = None
@@ -262,6 +268,11 @@ class VenueConnector:
         )
 
     async def _reconcile_venue(self, venue: str, children: list[ChildOrder]) -> None:
+        """Reconcile a venue's children a batch at a time (bounded request and reply)."""
+        for start in range(0, len(children), self._status_batch):
+            await self._reconcile_batch(venue, children[start : start + self._status_batch])
+
+    async def _reconcile_batch(self, venue: str, children: list[ChildOrder]) -> None:
         assert self._engine is not None
         statuses = await self._status(venue, [c.child_order_id for c in children])
         if statuses is None:
@@ -334,7 +345,7 @@ class VenueConnector:
             now = time.monotonic()
             for venue, breaker in self._breakers.items():
                 if breaker.state is not BreakerState.CLOSED and breaker.allows_probe(now):
-                    self._spawn(self._status(venue, []), f"probe-{venue}")
+                    self._spawn(self._status(venue, [PROBE_CHILD_ID]), f"probe-{venue}")
 
     # -- market data --------------------------------------------------------------------
 

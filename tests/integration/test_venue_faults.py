@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from decimal import Decimal
 
 from oms_server.domain.decimals import average_price
 from protos.oms.v1 import common_pb2
+from protos.venue.v1 import venue_pb2 as v
 from tests.support.fixtures import call_metadata
 from tests.support.market import Market, RoutedOms
 from tests.support.orders import limit_buy
 from tests.support.reports import all_final, final_order, order_events, stored_trade_executions
 from tests.support.waiting import eventually
+from venues import subjects
 
 MD = call_metadata()
 DIRECT = common_pb2.ROUTING_STRATEGY_DIRECT
@@ -110,3 +113,49 @@ async def test_a_lost_fill_of_a_resting_order_is_found_by_the_periodic_check(
     order = await final_order(routed_oms, reply.order.order_id, timeout_s=30)
     assert order.state == common_pb2.ORDER_STATE_FILLED
     assert order.cum_qty == "50"
+
+
+async def test_status_requests_are_bounded_and_a_probe_asks_about_one_id(
+    routed_oms: RoutedOms, market: Market
+) -> None:
+    """A venue's reply must fit a NATS message however many children are open."""
+    assert routed_oms.app is not None and routed_oms.app.connector is not None
+    connector = routed_oms.app.connector
+    connector._status_batch = 10  # small, so 35 children need several requests
+    requests: list[list[str]] = []
+
+    async def record(msg: object) -> None:
+        request = v.OrderStatusRequest()
+        request.ParseFromString(msg.data)  # type: ignore[attr-defined]
+        requests.append(list(request.child_order_ids))
+
+    watcher = await market._client.subscribe(subjects.status("ALPHA"), cb=record)  # type: ignore[union-attr]
+    await asyncio.gather(
+        *(
+            routed_oms.orders.SubmitOrder(
+                direct_buy(f"rest-{i}", "ALPHA", quantity="1", price="189.50"), metadata=MD
+            )
+            for i in range(35)
+        )
+    )
+    await eventually(
+        lambda: (
+            market.simulators["ALPHA"].engine.top_of_book("AAPL", 10).bids[-1][0]
+            == Decimal("189.50")
+        ),
+        message="children resting",
+    )
+    await connector.reconcile(older_than_ns=None, every_open_child=True)
+    await eventually(lambda: sum(len(r) for r in requests) >= 35, message="status requests")
+    assert max(len(r) for r in requests) <= 10
+    assert connector.breaker("ALPHA").state == "CLOSED"
+
+    now = time.monotonic()
+    for _ in range(3):
+        connector.breaker("ALPHA").record_failure(now)
+    assert connector.breaker("ALPHA").state == "OPEN"
+    await eventually(
+        lambda: connector.breaker("ALPHA").state == "CLOSED", timeout_s=15, message="probe"
+    )
+    assert ["probe"] in requests
+    await watcher.unsubscribe()
