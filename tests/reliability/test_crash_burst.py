@@ -147,7 +147,7 @@ async def test_repeated_sigkill_during_bursts_loses_nothing(
             await oms.kill()
             await oms.start()
             acked |= await asyncio.wait_for(burst, 120)
-        await finish_working_orders(oms, list(acked.values()))
+        await finish_working_orders(oms)
         await eventually(market.exec_consumer_drained, timeout_s=30, message="reports consumed")
         assert await oms.terminate() == 0
     finally:
@@ -195,21 +195,26 @@ async def allow_heavy_trading(oms: OmsProcess) -> None:
     )
 
 
-async def finish_working_orders(oms: OmsProcess, order_ids: list[str]) -> None:
+async def finish_working_orders(oms: OmsProcess) -> None:
     """Cancel what still rests (halt, then resume) and wait for every order to end."""
     assert oms.channel is not None
     admin = admin_service_pb2_grpc.AdminServiceStub(oms.channel)
     operator = call_metadata(Role.ADMIN, ())
     await admin.Halt(admin_service_pb2.HaltRequest(reason="end of test"), metadata=operator)
 
+    working = [
+        common_pb2.ORDER_STATE_PENDING_NEW,
+        common_pb2.ORDER_STATE_NEW,
+        common_pb2.ORDER_STATE_PARTIALLY_FILLED,
+        common_pb2.ORDER_STATE_PENDING_CANCEL,
+        common_pb2.ORDER_STATE_PENDING_REPLACE,
+    ]
+
     async def all_final() -> bool:
-        for order_id in order_ids:
-            reply = await oms.orders.GetOrder(pb.GetOrderRequest(order_id=order_id), metadata=MD)
-            if common_pb2.OrderState.Name(reply.order.state).removeprefix("ORDER_STATE_") not in {
-                s.value for s in TERMINAL_STATES
-            }:
-                return False
-        return True
+        """No order of the account is still working (one paged query, not one per order)."""
+        request = pb.ListOrdersRequest(account_id="ACC1", states=working, page_size=1)
+        reply = await oms.orders.ListOrders(request, metadata=MD)
+        return not reply.orders
 
     await eventually(all_final, timeout_s=60, message="every order final")
     await admin.Resume(admin_service_pb2.ResumeRequest(), metadata=operator)

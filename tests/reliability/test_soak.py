@@ -68,7 +68,7 @@ async def test_soak_with_kills(nats_server: EmbeddedNats, tmp_path: Path) -> Non
                 next_kill = time.monotonic() + KILL_EVERY_S
             assert oms.process is not None
             samples.append(rss_and_fds(oms.process.pid))
-        await finish_working_orders(oms, list(acked.values()))
+        await finish_working_orders(oms)
         await eventually(market.exec_consumer_drained, timeout_s=60, message="reports consumed")
         assert await oms.terminate() == 0
     finally:
