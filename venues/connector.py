@@ -377,7 +377,7 @@ class VenueConnector:
             return
         self._store_book(book)
         routing = self._engine.routing if self._engine is not None else None
-        if routing is not None and book.symbol in routing.symbols_with_stops():
+        if routing is not None and routing.has_stops(book.symbol):
             assert self._engine is not None
             self._spawn(self._engine.trigger_stops(book.symbol), f"stops-{book.symbol}")
         for listener in self._book_listeners:

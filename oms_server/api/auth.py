@@ -59,6 +59,11 @@ def issue_token(
 
 def verify_token(secret: str, token: str) -> Principal:
     """The principal of a valid token; UnauthenticatedError otherwise."""
+    return _verify(secret, token)[0]
+
+
+def _verify(secret: str, token: str) -> tuple[Principal, float]:
+    """The principal of a valid token and when the token expires (Unix seconds)."""
     try:
         claims = jwt.decode(
             token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "role", "exp"]}
@@ -69,7 +74,8 @@ def verify_token(secret: str, token: str) -> Principal:
             raise UnauthenticatedError("token claim 'accounts' must be a list of account ids")
     except (jwt.PyJWTError, ValueError) as exc:
         raise UnauthenticatedError(f"invalid token: {exc}") from exc
-    return Principal(subject=str(claims["sub"]), role=role, accounts=frozenset(accounts))
+    principal = Principal(subject=str(claims["sub"]), role=role, accounts=frozenset(accounts))
+    return principal, float(claims["exp"])
 
 
 def current_principal() -> Principal:
@@ -144,9 +150,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         if cached is not None and cached[1] > time.time():
             self._verified.move_to_end(token)
             return cached[0]
-        principal = verify_token(self._secret, token)
-        expires = jwt.decode(token, options={"verify_signature": False}).get("exp", 0)
-        self._verified[token] = (principal, float(expires))
+        principal, expires = _verify(self._secret, token)
+        self._verified[token] = (principal, expires)
         if len(self._verified) > VERIFIED_TOKENS_KEPT:
             self._verified.popitem(last=False)
         return principal

@@ -13,7 +13,7 @@ from oms_server.domain.decimals import ZERO, average_price, fmt
 from oms_server.domain.enums import OrderState, OrderType, RoutingStrategy, Side, TimeInForce
 from oms_server.domain.errors import FailedPreconditionError, ValidationError
 from oms_server.domain.instruments import Instrument
-from oms_server.domain.state_machine import Trigger, next_state
+from oms_server.domain.state_machine import Trigger, is_legal, next_state
 
 #: Longest client_order_id / account_id / venue name accepted.
 MAX_ID_CHARS = 64
@@ -139,9 +139,11 @@ class Order:
 
     def can(self, trigger: Trigger) -> bool:
         """True when ``trigger`` is legal in the current state."""
-        from oms_server.domain.state_machine import is_legal
-
         return is_legal(self.state, trigger)
+
+    def check(self, trigger: Trigger) -> None:
+        """Raise the refusal ``apply(trigger)`` would raise, changing nothing."""
+        next_state(self.state, trigger, self.cum_qty)
 
     @property
     def net_avg_price(self) -> Decimal:

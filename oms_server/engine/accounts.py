@@ -36,7 +36,7 @@ RowSink = Callable[[str, Any, dict[str, Any], bool], None]
 class AccountBook:
     """Every account, with the reservations of its working orders."""
 
-    def __init__(self, write: RowSink, fee_bps: Callable[[], Decimal]) -> None:
+    def __init__(self, write: RowSink, fee_bps: Decimal) -> None:
         self._accounts: dict[str, Account] = {}
         self._stored_positions: set[tuple[str, str]] = set()
         self._write = write
@@ -146,7 +146,7 @@ class AccountBook:
 
     def _needed(self, side: Side, symbol: str, open_qty: Decimal, price: Decimal) -> Reservation:
         if side is Side.BUY:
-            return buy_reservation(open_qty, price, self._fee_bps())
+            return buy_reservation(open_qty, price, self._fee_bps)
         return sell_reservation(open_qty, symbol)
 
     def _check_covered(
@@ -173,7 +173,6 @@ class AccountBook:
             "cash": account.cash,
             "active": int(account.active),
             "risk_limits": json.dumps(account.limits.to_json()),
-            "halted": 0,
             "updated_ns": now_ns,
         }
         self._write("accounts", account.account_id, row, is_new)

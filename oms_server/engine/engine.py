@@ -24,7 +24,7 @@ from opentelemetry import context as otel_context
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from oms_server.domain.access import SYSTEM, Principal
-from oms_server.domain.accounts import Account, Position, RiskLimits
+from oms_server.domain.accounts import Account, RiskLimits
 from oms_server.domain.child import ChildOrder, VenueReport
 from oms_server.domain.decimals import ZERO
 from oms_server.domain.enums import ExecType, OrderState
@@ -142,7 +142,7 @@ class OrderEngine:
         self.stats = EngineStats()
         self.routing: ParentRouting | None = None
         self._venues = venues
-        self.accounts = AccountBook(self._write_row, self._reservation_fee_bps)
+        self.accounts = AccountBook(self._write_row, _largest_taker_fee_bps(venues))
         if venues is not None:
             hooks = RoutingHooks(
                 report=self._report,
@@ -245,8 +245,7 @@ class OrderEngine:
     async def resume(self, account_id: str | None, principal: Principal) -> None:
         """Allow trading again after a halt."""
         scope = account_id or ALL_ACCOUNTS
-        await self._call(lambda: self._halts.pop(scope, None))
-        await self.store.delete_halt(scope)
+        await self._call(lambda: self._resume(scope))
         log.warning("trading resumed for %s by %s", scope, principal.subject)
 
     def halted(self, account_id: str) -> str | None:
@@ -451,6 +450,7 @@ class OrderEngine:
 
     def _halt(self, account_id: str | None, principal: Principal, reason: str) -> int:
         scope = account_id or ALL_ACCOUNTS
+        already_halted = scope in self._halts
         self._halts[scope] = reason
         row = {
             "scope": scope,
@@ -458,7 +458,7 @@ class OrderEngine:
             "halted_by": principal.subject,
             "halted_ns": self._clock(),
         }
-        self._pending.batch.upsert("halts", scope, row, is_new=True)
+        self._pending.batch.upsert("halts", scope, row, is_new=not already_halted)
         targets = [
             o
             for o in self._orders.values()
@@ -474,6 +474,10 @@ class OrderEngine:
             len(targets),
         )
         return len(targets)
+
+    def _resume(self, scope: str) -> None:
+        if self._halts.pop(scope, None) is not None:
+            self._pending.batch.delete("halts", scope)
 
     def _cancel(self, order_id: str, principal: Principal) -> Order:
         order = self._working_for(order_id, principal)
@@ -501,8 +505,7 @@ class OrderEngine:
         old = self._working_for(order_id, principal)
         new_qty, new_price = self._check_replace(old, quantity, limit_price)
         self.accounts.check_replace(old, new_qty, new_price)
-        if not old.can(Trigger.REPLACE_REQUEST):
-            old.apply(Trigger.REPLACE_REQUEST)  # raises the refusal with its reason
+        old.check(Trigger.REPLACE_REQUEST)
         now = self._clock()
         new_id = self._new_order_id(now)
         terms = _PendingReplace(
@@ -662,11 +665,8 @@ class OrderEngine:
     def _existing_order(self, order_id: str) -> Order:
         order = self._orders.get(order_id) or self._recent.get(order_id)
         if order is None:
-            order = self._load_finished_sync(order_id)
+            raise _NeedsStoreRead(order_id)  # answered from the store by _call
         return copy.copy(order)
-
-    def _load_finished_sync(self, order_id: str) -> Order:
-        raise _NeedsStoreRead(order_id)
 
     def _touch_child(self, child: ChildOrder, is_new: bool) -> None:
         previous = self._pending.dirty_children.get(child.child_order_id)
@@ -749,12 +749,6 @@ class OrderEngine:
         book = ConsolidatedBook.of(self._venues.books(symbol), self._venues.venue_infos())
         return book.mid
 
-    def _reservation_fee_bps(self) -> Decimal:
-        if self._venues is None:
-            return ZERO
-        fees = [info.taker_fee_bps for info in self._venues.venue_infos().values()]
-        return max(fees, default=ZERO)
-
     def _new_order_id(self, now_ns: int) -> str:
         self._id_counter = (self._id_counter + 1) % 0x1000000
         return f"{now_ns:016x}{self._id_prefix}{self._id_counter:06x}"
@@ -762,16 +756,14 @@ class OrderEngine:
 
 def _snapshot(account: Account) -> Account:
     """A copy of an account safe to read outside the writer task."""
-    return Account(
-        account_id=account.account_id,
-        cash=account.cash,
-        active=account.active,
-        limits=account.limits,
-        positions={s: Position(p.quantity, p.cost) for s, p in account.positions.items()},
-        reservations=dict(account.reservations),
-        reserved_cash=account.reserved_cash,
-        reserved_quantities=dict(account.reserved_quantities),
-    )
+    return copy.deepcopy(account)
+
+
+def _largest_taker_fee_bps(venues: VenuePort | None) -> Decimal:
+    """The fee a buy's reservation assumes: the dearest venue's (fees are static config)."""
+    if venues is None:
+        return ZERO
+    return max((info.taker_fee_bps for info in venues.venue_infos().values()), default=ZERO)
 
 
 class _NeedsStoreRead(OmsError):

@@ -206,8 +206,9 @@ class ParentRouting:
 
     # -- stops --------------------------------------------------------------------------
 
-    def symbols_with_stops(self) -> set[str]:
-        return {symbol for symbol, ids in self._stops.items() if ids}
+    def has_stops(self, symbol: str) -> bool:
+        """True when stop orders of ``symbol`` wait for their trigger (checked per book update)."""
+        return bool(self._stops.get(symbol))
 
     def trigger_stops(self, symbol: str) -> int:
         """Route the stop orders of ``symbol`` whose stop price has traded through."""

@@ -19,6 +19,8 @@ class JournalBatch:
 
     appends: dict[str, list[Row]] = field(default_factory=dict)
     upserts: dict[str, dict[Any, tuple[bool, Row]]] = field(default_factory=dict)
+    #: Primary keys of rows to delete; deletes run before the inserts of the same table.
+    deletes: dict[str, set[Any]] = field(default_factory=dict)
 
     def append(self, table: str, row: Row) -> None:
         self.appends.setdefault(table, []).append(row)
@@ -27,10 +29,16 @@ class JournalBatch:
         """Record the latest row for ``key``; a row new in this batch stays new."""
         rows = self.upserts.setdefault(table, {})
         previous = rows.get(key)
-        rows[key] = (is_new or (previous is not None and previous[0]), row)
+        deleted_first = key in self.deletes.get(table, ())
+        rows[key] = (is_new or deleted_first or (previous is not None and previous[0]), row)
+
+    def delete(self, table: str, key: Any) -> None:
+        """Remove the row with primary key ``key`` (and forget a pending write of it)."""
+        self.upserts.get(table, {}).pop(key, None)
+        self.deletes.setdefault(table, set()).add(key)
 
     def __bool__(self) -> bool:
-        return bool(self.appends) or bool(self.upserts)
+        return bool(self.appends) or bool(self.upserts) or bool(self.deletes)
 
     def row_count(self) -> int:
         return sum(len(r) for r in self.appends.values()) + sum(
@@ -38,4 +46,4 @@ class JournalBatch:
         )
 
     def tables(self) -> Iterable[str]:
-        return set(self.appends) | set(self.upserts)
+        return set(self.appends) | set(self.upserts) | set(self.deletes)

@@ -63,9 +63,9 @@ class Store:
 
     async def _write_table(self, conn: AsyncConnection, table: Table, batch: JournalBatch) -> None:
         upserts = batch.upserts.get(table.name, {})
-        if table is schema.halts and upserts:
-            scopes = list(upserts)
-            await conn.execute(table.delete().where(table.c.scope.in_(scopes)))
+        deleted = batch.deletes.get(table.name)
+        if deleted:
+            await conn.execute(_delete_statement(table), [_key_params(table, k) for k in deleted])
         new_rows = [row for is_new, row in upserts.values() if is_new]
         changed = [row for is_new, row in upserts.values() if not is_new]
         appended = batch.appends.get(table.name, [])
@@ -190,10 +190,6 @@ class Store:
         query = query.order_by(e.sequence).limit(limit)
         return [row_to_report(r) for r in await self._fetch(query)]
 
-    async def delete_halt(self, scope: str) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(schema.halts.delete().where(schema.halts.c.scope == scope))
-
     async def count(self, table: str) -> int:
         """Number of rows in a table (tests and benchmarks)."""
         rows = await self._fetch(select(func.count()).select_from(_TABLES[table]))
@@ -209,6 +205,17 @@ def _insert_ignoring_duplicates(table: Table, dialect: str) -> Any:
     if dialect == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing()
     return table.insert().prefix_with("OR IGNORE", dialect="sqlite")
+
+
+def _delete_statement(table: Table) -> Any:
+    conditions = [col == bindparam(f"key_{col.name}") for col in table.primary_key.columns]
+    return table.delete().where(and_(*conditions))
+
+
+def _key_params(table: Table, key: Any) -> Row:
+    """Bind parameters of a primary key (a value, or a tuple for a composite key)."""
+    values = key if isinstance(key, tuple) else (key,)
+    return {f"key_{col.name}": v for col, v in zip(table.primary_key.columns, values, strict=True)}
 
 
 def _update_statement(table: Table) -> Any:

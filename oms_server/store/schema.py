@@ -157,7 +157,6 @@ accounts = Table(
     Column("cash", DecimalString, nullable=False),
     Column("active", Integer, nullable=False),
     Column("risk_limits", Text, nullable=False, default="{}"),
-    Column("halted", Integer, nullable=False, default=0),
     Column("updated_ns", BigInteger, nullable=False),
 )
 

@@ -286,3 +286,23 @@ async def test_undecodable_bytes_on_the_public_health_check_are_invalid_argument
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await check(b"\xff\xff\xff\xff", timeout=5)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_halt_and_resume_are_stored_across_restarts(oms: RunningOms) -> None:
+    from protos.oms.v1 import admin_service_pb2, admin_service_pb2_grpc
+
+    def admin() -> admin_service_pb2_grpc.AdminServiceStub:
+        assert oms.channel is not None
+        return admin_service_pb2_grpc.AdminServiceStub(oms.channel)
+
+    await admin().Halt(admin_service_pb2.HaltRequest(account_id="ACC1"), metadata=ADMIN)
+    await oms.restart()
+    with pytest.raises(grpc.aio.AioRpcError) as halted:
+        await oms.orders.SubmitOrder(limit_buy("h1"), metadata=MD)
+    assert error_reason(halted.value) == "TRADING_HALTED"
+    await admin().Resume(admin_service_pb2.ResumeRequest(account_id="ACC1"), metadata=ADMIN)
+    await admin().Halt(admin_service_pb2.HaltRequest(account_id="ACC1"), metadata=ADMIN)
+    await admin().Resume(admin_service_pb2.ResumeRequest(account_id="ACC1"), metadata=ADMIN)
+    await oms.restart()
+    accepted = await oms.orders.SubmitOrder(limit_buy("h2"), metadata=MD)
+    assert accepted.order.state == common_pb2.ORDER_STATE_NEW
