@@ -15,18 +15,13 @@ from oms_server.store.database import create_engine
 from protos.oms.v1 import common_pb2
 from protos.oms.v1 import order_service_pb2 as pb
 from tests.support.fixtures import call_metadata
-from tests.support.market import THREE_VENUES, Market
 from tests.support.orders import limit_buy
-from tests.support.process import OmsProcess
+from tests.support.process import OmsProcess, moving_market_and_oms_process
 from tests.support.reports import FINAL_STATES
 from tests.support.waiting import eventually
 from venues.nats_runtime import EmbeddedNats
-from venues.scenario import parse_scenario
 
 MD = call_metadata()
-MOVING_MARKET = THREE_VENUES.replace('liquidity = "static"', 'liquidity = "random_walk"').replace(
-    "md_throttle_ms = 5", "md_throttle_ms = 5\nmm_step_ms = 20"
-)
 ORDERS = 300
 
 
@@ -63,11 +58,7 @@ async def stored_fill_totals(db_url: str) -> tuple[int, Decimal, Decimal]:
 async def test_sigkill_while_fills_flow_loses_and_doubles_nothing(
     nats_server: EmbeddedNats, tmp_path: Path
 ) -> None:
-    scenario_file = tmp_path / "scenario.toml"
-    scenario_file.write_text(MOVING_MARKET)
-    market = Market(nats_server, parse_scenario(MOVING_MARKET, "test"))
-    await market.start()
-    oms = OmsProcess(tmp_path, nats_server.url, scenario_file)
+    market, oms = await moving_market_and_oms_process(nats_server, tmp_path)
     try:
         await oms.start()
         rng = random.Random(11)

@@ -8,15 +8,15 @@ import json
 import signal
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from clients.omsctl import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, main
+from clients.omsctl import EXIT_OK, EXIT_REFUSED, EXIT_USAGE
 from clients.sdk import OmsClient
 from oms_server.domain.access import Role
 from tests.support.fixtures import TEST_SECRET, RunningOms, token
+from tests.support.omsctl import NO_TOKEN, Omsctl
 
 WAIT_S = 30.0
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -24,45 +24,16 @@ TRADER = token(Role.TRADER, ("ACC1",))
 ADMIN = token(Role.ADMIN, ())
 
 
-@dataclass
-class Run:
-    """What one omsctl invocation returned and printed."""
-
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> dict:
-        return json.loads(self.out)
-
-    def json_lines(self) -> list[dict]:
-        return [json.loads(line) for line in self.out.splitlines() if line.strip()]
-
-
-class Omsctl:
-    """Runs ``omsctl`` in-process (on a worker thread, so the server's loop keeps going)."""
-
-    def __init__(self, address: str, capsys: pytest.CaptureFixture[str]) -> None:
-        self.address = address
-        self.capsys = capsys
-
-    async def __call__(self, *argv: str, token: str | None = TRADER) -> Run:
-        auth = ["--token", token] if token is not None else []
-        full = ["--target", self.address, *auth, *argv]
-        code = await asyncio.wait_for(asyncio.to_thread(main, full), WAIT_S)
-        captured = self.capsys.readouterr()
-        return Run(code, captured.out, captured.err)
-
-    async def submit(self, *extra: str) -> dict:
-        run = await self("--json", "submit", "AAPL", "buy", "100", "--limit", "190", *extra)
-        assert run.code == EXIT_OK, run.err
-        return run.json()
+async def submit(omsctl: Omsctl, *extra: str) -> dict:
+    run = await omsctl("--json", "submit", "AAPL", "buy", "100", "--limit", "190", *extra)
+    assert run.code == EXIT_OK, run.err
+    return run.json()
 
 
 @pytest.fixture
 def omsctl(oms_sqlite: RunningOms, capsys: pytest.CaptureFixture[str]) -> Omsctl:
     assert oms_sqlite.app is not None
-    return Omsctl(oms_sqlite.app.address, capsys)
+    return Omsctl(oms_sqlite.app.address, capsys, default_token=TRADER)
 
 
 @pytest.fixture
@@ -73,7 +44,7 @@ async def sdk(oms_sqlite: RunningOms) -> AsyncIterator[OmsClient]:
 
 
 async def test_submit_get_list_cancel_events_as_json(omsctl: Omsctl) -> None:
-    order = await omsctl.submit("--account", "ACC1", "--client-order-id", "cli-1")
+    order = await submit(omsctl, "--account", "ACC1", "--client-order-id", "cli-1")
     assert (order["client_order_id"], order["state"]) == ("cli-1", "ORDER_STATE_NEW")
     assert (order["quantity"], order["limit_price"]) == ("100", "190")
     got = await omsctl("--json", "get", order["order_id"])
@@ -89,7 +60,9 @@ async def test_submit_get_list_cancel_events_as_json(omsctl: Omsctl) -> None:
 
 
 async def test_replace_changes_the_order(omsctl: Omsctl) -> None:
-    order = await omsctl.submit()
+    order = await submit(
+        omsctl,
+    )
     replaced = await omsctl("--json", "replace", order["order_id"], "--qty", "150")
     assert replaced.code == EXIT_OK, replaced.err
     assert replaced.json()["quantity"] == "150"
@@ -103,7 +76,7 @@ async def test_replace_needs_something_to_change(omsctl: Omsctl) -> None:
 
 
 async def test_human_output_is_tables(omsctl: Omsctl) -> None:
-    order = await omsctl.submit("--client-order-id", "human-1")
+    order = await submit(omsctl, "--client-order-id", "human-1")
     got = await omsctl("get", order["order_id"])
     assert got.code == EXIT_OK
     assert order["order_id"] in got.out and "ORDER_STATE_NEW" in got.out
@@ -114,7 +87,14 @@ async def test_human_output_is_tables(omsctl: Omsctl) -> None:
 
 
 async def test_list_pages_and_all(omsctl: Omsctl) -> None:
-    ids = [(await omsctl.submit())["order_id"] for _ in range(5)]
+    ids = [
+        (
+            await submit(
+                omsctl,
+            )
+        )["order_id"]
+        for _ in range(5)
+    ]
     first = (await omsctl("--json", "list", "--page-size", "2")).json()
     assert len(first["orders"]) == 2 and first["next_page_token"]
     token_arg = ["--page-token", first["next_page_token"]]
@@ -159,14 +139,16 @@ async def test_without_a_token_omsctl_mints_one_from_the_local_secret(
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".oms").mkdir()
     (tmp_path / ".oms" / "auth_secret").write_text(TEST_SECRET + "\n")
-    run = await omsctl("--json", "list", "--account", "ACC2", token=None)
+    run = await omsctl("--json", "list", "--account", "ACC2", token=NO_TOKEN)
     assert run.code == EXIT_OK, run.err
     assert run.json()["orders"] == []
 
 
 async def test_watch_replays_from_a_sequence_as_json_lines(omsctl: Omsctl) -> None:
     for _ in range(3):
-        await omsctl.submit()
+        await submit(
+            omsctl,
+        )
     run = await omsctl("--json", "watch", "--from-sequence", "1", "--max-reports", "2")
     assert run.code == EXIT_OK, run.err
     reports = run.json_lines()
@@ -193,7 +175,9 @@ async def test_watch_follows_live_reports(omsctl: Omsctl, sdk: OmsClient) -> Non
 
 
 async def test_watch_human_lines_and_duration_bound(omsctl: Omsctl) -> None:
-    order = await omsctl.submit()
+    order = await submit(
+        omsctl,
+    )
     run = await omsctl("watch", "--duration", "0.5")
     assert run.code == EXIT_OK, run.err
     assert run.out.startswith(f"#1 {order['order_id']} AAPL BUY NEW -> NEW")
@@ -201,7 +185,9 @@ async def test_watch_human_lines_and_duration_bound(omsctl: Omsctl) -> None:
 
 async def test_ctrl_c_ends_watch_with_exit_0(oms_sqlite: RunningOms, omsctl: Omsctl) -> None:
     assert oms_sqlite.app is not None
-    await omsctl.submit()
+    await submit(
+        omsctl,
+    )
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "clients.omsctl", "--target", oms_sqlite.app.address,
         "--token", TRADER, "--json", "watch",

@@ -6,17 +6,17 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
 
-from clients.omsctl import EXIT_OK, EXIT_REFUSED, main
+from clients.omsctl import EXIT_OK, EXIT_REFUSED
 from clients.sdk import FailedPrecondition, OmsClient
 from oms_server.domain.access import Role
 from protos.oms.v1 import common_pb2
 from tests.support.fixtures import token
 from tests.support.market import RoutedOms
+from tests.support.omsctl import Omsctl
 from tests.support.waiting import eventually
 
 WAIT_S = 30.0
@@ -25,34 +25,10 @@ ADMIN = token(Role.ADMIN, ())
 VENUES = ["ALPHA", "BRAVO", "CHARLIE"]
 
 
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> dict:
-        return json.loads(self.out)
-
-
-@dataclass
-class Omsctl:
-    """Runs ``omsctl`` in-process on a worker thread, as an admin unless told otherwise."""
-
-    address: str
-    capsys: pytest.CaptureFixture[str]
-
-    async def __call__(self, *argv: str, token: str = ADMIN) -> Run:
-        full = ["--target", self.address, "--token", token, *argv]
-        code = await asyncio.wait_for(asyncio.to_thread(main, full), WAIT_S)
-        captured = self.capsys.readouterr()
-        return Run(code, captured.out, captured.err)
-
-
 @pytest.fixture
 def omsctl(routed_oms: RoutedOms, capsys: pytest.CaptureFixture[str]) -> Omsctl:
     assert routed_oms.app is not None
-    return Omsctl(routed_oms.app.address, capsys)
+    return Omsctl(routed_oms.app.address, capsys, default_token=ADMIN)
 
 
 @pytest.fixture

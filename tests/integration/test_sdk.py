@@ -8,7 +8,6 @@ import random
 import shutil
 import subprocess
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -29,16 +28,11 @@ from clients.sdk import (
     Unauthenticated,
     Unavailable,
 )
-from oms_server.app import OmsApp
-from oms_server.config import Settings
 from oms_server.engine.hub import ReportHub
 from protos.oms.v1 import common_pb2, order_pb2, order_service_pb2_grpc
 from protos.oms.v1 import order_service_pb2 as pb
 from tests.support.fixtures import (
-    INSTRUMENTS,
-    TEST_SECRET,
     RunningOms,
-    open_test_accounts,
     token,
 )
 from tests.support.waiting import eventually
@@ -199,29 +193,9 @@ async def test_the_sync_client_submits_and_follows_reports(oms_sqlite: RunningOm
 # -- resuming the report stream against the real OMS ----------------------------------------
 
 
-@dataclass
-class SamePortOms(RunningOms):
-    """An OMS that comes back on the port it first got, so a client's target stays valid."""
-
-    port: int = 0
-
-    async def start(self) -> None:
-        settings = Settings(
-            grpc_addr=f"127.0.0.1:{self.port}",
-            db_url=self.db_url,
-            auth_secret=TEST_SECRET,
-            state_dir=self.state_dir,
-        )
-        self.app = OmsApp(settings, INSTRUMENTS, TEST_SECRET, hub=self.hub_factory())
-        await self.app.start()
-        await open_test_accounts(self.app)
-        self.port = self.app.port
-        self.channel = grpc.aio.insecure_channel(self.app.address)
-
-
 @pytest.fixture
-async def restartable_oms(sqlite_url: str, tmp_path: Path) -> AsyncIterator[SamePortOms]:
-    running = SamePortOms(sqlite_url, tmp_path / "state")
+async def restartable_oms(sqlite_url: str, tmp_path: Path) -> AsyncIterator[RunningOms]:
+    running = RunningOms(sqlite_url, tmp_path / "state")
     await running.start()
     try:
         yield running
@@ -233,7 +207,7 @@ async def submit_many(client: OmsClient, prefix: str, count: int) -> None:
     await asyncio.gather(*(buy(client, f"{prefix}-{i}") for i in range(count)))
 
 
-async def test_reports_resume_across_a_server_restart(restartable_oms: SamePortOms) -> None:
+async def test_reports_resume_across_a_server_restart(restartable_oms: RunningOms) -> None:
     assert restartable_oms.app is not None
     async with client_for(restartable_oms.app.address) as client:
         reports = client.reports("ACC1")
@@ -247,7 +221,7 @@ async def test_reports_resume_across_a_server_restart(restartable_oms: SamePortO
 
 
 async def test_a_slow_consumer_dropped_by_the_server_resumes_without_loss(
-    restartable_oms: SamePortOms,
+    restartable_oms: RunningOms,
 ) -> None:
     restartable_oms.hub_factory = lambda: ReportHub(subscriber_queue=64)
     await restartable_oms.restart()

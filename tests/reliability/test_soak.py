@@ -13,22 +13,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_crash_restart import MOVING_MARKET
-from tests.reliability.test_crash_burst import (
+from tests.support.load import (
     allow_heavy_trading,
     burst_requests,
     finish_working_orders,
     store_facts,
     submit_all,
 )
-from tests.support.market import Market
-from tests.support.process import OmsProcess
+from tests.support.process import moving_market_and_oms_process
 from tests.support.waiting import eventually
 from venues.nats_runtime import EmbeddedNats
-from venues.scenario import parse_scenario
 
 log = logging.getLogger(__name__)
 MINUTES = float(os.environ.get("SOAK_MINUTES", "30"))
+BURST = 200
 KILL_EVERY_S = float(os.environ.get("SOAK_KILL_EVERY_S", "180"))
 #: Growth allowed between the first and the last sample after warm-up.
 RSS_GROWTH_LIMIT = 1.10
@@ -44,11 +42,7 @@ def rss_and_fds(pid: int) -> tuple[int, int]:
 @pytest.mark.long
 @pytest.mark.timeout(int(MINUTES * 60) + 600)
 async def test_soak_with_kills(nats_server: EmbeddedNats, tmp_path: Path) -> None:
-    scenario_file = tmp_path / "scenario.toml"
-    scenario_file.write_text(MOVING_MARKET)
-    market = Market(nats_server, parse_scenario(MOVING_MARKET, "test"))
-    await market.start()
-    oms = OmsProcess(tmp_path, nats_server.url, scenario_file)
+    market, oms = await moving_market_and_oms_process(nats_server, tmp_path)
     rng = random.Random(7)
     acked: dict[str, str] = {}
     samples: list[tuple[int, int]] = []
@@ -59,7 +53,7 @@ async def test_soak_with_kills(nats_server: EmbeddedNats, tmp_path: Path) -> Non
         next_kill = time.monotonic() + KILL_EVERY_S
         cycle = 0
         while time.monotonic() < deadline:
-            acked |= await submit_all(oms, burst_requests(rng, cycle))
+            acked |= await submit_all(oms, burst_requests(rng, cycle, BURST))
             cycle += 1
             if time.monotonic() >= next_kill:
                 samples.clear()  # a new process: measure it from its own warm-up

@@ -29,18 +29,13 @@ import pytest
 from sqlalchemy import func, select
 
 from clients.sdk import OmsClient, OmsError, ReconnectPolicy, RetryPolicy
-from oms_server.app import OmsApp
-from oms_server.config import Settings
 from oms_server.engine.hub import ReportHub
 from oms_server.store import schema
 from protos.oms.v1 import order_service_pb2 as pb
 from protos.oms.v1 import order_service_pb2_grpc
 from tests.support.fixtures import (
-    INSTRUMENTS,
-    TEST_SECRET,
     RunningOms,
     call_metadata,
-    open_test_accounts,
     token,
 )
 from tests.support.orders import limit_buy
@@ -78,33 +73,9 @@ RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 WRITER_RETRYABLE = (*RETRYABLE, grpc.StatusCode.CANCELLED)
 
 
-@dataclass
-class SamePortOms(RunningOms):
-    """An OMS that comes back on the port it first got, so clients' target stays valid."""
-
-    port: int = 0
-
-    async def start(self) -> None:
-        settings = Settings(
-            grpc_addr=f"127.0.0.1:{self.port}",
-            db_url=self.db_url,
-            auth_secret=TEST_SECRET,
-            state_dir=self.state_dir,
-        )
-        self.app = OmsApp(settings, INSTRUMENTS, TEST_SECRET, hub=self.hub_factory())
-        await self.app.start()
-        await open_test_accounts(self.app)
-        self.port = self.app.port
-        self.channel = grpc.aio.insecure_channel(self.app.address)
-
-    @property
-    def target(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-
 @pytest.fixture
-async def restartable_oms(sqlite_url: str, tmp_path: Path) -> AsyncIterator[SamePortOms]:
-    running = SamePortOms(
+async def restartable_oms(sqlite_url: str, tmp_path: Path) -> AsyncIterator[RunningOms]:
+    running = RunningOms(
         sqlite_url, tmp_path / "state", hub_factory=lambda: ReportHub(BUFFER_REPORTS)
     )
     await running.start()
@@ -300,7 +271,7 @@ async def follow_raw(sub: Subscriber, target: str, until: asyncio.Future[int]) -
         await asyncio.sleep(sub.rng.uniform(0, RESUME_PAUSE_S))  # a random point to resume
 
 
-async def stored_last_sequence(oms: SamePortOms) -> int:
+async def stored_last_sequence(oms: RunningOms) -> int:
     assert oms.app is not None and oms.app.store is not None
     e = schema.order_events.c
     async with oms.app.store.engine.connect() as conn:
@@ -312,7 +283,7 @@ async def stored_last_sequence(oms: SamePortOms) -> int:
 
 
 async def test_cut_subscribers_see_every_report_once_in_order_across_a_restart(
-    restartable_oms: SamePortOms,
+    restartable_oms: RunningOms,
 ) -> None:
     oms = restartable_oms
     target = oms.target

@@ -88,6 +88,8 @@ class RunningOms:
     app: OmsApp | None = None
     channel: grpc.aio.Channel | None = None
     hub_factory: Callable[[], ReportHub] = ReportHub
+    #: 0 until first started; restarts come back on the same port, so targets stay valid.
+    port: int = 0
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -95,17 +97,30 @@ class RunningOms:
         assert self.channel is not None
         return order_service_pb2_grpc.OrderServiceStub(self.channel)
 
+    @property
+    def target(self) -> str:
+        """host:port of the server; it stays the same across restarts."""
+        return f"127.0.0.1:{self.port}"
+
     async def start(self) -> None:
         settings = Settings(
-            grpc_addr="127.0.0.1:0",
+            grpc_addr=self.target,  # port 0 the first time, then the port it got
             db_url=self.db_url,
             auth_secret=TEST_SECRET,
             state_dir=self.state_dir,
         )
-        self.app = OmsApp(settings, INSTRUMENTS, TEST_SECRET, hub=self.hub_factory())
+        self.app = self.make_app(settings)
         await self.app.start()
+        self.port = self.app.port
         await open_test_accounts(self.app)
+        await self.ready()
         self.channel = grpc.aio.insecure_channel(self.app.address)
+
+    def make_app(self, settings: Settings) -> OmsApp:
+        return OmsApp(settings, INSTRUMENTS, TEST_SECRET, hub=self.hub_factory())
+
+    async def ready(self) -> None:
+        """Wait for whatever the test needs before it may call (nothing here)."""
 
     async def stop(self) -> None:
         if self.channel is not None:

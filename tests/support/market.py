@@ -6,13 +6,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import grpc
 import pytest
 
 from oms_server.app import OmsApp
 from oms_server.config import Settings
 from protos.venue.v1 import venue_pb2 as v
-from tests.support.fixtures import TEST_SECRET, RunningOms, open_test_accounts
+from tests.support.fixtures import TEST_SECRET, RunningOms
 from tests.support.waiting import eventually
 from venues import subjects
 from venues.nats_client import close_nats, connect_nats
@@ -86,6 +85,11 @@ bids = [["419.90", "500"]]
 asks = [["420.10", "500"]]
 """
 
+#: THREE_VENUES with a market maker moving the books every 20 ms.
+MOVING_MARKET = THREE_VENUES.replace('liquidity = "static"', 'liquidity = "random_walk"').replace(
+    "md_throttle_ms = 5", "md_throttle_ms = 5\nmm_step_ms = 20"
+)
+
 
 @dataclass
 class Market:
@@ -145,28 +149,20 @@ class RoutedOms(RunningOms):
     #: Short, so reconciliation tests run fast.
     ack_timeout_s: float = 0.3
 
-    async def start(self) -> None:
+    def make_app(self, settings: Settings) -> OmsApp:
         assert self.market is not None
-        settings = Settings(
-            grpc_addr="127.0.0.1:0",
-            db_url=self.db_url,
-            auth_secret=TEST_SECRET,
-            state_dir=self.state_dir,
-        )
-        instruments = {i.symbol: i for i in self.market.scenario.instruments}
-        self.app = OmsApp(
+        return OmsApp(
             settings,
-            instruments,
+            {i.symbol: i for i in self.market.scenario.instruments},
             TEST_SECRET,
             hub=self.hub_factory(),
             venue_configs=self.market.scenario.venues,
             nats_url=self.market.nats.url,
             venue_ack_timeout_s=self.ack_timeout_s,
         )
-        await self.app.start()
-        await open_test_accounts(self.app)
+
+    async def ready(self) -> None:
         await eventually(self._books_seen, message="the OMS has every venue's books")
-        self.channel = grpc.aio.insecure_channel(self.app.address)
 
     def _books_seen(self) -> bool:
         assert self.app is not None and self.app.connector is not None and self.market

@@ -16,6 +16,9 @@ import grpc
 from oms_server.domain.access import Role
 from protos.oms.v1 import account_service_pb2, account_service_pb2_grpc, order_service_pb2_grpc
 from tests.support.fixtures import STARTING_CASH, TEST_ACCOUNTS, TEST_SECRET, call_metadata
+from tests.support.market import MOVING_MARKET, Market
+from venues.nats_runtime import EmbeddedNats
+from venues.scenario import parse_scenario
 
 READY_TIMEOUT_S = 30.0
 
@@ -126,3 +129,15 @@ class OmsProcess:
             await channel.close()
         self._old_channels.clear()
         self.channel = None
+
+
+async def moving_market_and_oms_process(
+    nats: EmbeddedNats, workdir: Path
+) -> tuple[Market, OmsProcess]:
+    """Venues on a moving market (started, in this process) and an `oms server`
+    subprocess trading on them (not started yet), sharing one scenario file."""
+    scenario_file = workdir / "scenario.toml"
+    scenario_file.write_text(MOVING_MARKET)
+    market = Market(nats, parse_scenario(MOVING_MARKET, "test"))
+    await market.start()
+    return market, OmsProcess(workdir, nats.url, scenario_file)
