@@ -193,27 +193,17 @@ async def test_the_sync_client_submits_and_follows_reports(oms_sqlite: RunningOm
 # -- resuming the report stream against the real OMS ----------------------------------------
 
 
-@pytest.fixture
-async def restartable_oms(sqlite_url: str, tmp_path: Path) -> AsyncIterator[RunningOms]:
-    running = RunningOms(sqlite_url, tmp_path / "state")
-    await running.start()
-    try:
-        yield running
-    finally:
-        await running.stop()
-
-
 async def submit_many(client: OmsClient, prefix: str, count: int) -> None:
     await asyncio.gather(*(buy(client, f"{prefix}-{i}") for i in range(count)))
 
 
-async def test_reports_resume_across_a_server_restart(restartable_oms: RunningOms) -> None:
-    assert restartable_oms.app is not None
-    async with client_for(restartable_oms.app.address) as client:
+async def test_reports_resume_across_a_server_restart(oms_sqlite: RunningOms) -> None:
+    assert oms_sqlite.app is not None
+    async with client_for(oms_sqlite.app.address) as client:
         reports = client.reports("ACC1")
         await submit_many(client, "before", 10)
         first = await asyncio.wait_for(take(reports, 10), WAIT_S)
-        await restartable_oms.restart()
+        await oms_sqlite.restart()
         await submit_many(client, "after", 10)
         second = await asyncio.wait_for(take(reports, 10), WAIT_S)
         await reports.aclose()  # type: ignore[attr-defined]
@@ -221,11 +211,11 @@ async def test_reports_resume_across_a_server_restart(restartable_oms: RunningOm
 
 
 async def test_a_slow_consumer_dropped_by_the_server_resumes_without_loss(
-    restartable_oms: RunningOms,
+    oms_sqlite: RunningOms,
 ) -> None:
-    restartable_oms.hub_factory = lambda: ReportHub(subscriber_queue=64)
-    await restartable_oms.restart()
-    app = restartable_oms.app
+    oms_sqlite.hub_factory = lambda: ReportHub(subscriber_queue=64)
+    await oms_sqlite.restart()
+    app = oms_sqlite.app
     assert app is not None
     # A tiny flow-control window, so a reader that pauses really stalls the transport.
     stalling = [("grpc.http2.bdp_probe", 0), ("grpc.http2.lookahead_bytes", 1024)]
