@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 
@@ -92,17 +93,7 @@ async def closed_loop(
 
     async def client() -> None:
         while time.perf_counter_ns() < deadline:
-            i = next(numbers)
-            sent = time.perf_counter_ns()
-            try:
-                await call(i)
-            except grpc.aio.AioRpcError as exc:
-                result.record_error(exc)
-                meter.errors += 1
-                continue
-            result.latency.record_ns(time.perf_counter_ns() - sent)
-            result.ok += 1
-            meter.done += 1
+            await _timed_call(call, next(numbers), time.perf_counter_ns(), result, meter)
 
     await asyncio.gather(*(client() for _ in range(concurrency)))
     result.sent = next(numbers)
@@ -155,14 +146,19 @@ def timed_open_call(call: ClosedCall, result: LoopResult, meter: Meter) -> OpenS
     """An open-loop send that awaits ``call(i)`` and records its latency from the schedule."""
 
     async def send(i: int, scheduled_ns: int) -> None:
-        try:
-            await call(i)
-        except grpc.aio.AioRpcError as exc:
-            result.record_error(exc)
-            meter.errors += 1
-            return
-        result.latency.record_ns(time.perf_counter_ns() - scheduled_ns)
-        result.ok += 1
-        meter.done += 1
+        await _timed_call(call, i, scheduled_ns, result, meter)
 
     return send
+
+
+async def _timed_call(call: Any, i: int, since_ns: int, result: Any, meter: Any) -> None:
+    """Make call ``i`` and record its latency from ``since_ns`` (send or scheduled time)."""
+    try:
+        await call(i)
+    except grpc.aio.AioRpcError as exc:
+        result.record_error(exc)
+        meter.errors += 1
+        return
+    result.latency.record_ns(time.perf_counter_ns() - since_ns)
+    result.ok += 1
+    meter.done += 1
