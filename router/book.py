@@ -71,9 +71,13 @@ class ArrivalBasis(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ConsolidatedBook:
-    """Best bid and offer across the books of routable venues."""
+    """Best bid and offer across the books of routable venues (computed once, on building)."""
 
     books: tuple[VenueBook, ...]
+    #: Highest bid across venues, or None when no venue shows a bid.
+    best_bid: Quote | None = None
+    #: Lowest ask across venues, or None when no venue shows an ask.
+    best_ask: Quote | None = None
 
     @classmethod
     def of(
@@ -84,17 +88,11 @@ class ConsolidatedBook:
         """Consolidate ``books``; with ``venues``, keep only venues known and healthy."""
         values = books.values() if isinstance(books, Mapping) else books
         kept = tuple(b for b in values if venues is None or _is_healthy(venues, b.venue))
-        return cls(kept)
-
-    @property
-    def best_bid(self) -> Quote | None:
-        """Highest bid across venues, or None when no venue shows a bid."""
-        return _best_quote(((b.venue, b.bids) for b in self.books), higher_is_better=True)
-
-    @property
-    def best_ask(self) -> Quote | None:
-        """Lowest ask across venues, or None when no venue shows an ask."""
-        return _best_quote(((b.venue, b.asks) for b in self.books), higher_is_better=False)
+        return cls(
+            kept,
+            _best_quote(((b.venue, b.bids) for b in kept), higher_is_better=True),
+            _best_quote(((b.venue, b.asks) for b in kept), higher_is_better=False),
+        )
 
     def touch(self, side: Side) -> Quote | None:
         """The quote an order of ``side`` would take: best ask for buys, best bid for sells."""

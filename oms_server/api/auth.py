@@ -104,22 +104,20 @@ def require_admin() -> Principal:
     return principal
 
 
-class AuthInterceptor(grpc.aio.ServerInterceptor):
-    """Authenticates `authorization: Bearer <JWT>` on every non-public RPC."""
+class Authenticator:
+    """Authenticates `authorization: Bearer <JWT>` on every non-public RPC.
+
+    Handlers are wrapped once, when services register (see ``AuthenticatingRegistrar``),
+    rather than by a server interceptor, which gRPC would run as an extra coroutine and
+    a new handler on every call.
+    """
 
     def __init__(self, secret: str) -> None:
         self._secret = secret
         self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        method = handler_call_details.method
-        if handler is None:
-            return handler
+    def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """``handler`` of the full ``method`` name with authentication in front of it."""
         if method.startswith(PUBLIC_SERVICE_PREFIXES):
             return _public(handler)
         deserializer = _tolerant(handler.request_deserializer)
@@ -190,6 +188,48 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                 yield item
 
         return wrapped
+
+
+class AuthenticatingRegistrar:
+    """Stands in for the server while services register, wrapping each handler once.
+
+    The generated ``add_*Servicer_to_server`` functions (and health and reflection) call
+    ``add_generic_rpc_handlers`` and ``add_registered_method_handlers`` on it; both reach
+    the real server with every handler behind the authenticator.
+    """
+
+    def __init__(self, server: grpc.aio.Server, authenticator: Authenticator) -> None:
+        self._server = server
+        self._auth = authenticator
+
+    def add_generic_rpc_handlers(self, handlers: Iterable[grpc.GenericRpcHandler]) -> None:
+        self._server.add_generic_rpc_handlers(
+            tuple(_AuthenticatedGeneric(h, self._auth) for h in handlers)
+        )
+
+    def add_registered_method_handlers(
+        self, service: str, handlers: dict[str, grpc.RpcMethodHandler]
+    ) -> None:
+        wrapped = {name: self._auth.wrap(f"/{service}/{name}", h) for name, h in handlers.items()}
+        self._server.add_registered_method_handlers(service, wrapped)
+
+
+class _AuthenticatedGeneric(grpc.GenericRpcHandler):
+    """A generic handler whose method handlers are wrapped on first use, then reused."""
+
+    def __init__(self, inner: grpc.GenericRpcHandler, authenticator: Authenticator) -> None:
+        self._inner = inner
+        self._auth = authenticator
+        self._wrapped: dict[str, grpc.RpcMethodHandler | None] = {}
+
+    def service(
+        self, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler | None:
+        method = handler_call_details.method
+        if method not in self._wrapped:
+            handler = self._inner.service(handler_call_details)
+            self._wrapped[method] = None if handler is None else self._auth.wrap(method, handler)
+        return self._wrapped[method]
 
 
 class UndecodableRequest:

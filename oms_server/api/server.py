@@ -10,7 +10,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from oms_server.api.auth import AuthInterceptor
+from oms_server.api.auth import AuthenticatingRegistrar, Authenticator
 
 #: Largest request accepted; larger ones get RESOURCE_EXHAUSTED from gRPC itself.
 MAX_MESSAGE_BYTES = 1 * 1024 * 1024
@@ -54,19 +54,20 @@ def create_server(
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
     """A server bound to ``addr`` (port 0 picks a free one); returns it, its port, health."""
     server = grpc.aio.server(
-        interceptors=[AuthInterceptor(auth_secret)],
         maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.so_reuseport", 0),
         ],
     )
+    registrar = AuthenticatingRegistrar(server, Authenticator(auth_secret))
     names = []
     for binding in services:
-        binding.register(binding.servicer, server)
+        binding.register(binding.servicer, registrar)  # type: ignore[arg-type]
         names.append(binding.full_name)
     health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, registrar)  # type: ignore[arg-type]
+    # Reflection is a streaming, public service: nothing to wrap.
     reflection.enable_server_reflection(
         [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
     )

@@ -8,7 +8,7 @@ exponent tricks, bounded length, so hostile input cannot smuggle in odd values.
 from __future__ import annotations
 
 import re
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
+from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 
 from oms_server.domain.errors import ValidationError
 
@@ -25,6 +25,10 @@ _DECIMAL_RE = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
 #: Most decimal places of a money amount, and the largest amount accepted.
 MONEY_MAX_PLACES = 8
 MONEY_MAX = Decimal("1e15")
+#: Working context for products and ratios of prices and sizes: 50 digits, far above any
+#: input (a context object's methods cost less than entering a local context per call).
+EXACT = Context(prec=50, rounding=ROUND_HALF_EVEN)
+_BPS_PER_UNIT = Decimal(10_000)
 
 
 def parse_decimal(text: str, field: str, *, allow_empty: bool = False) -> Decimal | None:
@@ -73,18 +77,18 @@ def is_multiple_of(value: Decimal, step: Decimal) -> bool:
     """True when ``value`` is a whole number of ``step`` (tick or lot)."""
     if step <= ZERO:
         return True
-    with localcontext() as ctx:
-        ctx.prec = 50
-        return (value % step) == ZERO
+    return EXACT.remainder(value, step) == ZERO
 
 
 def fmt(value: Decimal | None) -> str:
     """Canonical string form: no exponent, no trailing zeros, '' for None."""
     if value is None:
         return ""
-    if value == ZERO:
+    if not value:
         return "0"
-    text = format(value.normalize(), "f")
+    text = format(value, "f")  # every digit, never an exponent, never rounded
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
     return text
 
 
@@ -92,13 +96,10 @@ def average_price(notional: Decimal, quantity: Decimal) -> Decimal:
     """Volume-weighted average price, rounded half-even to AVG_PRICE_PLACES."""
     if quantity == ZERO:
         return ZERO
-    with localcontext() as ctx:
-        ctx.prec = 50
-        return (notional / quantity).quantize(AVG_PRICE_PLACES, rounding=ROUND_HALF_EVEN)
+    return EXACT.divide(notional, quantity).quantize(AVG_PRICE_PLACES, context=EXACT)
 
 
 def bps_of(notional: Decimal, bps: Decimal) -> Decimal:
     """``bps`` basis points of ``notional``, rounded half-even to MONEY_PLACES."""
-    with localcontext() as ctx:
-        ctx.prec = 50
-        return (notional * bps / Decimal(10_000)).quantize(MONEY_PLACES, rounding=ROUND_HALF_EVEN)
+    amount = EXACT.divide(EXACT.multiply(notional, bps), _BPS_PER_UNIT)
+    return amount.quantize(MONEY_PLACES, context=EXACT)

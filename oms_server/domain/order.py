@@ -6,7 +6,8 @@ fill that would overfill is refused here, once, for every caller.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import operator
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 
 from oms_server.domain.decimals import ZERO, average_price, fmt
@@ -89,6 +90,10 @@ class Order:
     reserve_price: Decimal | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
+    def __copy__(self) -> Order:
+        """The same shallow copy copy.copy makes, several times cheaper (hot path)."""
+        return Order(*_order_values(self))
+
     @classmethod
     def from_request(
         cls, order_id: str, request: OrderRequest, *, sender: str, now_ns: int
@@ -167,6 +172,10 @@ class Order:
         self.cum_notional += qty * price
         self.state = new_state
         return new_state
+
+
+#: Every field of an Order, in constructor order (all are init fields).
+_order_values = operator.attrgetter(*(f.name for f in fields(Order)))
 
 
 def _check_price_presence(required: bool, price: Decimal | None, field_name: str) -> None:

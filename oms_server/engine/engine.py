@@ -48,7 +48,7 @@ from oms_server.engine.routing import ParentRouting, RoutingHooks
 from oms_server.store.journal import JournalBatch
 from oms_server.store.repository import Store
 from oms_server.store.rows import child_to_row, execution_to_row, order_to_row, report_to_row
-from router.book import ConsolidatedBook
+from venues.tracing import tracing_enabled
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,9 @@ _STOP = object()
 class _Command:
     action: Callable[[], Any]
     future: asyncio.Future[Any]
-    #: The caller's trace context, so spans the command causes join the caller's trace.
-    trace_context: otel_context.Context
+    #: The caller's trace context, so spans the command causes join the caller's trace
+    #: (None while tracing is off).
+    trace_context: otel_context.Context | None
 
 
 @dataclass(slots=True)
@@ -309,7 +310,8 @@ class OrderEngine:
         if self._failed is not None or self._task is None:
             raise UnavailableError("the order engine is not running")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        command = _Command(action, future, otel_context.get_current())
+        trace_context = otel_context.get_current() if tracing_enabled() else None
+        command = _Command(action, future, trace_context)
         if wait_for_room:
             await self._queue.put(command)
         else:
@@ -361,17 +363,23 @@ class OrderEngine:
         return commands, False  # type: ignore[return-value]
 
     def _execute(self, command: _Command) -> tuple[bool, Any]:
+        if command.trace_context is None:
+            return self._outcome(command.action)
         token = otel_context.attach(command.trace_context)
         try:
-            return True, command.action()
+            return self._outcome(command.action)
+        finally:
+            otel_context.detach(token)
+
+    def _outcome(self, action: Callable[[], Any]) -> tuple[bool, Any]:
+        try:
+            return True, action()
         except OmsError as exc:
             self.stats.refused[exc.reason] = self.stats.refused.get(exc.reason, 0) + 1
             return False, exc
         except Exception as exc:
             log.exception("order engine command failed")
             return False, exc
-        finally:
-            otel_context.detach(token)
 
     async def _flush(self) -> None:
         pending = self._pending
@@ -383,14 +391,7 @@ class OrderEngine:
                 "child_orders", child.child_order_id, child_to_row(child), is_new=is_new
             )
         if pending.batch:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(COMMIT_ATTEMPTS),
-                wait=wait_exponential(multiplier=0.05, max=1.0),
-                retry=retry_if_exception_type(OSError),
-                reraise=True,
-            ):
-                with attempt:
-                    await self.store.commit(pending.batch)
+            await self._commit(pending.batch)
             self.commits += 1
         self.hub.publish(pending.reports)
         for order, _ in pending.dirty_orders.values():
@@ -398,6 +399,22 @@ class OrderEngine:
                 self._retire(order)
         for callback in pending.after_commit:
             callback()
+
+    async def _commit(self, batch: JournalBatch) -> None:
+        """Commit ``batch``; an OSError (disk, network) is retried a few times with backoff."""
+        try:
+            await self.store.commit(batch)
+            return
+        except OSError as exc:
+            log.warning("journal commit failed, retrying: %s", exc)
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(COMMIT_ATTEMPTS - 1),
+            wait=wait_exponential(multiplier=0.05, max=1.0),
+            retry=retry_if_exception_type(OSError),
+            reraise=True,
+        ):
+            with attempt:
+                await self.store.commit(batch)
 
     def _fail(self, exc: BaseException, commands: list[_Command]) -> None:
         log.error("order engine stopped: the journal commit failed: %s", exc)
@@ -678,6 +695,9 @@ class OrderEngine:
 
     def _after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once the current batch is durable, in the current trace."""
+        if not tracing_enabled():
+            self._pending.after_commit.append(callback)
+            return
         trace_context = otel_context.get_current()
 
         def traced() -> None:
@@ -744,10 +764,9 @@ class OrderEngine:
 
     def _reference_price(self, symbol: str) -> Decimal | None:
         """The consolidated mid (with venues) or the instrument's reference price."""
-        if self._venues is None:
+        if self.routing is None:
             return self.instruments[symbol].reference_price
-        book = ConsolidatedBook.of(self._venues.books(symbol), self._venues.venue_infos())
-        return book.mid
+        return self.routing.consolidated.of(symbol).mid
 
     def _new_order_id(self, now_ns: int) -> str:
         self._id_counter = (self._id_counter + 1) % 0x1000000

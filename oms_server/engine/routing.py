@@ -27,10 +27,11 @@ from oms_server.domain.instruments import Instrument
 from oms_server.domain.order import Order
 from oms_server.domain.state_machine import Trigger
 from oms_server.engine.ports import VenuePort
-from router.book import ConsolidatedBook
+from router.book import ConsolidatedBook, VenueBook
 from router.plan import ChildPlan, ParentSpec
 from router.quality import best_single_venue
 from router.strategies import plan_route
+from venues.tracing import span
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("oms.router")
@@ -52,6 +53,33 @@ class RoutingHooks:
     now_ns: Callable[[], int]
 
 
+class ConsolidatedCache:
+    """The consolidated book per symbol, rebuilt only when a venue book or venue info changed.
+
+    Venue books and the venue-info mapping are immutable values replaced on change, so
+    holding the very objects a view was built from and comparing identities is exact
+    (the held objects stay alive, so their identities cannot be reused).
+    """
+
+    def __init__(self, venues: VenuePort) -> None:
+        self._venues = venues
+        self._views: dict[str, tuple[tuple[VenueBook, ...], object, ConsolidatedBook]] = {}
+
+    def of(self, symbol: str) -> ConsolidatedBook:
+        books = tuple(self._venues.books(symbol).values())
+        infos = self._venues.venue_infos()
+        cached = self._views.get(symbol)
+        if cached is not None and cached[1] is infos and _same_objects(cached[0], books):
+            return cached[2]
+        view = ConsolidatedBook.of(books, infos)
+        self._views[symbol] = (books, infos, view)
+        return view
+
+
+def _same_objects(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
+
+
 class ParentRouting:
     """Children of working parents, and what happens when venues report on them."""
 
@@ -66,6 +94,7 @@ class ParentRouting:
         self._instruments = instruments
         self._orders = orders
         self._hooks = hooks
+        self.consolidated = ConsolidatedCache(venues)
         self.children: dict[str, ChildOrder] = {}
         self._by_parent: dict[str, list[str]] = {}
         self._child_counts: dict[str, int] = {}
@@ -95,9 +124,7 @@ class ParentRouting:
 
     def route(self, order: Order) -> None:
         """Plan and create children for the part of ``order`` no live child covers."""
-        with tracer.start_as_current_span(
-            "router.route", attributes={"oms.order_id": order.order_id}
-        ):
+        with span(tracer, "router.route", attributes={"oms.order_id": order.order_id}):
             self._route(order)
 
     def _route(self, order: Order) -> None:
@@ -108,7 +135,7 @@ class ParentRouting:
         infos = self.venues.venue_infos()
         spec = self._spec(order, remaining)
         if order.arrival_price is None:
-            self._record_arrival(order, books, infos)
+            self._record_arrival(order, books, infos, self.consolidated.of(order.symbol))
         plan = plan_route(spec, books, infos)
         for planned in plan.children:
             self._new_child(order, planned)
@@ -215,7 +242,7 @@ class ParentRouting:
         ids = self._stops.get(symbol)
         if not ids:
             return 0
-        book = ConsolidatedBook.of(self.venues.books(symbol), self.venues.venue_infos())
+        book = self.consolidated.of(symbol)
         triggered = [
             order
             for order_id in list(ids)
@@ -240,8 +267,9 @@ class ParentRouting:
             venue=order.venue,
         )
 
-    def _record_arrival(self, order: Order, books: object, infos: object) -> None:
-        book = ConsolidatedBook.of(books, infos)  # type: ignore[arg-type]
+    def _record_arrival(
+        self, order: Order, books: object, infos: object, book: ConsolidatedBook
+    ) -> None:
         order.arrival_price = book.arrival_price(order.side)
         single = best_single_venue(
             order.side,

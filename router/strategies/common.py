@@ -7,11 +7,12 @@ the first level and 200 at the second). Every slice is then a whole number of lo
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal, localcontext
+from decimal import Decimal
 
-from oms_server.domain.decimals import ZERO, average_price, fmt
+from oms_server.domain.decimals import EXACT, ZERO, average_price, fmt
 from oms_server.domain.enums import OrderType, Side, TimeInForce
 from router.book import VenueBook, VenueInfo
 from router.plan import ChildPlan, ParentSpec, Purpose, RoutingPlan
@@ -68,9 +69,13 @@ class Market:
 
 def net_price(price: Decimal, side: Side, taker_fee_bps: Decimal) -> Decimal:
     """Price after the taker fee: more for a buyer to pay, less for a seller to receive."""
-    with localcontext() as ctx:
-        ctx.prec = CALC_PRECISION
-        return price * (1 + side.sign * taker_fee_bps / BPS_PER_UNIT)
+    return EXACT.multiply(price, _fee_factor(side.sign, taker_fee_bps))
+
+
+@functools.lru_cache(maxsize=256)
+def _fee_factor(sign: int, taker_fee_bps: Decimal) -> Decimal:
+    """1 plus (buy) or minus (sell) the fee as a fraction: venues have a handful of fees."""
+    return EXACT.add(1, EXACT.divide(sign * taker_fee_bps, BPS_PER_UNIT))
 
 
 def within_limit(price: Decimal, parent: ParentSpec) -> bool:
@@ -86,9 +91,7 @@ def floor_to_lot(quantity: Decimal, lot: Decimal) -> Decimal:
         return ZERO
     if lot <= ZERO:
         return quantity
-    with localcontext() as ctx:
-        ctx.prec = CALC_PRECISION
-        return (quantity // lot) * lot
+    return EXACT.multiply(EXACT.divide_int(quantity, lot), lot)
 
 
 def venue_slices(book: VenueBook, info: VenueInfo, parent: ParentSpec) -> list[Slice]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import sys
 from decimal import Decimal
 
@@ -150,3 +151,29 @@ def test_money_is_bounded_so_balances_stay_exact(text: str, ok: bool) -> None:
         with pytest.raises(ValidationError) as refused:
             parse_money(text, "amount")
         assert refused.value.field == "amount"
+
+
+def test_a_copy_is_equal_and_does_not_follow_later_changes() -> None:
+    order = new_order("10")
+    snapshot = copy.copy(order)
+    assert snapshot == order
+    order.apply_fill(Decimal(4), Decimal("10.01"))
+    assert snapshot.cum_qty == 0 and snapshot.state is OrderState.NEW
+    assert order.cum_qty == 4
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ("50.00", "50"),
+        ("1E+3", "1000"),
+        ("-0.50", "-0.5"),
+        ("0E-8", "0"),
+        ("-0", "0"),
+        ("0.00000001", "0.00000001"),
+        # More digits than Python's default 28-digit context: every one is kept.
+        ("123456789012345678901234567890.123456789", "123456789012345678901234567890.123456789"),
+    ],
+)
+def test_fmt_writes_every_digit_and_no_trailing_zeros(value: str, text: str) -> None:
+    assert fmt(Decimal(value)) == text
