@@ -18,6 +18,7 @@ import grpc
 
 from clients.bench.orders import FINAL_STATES
 from clients.bench.stats import Latencies
+from clients.sdk.client import STREAM_BATCH, reports_of
 from protos.oms.v1 import common_pb2, order_pb2
 from protos.oms.v1 import order_service_pb2 as pb
 from protos.oms.v1 import order_service_pb2_grpc as pb_grpc
@@ -82,12 +83,15 @@ class StreamFollower:
     async def _run(self) -> None:
         while True:
             request = pb.StreamExecutionReportsRequest(
-                account_id=self.account_id, from_sequence=self.last_sequence
+                account_id=self.account_id,
+                from_sequence=self.last_sequence,
+                max_batch=STREAM_BATCH,
             )
             call = self._stub.StreamExecutionReports(request, metadata=self._metadata)
             try:
                 async for message in call:
-                    self._accept(message.report)
+                    for report in reports_of(message):
+                        self._accept(report)
             except grpc.aio.AioRpcError:
                 pass  # resume below from the last sequence seen
             finally:

@@ -67,6 +67,8 @@ RESUMABLE_STREAM_CODES = frozenset(
 #: How fast the channel itself reconnects after losing the server (gRPC defaults to
 #: a 1 s first backoff growing to 120 s, which would outlast our own retries).
 CHANNEL_RECONNECT_BACKOFF_MS = (100, 2_000)
+#: Reports the SDK lets the server pack into one stream message (it never waits to fill one).
+STREAM_BATCH = 500
 
 Decimalish = str | int | Decimal
 EnumArg = int | str
@@ -292,19 +294,19 @@ class OmsClient:
         backoff = _Backoff(self.reconnect)
         while True:
             request = order_service_pb2.StreamExecutionReportsRequest(
-                account_id=account_id, from_sequence=last
+                account_id=account_id, from_sequence=last, max_batch=STREAM_BATCH
             )
             call = self._open_stream(self._orders.StreamExecutionReports, request)
             try:
                 async for message in call:
-                    report = message.report
-                    if report.sequence <= last:
-                        continue
-                    if report.sequence != last + 1:
-                        raise _gap_error(last, report.sequence)
-                    last = report.sequence
-                    backoff.reset()
-                    yield report
+                    for report in reports_of(message):
+                        if report.sequence <= last:
+                            continue
+                        if report.sequence != last + 1:
+                            raise _gap_error(last, report.sequence)
+                        last = report.sequence
+                        backoff.reset()
+                        yield report
                 error = OmsError("the stream ended", code=grpc.StatusCode.UNAVAILABLE)
             except grpc.aio.AioRpcError as exc:
                 if self._closed:
@@ -464,6 +466,15 @@ class OmsClient:
                         raise
                     raise _client_closed() from None
         raise AssertionError("unreachable")  # pragma: no cover - tenacity reraises
+
+
+def reports_of(
+    message: order_service_pb2.StreamExecutionReportsResponse,
+) -> Sequence[order_pb2.ExecutionReport]:
+    """The reports of one stream message: its batch, or its single report."""
+    if message.reports:
+        return message.reports
+    return [message.report] if message.HasField("report") else []
 
 
 def new_client_order_id() -> str:

@@ -22,6 +22,8 @@ from protos.oms.v1 import order_service_pb2_grpc
 
 #: Reports read from the store per query while replaying a stream.
 REPLAY_PAGE = 1000
+#: Most reports in one stream message (a request's max_batch is capped to it).
+MAX_STREAM_BATCH = 1000
 #: Stream messages kept built for the subscribers that have not sent them yet.
 STREAM_MESSAGES_KEPT = 20_000
 
@@ -130,8 +132,14 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
     ) -> AsyncIterator[pb.StreamExecutionReportsResponse]:
         account_id = mapping.identifier(request.account_id, "account_id")
         require_account(account_id)
-        async for report in self._reports(account_id, request.from_sequence):
-            yield self._stream_message(report)
+        max_batch = min(request.max_batch, MAX_STREAM_BATCH)
+        batches = self._report_batches(account_id, request.from_sequence, max(max_batch, 1))
+        async for batch in batches:
+            if max_batch <= 1:
+                yield self._stream_message(batch[0])
+            else:
+                reports = [self._stream_message(r).report for r in batch]
+                yield pb.StreamExecutionReportsResponse(reports=reports)
 
     def _stream_message(self, report: ExecutionReport) -> pb.StreamExecutionReportsResponse:
         """The stream message of a report, built once however many subscribers send it."""
@@ -144,8 +152,14 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
                 self._messages.popitem(last=False)
         return message
 
-    async def _reports(self, account_id: str, after: int) -> AsyncIterator[ExecutionReport]:
-        """Stored reports after ``after``, then live ones: no gap, no duplicate."""
+    async def _report_batches(
+        self, account_id: str, after: int, max_batch: int
+    ) -> AsyncIterator[list[ExecutionReport]]:
+        """Stored reports after ``after``, then live ones, in runs of at most ``max_batch``.
+
+        No gap, no duplicate. A live run holds whatever is queued when the subscriber
+        wakes: it never waits for more.
+        """
         subscription = self._hub.subscribe(account_id)
         try:
             last = after
@@ -155,9 +169,10 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
                     chunk = await self._store.reports_after(
                         account_id, last, limit=REPLAY_PAGE, up_to=subscription.start_after
                     )
-                for report in chunk:
-                    yield report
-                    last = report.sequence
+                for start in range(0, len(chunk), max_batch):
+                    batch = chunk[start : start + max_batch]
+                    yield batch
+                    last = batch[-1].sequence
             while True:
                 report = await subscription.get()
                 if report is None:
@@ -165,10 +180,11 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
                         f"subscriber fell behind; resume with from_sequence={last}",
                         reason="SLOW_CONSUMER",
                     )
-                if report.sequence <= last:
-                    continue
-                yield report
-                last = report.sequence
+                queued = [report, *subscription.drain(max_batch - 1)]
+                batch = [r for r in queued if r.sequence > last]
+                if batch:
+                    yield batch
+                    last = batch[-1].sequence
         finally:
             subscription.close()
 

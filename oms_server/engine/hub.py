@@ -35,6 +35,15 @@ class Subscription:
             return None
         return await self._queue.get()
 
+    def drain(self, limit: int) -> list[ExecutionReport]:
+        """Up to ``limit`` reports already queued, without waiting."""
+        ready: list[ExecutionReport] = []
+        while len(ready) < limit and not self._queue.empty():
+            report = self._queue.get_nowait()
+            if report is not None:
+                ready.append(report)
+        return ready
+
     def offer(self, report: ExecutionReport) -> None:
         if self.overflowed:
             return

@@ -33,19 +33,36 @@ async def submit_many(oms: RunningOms, prefix: str, count: int, concurrency: int
     await asyncio.gather(*(one(i) for i in range(count)))
 
 
-async def collect(oms: RunningOms, from_sequence: int, until: int) -> list[int]:
+async def collect(
+    oms: RunningOms, from_sequence: int, until: int, *, max_batch: int = 0
+) -> list[int]:
     """Sequences received from ``from_sequence`` until sequence ``until`` arrives."""
-    seen: list[int] = []
-    call = oms.orders.StreamExecutionReports(
-        pb.StreamExecutionReportsRequest(account_id="ACC1", from_sequence=from_sequence),
-        metadata=MD,
+    return [
+        s for batch in await collect_messages(oms, from_sequence, until, max_batch) for s in batch
+    ]
+
+
+async def collect_messages(
+    oms: RunningOms, from_sequence: int, until: int, max_batch: int
+) -> list[list[int]]:
+    """The sequences of each stream message, checking the message shape ``max_batch`` asks."""
+    messages: list[list[int]] = []
+    request = pb.StreamExecutionReportsRequest(
+        account_id="ACC1", from_sequence=from_sequence, max_batch=max_batch
     )
+    call = oms.orders.StreamExecutionReports(request, metadata=MD)
     async for message in call:
-        seen.append(message.report.sequence)
-        if message.report.sequence >= until:
+        if max_batch > 1:
+            assert not message.HasField("report")
+            assert 1 <= len(message.reports) <= max_batch
+            messages.append([r.sequence for r in message.reports])
+        else:
+            assert not message.reports
+            messages.append([message.report.sequence])
+        if messages[-1][-1] >= until:
             call.cancel()
             break
-    return seen
+    return messages
 
 
 async def last_sequence(oms: RunningOms) -> int:
@@ -53,21 +70,36 @@ async def last_sequence(oms: RunningOms) -> int:
     return oms.app.hub.last_sequence("ACC1")
 
 
+@pytest.mark.parametrize("max_batch", [0, 7])
 async def test_a_mid_way_subscriber_sees_every_report_once_in_order_while_writes_go_on(
-    oms: RunningOms,
+    oms: RunningOms, max_batch: int
 ) -> None:
     await submit_many(oms, "before", 40)
     start = await last_sequence(oms) // 2
     writer = asyncio.create_task(submit_many(oms, "during", 60))
-    reader = asyncio.create_task(collect(oms, start, until=10**9))
+    reader = asyncio.create_task(collect(oms, start, until=10**9, max_batch=max_batch))
     await asyncio.wait_for(writer, 60)
     final = await last_sequence(oms)
     await eventually(lambda: final > 0)
     reader.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await reader
-    seen = await asyncio.wait_for(collect(oms, start, until=final), 30)
+    seen = await asyncio.wait_for(collect(oms, start, until=final, max_batch=max_batch), 30)
     assert seen == list(range(start + 1, final + 1))
+
+
+async def test_batched_messages_pack_ready_reports_and_keep_the_sequence(
+    oms: RunningOms,
+) -> None:
+    await submit_many(oms, "stored", 30)
+    final = await last_sequence(oms)
+    messages = await asyncio.wait_for(collect_messages(oms, 0, final, max_batch=16), 30)
+    assert [s for batch in messages for s in batch] == list(range(1, final + 1))
+    # Replayed reports are all ready: full messages of 16, the rest in the last one.
+    assert [len(batch) for batch in messages[:-1]] == [16] * (len(messages) - 1)
+    # A huge max_batch is capped by the server, never refused.
+    capped = await asyncio.wait_for(collect_messages(oms, 0, final, max_batch=10**9), 30)
+    assert [s for batch in capped for s in batch] == list(range(1, final + 1))
 
 
 async def test_live_reader_started_before_writes_gets_every_report(oms: RunningOms) -> None:

@@ -117,15 +117,19 @@ class GetOrderEventsResponse(_message.Message):
     def __init__(self, events: _Optional[_Iterable[_Union[_order_pb2.ExecutionReport, _Mapping]]] = ...) -> None: ...
 
 class StreamExecutionReportsRequest(_message.Message):
-    __slots__ = ("account_id", "from_sequence")
+    __slots__ = ("account_id", "from_sequence", "max_batch")
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     FROM_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
     account_id: str
     from_sequence: int
-    def __init__(self, account_id: _Optional[str] = ..., from_sequence: _Optional[int] = ...) -> None: ...
+    max_batch: int
+    def __init__(self, account_id: _Optional[str] = ..., from_sequence: _Optional[int] = ..., max_batch: _Optional[int] = ...) -> None: ...
 
 class StreamExecutionReportsResponse(_message.Message):
-    __slots__ = ("report",)
+    __slots__ = ("report", "reports")
     REPORT_FIELD_NUMBER: _ClassVar[int]
+    REPORTS_FIELD_NUMBER: _ClassVar[int]
     report: _order_pb2.ExecutionReport
-    def __init__(self, report: _Optional[_Union[_order_pb2.ExecutionReport, _Mapping]] = ...) -> None: ...
+    reports: _containers.RepeatedCompositeFieldContainer[_order_pb2.ExecutionReport]
+    def __init__(self, report: _Optional[_Union[_order_pb2.ExecutionReport, _Mapping]] = ..., reports: _Optional[_Iterable[_Union[_order_pb2.ExecutionReport, _Mapping]]] = ...) -> None: ...
