@@ -29,6 +29,9 @@ MONEY_MAX = Decimal("1e15")
 #: input (a context object's methods cost less than entering a local context per call).
 EXACT = Context(prec=50, rounding=ROUND_HALF_EVEN)
 _BPS_PER_UNIT = Decimal(10_000)
+#: Distinct values whose canonical text fmt remembers (cleared when full).
+FMT_CACHE_SIZE = 65_536
+_FMT_CACHE: dict[Decimal, str] = {}
 
 
 def parse_decimal(text: str, field: str, *, allow_empty: bool = False) -> Decimal | None:
@@ -81,9 +84,23 @@ def is_multiple_of(value: Decimal, step: Decimal) -> bool:
 
 
 def fmt(value: Decimal | None) -> str:
-    """Canonical string form: no exponent, no trailing zeros, '' for None."""
+    """Canonical string form: no exponent, no trailing zeros, '' for None.
+
+    Prices and sizes repeat, so texts are remembered by value (equal Decimals hash
+    alike and have the same canonical text, whatever their exponent).
+    """
     if value is None:
         return ""
+    text = _FMT_CACHE.get(value)
+    if text is None:
+        text = _canonical_text(value)
+        if len(_FMT_CACHE) >= FMT_CACHE_SIZE:
+            _FMT_CACHE.clear()
+        _FMT_CACHE[value] = text
+    return text
+
+
+def _canonical_text(value: Decimal) -> str:
     if not value:
         return "0"
     text = format(value, "f")  # every digit, never an exponent, never rounded

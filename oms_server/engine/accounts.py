@@ -6,6 +6,7 @@ they are rebuilt from the working orders, so they never drift from the orders.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable
 from decimal import Decimal
@@ -172,7 +173,7 @@ class AccountBook:
             "account_id": account.account_id,
             "cash": account.cash,
             "active": int(account.active),
-            "risk_limits": json.dumps(account.limits.to_json()),
+            "risk_limits": _limits_json(account.limits),
             "updated_ns": now_ns,
         }
         self._write("accounts", account.account_id, row, is_new)
@@ -189,3 +190,9 @@ class AccountBook:
         is_new = key not in self._stored_positions
         self._stored_positions.add(key)
         self._write("positions", key, row, is_new)
+
+
+@functools.lru_cache(maxsize=1024)
+def _limits_json(limits: RiskLimits) -> str:
+    """The stored form of risk limits (written with the account row on every fill)."""
+    return json.dumps(limits.to_json())
