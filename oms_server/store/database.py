@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,23 @@ def create_engine(url: str) -> AsyncEngine:
     )
 
 
+def sqlite_file_path(url: str) -> str | None:
+    """The file of a plain SQLite file URL; None for other backends, in-memory or URI options."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.query:
+        return None
+    if parsed.database in (None, "", ":memory:"):
+        return None
+    return os.path.abspath(parsed.database)
+
+
+def connect_sqlite(path: str) -> sqlite3.Connection:
+    """A stdlib connection with the engine's pragmas; it never begins transactions itself."""
+    connection = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    _apply_pragmas(connection)
+    return connection
+
+
 async def create_schema(engine: AsyncEngine) -> None:
     """Create every table that does not exist yet."""
     async with engine.begin() as conn:
@@ -63,6 +82,10 @@ def _create_sqlite_engine(url: str, database: str | None) -> AsyncEngine:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    _apply_pragmas(dbapi_connection)
+
+
+def _apply_pragmas(dbapi_connection: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")

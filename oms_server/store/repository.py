@@ -14,9 +14,10 @@ from oms_server.domain.enums import TERMINAL_STATES, OrderState
 from oms_server.domain.order import Order
 from oms_server.domain.reports import ExecutionReport
 from oms_server.store import schema
-from oms_server.store.database import create_engine, create_schema
+from oms_server.store.database import create_engine, create_schema, sqlite_file_path
 from oms_server.store.journal import JournalBatch, Row
 from oms_server.store.rows import row_to_child, row_to_order, row_to_report
+from oms_server.store.sqlite_writer import SqliteWriter
 
 #: Tables in the order they are written within a commit.
 WRITE_ORDER: tuple[Table, ...] = (
@@ -29,27 +30,44 @@ WRITE_ORDER: tuple[Table, ...] = (
     schema.halts,
 )
 _TABLES = {table.name: table for table in WRITE_ORDER}
+#: Tables of facts keyed by their primary key (a venue report by (venue, exec_id)):
+#: storing one twice is a no-op.
+IGNORE_DUPLICATES = frozenset({schema.executions.name})
 
 
 class Store:
-    """Durable journal of orders, events, child orders and executions."""
+    """Durable journal of orders, events, child orders and executions.
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    Reads go through the SQLAlchemy async ``engine``. Commits do too, unless a
+    ``writer`` is given: on a SQLite file, a stdlib sqlite3 thread writes them.
+    """
+
+    def __init__(self, engine: AsyncEngine, writer: SqliteWriter | None = None) -> None:
         self.engine = engine
+        self._writer = writer
         self._updates = {t.name: _update_statement(t) for t in WRITE_ORDER}
         self._inserts = {t.name: t.insert() for t in WRITE_ORDER}
-        # A venue report is a fact keyed by (venue, exec_id): storing it twice is a no-op.
-        self._inserts["executions"] = _insert_ignoring_duplicates(schema.executions, self.dialect)
+        for name in IGNORE_DUPLICATES:
+            self._inserts[name] = _insert_ignoring_duplicates(_TABLES[name], self.dialect)
 
     @classmethod
     async def open(cls, url: str) -> Store:
         """Connect to ``url`` and create the schema if needed."""
         engine = create_engine(url)
-        await create_schema(engine)
-        return cls(engine)
+        try:
+            await create_schema(engine)
+            writer = await _open_writer(url, engine)
+        except BaseException:
+            await engine.dispose()
+            raise
+        return cls(engine, writer)
 
     async def close(self) -> None:
-        await self.engine.dispose()
+        try:
+            if self._writer is not None:
+                await self._writer.close()
+        finally:
+            await self.engine.dispose()
 
     @property
     def dialect(self) -> str:
@@ -57,6 +75,9 @@ class Store:
 
     async def commit(self, batch: JournalBatch) -> None:
         """Write every row of ``batch`` in one transaction."""
+        if self._writer is not None:
+            await self._writer.commit(batch)
+            return
         async with self.engine.begin() as conn:
             for table in WRITE_ORDER:
                 await self._write_table(conn, table, batch)
@@ -199,6 +220,14 @@ class Store:
         async with self.engine.connect() as conn:
             result = await conn.execute(query)
             return list(result.mappings().all())
+
+
+async def _open_writer(url: str, engine: AsyncEngine) -> SqliteWriter | None:
+    """A stdlib writer for a SQLite file; in-memory databases keep the engine's connection."""
+    path = sqlite_file_path(url)
+    if path is None:
+        return None
+    return await SqliteWriter.open(path, WRITE_ORDER, engine.dialect, IGNORE_DUPLICATES)
 
 
 def _insert_ignoring_duplicates(table: Table, dialect: str) -> Any:

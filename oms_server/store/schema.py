@@ -33,6 +33,7 @@ class DecimalString(TypeDecorator[Decimal]):
     impl = String(40)
     cache_ok = True
 
+    # statements.py does the same for the stdlib sqlite3 writer; keep the two alike.
     def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
         if value is None:
             return None
