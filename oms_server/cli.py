@@ -15,6 +15,7 @@ from oms_server.app import OmsApp, resolve_auth_secret
 from oms_server.config import Settings
 from oms_server.domain.access import Role
 from oms_server.observability import configure_logging, configure_tracing
+from venues.scenario import Scenario, VenueConfig
 
 log = logging.getLogger("oms")
 
@@ -49,9 +50,15 @@ def _parser() -> argparse.ArgumentParser:
     server = sub.add_parser("server", help="run the OMS gRPC server alone")
     server.add_argument("--scenario", help="scenario TOML file for the instruments")
     server.set_defaults(handler=_cmd_server)
-    venue = sub.add_parser("venue", help="run one venue simulator against NATS_URL")
+    venue = sub.add_parser("venue", help="run venue simulators against NATS_URL")
     venue.add_argument("--scenario", help="scenario TOML file (default: bundled)")
-    venue.add_argument("--name", required=True, help="the venue's name in the scenario")
+    venue.add_argument(
+        "--name",
+        action="append",
+        default=[],
+        dest="names",
+        help="a venue of the scenario (repeatable; default: every venue, in one process)",
+    )
     venue.set_defaults(handler=_cmd_venue)
     token = sub.add_parser("token", help="print a bearer token")
     token.add_argument("--role", choices=[r.value for r in Role], default="trader")
@@ -129,29 +136,43 @@ def _cmd_venue(args: argparse.Namespace) -> int:
     if not settings.nats_url:
         raise ValueError("NATS_URL must name the NATS server the OMS uses")
     scenario = load_scenario(settings.scenario_path)
-    try:
-        config = scenario.venue(args.name)
-    except KeyError:
-        names = ", ".join(v.name for v in scenario.venues)
-        raise ValueError(f"the scenario has no venue {args.name!r} (it has {names})") from None
-    state: dict[str, object] = {}
+    configs = _venue_configs(scenario, args.names)
+    names = ",".join(c.name for c in configs)
+    state: dict[str, object] = {"simulators": []}
 
     async def start() -> None:
-        nc = await connect_nats(settings.nats_url or "", name=f"venue-{args.name}")
-        simulator = VenueSimulator(nc, scenario, config)
-        state.update(nc=nc, simulator=simulator)
-        await simulator.start()
+        nc = await connect_nats(settings.nats_url or "", name=f"venue-{names}")
+        state["nc"] = nc
+        for config in configs:
+            simulator = VenueSimulator(nc, scenario, config)
+            state["simulators"].append(simulator)  # type: ignore[attr-defined]
+            await simulator.start()
 
     async def ready() -> None:
-        print(f"venue {config.name} ready on {settings.nats_url}", flush=True)
+        for config in configs:
+            print(f"venue {config.name} ready on {settings.nats_url}", flush=True)
 
     async def stop() -> None:
-        if "simulator" in state:
-            await state["simulator"].stop()  # type: ignore[attr-defined]
+        for simulator in state["simulators"]:  # type: ignore[attr-defined]
+            await simulator.stop()
         if "nc" in state:
             await close_nats(state["nc"])  # type: ignore[arg-type]
 
     return _run_until_signal(start, ready, stop)
+
+
+def _venue_configs(scenario: Scenario, names: Sequence[str]) -> list[VenueConfig]:
+    """The scenario's venues named (all of them when none is)."""
+    if not names:
+        return list(scenario.venues)
+    configs = []
+    for name in names:
+        try:
+            configs.append(scenario.venue(name))
+        except KeyError:
+            known = ", ".join(v.name for v in scenario.venues)
+            raise ValueError(f"the scenario has no venue {name!r} (it has {known})") from None
+    return configs
 
 
 def _run_until_signal(

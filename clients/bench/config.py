@@ -79,7 +79,7 @@ class BenchConfig:
     profile_dir: Path | None = None
     quick: bool = False
     #: Run NATS, each venue and the OMS as separate processes instead of one `oms up`.
-    venues_apart: bool = False
+    venues_apart: bool = True
 
     def as_dict(self) -> dict[str, object]:
         return {

@@ -2,14 +2,17 @@
 
     oms-bench all                    # every scenario with the issue's parameters (< 10 min)
     oms-bench submit --quick         # one scenario, short
-    oms-bench e2e --venues-apart     # venues and NATS in processes of their own
+    oms-bench e2e --venues-inline    # venues inside the OMS process (`oms up`)
     oms-bench e2e --profile prof/    # plus a py-spy profile of the server
     oms-bench e2e --target 127.0.0.1:50051 --token $ADMIN_TOKEN --nats-url nats://...
 
-Unless ``--target`` is given, each scenario starts its own `oms up` subprocess (temp
-state dir and SQLite file, free port, fresh secret, the bundled bench scenario) and
-stops it with SIGTERM afterwards. Every figure is printed beside a same-run baseline (a
-trivial grpc.aio echo driven by the same client code) and written to JSON. The exit
+Unless ``--target`` is given, each scenario starts its own stack (temp state dir and
+SQLite file, free port, fresh secret, the bundled bench scenario): a nats-server, one
+`oms venue` process hosting the simulated venues and `oms server`, as a deployment runs
+them (the venues stand in for exchanges, whose CPU is not the OMS's), and stops it with
+SIGTERM afterwards. ``--venues-inline`` runs `oms up` instead, everything in one process.
+Every figure is printed beside a same-run baseline (a trivial grpc.aio echo driven by
+the same client code) and written to JSON. The exit
 status is 0 when every scenario ran and every started process stopped cleanly, whether
 or not the targets were met (the benchmark is not a test).
 """
@@ -195,16 +198,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _system_args(parser: argparse.ArgumentParser) -> None:
-    system = parser.add_argument_group("system under test (default: start `oms up` per scenario)")
+    system = parser.add_argument_group("system under test (default: start a stack per scenario)")
     system.add_argument("--target", metavar="HOST:PORT", help="a running OMS instead")
     system.add_argument("--token", help="bearer token for --target (admin: any account)")
     system.add_argument("--nats-url", help="the target's NATS, to count fills at the venues")
     system.add_argument("--server-pid", type=int, help="the target's pid, for memory and CPU")
     system.add_argument("--scenario-file", help="scenario for started stacks (bench default)")
     system.add_argument(
-        "--venues-apart",
-        action="store_true",
-        help="start nats-server, `oms venue` per venue and `oms server` instead of `oms up`",
+        "--venues-inline",
+        dest="venues_apart",
+        action="store_false",
+        help="start `oms up` (venues in the OMS process) instead of nats-server, one "
+        "`oms venue` hosting every venue and `oms server` (the default)",
     )
 
 

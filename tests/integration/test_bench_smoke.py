@@ -1,7 +1,8 @@
 """A short oms-bench run through its real entry point, so the benchmark cannot rot.
 
-Every scenario runs with tiny counts against real `oms up` subprocesses. Nothing here
-is timed: the assertions are about the JSON's shape and about counts that must agree.
+Every scenario runs with tiny counts against real stacks (nats-server, `oms venue` and
+`oms server` subprocesses). Nothing here is timed: the assertions are about the JSON's
+shape and about counts that must agree.
 """
 
 from __future__ import annotations

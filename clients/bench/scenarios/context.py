@@ -58,7 +58,7 @@ class RunContext:
 
     @contextlib.asynccontextmanager
     async def system(self, label: str, accounts: Sequence[str]) -> AsyncIterator[System]:
-        """The given ``--target``, or a fresh `oms up` for this scenario (stopped after)."""
+        """The given ``--target``, or a fresh stack for this scenario (stopped after)."""
         external = self.config.external
         if external is not None:
             target = Target(
