@@ -330,22 +330,46 @@ class OrderEngine:
             return order
 
     async def _run(self) -> None:
+        """Execute batches of commands; commit each while the next one executes.
+
+        Commits stay in order (batch N+1 starts committing once N is durable), and no
+        outcome, report or venue message of a batch leaves before its own commit. Only
+        the in-memory state runs up to one batch ahead of the journal.
+        """
+        committing: asyncio.Task[None] | None = None
         stopping = False
-        while not stopping:
-            commands, stopping = await self._next_commands()
-            outcomes = [self._execute(command) for command in commands]
-            try:
-                await self._flush()
-            except Exception as exc:
-                self._fail(exc, commands)
-                return
-            for command, (ok, value) in zip(commands, outcomes, strict=True):
-                if command.future.done():
-                    continue
-                if ok:
-                    command.future.set_result(value)
-                else:
-                    command.future.set_exception(value)
+        try:
+            while not stopping:
+                commands, stopping = await self._next_commands()
+                outcomes = [self._execute(command) for command in commands]
+                sealed = self._seal()
+                if committing is not None:
+                    await committing
+                if self._failed is not None:
+                    self._fail(self._failed, commands)
+                    return
+                committing = asyncio.create_task(
+                    self._commit_and_answer(sealed, commands, outcomes), name="engine-commit"
+                )
+        finally:
+            if committing is not None:
+                await asyncio.gather(committing, return_exceptions=True)
+
+    async def _commit_and_answer(
+        self, sealed: _PendingWrites, commands: list[_Command], outcomes: list[tuple[bool, Any]]
+    ) -> None:
+        try:
+            await self._flush(sealed)
+        except Exception as exc:
+            self._fail(exc, commands)
+            return
+        for command, (ok, value) in zip(commands, outcomes, strict=True):
+            if command.future.done():
+                continue
+            if ok:
+                command.future.set_result(value)
+            else:
+                command.future.set_exception(value)
 
     async def _next_commands(self) -> tuple[list[_Command], bool]:
         first = await self._queue.get()
@@ -381,7 +405,9 @@ class OrderEngine:
             log.exception("order engine command failed")
             return False, exc
 
-    async def _flush(self) -> None:
+    def _seal(self) -> _PendingWrites:
+        """Close the current batch: its rows are built now, before later commands change
+        the same orders and children."""
         pending = self._pending
         self._pending = _PendingWrites()
         for order, is_new in pending.dirty_orders.values():
@@ -390,6 +416,10 @@ class OrderEngine:
             pending.batch.upsert(
                 "child_orders", child.child_order_id, child_to_row(child), is_new=is_new
             )
+        return pending
+
+    async def _flush(self, pending: _PendingWrites) -> None:
+        """Commit a sealed batch, then publish its reports and run its after-commit work."""
         if pending.batch:
             await self._commit(pending.batch)
             self.commits += 1
@@ -417,8 +447,10 @@ class OrderEngine:
                 await self.store.commit(batch)
 
     def _fail(self, exc: BaseException, commands: list[_Command]) -> None:
-        log.error("order engine stopped: the journal commit failed: %s", exc)
-        self._failed = exc
+        """Stop for good: refuse ``commands`` and everything queued, and end the writer."""
+        if self._failed is None:
+            log.error("order engine stopped: the journal commit failed: %s", exc)
+            self._failed = exc
         error = UnavailableError("the order store is unavailable; nothing was stored")
         for command in commands:
             if not command.future.done():
@@ -427,6 +459,7 @@ class OrderEngine:
             item = self._queue.get_nowait()
             if isinstance(item, _Command) and not item.future.done():
                 item.future.set_exception(error)
+        self._queue.put_nowait(_STOP)  # wakes the writer task, which then ends
 
     def _retire(self, order: Order) -> None:
         self._orders.pop(order.order_id, None)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 
 import grpc
 import pytest
@@ -306,3 +308,27 @@ async def test_halt_and_resume_are_stored_across_restarts(oms: RunningOms) -> No
     await oms.restart()
     accepted = await oms.orders.SubmitOrder(limit_buy("h2"), metadata=MD)
     assert accepted.order.state == common_pb2.ORDER_STATE_NEW
+
+
+async def test_a_failed_commit_stops_the_engine_and_acknowledges_nothing_after_it(
+    oms_sqlite: RunningOms, sqlite_url: str
+) -> None:
+    stored = await oms_sqlite.orders.SubmitOrder(limit_buy("kept"), metadata=MD)
+    # The journal breaks under the running OMS: its events table disappears.
+    path = sqlite_url.split(":///", 1)[1]
+    with contextlib.closing(sqlite3.connect(path, timeout=10)) as broken:
+        broken.execute("DROP TABLE order_events")
+    replies = await asyncio.gather(
+        *(oms_sqlite.orders.SubmitOrder(limit_buy(f"lost-{i}"), metadata=MD) for i in range(20)),
+        return_exceptions=True,
+    )
+    assert all(isinstance(r, grpc.aio.AioRpcError) for r in replies), replies
+    assert {r.code() for r in replies} == {grpc.StatusCode.UNAVAILABLE}  # type: ignore[union-attr]
+    later = oms_sqlite.orders.SubmitOrder(limit_buy("later"), metadata=MD)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await later
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert oms_sqlite.app is not None and not oms_sqlite.app.engine.healthy  # type: ignore[union-attr]
+    with contextlib.closing(sqlite3.connect(path, timeout=10)) as check:
+        ids = [row[0] for row in check.execute("SELECT client_order_id FROM orders")]
+    assert ids == [stored.order.client_order_id]

@@ -102,7 +102,7 @@ class EngineMachine(RuleBasedStateMachine):
 
     def settle(self) -> None:
         """What the writer does after a batch: flush (commit, publish, send)."""
-        self.loop.run_until_complete(self.engine._flush())
+        self.loop.run_until_complete(self.engine._flush(self.engine._seal()))
 
     def command(self, action: object) -> None:
         with contextlib.suppress(OmsError):
