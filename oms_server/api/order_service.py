@@ -174,13 +174,12 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
                     yield batch
                     last = batch[-1].sequence
             while True:
-                report = await subscription.get()
-                if report is None:
+                queued = await subscription.next_batch(max_batch)
+                if queued is None:
                     raise ResourceExhaustedError(
                         f"subscriber fell behind; resume with from_sequence={last}",
                         reason="SLOW_CONSUMER",
                     )
-                queued = [report, *subscription.drain(max_batch - 1)]
                 batch = [r for r in queued if r.sequence > last]
                 if batch:
                     yield batch

@@ -20,38 +20,45 @@ DEFAULT_SUBSCRIBER_QUEUE = 8192
 
 
 class Subscription:
-    """One subscriber's live queue; ``start_after`` is the last sequence published before it."""
+    """One subscriber's live reports; ``start_after`` is the last sequence published before it.
+
+    Reports wait in a deque and the subscriber is woken once per commit, however many
+    reports the commit carried (one wake-up and one stream message, not one per report).
+    """
 
     def __init__(self, hub: ReportHub, account_id: str, start_after: int, maxsize: int) -> None:
         self.account_id = account_id
         self.start_after = start_after
         self.overflowed = False
         self._hub = hub
-        self._queue: asyncio.Queue[ExecutionReport | None] = asyncio.Queue(maxsize)
+        self._maxsize = maxsize
+        self._reports: deque[ExecutionReport] = deque()
+        self._ready = asyncio.Event()
 
-    async def get(self) -> ExecutionReport | None:
-        """The next live report, or None once the subscription was dropped as too slow."""
-        if self.overflowed and self._queue.empty():
-            return None
-        return await self._queue.get()
+    async def next_batch(self, limit: int) -> list[ExecutionReport] | None:
+        """Up to ``limit`` live reports once any is there; None once dropped as too slow."""
+        while not self._reports:
+            if self.overflowed:
+                return None
+            self._ready.clear()
+            await self._ready.wait()
+        reports = self._reports
+        if len(reports) <= limit:
+            batch = list(reports)
+            reports.clear()
+            return batch
+        return [reports.popleft() for _ in range(limit)]
 
-    def drain(self, limit: int) -> list[ExecutionReport]:
-        """Up to ``limit`` reports already queued, without waiting."""
-        ready: list[ExecutionReport] = []
-        while len(ready) < limit and not self._queue.empty():
-            report = self._queue.get_nowait()
-            if report is not None:
-                ready.append(report)
-        return ready
-
-    def offer(self, report: ExecutionReport) -> None:
+    def offer(self, reports: list[ExecutionReport]) -> None:
+        """Queue a commit's reports of this account; past ``maxsize`` waiting, drop out."""
         if self.overflowed:
             return
-        try:
-            self._queue.put_nowait(report)
-        except asyncio.QueueFull:
+        if len(self._reports) + len(reports) > self._maxsize:
             self.overflowed = True
             self._hub.unsubscribe(self)
+        else:
+            self._reports.extend(reports)
+        self._ready.set()
 
     def close(self) -> None:
         self._hub.unsubscribe(self)
@@ -81,15 +88,17 @@ class ReportHub:
 
     def publish(self, reports: Iterable[ExecutionReport]) -> None:
         """Hand committed reports, in sequence order, to the buffers and subscribers."""
+        by_account: dict[str, list[ExecutionReport]] = {}
         for report in reports:
-            account = report.account_id
+            by_account.setdefault(report.account_id, []).append(report)
+        for account, committed in by_account.items():
             buffer = self._recent.get(account)
             if buffer is None:
                 buffer = self._recent[account] = deque(maxlen=self._buffer_reports)
-            buffer.append(report)
-            self._last[account] = report.sequence
+            buffer.extend(committed)
+            self._last[account] = committed[-1].sequence
             for subscription in list(self._subscribers.get(account, ())):
-                subscription.offer(report)
+                subscription.offer(committed)
                 if subscription.overflowed:
                     self.dropped_slow_subscribers += 1
 
