@@ -2,23 +2,27 @@
 
 - Outbound orders go through one sender task (ordered, flushed in batches).
 - Execution reports arrive on the JetStream stream VENUE_EXEC through a durable pull
-  consumer and are acked only after the engine has stored their effects, so a
-  crash loses no fill and a redelivery is deduplicated by (venue, exec_id).
+  consumer (read in batches, see venues.pull) and are acked only after the engine has
+  stored their effects, so a crash loses no fill and a redelivery is deduplicated by
+  (venue, exec_id).
 - Children left unanswered are reconciled with the venue's order status: missing
   fills are applied, unknown orders resent (the venue is idempotent) and, after a
   few resends, ended as rejected. A timeout alone never decides an outcome.
 - Each venue has a circuit breaker: timeouts open it (no routing), a successful
-  status probe closes it.
+  status probe closes it. ``venue_infos()`` returns the same mapping object until a
+  venue's routability changes, so callers may cache on its identity.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass
+from types import MappingProxyType
+from typing import NamedTuple
 
 import nats
 from nats.aio.client import Client as NatsClient
@@ -33,9 +37,10 @@ from protos.venue.v1 import venue_pb2 as v
 from router.book import VenueBook, VenueInfo
 from router.circuit_breaker import BreakerState, CircuitBreaker
 from venues import subjects, wire
+from venues.pull import PullConsumer
 from venues.scenario import VenueConfig
 from venues.tasks import cancel_and_wait
-from venues.tracing import extract_context, inject_headers, span, tracer
+from venues.tracing import extract_context, inject_headers, span, tracer, tracing_enabled
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +68,7 @@ PROBE_INTERVAL_S = 0.5
 OUTBOUND_FLUSH_EVERY = 256
 
 
-@dataclass(frozen=True, slots=True)
-class _Outbound:
+class _Outbound(NamedTuple):
     subject: str
     payload: bytes
     headers: dict[str, str]
@@ -88,10 +92,23 @@ class VenueConnector:
         self._breakers = {
             name: CircuitBreaker(name, cool_down_s=breaker_cool_down_s) for name in self._configs
         }
+        self._order_subjects = {name: subjects.orders(name) for name in self._configs}
+        #: venue_infos() as last built, and the routability of each venue it was built from.
+        self._infos: Mapping[str, VenueInfo] = MappingProxyType({})
+        self._infos_routable: list[bool] | None = None
         self._books: dict[str, dict[str, VenueBook]] = {}
+        self._book_decoder = wire.BookDecoder()
+        self._reports = PullConsumer(
+            nc,
+            subjects.EXEC_STREAM,
+            subjects.OMS_EXEC_CONSUMER,
+            batch=EXEC_FETCH_BATCH,
+            expires_s=EXEC_FETCH_TIMEOUT_S,
+        )
         self._ack_timeout_ns = int(ack_timeout_s * 1e9)
         self._status_batch = status_batch
-        self._outbound: asyncio.Queue[_Outbound] = asyncio.Queue()
+        self._outbound: collections.deque[_Outbound] = collections.deque()
+        self._outbound_ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._engine: OrderEngine | None = None
         self._stopping = False
@@ -109,20 +126,18 @@ class VenueConnector:
         self._engine = engine
         await ensure_exec_stream(self._js)
         books = await self._nc.subscribe(subjects.ALL_MARKET_DATA, cb=self._on_book)
-        subscription = await self._js.pull_subscribe(
+        await self._reports.start(
             subjects.EXEC_STREAM_SUBJECTS,
-            durable=subjects.OMS_EXEC_CONSUMER,
-            stream=subjects.EXEC_STREAM,
-            config=ConsumerConfig(
+            ConsumerConfig(
                 ack_policy=AckPolicy.EXPLICIT,
                 ack_wait=EXEC_ACK_WAIT_S,
                 max_ack_pending=EXEC_MAX_ACK_PENDING,
             ),
         )
-        self._subscriptions = [books, subscription]
+        self._subscriptions = [books]
         await asyncio.gather(*(self._request_books(name) for name in self._configs))
         self._tasks = [
-            asyncio.create_task(self._consume_reports(subscription), name="venue-exec-consumer"),
+            asyncio.create_task(self._consume_reports(), name="venue-exec-consumer"),
             asyncio.create_task(self._send_loop(), name="venue-sender"),
             asyncio.create_task(self._reconcile_loop(), name="venue-reconciler"),
             asyncio.create_task(self._probe_loop(), name="venue-prober"),
@@ -136,6 +151,8 @@ class VenueConnector:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()  # type: ignore[attr-defined]
         self._subscriptions = []
+        with contextlib.suppress(Exception):
+            await self._reports.stop()
 
     # -- VenuePort ----------------------------------------------------------------------
 
@@ -143,25 +160,40 @@ class VenueConnector:
         return self._books.get(symbol, {})
 
     def venue_infos(self) -> Mapping[str, VenueInfo]:
+        """Fees, latency and health per venue: the same object while none of them changes.
+
+        Configs are fixed at construction, so a venue's routability (its breaker, which
+        callers may also change through ``breaker()``) is the only input that moves.
+        """
         now = time.monotonic()
-        return {
-            name: VenueInfo(
-                name=name,
-                taker_fee_bps=config.taker_fee_bps,
-                maker_rebate_bps=config.maker_rebate_bps,
-                latency_ms=config.latency_ms,
-                healthy=self._breakers[name].is_routable(now),
+        routable = [breaker.is_routable(now) for breaker in self._breakers.values()]
+        if routable != self._infos_routable:
+            self._infos = MappingProxyType(
+                {
+                    name: VenueInfo(
+                        name=name,
+                        taker_fee_bps=config.taker_fee_bps,
+                        maker_rebate_bps=config.maker_rebate_bps,
+                        latency_ms=config.latency_ms,
+                        healthy=healthy,
+                    )
+                    for (name, config), healthy in zip(self._configs.items(), routable, strict=True)
+                }
             )
-            for name, config in self._configs.items()
-        }
+            self._infos_routable = routable
+        return self._infos
 
     def send_new(self, child: ChildOrder) -> None:
         envelope = wire.new_order_envelope(child, time.time_ns())
-        self._enqueue(subjects.orders(child.venue), envelope.SerializeToString())
+        self._enqueue(self._orders_subject(child.venue), envelope.SerializeToString())
 
     def send_cancel(self, child: ChildOrder) -> None:
         envelope = wire.cancel_envelope(child.child_order_id)
-        self._enqueue(subjects.orders(child.venue), envelope.SerializeToString())
+        self._enqueue(self._orders_subject(child.venue), envelope.SerializeToString())
+
+    def _orders_subject(self, venue: str) -> str:
+        subject = self._order_subjects.get(venue)
+        return subject if subject is not None else subjects.orders(venue)
 
     # -- health -------------------------------------------------------------------------
 
@@ -181,65 +213,78 @@ class VenueConnector:
     # -- loops --------------------------------------------------------------------------
 
     def _enqueue(self, subject: str, payload: bytes) -> None:
-        self._outbound.put_nowait(_Outbound(subject, payload, inject_headers()))
+        self._outbound.append(_Outbound(subject, payload, inject_headers()))
+        self._outbound_ready.set()
 
     async def _send_loop(self) -> None:
+        """Publish what is queued, in order, and flush after every OUTBOUND_FLUSH_EVERY."""
+        outbound = self._outbound
         while True:
-            item = await self._outbound.get()
-            sent = 0
-            while True:
-                await self._nc.publish(item.subject, item.payload, headers=item.headers)
-                sent += 1
-                if self._outbound.empty() or sent >= OUTBOUND_FLUSH_EVERY:
-                    break
-                item = self._outbound.get_nowait()
+            if not outbound:
+                self._outbound_ready.clear()
+                await self._outbound_ready.wait()
+                continue
+            lost: list[str] = []
+            for _ in range(min(len(outbound), OUTBOUND_FLUSH_EVERY)):
+                item = outbound.popleft()
+                try:
+                    await self._nc.publish(item.subject, item.payload, headers=item.headers)
+                except nats.errors.Error as exc:  # e.g. reconnect buffer full
+                    lost.append(str(exc))
+            if lost:  # like an order lost on the wire: reconciliation finds and resends it
+                log.warning("could not send %d orders: %s", len(lost), lost[-1])
             with contextlib.suppress(Exception):
                 await self._nc.flush(timeout=2)
 
-    async def _consume_reports(self, subscription: object) -> None:
+    async def _consume_reports(self) -> None:
         assert self._engine is not None
         while not self._stopping:
             try:
-                messages = await subscription.fetch(  # type: ignore[attr-defined]
-                    EXEC_FETCH_BATCH, timeout=EXEC_FETCH_TIMEOUT_S
-                )
-            except (TimeoutError, nats.errors.TimeoutError):
-                continue
+                messages = await self._reports.fetch(EXEC_FETCH_TIMEOUT_S)
             except nats.errors.Error as exc:
                 log.warning("execution report fetch failed: %s", exc)
                 await asyncio.sleep(EXEC_FETCH_TIMEOUT_S)
                 continue
-            await self._apply_messages(messages)
+            if messages:
+                await self._apply_messages(messages)
 
     async def _apply_messages(self, messages: list[Msg]) -> None:
+        """Store the reports of ``messages``, then ack every message (malformed ones too)."""
         assert self._engine is not None
         reports = []
         for msg in messages:
             report = self._parse_report(msg)
             if report is not None:
                 reports.append(report)
+        self._note_reporting_venues(reports)
         if reports:
-            with span(
-                tracer, "oms.apply_venue_reports", context=extract_context(messages[0].headers)
-            ):
+            if tracing_enabled():
+                context = extract_context(messages[0].headers)
+                with span(tracer, "oms.apply_venue_reports", context=context):
+                    await self._engine.apply_venue_reports(reports)
+            else:
                 await self._engine.apply_venue_reports(reports)
         for msg in messages:
             await msg.ack()
 
     def _parse_report(self, msg: Msg) -> VenueReport | None:
-        proto = v.ExecutionReport()
         try:
-            proto.ParseFromString(msg.data)
-            report = wire.report_from_message(proto)
+            report = wire.report_from_message(v.ExecutionReport.FromString(msg.data))
         except Exception as exc:
             self.malformed_reports += 1
             log.warning("dropped a malformed execution report on %s: %s", msg.subject, exc)
             return None
         self.reports_received += 1
-        breaker = self._breakers.get(report.venue)
-        if breaker is not None and breaker.state is BreakerState.CLOSED:
-            breaker.record_success(time.monotonic())
         return report
+
+    def _note_reporting_venues(self, reports: list[VenueReport]) -> None:
+        """A report is a sign of life: it resets the failure count of a CLOSED breaker."""
+        venues = {report.venue for report in reports}
+        now = time.monotonic()
+        for venue in venues:
+            breaker = self._breakers.get(venue)
+            if breaker is not None and breaker.state is BreakerState.CLOSED:
+                breaker.record_success(now)
 
     async def _reconcile_loop(self) -> None:
         await self.reconcile(older_than_ns=None, every_open_child=True)
@@ -361,17 +406,15 @@ class VenueConnector:
         response = v.BookResponse()
         response.ParseFromString(reply.data)
         for snapshot in response.books:
-            self._store_book(wire.book_from_message(snapshot))
+            self._store_book(self._book_decoder.decode(snapshot))
 
     def _store_book(self, book: VenueBook) -> None:
         current = self._books.setdefault(book.symbol, {})
         current[book.venue] = book
 
     async def _on_book(self, msg: Msg) -> None:
-        snapshot = v.BookSnapshot()
         try:
-            snapshot.ParseFromString(msg.data)
-            book = wire.book_from_message(snapshot)
+            book = self._book_decoder.decode(v.BookSnapshot.FromString(msg.data))
         except Exception as exc:
             log.warning("dropped a malformed book on %s: %s", msg.subject, exc)
             return

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterable
 from decimal import Decimal
 
 from oms_server.domain.child import ChildOrder, ChildState, Liquidity, VenueExecType, VenueReport
@@ -35,6 +37,8 @@ LIQUIDITY_OUT = {
     Liquidity.TAKER: v.LIQUIDITY_TAKER,
 }
 LIQUIDITY_IN = {number: kind for kind, number in LIQUIDITY_OUT.items()}
+#: Distinct decimal strings whose parsed values are remembered (prices, sizes, fees).
+DECIMAL_CACHE_SIZE = 4096
 
 
 def new_order_envelope(child: ChildOrder, sent_ns: int) -> v.OrderEnvelope:
@@ -103,11 +107,41 @@ def report_from_message(msg: v.ExecutionReport) -> VenueReport:
 
 def book_from_message(msg: v.BookSnapshot) -> VenueBook:
     return VenueBook(
-        venue=msg.venue,
-        symbol=msg.symbol,
-        bids=tuple(Level(Decimal(level.price), Decimal(level.size)) for level in msg.bids),
-        asks=tuple(Level(Decimal(level.price), Decimal(level.size)) for level in msg.asks),
+        venue=msg.venue, symbol=msg.symbol, bids=_levels(msg.bids), asks=_levels(msg.asks)
     )
+
+
+class BookDecoder:
+    """``book_from_message`` that reuses what did not change since the previous snapshot.
+
+    Venues republish a book on every change and as a heartbeat. A snapshot whose levels
+    equal those of the previous one of its venue and symbol decodes to that very
+    VenueBook (readers may cache on its identity); a side that did not change keeps its
+    Level tuple. Only changed sides are parsed into Decimals.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[str, str], tuple[v.BookSnapshot, VenueBook]] = {}
+
+    def decode(self, msg: v.BookSnapshot) -> VenueBook:
+        """The VenueBook of ``msg``; raises for malformed prices or sizes."""
+        key = (msg.venue, msg.symbol)
+        last = self._last.get(key)
+        if last is None:
+            book = book_from_message(msg)
+        else:
+            last_msg, last_book = last
+            same_bids, same_asks = msg.bids == last_msg.bids, msg.asks == last_msg.asks
+            if same_bids and same_asks:
+                return last_book
+            book = VenueBook(
+                msg.venue,
+                msg.symbol,
+                last_book.bids if same_bids else _levels(msg.bids),
+                last_book.asks if same_asks else _levels(msg.asks),
+            )
+        self._last[key] = (msg, book)
+        return book
 
 
 def book_message(
@@ -129,4 +163,15 @@ def book_message(
 
 
 def _decimal(text: str) -> Decimal:
-    return Decimal(text) if text else ZERO
+    return _parsed_decimal(text) if text else ZERO
+
+
+@functools.lru_cache(maxsize=DECIMAL_CACHE_SIZE)
+def _parsed_decimal(text: str) -> Decimal:
+    """Decimal(text), remembered: reports repeat prices, sizes and zeros (Decimals are
+    immutable, so sharing one is safe; a malformed string raises every time)."""
+    return Decimal(text)
+
+
+def _levels(levels: Iterable[v.BookLevel]) -> tuple[Level, ...]:
+    return tuple(Level(Decimal(level.price), Decimal(level.size)) for level in levels)

@@ -1,8 +1,10 @@
 """A venue simulator on NATS: the matching engine behind the venue.v1 wire protocol.
 
 One ``VenueSimulator`` per scenario venue. Orders arrive on venue.<V>.orders and are
-handled in arrival order after the venue's latency; execution reports leave on the
-JetStream stream; books are published on md.<V>.<SYMBOL>, throttled. Faults (rejects,
+handled in arrival order after the venue's latency (every order due is handled in one
+pass); execution reports leave on the JetStream stream through a pipelined publisher
+(many PubAcks awaited at once, a failed publish repeated); books are published on
+md.<V>.<SYMBOL>, throttled. Faults (rejects,
 dropped and duplicated reports, going dark) come from the scenario or at run time
 from venue.<V>.control, drawn from a seeded generator so a run can be repeated.
 """
@@ -10,27 +12,39 @@ from venue.<V>.control, drawn from a seeded generator so a run can be repeated.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import random
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from decimal import Decimal
+from typing import NamedTuple
 
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
 from oms_server.domain.decimals import ZERO, fmt
+from oms_server.domain.enums import ExecType
 from protos.venue.v1 import venue_pb2 as v
 from venues import subjects, wire
 from venues.connector import ensure_exec_stream
+from venues.publisher import PipelinedPublisher
 from venues.scenario import FaultConfig, Scenario, VenueConfig
 from venues.sim.book import NewOrder
-from venues.sim.events import Filled, MatchResult, OrderEvent, OrderStatusReport, Owner
+from venues.sim.events import (
+    Filled,
+    Liquidity,
+    MatchResult,
+    OrderEvent,
+    OrderStatus,
+    OrderStatusReport,
+    Owner,
+)
 from venues.sim.liquidity import MarketMaker
 from venues.sim.matching import MatchingEngine
 from venues.tasks import cancel_and_wait
-from venues.tracing import extract_context, inject_headers, span, tracer
+from venues.tracing import extract_context, inject_headers, span, tracer, tracing_enabled
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +53,9 @@ FAULT_REJECT_TEXT = "rejected by venue (simulated fault)"
 BOOK_REFRESH_S = 1.0
 
 
-@dataclass(frozen=True, slots=True)
-class _Inbound:
-    envelope: v.OrderEnvelope
+class _Inbound(NamedTuple):
     due: float
+    envelope: v.OrderEnvelope
     headers: dict[str, str] | None
 
 
@@ -74,8 +87,11 @@ class VenueSimulator:
             if scenario.liquidity == "random_walk"
             else None
         )
-        self._inbound: asyncio.Queue[_Inbound] = asyncio.Queue()
-        self._outbound: asyncio.Queue[tuple[bytes, dict[str, str]]] = asyncio.Queue()
+        self._inbound: collections.deque[_Inbound] = collections.deque()
+        self._order_arrived = asyncio.Event()
+        #: Execution reports on their way to the stream; empty() once all are stored.
+        self._outbound = PipelinedPublisher(nc, subjects.exec_reports(self.name))
+        self._exec_id_prefix = f"{self.name}-{self._session}-"
         self._dirty: set[str] = set()
         self._book_sequences: dict[str, int] = {}
         self._venue_sequence = 0
@@ -101,9 +117,9 @@ class VenueSimulator:
         ]
         self._tasks = [
             asyncio.create_task(self._order_loop(), name=f"{self.name}-orders"),
-            asyncio.create_task(self._report_loop(), name=f"{self.name}-reports"),
             asyncio.create_task(self._book_loop(), name=f"{self.name}-books"),
         ]
+        await self._outbound.start()
         if self._maker is not None:
             self._tasks.append(asyncio.create_task(self._maker_loop(), name=f"{self.name}-mm"))
         await self._nc.flush()
@@ -115,6 +131,7 @@ class VenueSimulator:
                 await subscription.unsubscribe()  # type: ignore[attr-defined]
         await cancel_and_wait(self._tasks, f"venue {self.name}")
         self._tasks = []
+        await self._outbound.stop()
 
     @property
     def is_dark(self) -> bool:
@@ -135,17 +152,35 @@ class VenueSimulator:
         except Exception:
             log.warning("venue %s dropped a malformed order message", self.name)
             return
-        self._inbound.put_nowait(_Inbound(envelope, time.monotonic() + self.latency_s, msg.headers))
+        self._inbound.append(_Inbound(time.monotonic() + self.latency_s, envelope, msg.headers))
+        self._order_arrived.set()
 
     async def _order_loop(self) -> None:
+        """Handle orders in arrival order, each no earlier than its due time."""
+        inbound = self._inbound
         while True:
-            item = await self._inbound.get()
-            delay = item.due - time.monotonic()
+            if not inbound:
+                self._order_arrived.clear()
+                await self._order_arrived.wait()
+                continue
+            delay = inbound[0].due - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            with span(
-                tracer, f"venue.{self.name}.handle_order", context=extract_context(item.headers)
-            ):
+                continue
+            self._handle_due()
+
+    def _handle_due(self) -> None:
+        """Handle every order due now, oldest first, up to the first one not due yet."""
+        inbound = self._inbound
+        now = time.monotonic()
+        traced = tracing_enabled()
+        while inbound and inbound[0].due <= now:
+            item = inbound.popleft()
+            if not traced:
+                self._handle(item.envelope)
+                continue
+            context = extract_context(item.headers)
+            with span(tracer, f"venue.{self.name}.handle_order", context=context):
                 self._handle(item.envelope)
 
     def _handle(self, envelope: v.OrderEnvelope) -> None:
@@ -178,11 +213,16 @@ class VenueSimulator:
         )
         if None in (order.side, order.order_type, order.time_in_force):
             return self.engine.reject(order, "side, order_type and time_in_force are required")
-        if self.engine.status(order.order_id).status.value == "UNKNOWN" and self._chance(
-            self.faults.reject_rate
-        ):
+        if self._fault_rejects(order.order_id):
             return self.engine.reject(order, FAULT_REJECT_TEXT)
         return self.engine.submit(order)
+
+    def _fault_rejects(self, order_id: str) -> bool:
+        """Draw a simulated reject for a new order id (never for a known one: idempotent)."""
+        if self.faults.reject_rate <= 0:
+            return False
+        unknown = self.engine.status(order_id).status is OrderStatus.UNKNOWN
+        return unknown and self._chance(self.faults.reject_rate)
 
     async def _on_status(self, msg: Msg) -> None:
         if self.is_dark:
@@ -239,9 +279,12 @@ class VenueSimulator:
     # -- outbound -----------------------------------------------------------------------
 
     def _emit(self, result: MatchResult) -> None:
+        """Queue the execution reports of ``result`` (the publisher retries until stored)."""
+        headers: dict[str, str] | None = None
         for event in result.events:
             self._dirty.add(event.symbol)
-        for event in result.reports:
+            if not event.reported:
+                continue
             self.reports_made += 1
             if isinstance(event, Filled):
                 self.fills_made += 1
@@ -249,22 +292,11 @@ class VenueSimulator:
                 self.reports_dropped += 1
                 continue
             payload = self._report_message(event).SerializeToString()
-            headers = inject_headers()
-            self._outbound.put_nowait((payload, headers))
+            if headers is None:
+                headers = inject_headers()
+            self._outbound.publish(payload, headers)
             if self._chance(self.faults.duplicate_exec_rate):
-                self._outbound.put_nowait((payload, headers))
-
-    async def _report_loop(self) -> None:
-        subject = subjects.exec_reports(self.name)
-        while True:
-            payload, headers = await self._outbound.get()
-            while True:
-                try:
-                    await self._js.publish(subject, payload, headers=headers, timeout=5)
-                    break
-                except Exception as exc:  # broker restart: keep the report and try again
-                    log.warning("venue %s could not publish a report: %s", self.name, exc)
-                    await asyncio.sleep(0.2)
+                self._outbound.publish(payload, headers)
 
     async def _book_loop(self) -> None:
         interval = self._market.md_throttle_ms / 1000
@@ -314,16 +346,16 @@ class VenueSimulator:
     def _event_message(self, event: OrderEvent, sequence: int) -> v.ExecutionReport:
         return v.ExecutionReport(
             venue=self.name,
-            exec_id=f"{self.name}-{self._session}-{event.event_id}",
+            exec_id=self._exec_id_prefix + str(event.event_id),
             child_order_id=event.order_id,
-            exec_type=v.ExecType.Value(f"EXEC_TYPE_{event.exec_type.value}"),
-            order_status=v.OrderStatus.Value(f"ORDER_STATUS_{event.status.value}"),
+            exec_type=_EXEC_TYPE[event.exec_type],
+            order_status=_ORDER_STATUS[event.status],
             last_qty=fmt(event.last_qty),
             last_price=fmt(event.last_price),
             cum_qty=fmt(event.cum_qty),
             leaves_qty=fmt(event.leaves_qty),
             fee=fmt(event.fee),
-            liquidity=_LIQUIDITY.get(event.liquidity.value, v.LIQUIDITY_UNSPECIFIED),
+            liquidity=_LIQUIDITY[event.liquidity],
             text=event.text,
             transact_time_ns=time.time_ns(),
             venue_sequence=sequence,
@@ -332,7 +364,7 @@ class VenueSimulator:
     def _status_message(self, status: OrderStatusReport) -> v.ChildOrderStatus:
         return v.ChildOrderStatus(
             child_order_id=status.order_id,
-            order_status=v.OrderStatus.Value(f"ORDER_STATUS_{status.status.value}"),
+            order_status=_ORDER_STATUS[status.status],
             cum_qty=fmt(status.cum_qty),
             leaves_qty=fmt(status.leaves_qty),
             fills=[self._event_message(fill, 0) for fill in status.fills],
@@ -342,7 +374,21 @@ class VenueSimulator:
         return rate > 0 and self._rng.random() < rate
 
 
-_LIQUIDITY = {"MAKER": v.LIQUIDITY_MAKER, "TAKER": v.LIQUIDITY_TAKER}
+#: The venue.v1 number of every value a report carries, looked up once.
+_EXEC_NUMBERS = dict(v.ExecType.items())
+_EXEC_TYPE = {
+    kind: _EXEC_NUMBERS[f"EXEC_TYPE_{kind.value}"]
+    for kind in ExecType
+    if f"EXEC_TYPE_{kind.value}" in _EXEC_NUMBERS
+}
+_ORDER_STATUS = {
+    status: v.OrderStatus.Value(f"ORDER_STATUS_{status.value}") for status in OrderStatus
+}
+_LIQUIDITY = {
+    Liquidity.UNSPECIFIED: v.LIQUIDITY_UNSPECIFIED,
+    Liquidity.MAKER: v.LIQUIDITY_MAKER,
+    Liquidity.TAKER: v.LIQUIDITY_TAKER,
+}
 
 
 def _venue_seed(seed: int, venue: str) -> int:

@@ -1,0 +1,180 @@
+"""VenueSimulator without a broker: report messages, and orders handled when due, in order."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import pytest
+
+from oms_server.domain.decimals import fmt
+from oms_server.domain.enums import OrderType, Side, TimeInForce
+from protos.venue.v1 import venue_pb2 as v
+from tests.support.waiting import eventually
+from venues.scenario import parse_scenario
+from venues.sim.book import NewOrder
+from venues.sim.events import OrderEvent, Owner
+from venues.sim.service import VenueSimulator
+from venues.tasks import cancel_and_wait
+
+pytestmark = pytest.mark.timeout(30)
+
+SCENARIO = """
+seed = 7
+liquidity = "static"
+
+[[instruments]]
+symbol = "AAPL"
+tick_size = "0.01"
+lot_size = "1"
+reference_price = "190.00"
+
+[[venues]]
+name = "ALPHA"
+taker_fee_bps = "0.3"
+maker_rebate_bps = "0.2"
+latency_ms = 50
+[[venues.books]]
+symbol = "AAPL"
+bids = [["189.99", "500"]]
+asks = [["190.01", "300"], ["190.02", "800"]]
+"""
+
+
+class StubNats:
+    """Enough of a NATS client to build a simulator; nothing here touches the network."""
+
+    def jetstream(self) -> object:
+        return object()
+
+
+@dataclass
+class Reports:
+    """Stands in for the report publisher: keeps what would be published."""
+
+    payloads: list[bytes] = field(default_factory=list)
+
+    def publish(self, payload: bytes, headers: dict[str, str] | None = None) -> None:
+        self.payloads.append(payload)
+
+    def decoded(self) -> list[v.ExecutionReport]:
+        return [v.ExecutionReport.FromString(payload) for payload in self.payloads]
+
+
+@dataclass
+class StubMsg:
+    data: bytes
+    headers: dict[str, str] | None = None
+
+
+def simulator() -> tuple[VenueSimulator, Reports]:
+    scenario = parse_scenario(SCENARIO, "test")
+    sim = VenueSimulator(StubNats(), scenario, scenario.venues[0])  # type: ignore[arg-type]
+    for book in sim.config.books:
+        sim.engine.seed_book(book.symbol, book.bids, book.asks)
+    reports = Reports()
+    sim._outbound = reports  # type: ignore[assignment]
+    return sim, reports
+
+
+def old_style_message(sim: VenueSimulator, event: OrderEvent, sequence: int) -> v.ExecutionReport:
+    """The report as the simulator built it with string lookups per field."""
+    liquidity = {"MAKER": v.LIQUIDITY_MAKER, "TAKER": v.LIQUIDITY_TAKER}
+    return v.ExecutionReport(
+        venue=sim.name,
+        exec_id=f"{sim.name}-{sim._session}-{event.event_id}",
+        child_order_id=event.order_id,
+        exec_type=v.ExecType.Value(f"EXEC_TYPE_{event.exec_type.value}"),
+        order_status=v.OrderStatus.Value(f"ORDER_STATUS_{event.status.value}"),
+        last_qty=fmt(event.last_qty),
+        last_price=fmt(event.last_price),
+        cum_qty=fmt(event.cum_qty),
+        leaves_qty=fmt(event.leaves_qty),
+        fee=fmt(event.fee),
+        liquidity=liquidity.get(event.liquidity.value, v.LIQUIDITY_UNSPECIFIED),
+        text=event.text,
+        venue_sequence=sequence,
+    )
+
+
+def buy(order_id: str, qty: str, price: str, tif: TimeInForce = TimeInForce.IOC) -> NewOrder:
+    return NewOrder(order_id, "AAPL", Side.BUY, OrderType.LIMIT, tif, Decimal(qty), Decimal(price))
+
+
+def every_kind_of_event(sim: VenueSimulator) -> list[OrderEvent]:
+    engine = sim.engine
+    results = [
+        engine.submit(buy("sweep", "500", "190.02")),  # accepted, fills (makers too), rest
+        engine.submit(buy("rest", "10", "189.50", TimeInForce.DAY)),
+        engine.replace("rest", Decimal("5")),
+        engine.replace("rest", Decimal("1"), Decimal("189.505")),
+        engine.cancel("rest"),
+        engine.cancel("nobody"),
+        engine.reject(buy("refused", "1", "190.00"), "simulated"),
+        engine.submit(  # refused by the engine: a limit order without a price
+            NewOrder("no-price", "AAPL", Side.SELL, OrderType.LIMIT, TimeInForce.IOC, Decimal(1))
+        ),
+    ]
+    return [event for result in results for event in result.events]
+
+
+def test_report_messages_are_byte_for_byte_what_they_were() -> None:
+    sim, _ = simulator()
+    events = every_kind_of_event(sim)
+    kinds = {type(event).__name__ for event in events}
+    assert kinds >= {"Accepted", "Filled", "Canceled", "Replaced", "ReplaceRejected"}
+    assert kinds >= {"CancelRejected", "Rejected"}
+    assert any(event.owner is Owner.MM for event in events)
+    for sequence, event in enumerate(events, start=1):
+        message = sim._event_message(event, sequence)
+        assert message.transact_time_ns > 0
+        message.transact_time_ns = 0
+        expected = old_style_message(sim, event, sequence)
+        assert message.SerializeToString() == expected.SerializeToString(), event
+
+
+async def test_orders_are_handled_when_due_in_arrival_order_all_due_in_one_pass() -> None:
+    sim, reports = simulator()
+    handled: list[tuple[str, float]] = []
+    passes: list[int] = []
+    handle, handle_due = sim._handle, sim._handle_due
+
+    def recording_handle(envelope: v.OrderEnvelope) -> None:
+        handled.append((envelope.new_order.child_order_id, time.monotonic()))
+        handle(envelope)
+
+    def counting_handle_due() -> None:
+        passes.append(len(sim._inbound))
+        handle_due()
+
+    sim._handle = recording_handle  # type: ignore[method-assign]
+    sim._handle_due = counting_handle_due  # type: ignore[method-assign]
+    loop = asyncio.create_task(sim._order_loop())
+    dues = []
+    for index, latency_s in enumerate([0.05, 0.01, 0.01]):
+        sim.latency_s = latency_s  # lowered: a later order is due before an earlier one
+        order = v.OrderEnvelope(
+            new_order=v.NewOrder(
+                child_order_id=f"c{index}",
+                symbol="AAPL",
+                side=v.SIDE_BUY,
+                order_type=v.ORDER_TYPE_LIMIT,
+                time_in_force=v.TIME_IN_FORCE_IOC,
+                quantity="1",
+                limit_price="190.01",
+            )
+        )
+        await sim._on_order(StubMsg(order.SerializeToString()))  # type: ignore[arg-type]
+        dues.append(sim._inbound[-1].due)
+
+    await eventually(lambda: len(handled) == 3, message="three orders handled")
+    await cancel_and_wait([loop], "order loop")
+    assert [child for child, _ in handled] == ["c0", "c1", "c2"]
+    assert all(at >= due for (_, at), due in zip(handled, dues, strict=True))
+    assert passes == [3]  # once the first was due, the others were too
+    assert [(r.child_order_id, r.exec_type) for r in reports.decoded()] == [
+        (f"c{i}", kind) for i in range(3) for kind in (v.EXEC_TYPE_NEW, v.EXEC_TYPE_TRADE)
+    ]
+    assert [r.venue_sequence for r in reports.decoded()] == list(range(1, 7))
