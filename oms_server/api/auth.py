@@ -131,7 +131,7 @@ class Authenticator:
             return grpc.unary_stream_rpc_method_handler(
                 self._wrap_stream(handler.unary_stream, method),
                 request_deserializer=deserializer,
-                response_serializer=handler.response_serializer,
+                response_serializer=_passing_bytes(handler.response_serializer),
             )
         return handler  # pragma: no cover - the API has no client-streaming RPCs
 
@@ -255,6 +255,17 @@ def _public(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         request_deserializer=_tolerant(handler.request_deserializer),
         response_serializer=handler.response_serializer,
     )
+
+
+def _passing_bytes(serialize: Callable[[Any], bytes] | None) -> Callable[[Any], bytes] | None:
+    """A stream serializer that sends already-serialized messages (bytes) as they are."""
+    if serialize is None:
+        return None
+
+    def encode(message: Any) -> bytes:
+        return message if isinstance(message, bytes) else serialize(message)
+
+    return encode
 
 
 def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:

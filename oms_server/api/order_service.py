@@ -24,6 +24,8 @@ from protos.oms.v1 import order_service_pb2_grpc
 REPLAY_PAGE = 1000
 #: Most reports in one stream message (a request's max_batch is capped to it).
 MAX_STREAM_BATCH = 1000
+#: Serialized batches kept for the subscribers that have not sent them yet.
+STREAM_BATCHES_KEPT = 2_000
 #: Stream messages kept built for the subscribers that have not sent them yet.
 STREAM_MESSAGES_KEPT = 20_000
 
@@ -45,6 +47,7 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
         self._messages: OrderedDict[tuple[str, int], pb.StreamExecutionReportsResponse] = (
             OrderedDict()
         )
+        self._batches: OrderedDict[tuple[str, int, int], bytes] = OrderedDict()
 
     @unary_errors
     async def SubmitOrder(
@@ -114,7 +117,7 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
         )
         page, more = orders[:limit], len(orders) > limit
         return pb.ListOrdersResponse(
-            orders=[mapping.order_message(self._freshest(o)) for o in page],
+            orders=[mapping.order_message(o) for o in page],
             next_page_token=mapping.encode_page_token(page[-1]) if more else "",
         )
 
@@ -138,8 +141,24 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
             if max_batch <= 1:
                 yield self._stream_message(batch[0])
             else:
-                reports = [self._stream_message(r).report for r in batch]
-                yield pb.StreamExecutionReportsResponse(reports=reports)
+                yield self._serialized_batch(batch)  # type: ignore[misc]
+
+    def _serialized_batch(self, batch: list[ExecutionReport]) -> bytes:
+        """A batched stream message, serialized once for every subscriber that sends it.
+
+        Subscribers that keep up receive the same batch (one commit's reports), so the
+        bytes are shared; the stream's serializer passes bytes through (see auth.wrap).
+        """
+        first, last = batch[0], batch[-1]
+        key = (first.account_id, first.sequence, last.sequence)
+        payload = self._batches.get(key)
+        if payload is None:
+            reports = [self._stream_message(r).report for r in batch]
+            payload = pb.StreamExecutionReportsResponse(reports=reports).SerializeToString()
+            self._batches[key] = payload
+            if len(self._batches) > STREAM_BATCHES_KEPT:
+                self._batches.popitem(last=False)
+        return payload
 
     def _stream_message(self, report: ExecutionReport) -> pb.StreamExecutionReportsResponse:
         """The stream message of a report, built once however many subscribers send it."""
@@ -200,6 +219,3 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
             raise FailedPreconditionError(
                 f"order {order_id} is {stored.state.value}", reason="ORDER_NOT_WORKING"
             )
-
-    def _freshest(self, order: Order) -> Order:
-        return self._engine.cached_order(order.order_id) or order

@@ -287,7 +287,13 @@ class OrderEngine:
         return copy.copy(order) if order is not None else None
 
     async def get_order(self, order_id: str) -> Order | None:
-        return self.cached_order(order_id) or await self.store.get_order(order_id)
+        """The order as far as it is durable: never a state whose commit is still pending.
+
+        The snapshot is taken in the writer task and handed out once its batch (and so
+        every change before it) is committed; an order not in memory comes from the store.
+        """
+        snapshot = await self._call(lambda: self.cached_order(order_id))
+        return snapshot or await self.store.get_order(order_id)
 
     def working_states(self) -> dict[str, int]:
         """Number of working orders per state."""
