@@ -64,7 +64,7 @@ PROBE_CHILD_ID = "probe"
 #: Resends of a child the venue says it never saw, before it is ended as rejected.
 MAX_RESENDS = 2
 PROBE_INTERVAL_S = 0.5
-#: Outbound messages published before an explicit flush.
+#: Outbound messages published per turn of the sender task.
 OUTBOUND_FLUSH_EVERY = 256
 
 
@@ -217,7 +217,12 @@ class VenueConnector:
         self._outbound_ready.set()
 
     async def _send_loop(self) -> None:
-        """Publish what is queued, in order, and flush after every OUTBOUND_FLUSH_EVERY."""
+        """Publish what is queued, in order, OUTBOUND_FLUSH_EVERY at a time.
+
+        nats-py's flusher task writes everything published in one loop turn with one
+        socket write; no PING/PONG flush per batch (a write and a read more per batch,
+        and socket calls are dear on these machines).
+        """
         outbound = self._outbound
         while True:
             if not outbound:
@@ -233,8 +238,7 @@ class VenueConnector:
                     lost.append(str(exc))
             if lost:  # like an order lost on the wire: reconciliation finds and resends it
                 log.warning("could not send %d orders: %s", len(lost), lost[-1])
-            with contextlib.suppress(Exception):
-                await self._nc.flush(timeout=2)
+            await asyncio.sleep(0)  # let the flusher write this batch
 
     async def _consume_reports(self) -> None:
         assert self._engine is not None
