@@ -101,6 +101,7 @@ class VenueSimulator:
         self.reports_made = 0
         self.reports_dropped = 0
         self.fills_made = 0
+        self.malformed_orders = 0
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -184,6 +185,14 @@ class VenueSimulator:
                 self._handle(item.envelope)
 
     def _handle(self, envelope: v.OrderEnvelope) -> None:
+        """Handle one order message; a malformed one is refused, never the end of the loop."""
+        try:
+            self._handle_checked(envelope)
+        except (ArithmeticError, ValueError) as exc:
+            self.malformed_orders += 1
+            log.warning("venue %s refused a malformed order message: %s", self.name, exc)
+
+    def _handle_checked(self, envelope: v.OrderEnvelope) -> None:
         kind = envelope.WhichOneof("body")
         if kind == "new_order":
             result = self._new_order(envelope.new_order)

@@ -178,3 +178,31 @@ async def test_orders_are_handled_when_due_in_arrival_order_all_due_in_one_pass(
         (f"c{i}", kind) for i in range(3) for kind in (v.EXEC_TYPE_NEW, v.EXEC_TYPE_TRADE)
     ]
     assert [r.venue_sequence for r in reports.decoded()] == list(range(1, 7))
+
+
+async def test_a_malformed_order_message_is_refused_and_the_venue_goes_on() -> None:
+    sim, reports = simulator()
+    sim.latency_s = 0
+    loop = asyncio.create_task(sim._order_loop())
+
+    def new_order(child_id: str, price: str) -> v.OrderEnvelope:
+        body = v.NewOrder(
+            child_order_id=child_id,
+            symbol="AAPL",
+            side=v.SIDE_BUY,
+            order_type=v.ORDER_TYPE_LIMIT,
+            time_in_force=v.TIME_IN_FORCE_IOC,
+            quantity="1",
+            limit_price=price,
+        )
+        return v.OrderEnvelope(new_order=body)
+
+    bad_replace = v.OrderEnvelope(
+        replace_order=v.ReplaceOrder(child_order_id="c0", quantity="lots", limit_price="x")
+    )
+    for envelope in (new_order("bad", "one hundred"), bad_replace, new_order("good", "190.01")):
+        await sim._on_order(StubMsg(envelope.SerializeToString()))  # type: ignore[arg-type]
+    await eventually(lambda: len(reports.decoded()) >= 2, message="the good order answered")
+    await cancel_and_wait([loop], "order loop")
+    assert sim.malformed_orders == 2
+    assert {r.child_order_id for r in reports.decoded()} == {"good"}
