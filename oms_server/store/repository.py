@@ -9,7 +9,7 @@ from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from oms_server.domain.child import ChildOrder
+from oms_server.domain.child import ChildOrder, ChildState
 from oms_server.domain.enums import TERMINAL_STATES, OrderState
 from oms_server.domain.order import Order
 from oms_server.domain.reports import ExecutionReport
@@ -122,8 +122,10 @@ class Store:
     async def load_open_children(self) -> list[ChildOrder]:
         """Children the venue has not finished, or whose fills are not all applied."""
         c = schema.child_orders.c
+        working = [state.value for state in ChildState if not state.is_final]
+        # Texts are canonical (fmt), so unequal texts mean fills still to be applied.
         query = select(schema.child_orders).where(
-            or_(c.venue_done == 0, c.state.in_(["PENDING_NEW", "NEW", "PARTIALLY_FILLED"]))
+            or_(c.venue_done == 0, c.state.in_(working), c.cum_qty != c.venue_cum_qty)
         )
         rows = await self._fetch(query)
         ids = [r["child_order_id"] for r in rows]

@@ -15,12 +15,13 @@ from typing import Any
 
 import pytest
 
+from oms_server.domain.child import ChildOrder, ChildState
 from oms_server.domain.enums import OrderState, OrderType, RoutingStrategy, Side, TimeInForce
 from oms_server.domain.order import Order
 from oms_server.store.database import create_engine, create_schema
 from oms_server.store.journal import JournalBatch
 from oms_server.store.repository import Store
-from oms_server.store.rows import order_to_row
+from oms_server.store.rows import child_to_row, order_to_row
 from oms_server.store.sqlite_writer import THREAD_NAME
 
 
@@ -259,3 +260,41 @@ def raw_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
         }
     finally:
         connection.close()
+
+
+def child(child_id: str, **changes: Any) -> ChildOrder:
+    fields: dict[str, Any] = {
+        "child_order_id": child_id,
+        "parent_order_id": "P1",
+        "account_id": "ACC1",
+        "venue": "ALPHA",
+        "symbol": "AAPL",
+        "side": Side.BUY,
+        "order_type": OrderType.LIMIT,
+        "time_in_force": TimeInForce.IOC,
+        "quantity": Decimal("100"),
+        "limit_price": Decimal("190.01"),
+    }
+    fields.update(changes)
+    return ChildOrder(**fields)
+
+
+async def test_children_still_owed_fills_are_reloaded_and_finished_ones_are_not(
+    store: Store,
+) -> None:
+    done = Decimal("50")
+    children = [
+        child("working", state=ChildState.NEW),
+        # The venue canceled the rest after filling 50; that fill is not applied yet.
+        child("owed", state=ChildState.CANCELED, venue_done=True, venue_cum_qty=done),
+        child("finished", state=ChildState.CANCELED, venue_done=True, venue_cum_qty=done,
+              cum_qty=done),
+    ]  # fmt: skip
+    batch = JournalBatch()
+    batch.upsert("orders", "P1", order_to_row(order("P1")), is_new=True)
+    for c in children:
+        batch.upsert("child_orders", c.child_order_id, child_to_row(c), is_new=True)
+    await store.commit(batch)
+    loaded = {c.child_order_id: c for c in await store.load_open_children()}
+    assert set(loaded) == {"working", "owed"}
+    assert not loaded["owed"].is_done and loaded["owed"].venue_cum_qty == done
