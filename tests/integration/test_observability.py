@@ -64,8 +64,8 @@ async def test_one_orders_trace_spans_oms_router_and_venue(
         names = {s.name for s in spans if s.context.trace_id == trace_id}
         return names if wanted <= names else set()
 
-    names = await eventually(trace_of_submit, message="spans of one trace")
-    assert wanted <= names
+    # The server, router, venue and report-application spans share one trace id.
+    await eventually(trace_of_submit, message="spans of one trace")
 
 
 async def test_metrics_describe_orders_fills_and_venues(routed_oms: RoutedOms) -> None:

@@ -16,9 +16,8 @@ from clients.omsctl import EXIT_OK, EXIT_REFUSED, EXIT_USAGE
 from clients.sdk import OmsClient
 from oms_server.domain.access import Role
 from tests.support.fixtures import TEST_SECRET, RunningOms, token
-from tests.support.omsctl import NO_TOKEN, Omsctl
+from tests.support.omsctl import NO_TOKEN, WAIT_S, Omsctl
 
-WAIT_S = 30.0
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TRADER = token(Role.TRADER, ("ACC1",))
 ADMIN = token(Role.ADMIN, ())

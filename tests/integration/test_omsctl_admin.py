@@ -4,7 +4,6 @@ OMS routing to three simulated venues on a real nats-server."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
@@ -16,10 +15,9 @@ from oms_server.domain.access import Role
 from protos.oms.v1 import common_pb2
 from tests.support.fixtures import token
 from tests.support.market import RoutedOms
-from tests.support.omsctl import Omsctl
+from tests.support.omsctl import WAIT_S, Omsctl
 from tests.support.waiting import eventually
 
-WAIT_S = 30.0
 TRADER = token(Role.TRADER, ("ACC1",))
 ADMIN = token(Role.ADMIN, ())
 VENUES = ["ALPHA", "BRAVO", "CHARLIE"]
@@ -96,7 +94,7 @@ async def test_quotes_stream(omsctl: Omsctl, admin: OmsClient) -> None:
     assert first.symbol == "AAPL" and first.ask_price == "190.01"
     run = await omsctl("--json", "quotes", "MSFT", "--follow", "--max-updates", "1")
     assert run.code == EXIT_OK, run.err
-    assert json.loads(run.out.splitlines()[0])["symbol"] == "MSFT"
+    assert run.json_lines()[0]["symbol"] == "MSFT"
 
 
 # -- admin ---------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from protos.oms.v1 import order_service_pb2 as pb
 from tests.support.fixtures import call_metadata
 from tests.support.market import Market, RoutedOms
 from tests.support.orders import limit_buy
+from tests.support.reports import FINAL_STATES
 from tests.support.waiting import eventually
 
 MD = call_metadata()
@@ -18,12 +19,6 @@ DIRECT = common_pb2.ROUTING_STRATEGY_DIRECT
 
 async def reports_until_final(oms: RoutedOms, order_id: str) -> list:
     """Every report of ``order_id`` from the stream, until its terminal one."""
-    finals = {
-        common_pb2.ORDER_STATE_FILLED,
-        common_pb2.ORDER_STATE_CANCELED,
-        common_pb2.ORDER_STATE_REJECTED,
-        common_pb2.ORDER_STATE_EXPIRED,
-    }
     seen = []
     call = oms.orders.StreamExecutionReports(
         pb.StreamExecutionReportsRequest(account_id="ACC1"), metadata=MD
@@ -32,7 +27,7 @@ async def reports_until_final(oms: RoutedOms, order_id: str) -> list:
         if message.report.order_id != order_id:
             continue
         seen.append(message.report)
-        if message.report.order_state in finals:
+        if message.report.order_state in FINAL_STATES:
             call.cancel()
             break
     return seen

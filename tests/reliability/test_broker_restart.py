@@ -37,7 +37,7 @@ from router.circuit_breaker import BreakerState
 from tests.support.fixtures import call_metadata
 from tests.support.market import Market, RoutedOms
 from tests.support.orders import limit_buy
-from tests.support.reports import FINAL_STATES, stored_trade_executions
+from tests.support.reports import final_states, stored_trade_executions
 from tests.support.waiting import eventually
 from venues.nats_runtime import EmbeddedNats
 from venues.sim.events import OrderStatusReport
@@ -118,25 +118,6 @@ async def submit_paced(oms: RoutedOms, requests: list[pb.SubmitOrderRequest], fl
         tasks.append(asyncio.create_task(one(request)))
         await asyncio.sleep(SUBMIT_INTERVAL_S)  # load shaping, not synchronization
     await asyncio.gather(*tasks)
-
-
-async def final_states(oms: RoutedOms, order_ids: list[str], timeout_s: float) -> Counter[int]:
-    """Wait until every order is final; returns how many ended in each state."""
-    pending = set(order_ids)
-    states: Counter[int] = Counter()
-
-    async def all_final() -> bool:
-        for order_id in sorted(pending):
-            reply = await oms.orders.GetOrder(
-                pb.GetOrderRequest(order_id=order_id), metadata=MD, timeout=CALL_TIMEOUT_S
-            )
-            if reply.order.state in FINAL_STATES:
-                pending.discard(order_id)
-                states[reply.order.state] += 1
-        return not pending
-
-    await eventually(all_final, timeout_s=timeout_s, message=f"{len(order_ids)} orders final")
-    return states
 
 
 async def acked_at_least(flow: Flow, flowing: asyncio.Task[None], count: int) -> None:

@@ -65,7 +65,7 @@ async def test_repeated_sigkill_during_bursts_loses_nothing(
     fills_made = market.fills_made()
     await market.stop()
 
-    facts = store_facts(tmp_path / "oms.db")
+    facts = store_facts(oms.db_file)
     log.info(
         "crash burst: %d kills, %d orders acknowledged, %d stored, %d children at venues, "
         "%d fills made at venues, %d stored",

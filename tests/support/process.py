@@ -46,8 +46,12 @@ class OmsProcess:
     _old_channels: list[grpc.aio.Channel] = field(default_factory=list)
 
     @property
+    def db_file(self) -> Path:
+        return self.workdir / "oms.db"
+
+    @property
     def db_url(self) -> str:
-        return f"sqlite+aiosqlite:///{self.workdir / 'oms.db'}"
+        return f"sqlite+aiosqlite:///{self.db_file}"
 
     @property
     def orders(self) -> order_service_pb2_grpc.OrderServiceStub:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -38,6 +40,33 @@ async def all_final(oms: RunningOms, order_ids: list[str], *, timeout_s: float =
     return list(
         await asyncio.gather(*(final_order(oms, i, timeout_s=timeout_s) for i in order_ids))
     )
+
+
+#: Deadline of one GetOrder while waiting for orders to end (the server may be recovering).
+GET_ORDER_TIMEOUT_S = 5.0
+
+
+async def final_states(oms: Any, order_ids: list[str], timeout_s: float) -> Counter[int]:
+    """Wait until every order is final (asking only about those that are not yet);
+    returns how many ended in each state. ``oms`` is a RunningOms or an OmsProcess."""
+    pending = set(order_ids)
+    states: Counter[int] = Counter()
+    metadata = call_metadata()
+
+    async def every_one_final() -> bool:
+        for order_id in sorted(pending):
+            reply = await oms.orders.GetOrder(
+                pb.GetOrderRequest(order_id=order_id),
+                metadata=metadata,
+                timeout=GET_ORDER_TIMEOUT_S,
+            )
+            if reply.order.state in FINAL_STATES:
+                pending.discard(order_id)
+                states[reply.order.state] += 1
+        return not pending
+
+    await eventually(every_one_final, timeout_s=timeout_s, message=f"{len(order_ids)} orders final")
+    return states
 
 
 async def stored_trade_executions(oms: RunningOms) -> int:

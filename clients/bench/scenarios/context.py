@@ -117,8 +117,8 @@ class RunContext:
         async with started_echo(self.workdir / "echo") as echo:
             client = OrderClient(echo.address, (("authorization", f"Bearer {token}"),))
             try:
-                call = self.resting_call(client, self.account("ECHO"), f"{kind}-")
                 if kind == "closed":
+                    call = self.resting_call(client, self.account("ECHO"), f"{kind}-")
                     return await self.run_closed(label, call, int(value), echo.pid)
                 take = self.taking_call(client, self.account("ECHO"), f"{kind}-")
                 return await self.run_open(label, take, value, echo.pid)

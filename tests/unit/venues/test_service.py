@@ -69,6 +69,20 @@ class StubMsg:
     headers: dict[str, str] | None = None
 
 
+def new_order(child_id: str, price: str) -> v.OrderEnvelope:
+    """An IOC buy of 1 AAPL at ``price`` (a string, so it can be malformed)."""
+    body = v.NewOrder(
+        child_order_id=child_id,
+        symbol="AAPL",
+        side=v.SIDE_BUY,
+        order_type=v.ORDER_TYPE_LIMIT,
+        time_in_force=v.TIME_IN_FORCE_IOC,
+        quantity="1",
+        limit_price=price,
+    )
+    return v.OrderEnvelope(new_order=body)
+
+
 def simulator() -> tuple[VenueSimulator, Reports]:
     scenario = parse_scenario(SCENARIO, "test")
     sim = VenueSimulator(StubNats(), scenario, scenario.venues[0])  # type: ignore[arg-type]
@@ -155,17 +169,7 @@ async def test_orders_are_handled_when_due_in_arrival_order_all_due_in_one_pass(
     dues = []
     for index, latency_s in enumerate([0.05, 0.01, 0.01]):
         sim.latency_s = latency_s  # lowered: a later order is due before an earlier one
-        order = v.OrderEnvelope(
-            new_order=v.NewOrder(
-                child_order_id=f"c{index}",
-                symbol="AAPL",
-                side=v.SIDE_BUY,
-                order_type=v.ORDER_TYPE_LIMIT,
-                time_in_force=v.TIME_IN_FORCE_IOC,
-                quantity="1",
-                limit_price="190.01",
-            )
-        )
+        order = new_order(f"c{index}", "190.01")
         await sim._on_order(StubMsg(order.SerializeToString()))  # type: ignore[arg-type]
         dues.append(sim._inbound[-1].due)
 
@@ -184,18 +188,6 @@ async def test_a_malformed_order_message_is_refused_and_the_venue_goes_on() -> N
     sim, reports = simulator()
     sim.latency_s = 0
     loop = asyncio.create_task(sim._order_loop())
-
-    def new_order(child_id: str, price: str) -> v.OrderEnvelope:
-        body = v.NewOrder(
-            child_order_id=child_id,
-            symbol="AAPL",
-            side=v.SIDE_BUY,
-            order_type=v.ORDER_TYPE_LIMIT,
-            time_in_force=v.TIME_IN_FORCE_IOC,
-            quantity="1",
-            limit_price=price,
-        )
-        return v.OrderEnvelope(new_order=body)
 
     bad_replace = v.OrderEnvelope(
         replace_order=v.ReplaceOrder(child_order_id="c0", quantity="lots", limit_price="x")
