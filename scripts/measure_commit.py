@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import tempfile
 import time
 from collections import defaultdict
@@ -41,13 +42,19 @@ WARMUP_ROUNDS = 20
 
 @dataclass
 class Totals:
-    """Sums over the measured commits of one path and one kind of batch."""
+    """CPU sums and wall times of the measured commits of one path and one kind of batch."""
 
-    commits: int = 0
     loop_cpu_s: float = 0.0
     process_cpu_s: float = 0.0
-    wall_s: float = 0.0
     walls: list[float] = field(default_factory=list)
+
+    @property
+    def commits(self) -> int:
+        return len(self.walls)
+
+    @property
+    def wall_s(self) -> float:
+        return sum(self.walls)
 
 
 async def main(rounds: int, rows: int) -> None:
@@ -90,10 +97,8 @@ async def timed_commit(store: Store, batch: JournalBatch) -> tuple[float, float,
 
 
 def add(totals: Totals, spent: tuple[float, float, float]) -> None:
-    totals.commits += 1
     totals.loop_cpu_s += spent[0]
     totals.process_cpu_s += spent[1]
-    totals.wall_s += spent[2]
     totals.walls.append(spent[2])
 
 
@@ -211,7 +216,7 @@ def report(totals: dict[tuple[str, str], Totals], rows: int) -> None:
     print(f"{'path':<11} {'batch':<6} {'commits':>7} {'loop CPU':>10} {'proc CPU':>10} ", end="")
     print(f"{'wall mean':>10} {'wall p50':>10}   (per commit)")
     for (path, kind), t in sorted(totals.items(), key=lambda item: (item[0][1], item[0][0])):
-        p50 = sorted(t.walls)[len(t.walls) // 2]
+        p50 = statistics.median(t.walls)
         print(
             f"{path:<11} {kind:<6} {t.commits:>7} {us(t.loop_cpu_s / t.commits):>10} "
             f"{us(t.process_cpu_s / t.commits):>10} {us(t.wall_s / t.commits):>10} {us(p50):>10}"

@@ -17,6 +17,7 @@ import random
 from decimal import Decimal
 from pathlib import Path
 
+from clients.bench.orders import FINAL_STATES
 from clients.quality import summarize
 from clients.sdk import OmsClient
 from clients.sdk.errors import OmsError
@@ -24,11 +25,6 @@ from oms_server.api.auth import issue_token
 from oms_server.domain.access import Role
 from protos.oms.v1 import account_service_pb2, common_pb2
 
-FINAL = {
-    common_pb2.ORDER_STATE_FILLED,
-    common_pb2.ORDER_STATE_CANCELED,
-    common_pb2.ORDER_STATE_REJECTED,
-}
 THROUGH_THE_TOUCH = Decimal("0.10")
 POLL_S = 0.005
 
@@ -58,7 +54,7 @@ async def run(target: str, token: str, account: str, orders: int, seed: int) -> 
             except OmsError as exc:
                 refused[exc.reason] = refused.get(exc.reason, 0) + 1
                 continue
-            while order.state not in FINAL:
+            while order.state not in FINAL_STATES:
                 await asyncio.sleep(POLL_S)
                 order = await client.get_order(order.order_id)
         report([o async for o in client.iter_orders(account)], refused)

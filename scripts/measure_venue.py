@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
-import tempfile
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -33,6 +31,7 @@ from nats.aio.client import Client as NatsClient
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from clients.bench.aio import run as run_loop
+from clients.bench.stats import Latencies, LatencySummary
 from oms_server.domain.child import ChildOrder
 from oms_server.domain.enums import OrderType, Side, TimeInForce
 from protos.venue.v1 import venue_pb2 as v
@@ -64,7 +63,7 @@ class Round:
     orders: int
     cpu_s: float
     wall_s: float
-    fill_latency_ms: tuple[float, float, float]  # p50, p99, max
+    fill_latency: LatencySummary
 
     @property
     def cpu_us_per_order(self) -> float:
@@ -75,11 +74,12 @@ class Round:
         return self.orders * REPORTS_PER_ORDER / self.wall_s
 
     def line(self, label: str) -> str:
-        p50, p99, top = self.fill_latency_ms
+        latency = self.fill_latency
         return (
             f"{label}: {self.orders} orders, CPU {self.cpu_us_per_order:.1f} us/order "
             f"({self.cpu_s:.3f} s), {self.reports_per_s:,.0f} reports/s, "
-            f"fill stored after p50 {p50:.2f} ms, p99 {p99:.2f} ms, max {top:.2f} ms"
+            f"fill stored after p50 {latency.p50_ms:.2f} ms, p99 {latency.p99_ms:.2f} ms, "
+            f"max {latency.max_ms:.2f} ms"
         )
 
 
@@ -95,9 +95,7 @@ def main() -> None:
 
 async def measure(scenario: Scenario, orders: int, rate: float, repeat: int) -> None:
     config = scenario.venues[0]
-    with tempfile.TemporaryDirectory(prefix="measure-venue-") as store:
-        server = EmbeddedNats(store_dir=Path(store) / "nats")
-        await server.start()
+    async with EmbeddedNats() as server:
         venue_nc = await connect_nats(server.url, name="venues")
         oms_nc = await nats.connect(server.url, name="oms")
         simulator = VenueSimulator(venue_nc, scenario, config)
@@ -118,7 +116,6 @@ async def measure(scenario: Scenario, orders: int, rate: float, repeat: int) -> 
             await simulator.stop()
             await close_nats(venue_nc)
             await oms_nc.close()
-            await server.stop()
 
 
 class StandInEngine:
@@ -216,8 +213,8 @@ class Sender:
                 raise TimeoutError(f"fewer than {count} reports on the stream")
             await asyncio.sleep(POLL_S)
 
-    async def _fill_latency(self, orders: int) -> tuple[float, float, float]:
-        """Order sent -> its FILL stored on the stream, in ms (p50, p99, max)."""
+    async def _fill_latency(self, orders: int) -> LatencySummary:
+        """Order sent -> its FILL stored on the stream."""
         start = self.reports - orders * REPORTS_PER_ORDER + 1
         config = ConsumerConfig(
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
@@ -227,7 +224,7 @@ class Sender:
         subscription = await self._js.pull_subscribe(
             subjects.EXEC_STREAM_SUBJECTS, stream=subjects.EXEC_STREAM, config=config
         )
-        latencies: list[float] = []
+        latencies = Latencies()
         seen = 0
         while seen < orders * REPORTS_PER_ORDER:
             for msg in await subscription.fetch(FETCH_BATCH, timeout=5):
@@ -236,11 +233,9 @@ class Sender:
                 if report.exec_type != v.EXEC_TYPE_TRADE:
                     continue
                 stored_ns = int(msg.metadata.timestamp.timestamp() * 1e9)
-                latencies.append((stored_ns - self._sent_ns[report.child_order_id]) / 1e6)
+                latencies.record_ns(stored_ns - self._sent_ns[report.child_order_id])
         await subscription.unsubscribe()
-        latencies.sort()
-        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-        return statistics.median(latencies), p99, latencies[-1]
+        return latencies.summary()
 
 
 if __name__ == "__main__":

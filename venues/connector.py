@@ -27,9 +27,7 @@ from typing import NamedTuple
 import nats
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
-from nats.js.errors import BadRequestError
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from nats.js.api import AckPolicy, ConsumerConfig
 
 from oms_server.domain.child import ChildOrder, ChildState, VenueExecType, VenueReport
 from oms_server.engine.engine import OrderEngine
@@ -37,6 +35,7 @@ from protos.venue.v1 import venue_pb2 as v
 from router.book import VenueBook, VenueInfo
 from router.circuit_breaker import BreakerState, CircuitBreaker
 from venues import subjects, wire
+from venues.nats_client import ensure_exec_stream
 from venues.pull import PullConsumer
 from venues.scenario import VenueConfig
 from venues.tasks import cancel_and_wait
@@ -57,6 +56,9 @@ RECONCILE_INTERVAL_S = 0.5
 #: Every this many passes, every open child is checked (finds fills whose report was lost).
 FULL_RECONCILE_EVERY = 10
 STATUS_REQUEST_TIMEOUT_S = 1.0
+BOOK_REQUEST_TIMEOUT_S = 1.0
+#: What a request raises when its venue does not answer (in time, or at all).
+NO_ANSWER_ERRORS = (TimeoutError, nats.errors.TimeoutError, nats.errors.NoRespondersError)
 #: Child ids per status request: a reply must stay far below NATS's 1 MiB payload limit.
 STATUS_REQUEST_MAX_IDS = 200
 #: The id a health probe asks about: unknown to the venue, so the answer is tiny.
@@ -66,6 +68,14 @@ MAX_RESENDS = 2
 PROBE_INTERVAL_S = 0.5
 #: Outbound messages published per turn of the sender task.
 OUTBOUND_FLUSH_EVERY = 256
+#: The exec type of the report a reconciled order status stands for (others: NEW).
+_EXEC_TYPE_OF_STATUS: Mapping[ChildState, VenueExecType] = MappingProxyType(
+    {
+        ChildState.CANCELED: VenueExecType.CANCELED,
+        ChildState.REJECTED: VenueExecType.REJECTED,
+        ChildState.EXPIRED: VenueExecType.EXPIRED,
+    }
+)
 
 
 class _Outbound(NamedTuple):
@@ -115,8 +125,6 @@ class VenueConnector:
         self._book_listeners: list[Callable[[VenueBook], None]] = []
         self._background: set[asyncio.Task[object]] = set()
         self._subscriptions: list[object] = []
-        self.reports_received = 0
-        self.malformed_reports = 0
         self.resent_orders = 0
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -275,10 +283,8 @@ class VenueConnector:
         try:
             report = wire.report_from_message(v.ExecutionReport.FromString(msg.data))
         except Exception as exc:
-            self.malformed_reports += 1
             log.warning("dropped a malformed execution report on %s: %s", msg.subject, exc)
             return None
-        self.reports_received += 1
         return report
 
     def _note_reporting_venues(self, reports: list[VenueReport]) -> None:
@@ -361,8 +367,8 @@ class VenueConnector:
                 child_order_id=status.child_order_id,
                 exec_type=_exec_type_of_status(state),
                 status=state,
-                cum_qty=wire._decimal(status.cum_qty),
-                leaves_qty=wire._decimal(status.leaves_qty),
+                cum_qty=wire.decimal_or_zero(status.cum_qty),
+                leaves_qty=wire.decimal_or_zero(status.leaves_qty),
                 text="reconciled with venue order status",
                 transact_ns=time.time_ns(),
             )
@@ -380,7 +386,7 @@ class VenueConnector:
                 timeout=STATUS_REQUEST_TIMEOUT_S,
                 headers=inject_headers(),
             )
-        except (TimeoutError, nats.errors.TimeoutError, nats.errors.NoRespondersError):
+        except NO_ANSWER_ERRORS:
             breaker.record_failure(time.monotonic())
             return None
         response = v.OrderStatusResponse()
@@ -402,9 +408,11 @@ class VenueConnector:
         """Ask a venue for its current books (at start-up; updates arrive on md.*)."""
         try:
             reply = await self._nc.request(
-                subjects.books(venue), v.BookRequest().SerializeToString(), timeout=1.0
+                subjects.books(venue),
+                v.BookRequest().SerializeToString(),
+                timeout=BOOK_REQUEST_TIMEOUT_S,
             )
-        except (nats.errors.TimeoutError, nats.errors.NoRespondersError, TimeoutError):
+        except NO_ANSWER_ERRORS:
             log.warning("venue %s did not send its books; waiting for updates", venue)
             return
         response = v.BookResponse()
@@ -440,29 +448,5 @@ class VenueConnector:
         task.add_done_callback(self._background.discard)
 
 
-async def ensure_exec_stream(js: object) -> None:
-    """Create the VENUE_EXEC stream if it does not exist (file storage)."""
-    config = StreamConfig(
-        name=subjects.EXEC_STREAM,
-        subjects=[subjects.EXEC_STREAM_SUBJECTS],
-        max_age=subjects.EXEC_STREAM_MAX_AGE_S,
-    )
-    async for attempt in AsyncRetrying(
-        stop=stop_after_attempt(5),
-        wait=wait_exponential(multiplier=0.1, max=2.0),
-        retry=retry_if_exception_type((nats.errors.TimeoutError, asyncio.TimeoutError)),
-        reraise=True,
-    ):
-        with attempt:
-            try:
-                await js.add_stream(config)  # type: ignore[attr-defined]
-            except BadRequestError:
-                await js.update_stream(config)  # type: ignore[attr-defined]
-
-
 def _exec_type_of_status(state: ChildState) -> VenueExecType:
-    return {
-        ChildState.CANCELED: VenueExecType.CANCELED,
-        ChildState.REJECTED: VenueExecType.REJECTED,
-        ChildState.EXPIRED: VenueExecType.EXPIRED,
-    }.get(state, VenueExecType.NEW)
+    return _EXEC_TYPE_OF_STATUS.get(state, VenueExecType.NEW)

@@ -1,12 +1,22 @@
-"""Connecting to NATS the same way everywhere: bounded reconnects, logged state changes."""
+"""Connecting to NATS the same way everywhere: bounded reconnects, logged state changes.
+
+Also the JetStream stream both sides of the venue protocol rely on (``ensure_exec_stream``).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 
 import nats
 from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+from nats.js.api import StreamConfig
+from nats.js.errors import BadRequestError
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from venues import subjects
 
 log = logging.getLogger(__name__)
 
@@ -50,3 +60,23 @@ async def close_nats(nc: NatsClient) -> None:
         await nc.drain()
     with contextlib.suppress(Exception):
         await nc.close()
+
+
+async def ensure_exec_stream(js: JetStreamContext) -> None:
+    """Create the VENUE_EXEC stream if it does not exist (file storage)."""
+    config = StreamConfig(
+        name=subjects.EXEC_STREAM,
+        subjects=[subjects.EXEC_STREAM_SUBJECTS],
+        max_age=subjects.EXEC_STREAM_MAX_AGE_S,
+    )
+    async for attempt in AsyncRetrying(
+        stop=stop_after_attempt(5),
+        wait=wait_exponential(multiplier=0.1, max=2.0),
+        retry=retry_if_exception_type((nats.errors.TimeoutError, asyncio.TimeoutError)),
+        reraise=True,
+    ):
+        with attempt:
+            try:
+                await js.add_stream(config)
+            except BadRequestError:
+                await js.update_stream(config)

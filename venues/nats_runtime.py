@@ -150,13 +150,6 @@ class EmbeddedNats:
         return self._port
 
     @property
-    def monitor_url(self) -> str:
-        """HTTP monitoring base URL (``/varz``, ``/jsz``, ``/healthz``); set once started."""
-        if self._monitor_port is None:
-            raise NatsRuntimeError("server not started")
-        return f"http://{HOST}:{self._monitor_port}"
-
-    @property
     def store_dir(self) -> Path:
         """JetStream store directory, which also holds the server log; set once started."""
         if self._store_dir is None:

@@ -154,13 +154,6 @@ class Scenario:
     venues: tuple[VenueConfig, ...]
     market: MarketConfig = field(default_factory=MarketConfig)
 
-    def instrument(self, symbol: str) -> Instrument:
-        """The instrument named ``symbol``; KeyError if there is none."""
-        for instrument in self.instruments:
-            if instrument.symbol == symbol:
-                return instrument
-        raise KeyError(symbol)
-
     def venue(self, name: str) -> VenueConfig:
         """The venue named ``name``; KeyError if there is none."""
         for venue in self.venues:

@@ -47,8 +47,3 @@ def market_data(venue: str, symbol: str) -> str:
 
 
 ALL_MARKET_DATA = "md.*.*"
-
-
-def venue_of_subject(subject: str) -> str:
-    """The venue name in any venue.<VENUE>.* or md.<VENUE>.* subject."""
-    return subject.split(".")[1]

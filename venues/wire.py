@@ -62,25 +62,6 @@ def cancel_envelope(child_order_id: str) -> v.OrderEnvelope:
     return v.OrderEnvelope(cancel_order=v.CancelOrder(child_order_id=child_order_id))
 
 
-def report_message(report: VenueReport) -> v.ExecutionReport:
-    return v.ExecutionReport(
-        venue=report.venue,
-        exec_id=report.exec_id,
-        child_order_id=report.child_order_id,
-        exec_type=EXEC_OUT[report.exec_type],
-        order_status=STATUS_OUT.get(report.status, v.ORDER_STATUS_UNSPECIFIED),
-        last_qty=fmt(report.last_qty),
-        last_price=fmt(report.last_price),
-        cum_qty=fmt(report.cum_qty),
-        leaves_qty=fmt(report.leaves_qty),
-        fee=fmt(report.fee),
-        liquidity=LIQUIDITY_OUT[report.liquidity],
-        text=report.text,
-        transact_time_ns=report.transact_ns,
-        venue_sequence=report.venue_sequence,
-    )
-
-
 def report_from_message(msg: v.ExecutionReport) -> VenueReport:
     """A domain VenueReport; raises ValueError for a malformed message."""
     exec_type = EXEC_IN.get(msg.exec_type)
@@ -93,11 +74,11 @@ def report_from_message(msg: v.ExecutionReport) -> VenueReport:
         child_order_id=msg.child_order_id,
         exec_type=exec_type,
         status=status,
-        last_qty=_decimal(msg.last_qty),
-        last_price=_decimal(msg.last_price),
-        cum_qty=_decimal(msg.cum_qty),
-        leaves_qty=_decimal(msg.leaves_qty),
-        fee=_decimal(msg.fee),
+        last_qty=decimal_or_zero(msg.last_qty),
+        last_price=decimal_or_zero(msg.last_price),
+        cum_qty=decimal_or_zero(msg.cum_qty),
+        leaves_qty=decimal_or_zero(msg.leaves_qty),
+        fee=decimal_or_zero(msg.fee),
         liquidity=LIQUIDITY_IN.get(msg.liquidity, Liquidity.NONE),
         text=msg.text,
         transact_ns=msg.transact_time_ns,
@@ -162,7 +143,8 @@ def book_message(
     )
 
 
-def _decimal(text: str) -> Decimal:
+def decimal_or_zero(text: str) -> Decimal:
+    """Decimal(text), or ZERO for an empty string; raises for a malformed one."""
     return _parsed_decimal(text) if text else ZERO
 
 

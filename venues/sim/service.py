@@ -28,7 +28,7 @@ from oms_server.domain.decimals import ZERO, fmt
 from oms_server.domain.enums import ExecType
 from protos.venue.v1 import venue_pb2 as v
 from venues import subjects, wire
-from venues.connector import ensure_exec_stream
+from venues.nats_client import ensure_exec_stream
 from venues.publisher import PipelinedPublisher
 from venues.scenario import FaultConfig, Scenario, VenueConfig
 from venues.sim.book import NewOrder
@@ -98,7 +98,6 @@ class VenueSimulator:
         self._tasks: list[asyncio.Task[None]] = []
         self._subscriptions: list[object] = []
         self.orders_received = 0
-        self.reports_made = 0
         self.reports_dropped = 0
         self.fills_made = 0
         self.malformed_orders = 0
@@ -294,7 +293,6 @@ class VenueSimulator:
             self._dirty.add(event.symbol)
             if not event.reported:
                 continue
-            self.reports_made += 1
             if isinstance(event, Filled):
                 self.fills_made += 1
             if self._chance(self.faults.drop_rate):
