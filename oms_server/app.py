@@ -6,6 +6,7 @@ import logging
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 from nats.aio.client import Client as NatsClient
@@ -29,9 +30,13 @@ from oms_server.engine.hub import ReportHub
 from oms_server.observability import serve_metrics
 from oms_server.store.repository import Store
 from protos.oms.v1 import (
+    account_service_pb2,
     account_service_pb2_grpc,
+    admin_service_pb2,
     admin_service_pb2_grpc,
+    market_data_service_pb2,
     market_data_service_pb2_grpc,
+    order_service_pb2,
     order_service_pb2_grpc,
 )
 from venues.connector import DEFAULT_ACK_TIMEOUT_S, VenueConnector
@@ -116,12 +121,26 @@ class OmsApp:
         admin = AdminService(self.engine, self.connector)
         accounts = AccountService(self.engine)
         return [
-            _binding(accounts, account_service_pb2_grpc.add_AccountServiceServicer_to_server),
-            _binding(order_service, order_service_pb2_grpc.add_OrderServiceServicer_to_server),
             _binding(
-                market_data, market_data_service_pb2_grpc.add_MarketDataServiceServicer_to_server
+                accounts,
+                account_service_pb2_grpc.add_AccountServiceServicer_to_server,
+                _service_name(account_service_pb2, "AccountService"),
             ),
-            _binding(admin, admin_service_pb2_grpc.add_AdminServiceServicer_to_server),
+            _binding(
+                order_service,
+                order_service_pb2_grpc.add_OrderServiceServicer_to_server,
+                _service_name(order_service_pb2, "OrderService"),
+            ),
+            _binding(
+                market_data,
+                market_data_service_pb2_grpc.add_MarketDataServiceServicer_to_server,
+                _service_name(market_data_service_pb2, "MarketDataService"),
+            ),
+            _binding(
+                admin,
+                admin_service_pb2_grpc.add_AdminServiceServicer_to_server,
+                _service_name(admin_service_pb2, "AdminService"),
+            ),
         ]
 
     def _tls(self) -> TlsFiles | None:
@@ -131,10 +150,14 @@ class OmsApp:
         return TlsFiles(s.tls_cert_file, s.tls_key_file, s.tls_client_ca_file)
 
 
-def _binding(servicer: object, register: object) -> ServiceBinding:
+def _binding(servicer: object, register: object, full_name: str) -> ServiceBinding:
     """A servicer with its registration function and full service name."""
-    full_name = type(servicer).__mro__[1].__name__.removesuffix("Servicer")
-    return ServiceBinding(servicer, register, f"oms.v1.{full_name}")  # type: ignore[arg-type]
+    return ServiceBinding(servicer, register, full_name)  # type: ignore[arg-type]
+
+
+def _service_name(module: Any, service: str) -> str:
+    """The full protobuf name of ``service`` (e.g. oms.v1.OrderService), from its descriptor."""
+    return str(module.DESCRIPTOR.services_by_name[service].full_name)
 
 
 def resolve_auth_secret(settings: Settings) -> str:

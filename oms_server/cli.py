@@ -128,37 +128,20 @@ def _cmd_server(args: argparse.Namespace) -> int:
 
 
 def _cmd_venue(args: argparse.Namespace) -> int:
-    from venues.nats_client import close_nats, connect_nats
     from venues.scenario import load_scenario
-    from venues.sim.service import VenueSimulator
+    from venues.sim.host import VenueHost
 
     settings = _settings(args)
     if not settings.nats_url:
         raise ValueError("NATS_URL must name the NATS server the OMS uses")
     scenario = load_scenario(settings.scenario_path)
-    configs = _venue_configs(scenario, args.names)
-    names = ",".join(c.name for c in configs)
-    state: dict[str, object] = {"simulators": []}
-
-    async def start() -> None:
-        nc = await connect_nats(settings.nats_url or "", name=f"venue-{names}")
-        state["nc"] = nc
-        for config in configs:
-            simulator = VenueSimulator(nc, scenario, config)
-            state["simulators"].append(simulator)  # type: ignore[attr-defined]
-            await simulator.start()
+    host = VenueHost(settings.nats_url, scenario, _venue_configs(scenario, args.names))
 
     async def ready() -> None:
-        for config in configs:
+        for config in host.configs:
             print(f"venue {config.name} ready on {settings.nats_url}", flush=True)
 
-    async def stop() -> None:
-        for simulator in state["simulators"]:  # type: ignore[attr-defined]
-            await simulator.stop()
-        if "nc" in state:
-            await close_nats(state["nc"])  # type: ignore[arg-type]
-
-    return _run_until_signal(start, ready, stop)
+    return _run_until_signal(host.start, ready, host.stop)
 
 
 def _venue_configs(scenario: Scenario, names: Sequence[str]) -> list[VenueConfig]:

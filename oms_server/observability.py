@@ -128,6 +128,18 @@ class OmsCollector(Collector):
             value=self._app.hub.subscriber_count(),
         )
         yield _counter("oms_routing_seconds", "Time spent planning routes", stats.routing_seconds)
+        if engine.routing is not None:
+            routing = engine.routing
+            yield _counter(
+                "oms_venue_reports_ignored",
+                "Venue reports dropped as duplicates or for unknown children",
+                routing.ignored_reports,
+            )
+            yield _counter(
+                "oms_overfills_refused",
+                "Venue fills refused as overfills",
+                routing.refused_overfills,
+            )
         yield from self._venue_metrics()
 
     def _venue_metrics(self) -> Iterator[object]:

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
-
-from nats.aio.client import Client as NatsClient
 
 from oms_server.api.auth import issue_token
 from oms_server.app import OmsApp, resolve_auth_secret
 from oms_server.config import Settings
 from oms_server.domain.access import Role
-from venues.nats_client import close_nats, connect_nats
 from venues.nats_runtime import EmbeddedNats, resolve_nats
 from venues.scenario import Scenario, load_scenario
-from venues.sim.service import VenueSimulator
+from venues.sim.host import VenueHost
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +29,14 @@ class Stack:
     scenario: Scenario | None = None
     nats_url: str = ""
     app: OmsApp | None = None
-    simulators: list[VenueSimulator] = field(default_factory=list)
+    venues: VenueHost | None = None
     _nats: EmbeddedNats | None = None
-    _venue_client: NatsClient | None = None
 
     async def start(self) -> None:
         self.scenario = load_scenario(self.settings.scenario_path)
         self.nats_url, self._nats = await resolve_nats(self.settings.nats_url)
-        await self.start_venues()
+        self.venues = VenueHost(self.nats_url, self.scenario)
+        await self.venues.start()
         instruments = {i.symbol: i for i in self.scenario.instruments}
         self.app = OmsApp(
             self.settings,
@@ -59,21 +56,11 @@ class Stack:
             await self.app.engine.deposit(DEMO_ACCOUNT, DEMO_CASH)
             log.info("opened account %s with %s cash", DEMO_ACCOUNT, DEMO_CASH)
 
-    async def start_venues(self) -> None:
-        assert self.scenario is not None
-        self._venue_client = await connect_nats(self.nats_url, name="venues")
-        for config in self.scenario.venues:
-            simulator = VenueSimulator(self._venue_client, self.scenario, config)
-            await simulator.start()
-            self.simulators.append(simulator)
-
     async def stop(self) -> None:
         if self.app is not None:
             await self.app.stop()
-        for simulator in self.simulators:
-            await simulator.stop()
-        if self._venue_client is not None:
-            await close_nats(self._venue_client)
+        if self.venues is not None:
+            await self.venues.stop()
         if self._nats is not None:
             await self._nats.stop()
 

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from enum import StrEnum
 
+from oms_server.domain.child import ChildPurpose as Purpose
 from oms_server.domain.decimals import ZERO
 from oms_server.domain.enums import OrderType, RoutingStrategy, Side, TimeInForce
 from oms_server.domain.instruments import Instrument
 
-
-class Purpose(StrEnum):
-    """Why a child exists: to take displayed liquidity now, or to rest on a book."""
-
-    TAKE = "take"
-    REST = "rest"
+__all__ = ["ChildPlan", "ParentSpec", "Purpose", "RoutingPlan"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

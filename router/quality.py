@@ -12,10 +12,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
-from oms_server.domain.decimals import ZERO, average_price
+from oms_server.domain.decimals import BPS_PER_UNIT, EXACT, ZERO, average_price
 from oms_server.domain.enums import Side
 from router.book import VenueBook, VenueInfo
-from router.strategies.common import BPS_PER_UNIT, CALC_PRECISION, net_price
+from router.strategies.common import net_price
 
 #: Places of the basis-point figures.
 BPS_PLACES = Decimal("0.01")
@@ -139,8 +139,7 @@ def single_venue_outcome(
 
 def improvement_bps(side: Side, achieved: Decimal, reference: Decimal) -> Decimal:
     """How much better ``achieved`` is than ``reference``, in bp of the reference."""
-    with localcontext() as ctx:
-        ctx.prec = CALC_PRECISION
+    with localcontext(EXACT):
         better_by = (reference - achieved) * side.sign
         return (better_by / reference * BPS_PER_UNIT).quantize(BPS_PLACES, ROUND_HALF_EVEN)
 

@@ -8,7 +8,7 @@ from oms_server.api import mapping
 from oms_server.api.auth import require_account, require_admin
 from oms_server.api.errors import unary_errors
 from oms_server.domain.accounts import Account, RiskLimits
-from oms_server.domain.decimals import fmt, parse_decimal, parse_money
+from oms_server.domain.decimals import fmt, parse_money, parse_positive
 from oms_server.domain.errors import ValidationError
 from oms_server.engine.engine import OrderEngine
 from protos.oms.v1 import account_service_pb2 as pb
@@ -115,10 +115,5 @@ def account_message(account: Account) -> pb.Account:
 
 
 def _positive_or(text: str, field: str, default: object) -> object:
-    if text == "":
-        return default
-    value = parse_decimal(text, field)
-    assert value is not None
-    if value <= 0:
-        raise ValidationError(field, "must be greater than zero")
-    return value
+    """A positive decimal, or ``default`` when the field is left empty."""
+    return default if text == "" else parse_positive(text, field)

@@ -1,8 +1,8 @@
 """Bearer-token authentication: JWT (HS256) with claims sub, role and accounts.
 
-The interceptor authenticates every RPC (streams included) except the standard
-health and reflection services, and hands the principal to the servicer through
-a context variable.
+Every RPC (streams included) except the standard health and reflection services is
+authenticated by a wrapper put around its handler once, when services register; the
+principal reaches the servicer through a context variable.
 """
 
 from __future__ import annotations
@@ -55,11 +55,6 @@ def issue_token(
         "exp": now + ttl_s,
     }
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
-
-
-def verify_token(secret: str, token: str) -> Principal:
-    """The principal of a valid token; UnauthenticatedError otherwise."""
-    return _verify(secret, token)[0]
 
 
 def _verify(secret: str, token: str) -> tuple[Principal, float]:

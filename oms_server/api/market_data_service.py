@@ -12,6 +12,7 @@ from oms_server.api import mapping
 from oms_server.api.auth import current_principal
 from oms_server.api.errors import stream_errors, unary_errors
 from oms_server.domain.decimals import fmt
+from oms_server.domain.errors import ValidationError
 from oms_server.domain.instruments import Instrument
 from protos.oms.v1 import market_data_service_pb2 as pb
 from protos.oms.v1 import market_data_service_pb2_grpc
@@ -65,8 +66,6 @@ class MarketDataService(market_data_service_pb2_grpc.MarketDataServiceServicer):
     ) -> AsyncIterator[pb.StreamQuotesResponse]:
         current_principal()
         if len(request.symbols) > MAX_STREAM_SYMBOLS:
-            from oms_server.domain.errors import ValidationError
-
             raise ValidationError("symbols", f"at most {MAX_STREAM_SYMBOLS} symbols")
         symbols = [mapping.instrument_of(s, self._instruments).symbol for s in request.symbols]
         watcher = _QuoteWatcher(frozenset(symbols or self._instruments))

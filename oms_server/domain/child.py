@@ -99,6 +99,8 @@ class ChildFill:
 
 
 class ChildPurpose(StrEnum):
+    """Why a child exists: to take displayed liquidity now, or to rest on a book."""
+
     TAKE = "take"
     REST = "rest"
 
@@ -141,10 +143,6 @@ class ChildOrder:
     def open_qty(self) -> Decimal:
         """Quantity that may still fill at the venue."""
         return ZERO if self.is_done else self.quantity - self.cum_qty
-
-    @property
-    def unfilled_qty(self) -> Decimal:
-        return self.quantity - self.cum_qty
 
     def apply(self, report: VenueReport) -> ChildFill | None:
         """Apply a venue report once; return the new fill, if the report is one.

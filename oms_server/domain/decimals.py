@@ -28,7 +28,8 @@ MONEY_MAX = Decimal("1e15")
 #: Working context for products and ratios of prices and sizes: 50 digits, far above any
 #: input (a context object's methods cost less than entering a local context per call).
 EXACT = Context(prec=50, rounding=ROUND_HALF_EVEN)
-_BPS_PER_UNIT = Decimal(10_000)
+#: Basis points in one whole.
+BPS_PER_UNIT = Decimal(10_000)
 #: Distinct values whose canonical text fmt remembers (cleared when full).
 FMT_CACHE_SIZE = 65_536
 _FMT_CACHE: dict[Decimal, str] = {}
@@ -118,5 +119,5 @@ def average_price(notional: Decimal, quantity: Decimal) -> Decimal:
 
 def bps_of(notional: Decimal, bps: Decimal) -> Decimal:
     """``bps`` basis points of ``notional``, rounded half-even to MONEY_PLACES."""
-    amount = EXACT.divide(EXACT.multiply(notional, bps), _BPS_PER_UNIT)
+    amount = EXACT.divide(EXACT.multiply(notional, bps), BPS_PER_UNIT)
     return amount.quantize(MONEY_PLACES, context=EXACT)

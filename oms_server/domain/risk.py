@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from oms_server.domain.accounts import Account
-from oms_server.domain.decimals import ZERO
+from oms_server.domain.decimals import BPS_PER_UNIT, ZERO
 from oms_server.domain.enums import OrderType, Side
 from oms_server.domain.errors import FailedPreconditionError, ResourceExhaustedError
 from oms_server.domain.order import OrderRequest
 
-_BPS = Decimal(10_000)
 #: Recent orders remembered for duplicate detection before old ones are dropped.
 DUPLICATE_KEYS_KEPT = 100_000
 
@@ -43,7 +42,7 @@ def check_order(account: Account, request: OrderRequest, reference: Decimal | No
         )
     if reference is None or reference <= ZERO:
         raise _refuse("RISK_NO_REFERENCE_PRICE", f"no reference price for {request.symbol}")
-    collar = reference * limits.price_collar_bps / _BPS
+    collar = reference * limits.price_collar_bps / BPS_PER_UNIT
     worst = reference + collar if request.side is Side.BUY else reference - collar
     _check_collar(request, worst, collar)
     price = _reservation_price(request, worst)

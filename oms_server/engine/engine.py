@@ -142,7 +142,6 @@ class OrderEngine:
         self.commits = 0
         self.stats = EngineStats()
         self.routing: ParentRouting | None = None
-        self._venues = venues
         self.accounts = AccountBook(self._write_row, _largest_taker_fee_bps(venues))
         if venues is not None:
             hooks = RoutingHooks(
@@ -213,14 +212,23 @@ class OrderEngine:
         limit_price: Decimal | None,
         client_order_id: str,
     ) -> Order:
-        """Replace an order's quantity and/or limit price; returns the new order."""
-        if client_order_id:
+        """Replace an order's quantity and/or limit price; returns the new order.
+
+        A retry with the same ``client_order_id`` returns the replacement made first: from
+        memory inside the command, or, once the original is no longer working there (after
+        a restart), from the store.
+        """
+        try:
+            return await self._call(
+                lambda: self._replace(order_id, principal, quantity, limit_price, client_order_id)
+            )
+        except (NotFoundError, FailedPreconditionError):
+            if not client_order_id:
+                raise
             done = await self._stored_replacement(order_id, principal, client_order_id)
-            if done is not None:
-                return done
-        return await self._call(
-            lambda: self._replace(order_id, principal, quantity, limit_price, client_order_id)
-        )
+            if done is None:
+                raise
+            return done
 
     async def create_account(self, account_id: str) -> Account:
         return await self._call(lambda: _snapshot(self.accounts.create(account_id, self._clock())))
@@ -580,18 +588,12 @@ class OrderEngine:
         """Replace ``old`` by a new order with ``terms``, or resume it if it filled too far."""
         halt_reason = self.halted(old.account_id)
         if halt_reason is not None:
-            old.apply(Trigger.REPLACE_REJECT)
-            old.replaced_by_order_id = ""
-            self._report(old, ExecType.REPLACE_REJECTED, text=halt_reason)
-            self._client_ids.pop((old.account_id, terms.client_order_id), None)
+            self._reject_replace(old, terms, halt_reason)
             old.text = halt_reason
             self._cancel(old.order_id, SYSTEM)
             return old
         if terms.quantity <= old.cum_qty:
-            old.apply(Trigger.REPLACE_REJECT)
-            old.replaced_by_order_id = ""
-            self._report(old, ExecType.REPLACE_REJECTED, text="filled beyond the new quantity")
-            self._client_ids.pop((old.account_id, terms.client_order_id), None)
+            self._reject_replace(old, terms, "filled beyond the new quantity")
             if self.routing is not None:
                 self.routing.route(old)
             return old
@@ -605,6 +607,13 @@ class OrderEngine:
             if not new.order_type.needs_stop_price or old.arrival_price is not None:
                 self.routing.route(new)
         return new
+
+    def _reject_replace(self, old: Order, terms: _PendingReplace, reason: str) -> None:
+        """The original stays (working again); its announced replacement is withdrawn."""
+        old.apply(Trigger.REPLACE_REJECT)
+        old.replaced_by_order_id = ""
+        self._report(old, ExecType.REPLACE_REJECTED, text=reason)
+        self._client_ids.pop((old.account_id, terms.client_order_id), None)
 
     async def _stored_replacement(
         self, order_id: str, principal: Principal, client_order_id: str
@@ -725,9 +734,7 @@ class OrderEngine:
         return copy.copy(order)
 
     def _touch_child(self, child: ChildOrder, is_new: bool) -> None:
-        previous = self._pending.dirty_children.get(child.child_order_id)
-        new_flag = is_new or (previous is not None and previous[1])
-        self._pending.dirty_children[child.child_order_id] = (child, new_flag)
+        _mark_dirty(self._pending.dirty_children, child.child_order_id, child, is_new)
 
     def _record_execution(self, report: VenueReport, parent_order_id: str) -> None:
         self._pending.batch.append("executions", execution_to_row(report, parent_order_id))
@@ -749,9 +756,7 @@ class OrderEngine:
         self._pending.after_commit.append(traced)
 
     def _touch(self, order: Order, *, is_new: bool = False) -> None:
-        previous = self._pending.dirty_orders.get(order.order_id)
-        new_flag = is_new or (previous is not None and previous[1])
-        self._pending.dirty_orders[order.order_id] = (order, new_flag)
+        _mark_dirty(self._pending.dirty_orders, order.order_id, order, is_new)
 
     def _report(
         self,
@@ -805,11 +810,17 @@ class OrderEngine:
         """The consolidated mid (with venues) or the instrument's reference price."""
         if self.routing is None:
             return self.instruments[symbol].reference_price
-        return self.routing.consolidated.of(symbol).mid
+        return self.routing.consolidated_book(symbol).mid
 
     def _new_order_id(self, now_ns: int) -> str:
         self._id_counter = (self._id_counter + 1) % 0x1000000
         return f"{now_ns:016x}{self._id_prefix}{self._id_counter:06x}"
+
+
+def _mark_dirty(dirty: dict[str, tuple[Any, bool]], key: str, row: Any, is_new: bool) -> None:
+    """Mark ``row`` for the next commit; a row new in this batch stays new."""
+    previous = dirty.get(key)
+    dirty[key] = (row, is_new or (previous is not None and previous[1]))
 
 
 def _snapshot(account: Account) -> Account:

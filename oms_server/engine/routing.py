@@ -7,7 +7,7 @@ it; the engine calls it from its writer task, so nothing here needs a lock.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -15,19 +15,18 @@ from opentelemetry import trace
 
 from oms_server.domain.child import (
     ChildOrder,
-    ChildPurpose,
     ChildState,
     OverfillError,
     VenueReport,
 )
 from oms_server.domain.decimals import ZERO
-from oms_server.domain.enums import ExecType, OrderState, OrderType, Side, TimeInForce
+from oms_server.domain.enums import ExecType, OrderState, Side, TimeInForce
 from oms_server.domain.errors import OmsError
 from oms_server.domain.instruments import Instrument
 from oms_server.domain.order import Order
 from oms_server.domain.state_machine import Trigger
 from oms_server.engine.ports import VenuePort
-from router.book import ConsolidatedBook, VenueBook
+from router.book import ConsolidatedBook, VenueBook, VenueInfo
 from router.plan import ChildPlan, ParentSpec
 from router.quality import best_single_venue
 from router.strategies import plan_route
@@ -61,18 +60,19 @@ class ConsolidatedCache:
     (the held objects stay alive, so their identities cannot be reused).
     """
 
-    def __init__(self, venues: VenuePort) -> None:
-        self._venues = venues
+    def __init__(self) -> None:
         self._views: dict[str, tuple[tuple[VenueBook, ...], object, ConsolidatedBook]] = {}
 
-    def of(self, symbol: str) -> ConsolidatedBook:
-        books = tuple(self._venues.books(symbol).values())
-        infos = self._venues.venue_infos()
+    def of(
+        self, symbol: str, books: Mapping[str, VenueBook], infos: Mapping[str, VenueInfo]
+    ) -> ConsolidatedBook:
+        """The consolidated view of ``books`` (the venue books of ``symbol``) under ``infos``."""
+        held = tuple(books.values())
         cached = self._views.get(symbol)
-        if cached is not None and cached[1] is infos and _same_objects(cached[0], books):
+        if cached is not None and cached[1] is infos and _same_objects(cached[0], held):
             return cached[2]
-        view = ConsolidatedBook.of(books, infos)
-        self._views[symbol] = (books, infos, view)
+        view = ConsolidatedBook.of(held, infos)
+        self._views[symbol] = (held, infos, view)
         return view
 
 
@@ -94,7 +94,7 @@ class ParentRouting:
         self._instruments = instruments
         self._orders = orders
         self._hooks = hooks
-        self.consolidated = ConsolidatedCache(venues)
+        self._consolidated = ConsolidatedCache()
         self.children: dict[str, ChildOrder] = {}
         self._by_parent: dict[str, list[str]] = {}
         self._child_counts: dict[str, int] = {}
@@ -135,12 +135,17 @@ class ParentRouting:
         infos = self.venues.venue_infos()
         spec = self._spec(order, remaining)
         if order.arrival_price is None:
-            self._record_arrival(order, books, infos, self.consolidated.of(order.symbol))
+            book = self._consolidated.of(order.symbol, books, infos)
+            self._record_arrival(order, books, infos, book)
         plan = plan_route(spec, books, infos)
         for planned in plan.children:
             self._new_child(order, planned)
         if not plan.children and not self.live_children(order):
             self._finish_unroutable(order, plan.reason or "no venue can take the order")
+
+    def consolidated_book(self, symbol: str) -> ConsolidatedBook:
+        """Best bid and offer of ``symbol`` across the routable venues (cached)."""
+        return self._consolidated.of(symbol, self.venues.books(symbol), self.venues.venue_infos())
 
     def cancel(self, order: Order) -> bool:
         """Ask every live child to cancel; True when none is live (the parent can end now)."""
@@ -242,7 +247,7 @@ class ParentRouting:
         ids = self._stops.get(symbol)
         if not ids:
             return 0
-        book = self.consolidated.of(symbol)
+        book = self.consolidated_book(symbol)
         triggered = [
             order
             for order_id in list(ids)
@@ -268,7 +273,11 @@ class ParentRouting:
         )
 
     def _record_arrival(
-        self, order: Order, books: object, infos: object, book: ConsolidatedBook
+        self,
+        order: Order,
+        books: Mapping[str, VenueBook],
+        infos: Mapping[str, VenueInfo],
+        book: ConsolidatedBook,
     ) -> None:
         order.arrival_price = book.arrival_price(order.side)
         single = best_single_venue(
@@ -276,7 +285,7 @@ class ParentRouting:
             order.open_qty,
             books,
             infos,
-            limit_price=order.limit_price,  # type: ignore[arg-type]
+            limit_price=order.limit_price,
         )
         # Only a venue that could take the whole order is a like-for-like benchmark.
         if single is not None and single.quantity >= order.open_qty:
@@ -297,7 +306,7 @@ class ParentRouting:
             time_in_force=planned.time_in_force,
             quantity=planned.quantity,
             limit_price=planned.limit_price,
-            purpose=ChildPurpose(planned.purpose.value),
+            purpose=planned.purpose,
             created_ns=now,
             updated_ns=now,
             sent_ns=now,
@@ -387,12 +396,3 @@ def _stop_hit(order: Order, book: ConsolidatedBook) -> bool:
         return ask is not None and ask.price >= order.stop_price
     bid = book.best_bid
     return bid is not None and bid.price <= order.stop_price
-
-
-def routed_order_type(order: Order) -> OrderType:
-    """The type a triggered stop order trades as."""
-    if order.order_type is OrderType.STOP:
-        return OrderType.MARKET
-    if order.order_type is OrderType.STOP_LIMIT:
-        return OrderType.LIMIT
-    return order.order_type

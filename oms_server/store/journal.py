@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 Row = dict[str, Any]
+
+
+class TableWrites(NamedTuple):
+    """One table's share of a batch: keys to delete, rows to insert, rows to update."""
+
+    deleted: set[Any]
+    inserted: list[Row]
+    updated: list[Row]
 
 
 @dataclass(slots=True)
@@ -37,13 +44,13 @@ class JournalBatch:
         self.upserts.get(table, {}).pop(key, None)
         self.deletes.setdefault(table, set()).add(key)
 
+    def writes_of(self, table: str) -> TableWrites:
+        """What to do to ``table``, in order: delete these keys, insert, then update."""
+        upserts = self.upserts.get(table, {})
+        inserted = [row for is_new, row in upserts.values() if is_new]
+        inserted += self.appends.get(table, ())
+        updated = [row for is_new, row in upserts.values() if not is_new]
+        return TableWrites(self.deletes.get(table, set()), inserted, updated)
+
     def __bool__(self) -> bool:
         return bool(self.appends) or bool(self.upserts) or bool(self.deletes)
-
-    def row_count(self) -> int:
-        return sum(len(r) for r in self.appends.values()) + sum(
-            len(r) for r in self.upserts.values()
-        )
-
-    def tables(self) -> Iterable[str]:
-        return set(self.appends) | set(self.upserts) | set(self.deletes)

@@ -46,6 +46,7 @@ class Store:
         self.engine = engine
         self._writer = writer
         self._updates = {t.name: _update_statement(t) for t in WRITE_ORDER}
+        self._deletes = {t.name: _delete_statement(t) for t in WRITE_ORDER}
         self._inserts = {t.name: t.insert() for t in WRITE_ORDER}
         for name in IGNORE_DUPLICATES:
             self._inserts[name] = _insert_ignoring_duplicates(_TABLES[name], self.dialect)
@@ -83,19 +84,15 @@ class Store:
                 await self._write_table(conn, table, batch)
 
     async def _write_table(self, conn: AsyncConnection, table: Table, batch: JournalBatch) -> None:
-        upserts = batch.upserts.get(table.name, {})
-        deleted = batch.deletes.get(table.name)
-        if deleted:
-            await conn.execute(_delete_statement(table), [_key_params(table, k) for k in deleted])
-        new_rows = [row for is_new, row in upserts.values() if is_new]
-        changed = [row for is_new, row in upserts.values() if not is_new]
-        appended = batch.appends.get(table.name, [])
-        if new_rows or appended:
-            await conn.execute(self._inserts[table.name], new_rows + appended)
-        if changed:
-            await conn.execute(
-                self._updates[table.name], [_with_key_params(table, r) for r in changed]
-            )
+        writes = batch.writes_of(table.name)
+        if writes.deleted:
+            keys = [_key_params(table, k) for k in writes.deleted]
+            await conn.execute(self._deletes[table.name], keys)
+        if writes.inserted:
+            await conn.execute(self._inserts[table.name], writes.inserted)
+        if writes.updated:
+            rows = [_with_key_params(table, r) for r in writes.updated]
+            await conn.execute(self._updates[table.name], rows)
 
     # -- start-up reads -----------------------------------------------------------------
 
@@ -238,9 +235,13 @@ def _insert_ignoring_duplicates(table: Table, dialect: str) -> Any:
     return table.insert().prefix_with("OR IGNORE", dialect="sqlite")
 
 
+def _key_condition(table: Table) -> Any:
+    """``primary key = :key_<column>`` for every primary-key column."""
+    return and_(*(col == bindparam(f"key_{col.name}") for col in table.primary_key.columns))
+
+
 def _delete_statement(table: Table) -> Any:
-    conditions = [col == bindparam(f"key_{col.name}") for col in table.primary_key.columns]
-    return table.delete().where(and_(*conditions))
+    return table.delete().where(_key_condition(table))
 
 
 def _key_params(table: Table, key: Any) -> Row:
@@ -250,8 +251,7 @@ def _key_params(table: Table, key: Any) -> Row:
 
 
 def _update_statement(table: Table) -> Any:
-    conditions = [col == bindparam(f"key_{col.name}") for col in table.primary_key.columns]
-    return update(table).where(and_(*conditions))
+    return update(table).where(_key_condition(table))
 
 
 def _with_key_params(table: Table, row: Row) -> Row:

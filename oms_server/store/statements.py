@@ -53,17 +53,13 @@ class TableStatements:
 
     def steps(self, batch: JournalBatch) -> Iterator[Step]:
         """This table's statements for ``batch`` (JournalBatch's delete-before-insert)."""
-        deleted = batch.deletes.get(self.name)
-        if deleted:
-            yield self.delete, self._key_params.of_keys(deleted)
-        upserts = batch.upserts.get(self.name)
-        new_rows = [row for is_new, row in upserts.values() if is_new] if upserts else []
-        new_rows += batch.appends.get(self.name, ())
-        if new_rows:
-            yield self.insert, self._insert_params.of_rows(new_rows)
-        changed = [row for is_new, row in upserts.values() if not is_new] if upserts else []
-        if changed:
-            yield self.update, self._update_params.of_rows(changed)
+        writes = batch.writes_of(self.name)
+        if writes.deleted:
+            yield self.delete, self._key_params.of_keys(writes.deleted)
+        if writes.inserted:
+            yield self.insert, self._insert_params.of_rows(writes.inserted)
+        if writes.updated:
+            yield self.update, self._update_params.of_rows(writes.updated)
 
 
 class RowParams:

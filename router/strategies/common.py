@@ -12,15 +12,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from oms_server.domain.decimals import EXACT, ZERO, average_price, fmt
+from oms_server.domain.decimals import BPS_PER_UNIT, EXACT, ZERO, average_price, fmt
 from oms_server.domain.enums import OrderType, Side, TimeInForce
 from router.book import VenueBook, VenueInfo
 from router.plan import ChildPlan, ParentSpec, Purpose, RoutingPlan
 
-#: Basis points in one whole.
-BPS_PER_UNIT = Decimal(10_000)
-#: Working precision for products and ratios of prices and sizes (far above any input).
-CALC_PRECISION = 50
 #: Reason of a FOK parent whose quantity is not all takeable within its limit.
 FOK_REASON = "FOK cannot be filled"
 #: Reason of a plan made when no venue is healthy and known with a book.

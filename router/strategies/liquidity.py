@@ -6,11 +6,10 @@ import dataclasses
 from collections.abc import Mapping
 from decimal import Decimal, localcontext
 
-from oms_server.domain.decimals import ZERO
+from oms_server.domain.decimals import EXACT, ZERO
 from router.book import VenueBook, VenueInfo
 from router.plan import ChildPlan, ParentSpec, RoutingPlan
 from router.strategies.common import (
-    CALC_PRECISION,
     NO_VENUE_REASON,
     Market,
     Slice,
@@ -62,8 +61,7 @@ def allocate(target: Decimal, depth: Mapping[str, Decimal], lot: Decimal) -> dic
     deepest = sorted(depth, key=lambda venue: (-depth[venue], venue))
     if target <= ZERO or total <= ZERO:
         return {}
-    with localcontext() as ctx:
-        ctx.prec = CALC_PRECISION
+    with localcontext(EXACT):
         shares = {v: floor_to_lot(target * depth[v] / total, lot) for v in deepest}
     leftover = target - sum(shares.values(), ZERO)
     while leftover > ZERO and _hand_out_lots(shares, depth, deepest, lot, leftover) > ZERO:

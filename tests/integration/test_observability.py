@@ -78,4 +78,6 @@ async def test_metrics_describe_orders_fills_and_venues(routed_oms: RoutedOms) -
     text = generate_latest(registry).decode()
     assert "oms_orders_accepted_total 1.0" in text
     assert "oms_fills_total 1.0" in text
+    assert "oms_overfills_refused_total 0.0" in text
+    assert "oms_venue_reports_ignored_total" in text
     assert 'oms_venue_routable{venue="ALPHA"} 1.0' in text

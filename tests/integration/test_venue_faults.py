@@ -129,7 +129,7 @@ async def test_status_requests_are_bounded_and_a_probe_asks_about_one_id(
         request.ParseFromString(msg.data)  # type: ignore[attr-defined]
         requests.append(list(request.child_order_ids))
 
-    watcher = await market._client.subscribe(subjects.status("ALPHA"), cb=record)  # type: ignore[union-attr]
+    watcher = await market.client.subscribe(subjects.status("ALPHA"), cb=record)  # type: ignore[union-attr]
     await asyncio.gather(
         *(
             routed_oms.orders.SubmitOrder(

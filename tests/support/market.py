@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from nats.aio.client import Client as NatsClient
 
 from oms_server.app import OmsApp
 from oms_server.config import Settings
@@ -14,9 +15,9 @@ from protos.venue.v1 import venue_pb2 as v
 from tests.support.fixtures import TEST_SECRET, RunningOms
 from tests.support.waiting import eventually
 from venues import subjects
-from venues.nats_client import close_nats, connect_nats
 from venues.nats_runtime import EmbeddedNats
 from venues.scenario import Scenario, parse_scenario
+from venues.sim.host import VenueHost
 from venues.sim.service import VenueSimulator
 
 #: Three venues, static books: ALPHA cheapest before fees, CHARLIE deepest.
@@ -97,21 +98,24 @@ class Market:
 
     nats: EmbeddedNats
     scenario: Scenario
-    simulators: dict[str, VenueSimulator] = field(default_factory=dict)
-    _client: object | None = None
+    host: VenueHost | None = None
+
+    @property
+    def simulators(self) -> dict[str, VenueSimulator]:
+        assert self.host is not None
+        return self.host.simulators
+
+    @property
+    def client(self) -> NatsClient | None:
+        return self.host.client if self.host is not None else None
 
     async def start(self) -> None:
-        self._client = await connect_nats(self.nats.url, name="test-venues")
-        for config in self.scenario.venues:
-            simulator = VenueSimulator(self._client, self.scenario, config)  # type: ignore[arg-type]
-            await simulator.start()
-            self.simulators[config.name] = simulator
+        self.host = VenueHost(self.nats.url, self.scenario)
+        await self.host.start()
 
     async def stop(self) -> None:
-        for simulator in self.simulators.values():
-            await simulator.stop()
-        if self._client is not None:
-            await close_nats(self._client)  # type: ignore[arg-type]
+        if self.host is not None:
+            await self.host.stop()
 
     async def set_faults(
         self, venue: str, *, reject: float = 0.0, drop: float = 0.0, duplicate: float = 0.0
@@ -121,8 +125,8 @@ class Market:
 
     async def exec_consumer_drained(self) -> bool:
         """True when the OMS consumer has taken and acked every report venues published."""
-        assert self._client is not None
-        js = self._client.jetstream()  # type: ignore[attr-defined]
+        assert self.client is not None
+        js = self.client.jetstream()
         pending = sum(not s._outbound.empty() for s in self.simulators.values())
         info = await js.consumer_info(subjects.EXEC_STREAM, subjects.OMS_EXEC_CONSUMER)
         return pending == 0 and info.num_pending == 0 and info.num_ack_pending == 0
@@ -135,10 +139,8 @@ class Market:
 
     async def control(self, venue: str, control: v.SimulatorControl) -> None:
         """Send a control message over NATS, as a tester would."""
-        assert self._client is not None
-        await self._client.request(  # type: ignore[attr-defined]
-            subjects.control(venue), control.SerializeToString(), timeout=5
-        )
+        assert self.client is not None
+        await self.client.request(subjects.control(venue), control.SerializeToString(), timeout=5)
 
 
 @dataclass
