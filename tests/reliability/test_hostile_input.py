@@ -264,14 +264,17 @@ async def assert_serving(oms: RunningOms) -> None:
 
 
 async def definite(
-    oms: RunningOms, make_call: Callable[[], Awaitable[object]], what: object
+    oms: RunningOms,
+    method: Callable[..., Awaitable[object]],
+    request: Message,
+    metadata: tuple[tuple[str, str], ...] = TRADER,
 ) -> tuple[Code, str]:
-    """Run one well-formed call; check it ends definitely, and changes nothing if refused."""
+    """Make one well-formed call; check it ends definitely, and changes nothing if refused."""
     before = await store_fingerprint(oms)
-    code, details = await status_of(make_call())
-    assert code is Code.OK or code in REFUSALS, f"{code.name} {details!r} for {brief(what)}"
+    code, details = await status_of(method(request, metadata=metadata, timeout=CALL_TIMEOUT_S))
+    assert code is Code.OK or code in REFUSALS, f"{code.name} {details!r} for {brief(request)}"
     if code is not Code.OK:
-        assert await store_fingerprint(oms) == before, f"refused {brief(what)} changed the store"
+        assert await store_fingerprint(oms) == before, f"refused {brief(request)} changed the store"
     await assert_serving(oms)
     return code, details
 
@@ -325,11 +328,7 @@ submit_requests = st.builds(
 async def test_submit_order_with_odd_fields_gets_a_definite_answer(
     oms_sqlite: RunningOms, request: pb.SubmitOrderRequest
 ) -> None:
-    await definite(
-        oms_sqlite,
-        lambda: oms_sqlite.orders.SubmitOrder(request, metadata=TRADER, timeout=CALL_TIMEOUT_S),
-        request,
-    )
+    await definite(oms_sqlite, oms_sqlite.orders.SubmitOrder, request)
 
 
 @HOSTILE
@@ -362,9 +361,7 @@ async def test_cancel_and_replace_with_odd_fields_get_a_definite_answer(
             client_order_id=client_order_id,
         )
         method = orders.ReplaceOrder
-    await definite(
-        oms_sqlite, lambda: method(request, metadata=TRADER, timeout=CALL_TIMEOUT_S), request
-    )
+    await definite(oms_sqlite, method, request)
 
 
 @HOSTILE
@@ -384,11 +381,7 @@ async def test_cancel_and_replace_with_odd_fields_get_a_definite_answer(
 async def test_list_orders_with_odd_paging_and_filters_gets_a_definite_answer(
     oms_sqlite: RunningOms, request: pb.ListOrdersRequest
 ) -> None:
-    await definite(
-        oms_sqlite,
-        lambda: oms_sqlite.orders.ListOrders(request, metadata=TRADER, timeout=CALL_TIMEOUT_S),
-        request,
-    )
+    await definite(oms_sqlite, oms_sqlite.orders.ListOrders, request)
 
 
 @HOSTILE
@@ -403,18 +396,10 @@ async def test_get_account_and_deposit_with_odd_fields_get_a_definite_answer(
     accounts = accounts_stub(oms_sqlite)
     if action == "get":
         request: Message = apb.GetAccountRequest(account_id=account_id)
-        await definite(
-            oms_sqlite,
-            lambda: accounts.GetAccount(request, metadata=TRADER, timeout=CALL_TIMEOUT_S),
-            request,
-        )
+        await definite(oms_sqlite, accounts.GetAccount, request)
         return
     deposit = apb.DepositRequest(account_id=account_id, amount=amount)
-    code, _ = await definite(
-        oms_sqlite,
-        lambda: accounts.Deposit(deposit, metadata=ADMIN, timeout=CALL_TIMEOUT_S),
-        deposit,
-    )
+    code, _ = await definite(oms_sqlite, accounts.Deposit, deposit, metadata=ADMIN)
     if code is Code.OK:  # taken: then exactly (money is exact, invariant 6)
         assert is_good_decimal(amount), f"deposit of {amount!r} accepted"
 

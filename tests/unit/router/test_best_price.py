@@ -7,45 +7,22 @@ from decimal import Decimal as D
 import pytest
 
 from oms_server.domain.enums import OrderType, RoutingStrategy, Side, TimeInForce
-from oms_server.domain.instruments import Instrument
-from router.book import Level, VenueBook, VenueInfo
+from router.book import VenueInfo
 from router.plan import ChildPlan, ParentSpec, Purpose
 from router.strategies import plan_route
+from tests.support.routing import book, take
+from tests.support.routing import parent as routing_parent
 
-LOT_100 = Instrument("XYZ", tick_size=D("0.01"), lot_size=D(100), reference_price=D(10))
 IOC, DAY, GTC, FOK = TimeInForce.IOC, TimeInForce.DAY, TimeInForce.GTC, TimeInForce.FOK
 LIMIT, MARKET = OrderType.LIMIT, OrderType.MARKET
 
 
-def book(venue: str, asks=(), bids=()) -> VenueBook:
-    """A book from (price, size) string pairs, best first."""
-    return VenueBook(
-        venue,
-        "XYZ",
-        bids=tuple(Level(D(p), D(s)) for p, s in bids),
-        asks=tuple(Level(D(p), D(s)) for p, s in asks),
-    )
-
-
 def parent(**overrides) -> ParentSpec:
-    fields = dict(
-        side=Side.BUY,
-        order_type=MARKET,
-        time_in_force=IOC,
-        quantity=D(1000),
-        instrument=LOT_100,
-        strategy=RoutingStrategy.BEST_PRICE,
-    )
-    fields.update(overrides)
-    return ParentSpec(**fields)
+    return routing_parent(RoutingStrategy.BEST_PRICE, **overrides)
 
 
 def limit(price: str, tif: TimeInForce = DAY, **overrides) -> ParentSpec:
     return parent(order_type=LIMIT, limit_price=D(price), time_in_force=tif, **overrides)
-
-
-def take(venue: str, qty: str, limit_price: str, expected: str) -> ChildPlan:
-    return ChildPlan(venue, D(qty), D(limit_price), IOC, LIMIT, D(expected), Purpose.TAKE)
 
 
 def rest(venue: str, qty: str, price: str, tif: TimeInForce = DAY) -> ChildPlan:

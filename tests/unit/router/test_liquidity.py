@@ -6,37 +6,20 @@ from decimal import Decimal as D
 
 import pytest
 
-from oms_server.domain.enums import OrderType, RoutingStrategy, Side, TimeInForce
-from oms_server.domain.instruments import Instrument
-from router.book import Level, VenueBook, VenueInfo
+from oms_server.domain.enums import OrderType, RoutingStrategy, TimeInForce
+from router.book import VenueInfo
 from router.plan import ChildPlan, ParentSpec, Purpose
 from router.strategies import plan_route
 from router.strategies.liquidity import allocate
+from tests.support.routing import asks, take
+from tests.support.routing import parent as routing_parent
 
-LOT_100 = Instrument("XYZ", tick_size=D("0.01"), lot_size=D(100), reference_price=D(10))
 IOC, DAY, FOK = TimeInForce.IOC, TimeInForce.DAY, TimeInForce.FOK
 LIMIT, MARKET = OrderType.LIMIT, OrderType.MARKET
 
 
-def asks(venue: str, *levels: tuple[str, str]) -> VenueBook:
-    return VenueBook(venue, "XYZ", asks=tuple(Level(D(p), D(s)) for p, s in levels))
-
-
 def parent(**overrides) -> ParentSpec:
-    fields = dict(
-        side=Side.BUY,
-        order_type=MARKET,
-        time_in_force=IOC,
-        quantity=D(1000),
-        instrument=LOT_100,
-        strategy=RoutingStrategy.LIQUIDITY,
-    )
-    fields.update(overrides)
-    return ParentSpec(**fields)
-
-
-def take(venue: str, qty: str, limit_price: str, expected: str) -> ChildPlan:
-    return ChildPlan(venue, D(qty), D(limit_price), IOC, LIMIT, D(expected), Purpose.TAKE)
+    return routing_parent(RoutingStrategy.LIQUIDITY, **overrides)
 
 
 # Depth: A 800, B 400, C 300 (1500 in all).

@@ -7,7 +7,7 @@ from decimal import Decimal as D
 import pytest
 
 from oms_server.domain.enums import Side
-from router.book import Level, VenueBook, VenueInfo
+from router.book import VenueInfo
 from router.quality import (
     ExecutionQuality,
     Fill,
@@ -17,11 +17,7 @@ from router.quality import (
     improvement_bps,
     measure_execution,
 )
-
-
-def asks(venue: str, *levels: tuple[str, str]) -> VenueBook:
-    return VenueBook(venue, "XYZ", asks=tuple(Level(D(p), D(s)) for p, s in levels))
-
+from tests.support.routing import asks
 
 # The three venues of the BEST_PRICE worked example (test_best_price.py).
 BOOKS = {
