@@ -25,6 +25,8 @@ from prometheus_client import start_http_server
 from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from venues.tracing import install_tracer_provider
+
 if TYPE_CHECKING:
     from oms_server.app import OmsApp
 
@@ -54,7 +56,7 @@ def configure_tracing(env: Mapping[str, str] | None = None) -> None:
         raise ValueError(
             f"OTEL_TRACES_EXPORTER must be none, console or otlp, not {exporter_name!r}"
         )
-    trace.set_tracer_provider(provider)
+    install_tracer_provider(provider)
 
 
 def configure_logging(level: str, env: Mapping[str, str] | None = None) -> None:

@@ -129,7 +129,10 @@ class StandInEngine:
     async def apply_venue_reports(self, reports: list[object]) -> None:
         self.applied += len(reports)
 
-    def stale_children(self, older_than_ns: int, *, every_open_child: bool = False) -> list[object]:
+    def stale_children(self, older_than_ns: int) -> list[object]:
+        return []
+
+    def open_children(self, after: str = "", limit: int | None = None) -> list[object]:
         return []
 
 

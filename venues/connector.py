@@ -53,8 +53,10 @@ EXEC_MAX_ACK_PENDING = 20_000
 #: How long a child may wait for its venue before it is reconciled.
 DEFAULT_ACK_TIMEOUT_S = 2.0
 RECONCILE_INTERVAL_S = 0.5
-#: Every this many passes, every open child is checked (finds fills whose report was lost).
-FULL_RECONCILE_EVERY = 10
+#: Every this many passes, the next slice of open children is checked: a sweep that
+#: finds fills whose report was lost, at a cost bounded however many orders rest.
+SWEEP_EVERY = 10
+SWEEP_SLICE = 2_000
 STATUS_REQUEST_TIMEOUT_S = 1.0
 BOOK_REQUEST_TIMEOUT_S = 1.0
 #: What a request raises when its venue does not answer (in time, or at all).
@@ -126,6 +128,7 @@ class VenueConnector:
         self._background: set[asyncio.Task[object]] = set()
         self._subscriptions: list[object] = []
         self.resent_orders = 0
+        self.resent_cancels = 0
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -298,25 +301,40 @@ class VenueConnector:
 
     async def _reconcile_loop(self) -> None:
         await self.reconcile(older_than_ns=None, every_open_child=True)
-        passes = 0
+        passes, swept_to = 0, ""
         while True:
             await asyncio.sleep(RECONCILE_INTERVAL_S)
             passes += 1
             try:
-                await self.reconcile(
-                    older_than_ns=time.time_ns() - self._ack_timeout_ns,
-                    every_open_child=passes % FULL_RECONCILE_EVERY == 0,
-                )
+                await self.reconcile(older_than_ns=time.time_ns() - self._ack_timeout_ns)
+                if passes % SWEEP_EVERY == 0:
+                    swept_to = await self.sweep_open_children(after=swept_to)
             except Exception:
                 log.exception("reconciliation pass failed")
 
     async def reconcile(self, older_than_ns: int | None, *, every_open_child: bool = False) -> None:
         """Ask venues about open children: those waiting too long, or every one."""
         assert self._engine is not None
+        if every_open_child:
+            await self._reconcile_children(self._engine.open_children())
+            return
         cutoff = time.time_ns() + 1 if older_than_ns is None else older_than_ns
-        stale = self._engine.stale_children(cutoff, every_open_child=every_open_child)
+        await self._reconcile_children(self._engine.stale_children(cutoff))
+
+    async def sweep_open_children(self, after: str, limit: int = SWEEP_SLICE) -> str:
+        """Reconcile the next ``limit`` open children after id ``after``.
+
+        Returns where the next slice starts: the last id checked, or "" (from the first
+        open child again) once the sweep has reached the end.
+        """
+        assert self._engine is not None
+        children = self._engine.open_children(after, limit)
+        await self._reconcile_children(children)
+        return children[-1].child_order_id if len(children) == limit else ""
+
+    async def _reconcile_children(self, children: list[ChildOrder]) -> None:
         by_venue: dict[str, list[ChildOrder]] = {}
-        for child in stale:
+        for child in children:
             by_venue.setdefault(child.venue, []).append(child)
         await asyncio.gather(
             *(self._reconcile_venue(venue, kids) for venue, kids in by_venue.items())
@@ -339,9 +357,21 @@ class VenueConnector:
             if status is None or status.order_status == v.ORDER_STATUS_UNKNOWN:
                 await self._resend_or_give_up(child)
                 continue
+            if self._cancel_was_lost(child, status):
+                self.resent_cancels += 1
+                self.send_cancel(child)
+            if _agrees(child, status):
+                continue
             reports.extend(self._reports_from_status(venue, status))
         if reports:
             await self._engine.apply_venue_reports(reports)
+
+    def _cancel_was_lost(self, child: ChildOrder, status: v.ChildOrderStatus) -> bool:
+        """A cancel asked for long ago while the venue still works the order: it never
+        arrived (orders and cancels travel on core NATS), so it is sent again."""
+        venue_state = wire.STATUS_IN.get(status.order_status, ChildState.UNKNOWN)
+        waited_out = child.updated_ns < time.time_ns() - self._ack_timeout_ns
+        return child.cancel_requested and waited_out and not venue_state.is_final
 
     async def _resend_or_give_up(self, child: ChildOrder) -> None:
         assert self._engine is not None
@@ -446,6 +476,14 @@ class VenueConnector:
         task = asyncio.create_task(coro, name=name)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+
+def _agrees(child: ChildOrder, status: v.ChildOrderStatus) -> bool:
+    """True when the venue's status tells nothing new: same state, same filled quantity."""
+    return (
+        wire.STATUS_IN.get(status.order_status) is child.state
+        and wire.decimal_or_zero(status.cum_qty) == child.cum_qty
+    )
 
 
 def _exec_type_of_status(state: ChildState) -> VenueExecType:

@@ -278,14 +278,17 @@ class OrderEngine:
         child = await self._call(lambda: self._routing().note_resend(child_order_id))
         return copy.copy(child) if child is not None else None
 
-    def stale_children(
-        self, older_than_ns: int, *, every_open_child: bool = False
-    ) -> list[ChildOrder]:
+    def stale_children(self, older_than_ns: int) -> list[ChildOrder]:
         """Open children unanswered since before ``older_than_ns`` (for reconciliation)."""
         if self.routing is None:
             return []
-        stale = self.routing.stale_children(older_than_ns, every_open_child=every_open_child)
-        return [copy.copy(c) for c in stale]
+        return [copy.copy(c) for c in self.routing.stale_children(older_than_ns)]
+
+    def open_children(self, after: str = "", limit: int | None = None) -> list[ChildOrder]:
+        """Snapshots of open children in id order after ``after`` (see ParentRouting)."""
+        if self.routing is None:
+            return []
+        return [copy.copy(c) for c in self.routing.open_children(after, limit)]
 
     # -- reads (memory first; the store for orders no longer in memory) ----------------
 

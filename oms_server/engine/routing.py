@@ -6,6 +6,7 @@ it; the engine calls it from its writer task, so nothing here needs a lock.
 
 from __future__ import annotations
 
+import heapq
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -74,6 +75,10 @@ class ConsolidatedCache:
         view = ConsolidatedBook.of(held, infos)
         self._views[symbol] = (held, infos, view)
         return view
+
+
+def _child_id(child: ChildOrder) -> str:
+    return child.child_order_id
 
 
 def _same_objects(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
@@ -194,26 +199,30 @@ class ParentRouting:
         if child.is_done:
             self._on_child_done(parent, child)
 
-    def stale_children(
-        self, older_than_ns: int, *, every_open_child: bool = False
-    ) -> list[ChildOrder]:
+    def stale_children(self, older_than_ns: int) -> list[ChildOrder]:
         """Children unchanged since before ``older_than_ns`` that wait on their venue.
 
         Waiting means: not acknowledged, a cancel unanswered, or fills missing after the
-        venue finished it; with ``every_open_child``, any open child (lost fill reports).
+        venue finished it.
         """
         return [
             c
             for c in self.children.values()
             if not c.is_done
             and c.updated_ns < older_than_ns
-            and (
-                every_open_child
-                or c.state is ChildState.PENDING_NEW
-                or c.cancel_requested
-                or c.venue_done
-            )
+            and (c.state is ChildState.PENDING_NEW or c.cancel_requested or c.venue_done)
         ]
+
+    def open_children(self, after: str = "", limit: int | None = None) -> list[ChildOrder]:
+        """Open children with ids after ``after``, in id order, at most ``limit`` of them.
+
+        Successive calls, each starting after the last id of the one before, sweep every
+        open child a bounded slice at a time.
+        """
+        found = [c for c in self.children.values() if not c.is_done and c.child_order_id > after]
+        if limit is None or len(found) <= limit:
+            return sorted(found, key=_child_id)
+        return heapq.nsmallest(limit, found, key=_child_id)
 
     def mark_unknown(self, child_order_id: str, reason: str) -> None:
         """The venue does not know the child after resends: it ends rejected."""

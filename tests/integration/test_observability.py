@@ -18,6 +18,7 @@ from tests.support.market import RoutedOms
 from tests.support.orders import limit_buy
 from tests.support.reports import final_order
 from tests.support.waiting import eventually
+from venues.tracing import install_tracer_provider
 
 MD = call_metadata()
 
@@ -29,7 +30,7 @@ def span_exporter() -> Iterator[InMemorySpanExporter]:
     provider = trace.get_tracer_provider()
     if not isinstance(provider, TracerProvider):
         provider = TracerProvider()
-        trace.set_tracer_provider(provider)
+        install_tracer_provider(provider)
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     yield exporter
     exporter.shutdown()

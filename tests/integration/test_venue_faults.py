@@ -7,12 +7,18 @@ import time
 from decimal import Decimal
 
 from oms_server.domain.decimals import average_price
-from protos.oms.v1 import common_pb2
+from protos.oms.v1 import common_pb2, order_service_pb2
 from protos.venue.v1 import venue_pb2 as v
 from tests.support.fixtures import call_metadata
 from tests.support.market import Market, RoutedOms
 from tests.support.orders import limit_buy
-from tests.support.reports import all_final, final_order, order_events, stored_trade_executions
+from tests.support.reports import (
+    all_final,
+    final_order,
+    order_events,
+    stored_executions,
+    stored_trade_executions,
+)
 from tests.support.waiting import eventually
 from venues import subjects
 
@@ -159,3 +165,64 @@ async def test_status_requests_are_bounded_and_a_probe_asks_about_one_id(
     )
     assert ["probe"] in requests
     await watcher.unsubscribe()
+
+
+async def test_the_sweep_checks_every_open_child_a_bounded_slice_at_a_time(
+    routed_oms: RoutedOms, market: Market
+) -> None:
+    """Many resting orders must not mean as many status checks in one pass."""
+    assert routed_oms.app is not None and routed_oms.app.connector is not None
+    engine, connector = routed_oms.app.engine, routed_oms.app.connector
+    assert engine is not None
+    replies = await asyncio.gather(
+        *(
+            routed_oms.orders.SubmitOrder(
+                direct_buy(f"sweep-{i}", "ALPHA", quantity="1", price="189.40"), metadata=MD
+            )
+            for i in range(25)
+        )
+    )
+    parents = tuple(r.order.order_id for r in replies)
+    alpha = market.simulators["ALPHA"]
+    await eventually(
+        lambda: dict(alpha.engine.top_of_book("AAPL", 10).bids).get(Decimal("189.40")) == 25,
+        message="children resting",
+    )
+    after, slices = "", []
+    while True:
+        page = engine.open_children(after, limit=10)
+        slices.append([c.child_order_id for c in page if c.child_order_id.startswith(parents)])
+        if len(page) < 10:
+            break
+        after = page[-1].child_order_id
+    assert [len(s) for s in slices] == [10, 10, 5]
+    swept = [i for s in slices for i in s]
+    assert sorted(swept) == swept and len(set(swept)) == 25
+
+    before = await stored_executions(routed_oms)
+    assert await connector.sweep_open_children("", limit=100) == ""  # all seen: starts over
+    # every venue status agreed with what the OMS knew: nothing applied, nothing stored
+    assert await stored_executions(routed_oms) == before
+
+
+async def test_a_cancel_the_venue_never_saw_is_sent_again(
+    routed_oms: RoutedOms, market: Market
+) -> None:
+    reply = await routed_oms.orders.SubmitOrder(
+        direct_buy("cxl-lost", "ALPHA", quantity="20", price="189.30"), metadata=MD
+    )
+    alpha = market.simulators["ALPHA"]
+    await eventually(
+        lambda: any(p == Decimal("189.30") for p, _ in alpha.engine.top_of_book("AAPL", 10).bids),
+        message="child resting",
+    )
+    alpha.go_dark(0.4)  # the cancel is lost on the way
+    await routed_oms.orders.CancelOrder(
+        order_service_pb2.CancelOrderRequest(order_id=reply.order.order_id), metadata=MD
+    )
+    order = await final_order(routed_oms, reply.order.order_id, timeout_s=20)
+    assert order.state == common_pb2.ORDER_STATE_CANCELED
+    assert order.cum_qty == "0"
+    assert routed_oms.app is not None and routed_oms.app.connector is not None
+    assert routed_oms.app.connector.resent_cancels >= 1
+    assert not any(p == Decimal("189.30") for p, _ in alpha.engine.top_of_book("AAPL", 10).bids)

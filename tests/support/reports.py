@@ -69,15 +69,19 @@ async def final_states(oms: Any, order_ids: list[str], timeout_s: float) -> Coun
     return states
 
 
+async def stored_executions(oms: RunningOms, exec_type: str | None = None) -> int:
+    """Venue reports stored by the OMS (one row per venue exec_id), of ``exec_type`` or all."""
+    assert oms.app is not None and oms.app.store is not None
+    query = select(func.count()).select_from(schema.executions)
+    if exec_type is not None:
+        query = query.where(schema.executions.c.exec_type == exec_type)
+    async with oms.app.store.engine.connect() as conn:
+        return int((await conn.execute(query)).scalar_one())
+
+
 async def stored_trade_executions(oms: RunningOms) -> int:
     """Venue fills stored by the OMS (one row per venue exec_id)."""
-    assert oms.app is not None and oms.app.store is not None
-    x = schema.executions.c
-    async with oms.app.store.engine.connect() as conn:
-        result = await conn.execute(
-            select(func.count()).select_from(schema.executions).where(x.exec_type == "TRADE")
-        )
-        return int(result.scalar_one())
+    return await stored_executions(oms, "TRADE")
 
 
 async def order_events(oms: RunningOms, order_id: str) -> list:
