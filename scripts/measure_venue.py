@@ -231,12 +231,11 @@ class Sender:
         seen = 0
         while seen < orders * REPORTS_PER_ORDER:
             for msg in await subscription.fetch(FETCH_BATCH, timeout=5):
-                seen += 1
-                report = v.ExecutionReport.FromString(msg.data)
-                if report.exec_type != v.EXEC_TYPE_TRADE:
-                    continue
                 stored_ns = int(msg.metadata.timestamp.timestamp() * 1e9)
-                latencies.record_ns(stored_ns - self._sent_ns[report.child_order_id])
+                for report in wire.reports_in_payload(msg.data):
+                    seen += 1
+                    if report.exec_type == v.EXEC_TYPE_TRADE:
+                        latencies.record_ns(stored_ns - self._sent_ns[report.child_order_id])
         await subscription.unsubscribe()
         return latencies.summary()
 

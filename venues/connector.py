@@ -1,10 +1,10 @@
 """The OMS side of the venue protocol: orders out, execution reports and books in.
 
 - Outbound orders go through one sender task (ordered, flushed in batches).
-- Execution reports arrive on the JetStream stream VENUE_EXEC through a durable pull
-  consumer (read in batches, see venues.pull) and are acked only after the engine has
-  stored their effects, so a crash loses no fill and a redelivery is deduplicated by
-  (venue, exec_id).
+- Execution reports arrive on the JetStream stream VENUE_EXEC, several to a message,
+  through a durable pull consumer (read in batches, see venues.pull), and are acked
+  only after the engine has stored their effects, so a crash loses no fill and a
+  redelivery is deduplicated by (venue, exec_id).
 - Children left unanswered are reconciled with the venue's order status: missing
   fills are applied, unknown orders resent (the venue is idempotent) and, after a
   few resends, ended as rejected. A timeout alone never decides an outcome.
@@ -266,11 +266,9 @@ class VenueConnector:
     async def _apply_messages(self, messages: list[Msg]) -> None:
         """Store the reports of ``messages``, then ack every message (malformed ones too)."""
         assert self._engine is not None
-        reports = []
+        reports: list[VenueReport] = []
         for msg in messages:
-            report = self._parse_report(msg)
-            if report is not None:
-                reports.append(report)
+            reports.extend(self._parse_reports(msg))
         self._note_reporting_venues(reports)
         if reports:
             if tracing_enabled():
@@ -282,13 +280,20 @@ class VenueConnector:
         for msg in messages:
             await msg.ack()
 
-    def _parse_report(self, msg: Msg) -> VenueReport | None:
+    def _parse_reports(self, msg: Msg) -> list[VenueReport]:
+        """The reports of one exec message; a malformed one is dropped (and logged) alone."""
         try:
-            report = wire.report_from_message(v.ExecutionReport.FromString(msg.data))
+            messages = wire.reports_in_payload(msg.data)
         except Exception as exc:
-            log.warning("dropped a malformed execution report on %s: %s", msg.subject, exc)
-            return None
-        return report
+            log.warning("dropped a malformed execution report message on %s: %s", msg.subject, exc)
+            return []
+        reports = []
+        for message in messages:
+            try:
+                reports.append(wire.report_from_message(message))
+            except Exception as exc:
+                log.warning("dropped a malformed execution report on %s: %s", msg.subject, exc)
+        return reports
 
     def _note_reporting_venues(self, reports: list[VenueReport]) -> None:
         """A report is a sign of life: it resets the failure count of a CLOSED breaker."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
 from oms_server.domain.child import ChildOrder, ChildState, Liquidity, VenueExecType, VenueReport
@@ -39,6 +39,8 @@ LIQUIDITY_OUT = {
 LIQUIDITY_IN = {number: kind for kind, number in LIQUIDITY_OUT.items()}
 #: Distinct decimal strings whose parsed values are remembered (prices, sizes, fees).
 DECIMAL_CACHE_SIZE = 4096
+#: Most reports in one exec message (a few hundred bytes each: far below NATS's 1 MiB).
+MAX_REPORTS_PER_MESSAGE = 256
 
 
 def new_order_envelope(child: ChildOrder, sent_ns: int) -> v.OrderEnvelope:
@@ -60,6 +62,20 @@ def new_order_envelope(child: ChildOrder, sent_ns: int) -> v.OrderEnvelope:
 
 def cancel_envelope(child_order_id: str) -> v.OrderEnvelope:
     return v.OrderEnvelope(cancel_order=v.CancelOrder(child_order_id=child_order_id))
+
+
+def reports_payload(reports: Sequence[v.ExecutionReport]) -> bytes:
+    """The payload of one exec message carrying ``reports`` (at least one), in order."""
+    return v.ExecutionReports(reports=reports).SerializeToString()
+
+
+def reports_in_payload(payload: bytes) -> list[v.ExecutionReport]:
+    """The reports of an exec message: an ExecutionReports, or a single ExecutionReport
+    (what venues published before reports were batched). Raises DecodeError."""
+    batch = v.ExecutionReports.FromString(payload)
+    if batch.reports:
+        return list(batch.reports)
+    return [v.ExecutionReport.FromString(payload)]
 
 
 def report_from_message(msg: v.ExecutionReport) -> VenueReport:

@@ -22,7 +22,7 @@ from nats.js.api import DeliverPolicy
 from nats.js.client import JetStreamContext
 
 from protos.venue.v1 import venue_pb2 as v
-from venues import subjects
+from venues import subjects, wire
 
 #: Longest wait for the whole stream to be read back.
 READ_TIMEOUT_S = 120.0
@@ -109,11 +109,11 @@ class _Counter:
 
     async def on_message(self, msg: Msg) -> None:
         self.read += 1
-        report = v.ExecutionReport.FromString(msg.data)
-        parent = report.child_order_id.rsplit(".", 1)[0]
-        is_trade = report.exec_type == v.EXEC_TYPE_TRADE
-        if is_trade and parent in self.parents and report.exec_id not in self.exec_ids:
-            self.exec_ids.add(report.exec_id)
-            self.quantity += Decimal(report.last_qty)
+        for report in wire.reports_in_payload(msg.data):
+            parent = report.child_order_id.rsplit(".", 1)[0]
+            is_trade = report.exec_type == v.EXEC_TYPE_TRADE
+            if is_trade and parent in self.parents and report.exec_id not in self.exec_ids:
+                self.exec_ids.add(report.exec_id)
+                self.quantity += Decimal(report.last_qty)
         if msg.metadata.sequence.stream >= self.last_sequence:
             self.done.set()

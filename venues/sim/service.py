@@ -3,7 +3,8 @@
 One ``VenueSimulator`` per scenario venue. Orders arrive on venue.<V>.orders and are
 handled in arrival order after the venue's latency (every order due is handled in one
 pass); execution reports leave on the JetStream stream through a pipelined publisher
-(many PubAcks awaited at once, a failed publish repeated); books are published on
+(many PubAcks awaited at once, a failed publish repeated), those made together in one
+message; books are published on
 md.<V>.<SYMBOL>, throttled. Faults (rejects,
 dropped and duplicated reports, going dark) come from the scenario or at run time
 from venue.<V>.control, drawn from a seeded generator so a run can be repeated.
@@ -92,6 +93,9 @@ class VenueSimulator:
         #: Execution reports on their way to the stream; empty() once all are stored.
         self._outbound = PipelinedPublisher(nc, subjects.exec_reports(self.name))
         self._exec_id_prefix = f"{self.name}-{self._session}-"
+        #: Reports made in this turn of the event loop, sent together at its end.
+        self._unsent: list[v.ExecutionReport] = []
+        self._send_scheduled = False
         self._dirty: set[str] = set()
         self._book_sequences: dict[str, int] = {}
         self._venue_sequence = 0
@@ -287,8 +291,12 @@ class VenueSimulator:
     # -- outbound -----------------------------------------------------------------------
 
     def _emit(self, result: MatchResult) -> None:
-        """Queue the execution reports of ``result`` (the publisher retries until stored)."""
-        headers: dict[str, str] | None = None
+        """Queue the execution reports of ``result`` (the publisher retries until stored).
+
+        Reports made in one turn of the event loop leave together, in one message (an
+        order's acknowledgement and fills, every order handled in one pass). With tracing
+        on, each result's reports leave at once in their own message, under its trace.
+        """
         for event in result.events:
             self._dirty.add(event.symbol)
             if not event.reported:
@@ -298,12 +306,25 @@ class VenueSimulator:
             if self._chance(self.faults.drop_rate):
                 self.reports_dropped += 1
                 continue
-            payload = self._report_message(event).SerializeToString()
-            if headers is None:
-                headers = inject_headers()
-            self._outbound.publish(payload, headers)
+            report = self._report_message(event)
+            self._unsent.append(report)
             if self._chance(self.faults.duplicate_exec_rate):
-                self._outbound.publish(payload, headers)
+                self._unsent.append(report)
+        if not self._unsent:
+            return
+        if tracing_enabled():
+            self._send_reports(inject_headers())
+        elif not self._send_scheduled:
+            self._send_scheduled = True
+            asyncio.get_running_loop().call_soon(self._send_reports)
+
+    def _send_reports(self, headers: dict[str, str] | None = None) -> None:
+        """Publish the reports not sent yet, at most MAX_REPORTS_PER_MESSAGE a message."""
+        self._send_scheduled = False
+        unsent, self._unsent = self._unsent, []
+        step = wire.MAX_REPORTS_PER_MESSAGE
+        for start in range(0, len(unsent), step):
+            self._outbound.publish(wire.reports_payload(unsent[start : start + step]), headers)
 
     async def _book_loop(self) -> None:
         interval = self._market.md_throttle_ms / 1000

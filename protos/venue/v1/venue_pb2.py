@@ -24,25 +24,25 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14venue/v1/venue.proto\x12\x08venue.v1\"\xe4\x01\n\x08NewOrder\x12\x16\n\x0e\x63hild_order_id\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x1c\n\x04side\x18\x03 \x01(\x0e\x32\x0e.venue.v1.Side\x12\'\n\norder_type\x18\x04 \x01(\x0e\x32\x13.venue.v1.OrderType\x12,\n\rtime_in_force\x18\x05 \x01(\x0e\x32\x15.venue.v1.TimeInForce\x12\x10\n\x08quantity\x18\x06 \x01(\t\x12\x13\n\x0blimit_price\x18\x07 \x01(\t\x12\x14\n\x0csent_time_ns\x18\x08 \x01(\x03\"%\n\x0b\x43\x61ncelOrder\x12\x16\n\x0e\x63hild_order_id\x18\x01 \x01(\t\"M\n\x0cReplaceOrder\x12\x16\n\x0e\x63hild_order_id\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\t\x12\x13\n\x0blimit_price\x18\x03 \x01(\t\"\xa0\x01\n\rOrderEnvelope\x12\'\n\tnew_order\x18\x01 \x01(\x0b\x32\x12.venue.v1.NewOrderH\x00\x12-\n\x0c\x63\x61ncel_order\x18\x02 \x01(\x0b\x32\x15.venue.v1.CancelOrderH\x00\x12/\n\rreplace_order\x18\x03 \x01(\x0b\x32\x16.venue.v1.ReplaceOrderH\x00\x42\x06\n\x04\x62ody\"\xdd\x02\n\x0f\x45xecutionReport\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x0f\n\x07\x65xec_id\x18\x02 \x01(\t\x12\x16\n\x0e\x63hild_order_id\x18\x03 \x01(\t\x12%\n\texec_type\x18\x04 \x01(\x0e\x32\x12.venue.v1.ExecType\x12+\n\x0corder_status\x18\x05 \x01(\x0e\x32\x15.venue.v1.OrderStatus\x12\x10\n\x08last_qty\x18\x06 \x01(\t\x12\x12\n\nlast_price\x18\x07 \x01(\t\x12\x0f\n\x07\x63um_qty\x18\x08 \x01(\t\x12\x12\n\nleaves_qty\x18\t \x01(\t\x12\x0b\n\x03\x66\x65\x65\x18\n \x01(\t\x12&\n\tliquidity\x18\x0b \x01(\x0e\x32\x13.venue.v1.Liquidity\x12\x0c\n\x04text\x18\x0c \x01(\t\x12\x18\n\x10transact_time_ns\x18\r \x01(\x03\x12\x16\n\x0evenue_sequence\x18\x0e \x01(\x04\"-\n\x12OrderStatusRequest\x12\x17\n\x0f\x63hild_order_ids\x18\x01 \x03(\t\"\xa6\x01\n\x10\x43hildOrderStatus\x12\x16\n\x0e\x63hild_order_id\x18\x01 \x01(\t\x12+\n\x0corder_status\x18\x02 \x01(\x0e\x32\x15.venue.v1.OrderStatus\x12\x0f\n\x07\x63um_qty\x18\x03 \x01(\t\x12\x12\n\nleaves_qty\x18\x04 \x01(\t\x12(\n\x05\x66ills\x18\x05 \x03(\x0b\x32\x19.venue.v1.ExecutionReport\"P\n\x13OrderStatusResponse\x12\r\n\x05venue\x18\x01 \x01(\t\x12*\n\x06orders\x18\x02 \x03(\x0b\x32\x1a.venue.v1.ChildOrderStatus\"(\n\tBookLevel\x12\r\n\x05price\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\t\"\x9b\x01\n\x0c\x42ookSnapshot\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12!\n\x04\x62ids\x18\x03 \x03(\x0b\x32\x13.venue.v1.BookLevel\x12!\n\x04\x61sks\x18\x04 \x03(\x0b\x32\x13.venue.v1.BookLevel\x12\x15\n\rbook_sequence\x18\x05 \x01(\x04\x12\x0f\n\x07time_ns\x18\x06 \x01(\x03\"\x1e\n\x0b\x42ookRequest\x12\x0f\n\x07symbols\x18\x01 \x03(\t\"5\n\x0c\x42ookResponse\x12%\n\x05\x62ooks\x18\x01 \x03(\x0b\x32\x16.venue.v1.BookSnapshot\"T\n\rFaultSettings\x12\x13\n\x0breject_rate\x18\x01 \x01(\x01\x12\x11\n\tdrop_rate\x18\x02 \x01(\x01\x12\x1b\n\x13\x64uplicate_exec_rate\x18\x03 \x01(\x01\"\x8e\x01\n\x10SimulatorControl\x12\'\n\x06\x66\x61ults\x18\x01 \x01(\x0b\x32\x17.venue.v1.FaultSettings\x12\x13\n\x0b\x64\x61rk_for_ms\x18\x02 \x01(\r\x12(\n\x08set_book\x18\x03 \x01(\x0b\x32\x16.venue.v1.BookSnapshot\x12\x12\n\nlatency_ms\x18\x04 \x01(\x01\")\n\x18SimulatorControlResponse\x12\r\n\x05venue\x18\x01 \x01(\t*9\n\x04Side\x12\x14\n\x10SIDE_UNSPECIFIED\x10\x00\x12\x0c\n\x08SIDE_BUY\x10\x01\x12\r\n\tSIDE_SELL\x10\x02*T\n\tOrderType\x12\x1a\n\x16ORDER_TYPE_UNSPECIFIED\x10\x00\x12\x15\n\x11ORDER_TYPE_MARKET\x10\x01\x12\x14\n\x10ORDER_TYPE_LIMIT\x10\x02*\x88\x01\n\x0bTimeInForce\x12\x1d\n\x19TIME_IN_FORCE_UNSPECIFIED\x10\x00\x12\x15\n\x11TIME_IN_FORCE_DAY\x10\x01\x12\x15\n\x11TIME_IN_FORCE_GTC\x10\x02\x12\x15\n\x11TIME_IN_FORCE_IOC\x10\x03\x12\x15\n\x11TIME_IN_FORCE_FOK\x10\x04*\xeb\x01\n\x08\x45xecType\x12\x19\n\x15\x45XEC_TYPE_UNSPECIFIED\x10\x00\x12\x11\n\rEXEC_TYPE_NEW\x10\x01\x12\x13\n\x0f\x45XEC_TYPE_TRADE\x10\x02\x12\x16\n\x12\x45XEC_TYPE_CANCELED\x10\x03\x12\x16\n\x12\x45XEC_TYPE_REPLACED\x10\x04\x12\x16\n\x12\x45XEC_TYPE_REJECTED\x10\x05\x12\x1d\n\x19\x45XEC_TYPE_CANCEL_REJECTED\x10\x06\x12\x1e\n\x1a\x45XEC_TYPE_REPLACE_REJECTED\x10\x07\x12\x15\n\x11\x45XEC_TYPE_EXPIRED\x10\x08*\xe7\x01\n\x0bOrderStatus\x12\x1c\n\x18ORDER_STATUS_UNSPECIFIED\x10\x00\x12\x14\n\x10ORDER_STATUS_NEW\x10\x01\x12!\n\x1dORDER_STATUS_PARTIALLY_FILLED\x10\x02\x12\x17\n\x13ORDER_STATUS_FILLED\x10\x03\x12\x19\n\x15ORDER_STATUS_CANCELED\x10\x04\x12\x19\n\x15ORDER_STATUS_REJECTED\x10\x05\x12\x18\n\x14ORDER_STATUS_UNKNOWN\x10\x06\x12\x18\n\x14ORDER_STATUS_EXPIRED\x10\x07*P\n\tLiquidity\x12\x19\n\x15LIQUIDITY_UNSPECIFIED\x10\x00\x12\x13\n\x0fLIQUIDITY_MAKER\x10\x01\x12\x13\n\x0fLIQUIDITY_TAKER\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14venue/v1/venue.proto\x12\x08venue.v1\"\xe4\x01\n\x08NewOrder\x12\x16\n\x0e\x63hild_order_id\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x1c\n\x04side\x18\x03 \x01(\x0e\x32\x0e.venue.v1.Side\x12\'\n\norder_type\x18\x04 \x01(\x0e\x32\x13.venue.v1.OrderType\x12,\n\rtime_in_force\x18\x05 \x01(\x0e\x32\x15.venue.v1.TimeInForce\x12\x10\n\x08quantity\x18\x06 \x01(\t\x12\x13\n\x0blimit_price\x18\x07 \x01(\t\x12\x14\n\x0csent_time_ns\x18\x08 \x01(\x03\"%\n\x0b\x43\x61ncelOrder\x12\x16\n\x0e\x63hild_order_id\x18\x01 \x01(\t\"M\n\x0cReplaceOrder\x12\x16\n\x0e\x63hild_order_id\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\t\x12\x13\n\x0blimit_price\x18\x03 \x01(\t\"\xa0\x01\n\rOrderEnvelope\x12\'\n\tnew_order\x18\x01 \x01(\x0b\x32\x12.venue.v1.NewOrderH\x00\x12-\n\x0c\x63\x61ncel_order\x18\x02 \x01(\x0b\x32\x15.venue.v1.CancelOrderH\x00\x12/\n\rreplace_order\x18\x03 \x01(\x0b\x32\x16.venue.v1.ReplaceOrderH\x00\x42\x06\n\x04\x62ody\"\xdd\x02\n\x0f\x45xecutionReport\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x0f\n\x07\x65xec_id\x18\x02 \x01(\t\x12\x16\n\x0e\x63hild_order_id\x18\x03 \x01(\t\x12%\n\texec_type\x18\x04 \x01(\x0e\x32\x12.venue.v1.ExecType\x12+\n\x0corder_status\x18\x05 \x01(\x0e\x32\x15.venue.v1.OrderStatus\x12\x10\n\x08last_qty\x18\x06 \x01(\t\x12\x12\n\nlast_price\x18\x07 \x01(\t\x12\x0f\n\x07\x63um_qty\x18\x08 \x01(\t\x12\x12\n\nleaves_qty\x18\t \x01(\t\x12\x0b\n\x03\x66\x65\x65\x18\n \x01(\t\x12&\n\tliquidity\x18\x0b \x01(\x0e\x32\x13.venue.v1.Liquidity\x12\x0c\n\x04text\x18\x0c \x01(\t\x12\x18\n\x10transact_time_ns\x18\r \x01(\x03\x12\x16\n\x0evenue_sequence\x18\x0e \x01(\x04\">\n\x10\x45xecutionReports\x12*\n\x07reports\x18\x64 \x03(\x0b\x32\x19.venue.v1.ExecutionReport\"-\n\x12OrderStatusRequest\x12\x17\n\x0f\x63hild_order_ids\x18\x01 \x03(\t\"\xa6\x01\n\x10\x43hildOrderStatus\x12\x16\n\x0e\x63hild_order_id\x18\x01 \x01(\t\x12+\n\x0corder_status\x18\x02 \x01(\x0e\x32\x15.venue.v1.OrderStatus\x12\x0f\n\x07\x63um_qty\x18\x03 \x01(\t\x12\x12\n\nleaves_qty\x18\x04 \x01(\t\x12(\n\x05\x66ills\x18\x05 \x03(\x0b\x32\x19.venue.v1.ExecutionReport\"P\n\x13OrderStatusResponse\x12\r\n\x05venue\x18\x01 \x01(\t\x12*\n\x06orders\x18\x02 \x03(\x0b\x32\x1a.venue.v1.ChildOrderStatus\"(\n\tBookLevel\x12\r\n\x05price\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\t\"\x9b\x01\n\x0c\x42ookSnapshot\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12!\n\x04\x62ids\x18\x03 \x03(\x0b\x32\x13.venue.v1.BookLevel\x12!\n\x04\x61sks\x18\x04 \x03(\x0b\x32\x13.venue.v1.BookLevel\x12\x15\n\rbook_sequence\x18\x05 \x01(\x04\x12\x0f\n\x07time_ns\x18\x06 \x01(\x03\"\x1e\n\x0b\x42ookRequest\x12\x0f\n\x07symbols\x18\x01 \x03(\t\"5\n\x0c\x42ookResponse\x12%\n\x05\x62ooks\x18\x01 \x03(\x0b\x32\x16.venue.v1.BookSnapshot\"T\n\rFaultSettings\x12\x13\n\x0breject_rate\x18\x01 \x01(\x01\x12\x11\n\tdrop_rate\x18\x02 \x01(\x01\x12\x1b\n\x13\x64uplicate_exec_rate\x18\x03 \x01(\x01\"\x8e\x01\n\x10SimulatorControl\x12\'\n\x06\x66\x61ults\x18\x01 \x01(\x0b\x32\x17.venue.v1.FaultSettings\x12\x13\n\x0b\x64\x61rk_for_ms\x18\x02 \x01(\r\x12(\n\x08set_book\x18\x03 \x01(\x0b\x32\x16.venue.v1.BookSnapshot\x12\x12\n\nlatency_ms\x18\x04 \x01(\x01\")\n\x18SimulatorControlResponse\x12\r\n\x05venue\x18\x01 \x01(\t*9\n\x04Side\x12\x14\n\x10SIDE_UNSPECIFIED\x10\x00\x12\x0c\n\x08SIDE_BUY\x10\x01\x12\r\n\tSIDE_SELL\x10\x02*T\n\tOrderType\x12\x1a\n\x16ORDER_TYPE_UNSPECIFIED\x10\x00\x12\x15\n\x11ORDER_TYPE_MARKET\x10\x01\x12\x14\n\x10ORDER_TYPE_LIMIT\x10\x02*\x88\x01\n\x0bTimeInForce\x12\x1d\n\x19TIME_IN_FORCE_UNSPECIFIED\x10\x00\x12\x15\n\x11TIME_IN_FORCE_DAY\x10\x01\x12\x15\n\x11TIME_IN_FORCE_GTC\x10\x02\x12\x15\n\x11TIME_IN_FORCE_IOC\x10\x03\x12\x15\n\x11TIME_IN_FORCE_FOK\x10\x04*\xeb\x01\n\x08\x45xecType\x12\x19\n\x15\x45XEC_TYPE_UNSPECIFIED\x10\x00\x12\x11\n\rEXEC_TYPE_NEW\x10\x01\x12\x13\n\x0f\x45XEC_TYPE_TRADE\x10\x02\x12\x16\n\x12\x45XEC_TYPE_CANCELED\x10\x03\x12\x16\n\x12\x45XEC_TYPE_REPLACED\x10\x04\x12\x16\n\x12\x45XEC_TYPE_REJECTED\x10\x05\x12\x1d\n\x19\x45XEC_TYPE_CANCEL_REJECTED\x10\x06\x12\x1e\n\x1a\x45XEC_TYPE_REPLACE_REJECTED\x10\x07\x12\x15\n\x11\x45XEC_TYPE_EXPIRED\x10\x08*\xe7\x01\n\x0bOrderStatus\x12\x1c\n\x18ORDER_STATUS_UNSPECIFIED\x10\x00\x12\x14\n\x10ORDER_STATUS_NEW\x10\x01\x12!\n\x1dORDER_STATUS_PARTIALLY_FILLED\x10\x02\x12\x17\n\x13ORDER_STATUS_FILLED\x10\x03\x12\x19\n\x15ORDER_STATUS_CANCELED\x10\x04\x12\x19\n\x15ORDER_STATUS_REJECTED\x10\x05\x12\x18\n\x14ORDER_STATUS_UNKNOWN\x10\x06\x12\x18\n\x14ORDER_STATUS_EXPIRED\x10\x07*P\n\tLiquidity\x12\x19\n\x15LIQUIDITY_UNSPECIFIED\x10\x00\x12\x13\n\x0fLIQUIDITY_MAKER\x10\x01\x12\x13\n\x0fLIQUIDITY_TAKER\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'venue.v1.venue_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SIDE']._serialized_start=1757
-  _globals['_SIDE']._serialized_end=1814
-  _globals['_ORDERTYPE']._serialized_start=1816
-  _globals['_ORDERTYPE']._serialized_end=1900
-  _globals['_TIMEINFORCE']._serialized_start=1903
-  _globals['_TIMEINFORCE']._serialized_end=2039
-  _globals['_EXECTYPE']._serialized_start=2042
-  _globals['_EXECTYPE']._serialized_end=2277
-  _globals['_ORDERSTATUS']._serialized_start=2280
-  _globals['_ORDERSTATUS']._serialized_end=2511
-  _globals['_LIQUIDITY']._serialized_start=2513
-  _globals['_LIQUIDITY']._serialized_end=2593
+  _globals['_SIDE']._serialized_start=1821
+  _globals['_SIDE']._serialized_end=1878
+  _globals['_ORDERTYPE']._serialized_start=1880
+  _globals['_ORDERTYPE']._serialized_end=1964
+  _globals['_TIMEINFORCE']._serialized_start=1967
+  _globals['_TIMEINFORCE']._serialized_end=2103
+  _globals['_EXECTYPE']._serialized_start=2106
+  _globals['_EXECTYPE']._serialized_end=2341
+  _globals['_ORDERSTATUS']._serialized_start=2344
+  _globals['_ORDERSTATUS']._serialized_end=2575
+  _globals['_LIQUIDITY']._serialized_start=2577
+  _globals['_LIQUIDITY']._serialized_end=2657
   _globals['_NEWORDER']._serialized_start=35
   _globals['_NEWORDER']._serialized_end=263
   _globals['_CANCELORDER']._serialized_start=265
@@ -53,24 +53,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ORDERENVELOPE']._serialized_end=544
   _globals['_EXECUTIONREPORT']._serialized_start=547
   _globals['_EXECUTIONREPORT']._serialized_end=896
-  _globals['_ORDERSTATUSREQUEST']._serialized_start=898
-  _globals['_ORDERSTATUSREQUEST']._serialized_end=943
-  _globals['_CHILDORDERSTATUS']._serialized_start=946
-  _globals['_CHILDORDERSTATUS']._serialized_end=1112
-  _globals['_ORDERSTATUSRESPONSE']._serialized_start=1114
-  _globals['_ORDERSTATUSRESPONSE']._serialized_end=1194
-  _globals['_BOOKLEVEL']._serialized_start=1196
-  _globals['_BOOKLEVEL']._serialized_end=1236
-  _globals['_BOOKSNAPSHOT']._serialized_start=1239
-  _globals['_BOOKSNAPSHOT']._serialized_end=1394
-  _globals['_BOOKREQUEST']._serialized_start=1396
-  _globals['_BOOKREQUEST']._serialized_end=1426
-  _globals['_BOOKRESPONSE']._serialized_start=1428
-  _globals['_BOOKRESPONSE']._serialized_end=1481
-  _globals['_FAULTSETTINGS']._serialized_start=1483
-  _globals['_FAULTSETTINGS']._serialized_end=1567
-  _globals['_SIMULATORCONTROL']._serialized_start=1570
-  _globals['_SIMULATORCONTROL']._serialized_end=1712
-  _globals['_SIMULATORCONTROLRESPONSE']._serialized_start=1714
-  _globals['_SIMULATORCONTROLRESPONSE']._serialized_end=1755
+  _globals['_EXECUTIONREPORTS']._serialized_start=898
+  _globals['_EXECUTIONREPORTS']._serialized_end=960
+  _globals['_ORDERSTATUSREQUEST']._serialized_start=962
+  _globals['_ORDERSTATUSREQUEST']._serialized_end=1007
+  _globals['_CHILDORDERSTATUS']._serialized_start=1010
+  _globals['_CHILDORDERSTATUS']._serialized_end=1176
+  _globals['_ORDERSTATUSRESPONSE']._serialized_start=1178
+  _globals['_ORDERSTATUSRESPONSE']._serialized_end=1258
+  _globals['_BOOKLEVEL']._serialized_start=1260
+  _globals['_BOOKLEVEL']._serialized_end=1300
+  _globals['_BOOKSNAPSHOT']._serialized_start=1303
+  _globals['_BOOKSNAPSHOT']._serialized_end=1458
+  _globals['_BOOKREQUEST']._serialized_start=1460
+  _globals['_BOOKREQUEST']._serialized_end=1490
+  _globals['_BOOKRESPONSE']._serialized_start=1492
+  _globals['_BOOKRESPONSE']._serialized_end=1545
+  _globals['_FAULTSETTINGS']._serialized_start=1547
+  _globals['_FAULTSETTINGS']._serialized_end=1631
+  _globals['_SIMULATORCONTROL']._serialized_start=1634
+  _globals['_SIMULATORCONTROL']._serialized_end=1776
+  _globals['_SIMULATORCONTROLRESPONSE']._serialized_start=1778
+  _globals['_SIMULATORCONTROLRESPONSE']._serialized_end=1819
 # @@protoc_insertion_point(module_scope)

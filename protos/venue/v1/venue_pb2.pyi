@@ -165,6 +165,12 @@ class ExecutionReport(_message.Message):
     venue_sequence: int
     def __init__(self, venue: _Optional[str] = ..., exec_id: _Optional[str] = ..., child_order_id: _Optional[str] = ..., exec_type: _Optional[_Union[ExecType, str]] = ..., order_status: _Optional[_Union[OrderStatus, str]] = ..., last_qty: _Optional[str] = ..., last_price: _Optional[str] = ..., cum_qty: _Optional[str] = ..., leaves_qty: _Optional[str] = ..., fee: _Optional[str] = ..., liquidity: _Optional[_Union[Liquidity, str]] = ..., text: _Optional[str] = ..., transact_time_ns: _Optional[int] = ..., venue_sequence: _Optional[int] = ...) -> None: ...
 
+class ExecutionReports(_message.Message):
+    __slots__ = ("reports",)
+    REPORTS_FIELD_NUMBER: _ClassVar[int]
+    reports: _containers.RepeatedCompositeFieldContainer[ExecutionReport]
+    def __init__(self, reports: _Optional[_Iterable[_Union[ExecutionReport, _Mapping]]] = ...) -> None: ...
+
 class OrderStatusRequest(_message.Message):
     __slots__ = ("child_order_ids",)
     CHILD_ORDER_IDS_FIELD_NUMBER: _ClassVar[int]

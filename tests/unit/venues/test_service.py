@@ -13,6 +13,7 @@ from oms_server.domain.decimals import fmt
 from oms_server.domain.enums import OrderType, Side, TimeInForce
 from protos.venue.v1 import venue_pb2 as v
 from tests.support.waiting import eventually
+from venues import wire
 from venues.scenario import parse_scenario
 from venues.sim.book import NewOrder
 from venues.sim.events import OrderEvent, Owner
@@ -60,7 +61,7 @@ class Reports:
         self.payloads.append(payload)
 
     def decoded(self) -> list[v.ExecutionReport]:
-        return [v.ExecutionReport.FromString(payload) for payload in self.payloads]
+        return [r for payload in self.payloads for r in wire.reports_in_payload(payload)]
 
 
 @dataclass
@@ -182,6 +183,7 @@ async def test_orders_are_handled_when_due_in_arrival_order_all_due_in_one_pass(
         (f"c{i}", kind) for i in range(3) for kind in (v.EXEC_TYPE_NEW, v.EXEC_TYPE_TRADE)
     ]
     assert [r.venue_sequence for r in reports.decoded()] == list(range(1, 7))
+    assert len(reports.payloads) == 1  # made in one pass, sent in one message
 
 
 async def test_a_malformed_order_message_is_refused_and_the_venue_goes_on() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 import pytest
+from google.protobuf.message import DecodeError
 
 from oms_server.domain.child import ChildState, Liquidity, VenueExecType
 from protos.venue.v1 import venue_pb2 as v
@@ -94,3 +95,17 @@ def test_a_report_decodes_with_exact_decimals() -> None:
     msg.last_qty = "1x"
     with pytest.raises(InvalidOperation):
         wire.report_from_message(msg)
+
+
+def test_an_exec_message_carries_several_reports_and_the_single_report_format_still_reads() -> None:
+    new = v.ExecutionReport(venue="A", exec_id="A-1-1", child_order_id="c1", venue_sequence=1)
+    fill = v.ExecutionReport(
+        venue="A", exec_id="A-1-2", child_order_id="c1", exec_type=v.EXEC_TYPE_TRADE
+    )
+    batched = wire.reports_in_payload(wire.reports_payload([new, fill]))
+    assert [r.exec_id for r in batched] == ["A-1-1", "A-1-2"]
+    # a message published before batching: one ExecutionReport, every field intact
+    (single,) = wire.reports_in_payload(fill.SerializeToString())
+    assert single == fill
+    with pytest.raises(DecodeError):
+        wire.reports_in_payload(b"\xff\xff\xff")
