@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
 
 import grpc
@@ -10,6 +9,7 @@ import grpc
 from oms_server.api import mapping
 from oms_server.api.auth import current_principal, require_account
 from oms_server.api.errors import stream_errors, unary_errors
+from oms_server.api.stream_encoding import StreamEncoder
 from oms_server.domain.errors import FailedPreconditionError, NotFoundError, ResourceExhaustedError
 from oms_server.domain.instruments import Instrument
 from oms_server.domain.order import Order
@@ -24,10 +24,6 @@ from protos.oms.v1 import order_service_pb2_grpc
 REPLAY_PAGE = 1000
 #: Most reports in one stream message (a request's max_batch is capped to it).
 MAX_STREAM_BATCH = 1000
-#: Serialized batches kept for the subscribers that have not sent them yet.
-STREAM_BATCHES_KEPT = 2_000
-#: Stream messages kept built for the subscribers that have not sent them yet.
-STREAM_MESSAGES_KEPT = 20_000
 
 
 class OrderService(order_service_pb2_grpc.OrderServiceServicer):
@@ -44,10 +40,7 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
         self._store = store
         self._hub = hub
         self._instruments = instruments
-        self._messages: OrderedDict[tuple[str, int], pb.StreamExecutionReportsResponse] = (
-            OrderedDict()
-        )
-        self._batches: OrderedDict[tuple[str, int, int], bytes] = OrderedDict()
+        self._encoder = StreamEncoder()
 
     @unary_errors
     async def SubmitOrder(
@@ -137,39 +130,10 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
         require_account(account_id)
         max_batch = min(request.max_batch, MAX_STREAM_BATCH)
         batches = self._report_batches(account_id, request.from_sequence, max(max_batch, 1))
+        single, encoder = max_batch <= 1, self._encoder
         async for batch in batches:
-            if max_batch <= 1:
-                yield self._stream_message(batch[0])
-            else:
-                yield self._serialized_batch(batch)  # type: ignore[misc]
-
-    def _serialized_batch(self, batch: list[ExecutionReport]) -> bytes:
-        """A batched stream message, serialized once for every subscriber that sends it.
-
-        Subscribers that keep up receive the same batch (one commit's reports), so the
-        bytes are shared; the stream's serializer passes bytes through (see auth.wrap).
-        """
-        first, last = batch[0], batch[-1]
-        key = (first.account_id, first.sequence, last.sequence)
-        payload = self._batches.get(key)
-        if payload is None:
-            reports = [self._stream_message(r).report for r in batch]
-            payload = pb.StreamExecutionReportsResponse(reports=reports).SerializeToString()
-            self._batches[key] = payload
-            if len(self._batches) > STREAM_BATCHES_KEPT:
-                self._batches.popitem(last=False)
-        return payload
-
-    def _stream_message(self, report: ExecutionReport) -> pb.StreamExecutionReportsResponse:
-        """The stream message of a report, built once however many subscribers send it."""
-        key = (report.account_id, report.sequence)
-        message = self._messages.get(key)
-        if message is None:
-            message = pb.StreamExecutionReportsResponse(report=mapping.report_message(report))
-            self._messages[key] = message
-            if len(self._messages) > STREAM_MESSAGES_KEPT:
-                self._messages.popitem(last=False)
-        return message
+            # bytes: the stream's serializer sends them as they are (see auth.wrap)
+            yield encoder.single(batch[0]) if single else encoder.batch(batch)  # type: ignore[misc]
 
     async def _report_batches(
         self, account_id: str, after: int, max_batch: int
