@@ -6,7 +6,7 @@ import grpc
 
 from oms_server.api import mapping
 from oms_server.api.auth import require_account, require_admin
-from oms_server.api.errors import unary_errors
+from oms_server.api.errors import rpc_errors
 from oms_server.domain.accounts import Account, RiskLimits
 from oms_server.domain.decimals import fmt, parse_money, parse_positive
 from oms_server.domain.errors import ValidationError
@@ -24,7 +24,7 @@ class AccountService(account_service_pb2_grpc.AccountServiceServicer):
     def __init__(self, engine: OrderEngine) -> None:
         self._engine = engine
 
-    @unary_errors
+    @rpc_errors
     async def CreateAccount(
         self, request: pb.CreateAccountRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateAccountResponse:
@@ -33,7 +33,7 @@ class AccountService(account_service_pb2_grpc.AccountServiceServicer):
         account = await self._engine.create_account(account_id)
         return pb.CreateAccountResponse(account=account_message(account))
 
-    @unary_errors
+    @rpc_errors
     async def Deposit(
         self, request: pb.DepositRequest, context: grpc.aio.ServicerContext
     ) -> pb.DepositResponse:
@@ -43,7 +43,7 @@ class AccountService(account_service_pb2_grpc.AccountServiceServicer):
         account = await self._engine.deposit(account_id, amount)
         return pb.DepositResponse(account=account_message(account))
 
-    @unary_errors
+    @rpc_errors
     async def GetAccount(
         self, request: pb.GetAccountRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetAccountResponse:
@@ -51,7 +51,7 @@ class AccountService(account_service_pb2_grpc.AccountServiceServicer):
         require_account(account_id)
         return pb.GetAccountResponse(account=account_message(self._engine.account(account_id)))
 
-    @unary_errors
+    @rpc_errors
     async def SetRiskLimits(
         self, request: pb.SetRiskLimitsRequest, context: grpc.aio.ServicerContext
     ) -> pb.SetRiskLimitsResponse:

@@ -6,7 +6,7 @@ import grpc
 
 from oms_server.api import mapping
 from oms_server.api.auth import require_admin
-from oms_server.api.errors import unary_errors
+from oms_server.api.errors import rpc_errors
 from oms_server.domain.decimals import fmt
 from oms_server.engine.engine import OrderEngine
 from protos.oms.v1 import admin_service_pb2 as pb
@@ -28,7 +28,7 @@ class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
         self._engine = engine
         self._connector = connector
 
-    @unary_errors
+    @rpc_errors
     async def Halt(
         self, request: pb.HaltRequest, context: grpc.aio.ServicerContext
     ) -> pb.HaltResponse:
@@ -38,7 +38,7 @@ class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
         canceled = await self._engine.halt(account_id or None, principal, reason)
         return pb.HaltResponse(orders_canceled=canceled)
 
-    @unary_errors
+    @rpc_errors
     async def Resume(
         self, request: pb.ResumeRequest, context: grpc.aio.ServicerContext
     ) -> pb.ResumeResponse:
@@ -47,7 +47,7 @@ class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
         await self._engine.resume(account_id or None, principal)
         return pb.ResumeResponse()
 
-    @unary_errors
+    @rpc_errors
     async def ListVenues(
         self, request: pb.ListVenuesRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListVenuesResponse:

@@ -11,7 +11,7 @@ import contextlib
 import contextvars
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import grpc
@@ -169,9 +169,11 @@ class Authenticator:
         return wrapped
 
     def _wrap_stream(
-        self, behavior: Callable[..., AsyncIterator[Any]], method: str
-    ) -> Callable[..., AsyncIterator[Any]]:
-        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        self, behavior: Callable[..., Awaitable[None]], method: str
+    ) -> Callable[..., Awaitable[None]]:
+        """A streaming handler written as a coroutine that sends with ``context.write``."""
+
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> None:
             if isinstance(request, UndecodableRequest):
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
             try:
@@ -179,8 +181,7 @@ class Authenticator:
             except UnauthenticatedError as exc:
                 await context.abort(grpc.StatusCode.UNAUTHENTICATED, exc.message)
             _current.set(principal)
-            async for item in behavior(request, context):
-                yield item
+            await behavior(request, context)
 
         return wrapped
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn, TypeVar
 
 import grpc
@@ -62,35 +62,19 @@ async def abort(context: grpc.aio.ServicerContext, error: e.OmsError) -> NoRetur
 
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
-G = TypeVar("G", bound=Callable[..., AsyncIterator[Any]])
 
 
-def unary_errors(method: F) -> F:
-    """Turn domain errors of a unary servicer method into their gRPC status."""
+def rpc_errors(method: F) -> F:
+    """Turn domain errors of a servicer method into their gRPC status.
+
+    For unary methods, and for streaming ones written as coroutines that send with
+    ``context.write`` (one coroutine per call, no async generator per message).
+    """
 
     @functools.wraps(method)
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
             return await method(self, request, context)
-        except e.OmsError as error:
-            await abort(context, error)
-        except Exception:
-            log.exception("unexpected error in %s", method.__qualname__)
-            await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the server log")
-
-    return wrapper  # type: ignore[return-value]
-
-
-def stream_errors(method: G) -> G:
-    """Turn domain errors of a streaming servicer method into their gRPC status."""
-
-    @functools.wraps(method)
-    async def wrapper(
-        self: Any, request: Any, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[Any]:
-        try:
-            async for item in method(self, request, context):
-                yield item
         except e.OmsError as error:
             await abort(context, error)
         except Exception:

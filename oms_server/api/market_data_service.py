@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 
 import grpc
 
 from oms_server.api import mapping
 from oms_server.api.auth import current_principal
-from oms_server.api.errors import stream_errors, unary_errors
+from oms_server.api.errors import rpc_errors
 from oms_server.domain.decimals import fmt
 from oms_server.domain.errors import ValidationError
 from oms_server.domain.instruments import Instrument
@@ -35,7 +35,7 @@ class MarketDataService(market_data_service_pb2_grpc.MarketDataServiceServicer):
         if connector is not None:
             connector.add_book_listener(self._on_book)
 
-    @unary_errors
+    @rpc_errors
     async def ListInstruments(
         self, request: pb.ListInstrumentsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListInstrumentsResponse:
@@ -52,7 +52,7 @@ class MarketDataService(market_data_service_pb2_grpc.MarketDataServiceServicer):
             ]
         )
 
-    @unary_errors
+    @rpc_errors
     async def GetQuote(
         self, request: pb.GetQuoteRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetQuoteResponse:
@@ -60,10 +60,10 @@ class MarketDataService(market_data_service_pb2_grpc.MarketDataServiceServicer):
         instrument = mapping.instrument_of(request.symbol, self._instruments)
         return pb.GetQuoteResponse(quote=self.quote(instrument.symbol))
 
-    @stream_errors
+    @rpc_errors
     async def StreamQuotes(
         self, request: pb.StreamQuotesRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[pb.StreamQuotesResponse]:
+    ) -> None:
         current_principal()
         if len(request.symbols) > MAX_STREAM_SYMBOLS:
             raise ValidationError("symbols", f"at most {MAX_STREAM_SYMBOLS} symbols")
@@ -72,10 +72,10 @@ class MarketDataService(market_data_service_pb2_grpc.MarketDataServiceServicer):
         self._watchers.add(watcher)
         try:
             for symbol in sorted(watcher.symbols):
-                yield pb.StreamQuotesResponse(quote=self.quote(symbol))
+                await context.write(pb.StreamQuotesResponse(quote=self.quote(symbol)))
             while True:
                 for symbol in await watcher.changed():
-                    yield pb.StreamQuotesResponse(quote=self.quote(symbol))
+                    await context.write(pb.StreamQuotesResponse(quote=self.quote(symbol)))
         finally:
             self._watchers.discard(watcher)
 

@@ -8,7 +8,7 @@ import grpc
 
 from oms_server.api import mapping
 from oms_server.api.auth import current_principal, require_account
-from oms_server.api.errors import stream_errors, unary_errors
+from oms_server.api.errors import rpc_errors
 from oms_server.api.stream_encoding import StreamEncoder
 from oms_server.domain.errors import FailedPreconditionError, NotFoundError, ResourceExhaustedError
 from oms_server.domain.instruments import Instrument
@@ -42,7 +42,7 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
         self._instruments = instruments
         self._encoder = StreamEncoder()
 
-    @unary_errors
+    @rpc_errors
     async def SubmitOrder(
         self, request: pb.SubmitOrderRequest, context: grpc.aio.ServicerContext
     ) -> pb.SubmitOrderResponse:
@@ -51,7 +51,7 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
         order = await self._engine.submit(order_request, principal)
         return pb.SubmitOrderResponse(order=mapping.order_message(order))
 
-    @unary_errors
+    @rpc_errors
     async def CancelOrder(
         self, request: pb.CancelOrderRequest, context: grpc.aio.ServicerContext
     ) -> pb.CancelOrderResponse:
@@ -63,7 +63,7 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
             raise
         return pb.CancelOrderResponse(order=mapping.order_message(order))
 
-    @unary_errors
+    @rpc_errors
     async def ReplaceOrder(
         self, request: pb.ReplaceOrderRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReplaceOrderResponse:
@@ -86,14 +86,14 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
             raise
         return pb.ReplaceOrderResponse(order=mapping.order_message(order))
 
-    @unary_errors
+    @rpc_errors
     async def GetOrder(
         self, request: pb.GetOrderRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetOrderResponse:
         order = await self._visible_order(mapping.identifier(request.order_id, "order_id"))
         return pb.GetOrderResponse(order=mapping.order_message(order))
 
-    @unary_errors
+    @rpc_errors
     async def ListOrders(
         self, request: pb.ListOrdersRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListOrdersResponse:
@@ -114,7 +114,7 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
             next_page_token=mapping.encode_page_token(page[-1]) if more else "",
         )
 
-    @unary_errors
+    @rpc_errors
     async def GetOrderEvents(
         self, request: pb.GetOrderEventsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetOrderEventsResponse:
@@ -122,10 +122,10 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
         events = await self._store.order_events(order.order_id)
         return pb.GetOrderEventsResponse(events=[mapping.report_message(r) for r in events])
 
-    @stream_errors
+    @rpc_errors
     async def StreamExecutionReports(
         self, request: pb.StreamExecutionReportsRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[pb.StreamExecutionReportsResponse]:
+    ) -> None:
         account_id = mapping.identifier(request.account_id, "account_id")
         require_account(account_id)
         max_batch = min(request.max_batch, MAX_STREAM_BATCH)
@@ -133,7 +133,7 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
         single, encoder = max_batch <= 1, self._encoder
         async for batch in batches:
             # bytes: the stream's serializer sends them as they are (see auth.wrap)
-            yield encoder.single(batch[0]) if single else encoder.batch(batch)  # type: ignore[misc]
+            await context.write(encoder.single(batch[0]) if single else encoder.batch(batch))
 
     async def _report_batches(
         self, account_id: str, after: int, max_batch: int
