@@ -131,6 +131,7 @@ class OrderEngine:
         self._recent: OrderedDict[str, Order] = OrderedDict()
         self._client_ids: dict[tuple[str, str], str] = {}
         self._sequences: dict[str, int] = {}
+        self._last_mids: dict[str, Decimal] = {}
         self._pending = _PendingWrites()
         self._task: asyncio.Task[None] | None = None
         self._failed: BaseException | None = None
@@ -810,10 +811,18 @@ class OrderEngine:
         self._pending.batch.upsert(table, key, row, is_new=is_new)
 
     def _reference_price(self, symbol: str) -> Decimal | None:
-        """The consolidated mid (with venues) or the instrument's reference price."""
+        """The consolidated mid (with venues) or the instrument's reference price.
+
+        While one side of the consolidated book is empty (swept by takers, say) the last
+        mid seen stands in; a symbol no venue ever quoted on both sides has none.
+        """
         if self.routing is None:
             return self.instruments[symbol].reference_price
-        return self.routing.consolidated_book(symbol).mid
+        mid = self.routing.consolidated_book(symbol).mid
+        if mid is None:
+            return self._last_mids.get(symbol)
+        self._last_mids[symbol] = mid
+        return mid
 
     def _new_order_id(self, now_ns: int) -> str:
         self._id_counter = (self._id_counter + 1) % 0x1000000

@@ -141,3 +141,28 @@ async def test_a_dark_venue_is_taken_out_of_routing_and_orders_fill_elsewhere(
         assert "BRAVO" not in venues
     recovered = await final_order(routed_oms, stuck.order.order_id, timeout_s=30)
     assert recovered.state in (common_pb2.ORDER_STATE_FILLED, common_pb2.ORDER_STATE_CANCELED)
+
+
+async def test_with_every_ask_swept_the_last_mid_prices_the_risk_checks(
+    routed_oms: RoutedOms, market: Market
+) -> None:
+    """A book swept bare on one side leaves no mid; orders are not refused for it."""
+    first = await routed_oms.orders.SubmitOrder(
+        limit_buy("before-sweep", quantity="10", limit_price="190.02"), metadata=MD
+    )
+    assert first.order.state != common_pb2.ORDER_STATE_REJECTED
+    for venue in market.simulators:
+        bids_only = v.BookSnapshot(
+            venue=venue, symbol="AAPL", bids=[v.BookLevel(price="189.99", size="500")]
+        )
+        await market.control(venue, v.SimulatorControl(set_book=bids_only))
+    assert routed_oms.app is not None and routed_oms.app.connector is not None
+    connector = routed_oms.app.connector
+    await eventually(
+        lambda: all(not b.asks for b in connector.books("AAPL").values()),
+        message="the OMS sees no asks anywhere",
+    )
+    reply = await routed_oms.orders.SubmitOrder(
+        limit_buy("after-sweep", quantity="10", limit_price="190.00"), metadata=MD
+    )
+    assert reply.order.state in (common_pb2.ORDER_STATE_NEW, common_pb2.ORDER_STATE_PENDING_NEW)
