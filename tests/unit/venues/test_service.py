@@ -13,7 +13,7 @@ from oms_server.domain.decimals import fmt
 from oms_server.domain.enums import OrderType, Side, TimeInForce
 from protos.venue.v1 import venue_pb2 as v
 from tests.support.waiting import eventually
-from venues import wire
+from venues import tracing, wire
 from venues.scenario import parse_scenario
 from venues.sim.book import NewOrder
 from venues.sim.events import OrderEvent, Owner
@@ -150,7 +150,11 @@ def test_report_messages_are_byte_for_byte_what_they_were() -> None:
         assert message.SerializeToString() == expected.SerializeToString(), event
 
 
-async def test_orders_are_handled_when_due_in_arrival_order_all_due_in_one_pass() -> None:
+async def test_orders_are_handled_when_due_in_arrival_order_all_due_in_one_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # with tracing on, each order's reports leave alone, under its trace
+    monkeypatch.setattr(tracing._TracingState, "enabled", False)
     sim, reports = simulator()
     handled: list[tuple[str, float]] = []
     passes: list[int] = []
