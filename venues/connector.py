@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 #: Execution reports fetched from JetStream per engine command.
 EXEC_FETCH_BATCH = 256
 EXEC_FETCH_TIMEOUT_S = 0.5
+#: Fetched batches handed to the engine and not yet stored, at most.
+EXEC_BATCHES_APPLYING = 8
 #: Seconds before JetStream redelivers an unacked report (e.g. held by a killed OMS);
 #: redeliveries are harmless: the engine dedupes on (venue, exec_id).
 EXEC_ACK_WAIT_S = 5.0
@@ -252,7 +254,11 @@ class VenueConnector:
             await asyncio.sleep(0)  # let the flusher write this batch
 
     async def _consume_reports(self) -> None:
+        """Fetch batches and hand each to the engine without waiting for the one before
+        to commit: reports that arrive during a commit join the very next engine batch.
+        The engine applies batches in the order handed; each is acked once stored."""
         assert self._engine is not None
+        applying = asyncio.Semaphore(EXEC_BATCHES_APPLYING)
         while not self._stopping:
             try:
                 messages = await self._reports.fetch(EXEC_FETCH_TIMEOUT_S)
@@ -261,7 +267,16 @@ class VenueConnector:
                 await asyncio.sleep(EXEC_FETCH_TIMEOUT_S)
                 continue
             if messages:
-                await self._apply_messages(messages)
+                await applying.acquire()
+                self._spawn(self._apply_then_release(messages, applying), "venue-exec-apply")
+
+    async def _apply_then_release(self, messages: list[Msg], applying: asyncio.Semaphore) -> None:
+        try:
+            await self._apply_messages(messages)
+        except Exception:  # not acked: redelivered after the ack wait, then deduplicated
+            log.exception("could not apply %d execution report messages", len(messages))
+        finally:
+            applying.release()
 
     async def _apply_messages(self, messages: list[Msg]) -> None:
         """Store the reports of ``messages``, then ack every message (malformed ones too)."""

@@ -199,10 +199,13 @@ async def test_the_sweep_checks_every_open_child_a_bounded_slice_at_a_time(
     swept = [i for s in slices for i in s]
     assert sorted(swept) == swept and len(set(swept)) == 25
 
-    before = await stored_executions(routed_oms)
+    async def acks_stored() -> bool:  # each child's NEW acknowledgement, nothing else
+        return await stored_executions(routed_oms) == 25
+
+    await eventually(acks_stored, message="every acknowledgement stored")
     assert await connector.sweep_open_children("", limit=100) == ""  # all seen: starts over
     # every venue status agreed with what the OMS knew: nothing applied, nothing stored
-    assert await stored_executions(routed_oms) == before
+    assert await stored_executions(routed_oms) == 25
 
 
 async def test_a_cancel_the_venue_never_saw_is_sent_again(
