@@ -16,10 +16,12 @@ from oms_server.api import mapping
 from oms_server.domain.reports import ExecutionReport
 from protos.oms.v1 import order_service_pb2 as pb
 
-#: Serialized reports kept for the subscribers that have not sent them yet.
-REPORTS_KEPT = 20_000
-#: Serialized batches kept (subscribers that keep up send the same batches).
-BATCHES_KEPT = 2_000
+#: Serialized reports kept for the subscribers that have not sent them yet (as many as
+#: the hub keeps per account: a subscriber further behind replays from the store).
+REPORTS_KEPT = 4_096
+#: Serialized batches kept: subscribers that keep up send the same batches within a few
+#: commits of each other. A batch may hold up to 1,000 reports, so few are kept.
+BATCHES_KEPT = 256
 
 _LENGTH_DELIMITED = 2
 
