@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from decimal import Decimal
+from typing import Any
 
 from oms_server.domain.decimals import average_price
 from protos.oms.v1 import common_pb2, order_service_pb2
@@ -34,6 +35,21 @@ def direct_buy(client_id: str, venue: str, quantity: str = "10", price: str = "1
     return limit_buy(
         client_id, quantity=quantity, limit_price=price, routing_strategy=DIRECT, venue=venue
     )
+
+
+async def rest_at_alpha(
+    oms: RoutedOms, market: Market, client_id: str, quantity: str, price: str
+) -> Any:
+    """Submit a buy routed to ALPHA and wait until it rests in ALPHA's book."""
+    reply = await oms.orders.SubmitOrder(
+        direct_buy(client_id, "ALPHA", quantity=quantity, price=price), metadata=MD
+    )
+    book = market.simulators["ALPHA"].engine
+    await eventually(
+        lambda: any(p == Decimal(price) for p, _ in book.top_of_book("AAPL", 10).bids),
+        message=f"{client_id} resting at ALPHA",
+    )
+    return reply
 
 
 async def test_duplicated_execution_reports_never_overfill(
@@ -91,15 +107,8 @@ async def test_dropped_reports_are_recovered_by_reconciliation(
 async def test_a_lost_fill_of_a_resting_order_is_found_by_the_periodic_check(
     routed_oms: RoutedOms, market: Market
 ) -> None:
-    reply = await routed_oms.orders.SubmitOrder(
-        direct_buy("rest-lost", "ALPHA", quantity="50", price="190.00"), metadata=MD
-    )
+    reply = await rest_at_alpha(routed_oms, market, "rest-lost", "50", "190.00")
     alpha = market.simulators["ALPHA"]
-
-    async def resting() -> bool:
-        return any(p == Decimal("190.00") for p, _ in alpha.engine.top_of_book("AAPL", 5).bids)
-
-    await eventually(resting, message="child resting")
     await market.set_faults("ALPHA", drop=1.0)
     from oms_server.domain.enums import OrderType, Side, TimeInForce
     from venues.sim.book import NewOrder
@@ -211,14 +220,8 @@ async def test_the_sweep_checks_every_open_child_a_bounded_slice_at_a_time(
 async def test_a_cancel_the_venue_never_saw_is_sent_again(
     routed_oms: RoutedOms, market: Market
 ) -> None:
-    reply = await routed_oms.orders.SubmitOrder(
-        direct_buy("cxl-lost", "ALPHA", quantity="20", price="189.30"), metadata=MD
-    )
+    reply = await rest_at_alpha(routed_oms, market, "cxl-lost", "20", "189.30")
     alpha = market.simulators["ALPHA"]
-    await eventually(
-        lambda: any(p == Decimal("189.30") for p, _ in alpha.engine.top_of_book("AAPL", 10).bids),
-        message="child resting",
-    )
     alpha.go_dark(0.4)  # the cancel is lost on the way
     await routed_oms.orders.CancelOrder(
         order_service_pb2.CancelOrderRequest(order_id=reply.order.order_id), metadata=MD
