@@ -30,6 +30,7 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from oms_server.domain.child import ChildOrder, ChildState, VenueExecType, VenueReport
+from oms_server.domain.errors import OmsError
 from oms_server.engine.engine import OrderEngine
 from protos.venue.v1 import venue_pb2 as v
 from router.book import VenueBook, VenueInfo
@@ -273,7 +274,9 @@ class VenueConnector:
     async def _apply_then_release(self, messages: list[Msg], applying: asyncio.Semaphore) -> None:
         try:
             await self._apply_messages(messages)
-        except Exception:  # not acked: redelivered after the ack wait, then deduplicated
+        except OmsError as exc:  # not acked: redelivered after the ack wait, deduplicated
+            log.warning("could not apply %d execution report messages: %s", len(messages), exc)
+        except Exception:
             log.exception("could not apply %d execution report messages", len(messages))
         finally:
             applying.release()
