@@ -16,7 +16,7 @@ from oms_server.app import OmsApp, resolve_auth_secret
 from oms_server.config import Settings
 from oms_server.domain.access import Role
 from oms_server.observability import configure_logging, configure_tracing
-from venues.scenario import Scenario, VenueConfig
+from venues.scenario import Scenario, VenueConfig, load_scenario
 
 log = logging.getLogger("oms")
 
@@ -107,8 +107,6 @@ def _cmd_up(args: argparse.Namespace) -> int:
 
 
 def _cmd_server(args: argparse.Namespace) -> int:
-    from venues.scenario import load_scenario
-
     settings = _settings(args)
     scenario = load_scenario(settings.scenario_path)
     instruments = {i.symbol: i for i in scenario.instruments}
@@ -129,7 +127,6 @@ def _cmd_server(args: argparse.Namespace) -> int:
 
 
 def _cmd_venue(args: argparse.Namespace) -> int:
-    from venues.scenario import load_scenario
     from venues.sim.host import VenueHost
 
     settings = _settings(args)

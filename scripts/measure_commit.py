@@ -31,7 +31,6 @@ from oms_server.domain.enums import (
     TimeInForce,
 )
 from oms_server.domain.order import Order
-from oms_server.domain.reports import ExecutionReport
 from oms_server.store.database import create_engine, create_schema
 from oms_server.store.journal import JournalBatch
 from oms_server.store.repository import Store
@@ -107,7 +106,7 @@ def make_batches(number: int, rows: int, sequence: int) -> dict[str, JournalBatc
     new, fills = JournalBatch(), JournalBatch()
     for i in range(rows):
         order, child = new_order(f"{number}-{i}", i)
-        report = order_report(order, sequence + i + 1, ExecType.NEW)
+        report = order.report(sequence + i + 1, ExecType.NEW, time.time_ns())
         new.upsert("orders", order.order_id, order_to_row(order), is_new=True)
         new.append("order_events", report_to_row(report))
         new.upsert("child_orders", child.child_order_id, child_to_row(child), is_new=True)
@@ -177,28 +176,6 @@ def fill_child(order: Order, child: ChildOrder, fill: int) -> VenueReport:
         leaves_qty=order.quantity - order.cum_qty,
         fee=fee,
         liquidity=Liquidity.TAKER,
-        transact_ns=time.time_ns(),
-    )
-
-
-def order_report(order: Order, sequence: int, exec_type: ExecType) -> ExecutionReport:
-    return ExecutionReport(
-        account_id=order.account_id,
-        sequence=sequence,
-        exec_id=f"E-{order.order_id}-{sequence}",
-        order_id=order.order_id,
-        client_order_id=order.client_order_id,
-        symbol=order.symbol,
-        side=order.side,
-        exec_type=exec_type,
-        order_state=order.state,
-        last_qty=Decimal(0),
-        last_price=Decimal(0),
-        last_venue="",
-        cum_qty=order.cum_qty,
-        leaves_qty=order.quantity - order.cum_qty,
-        avg_price=Decimal("190.12345678"),
-        text="",
         transact_ns=time.time_ns(),
     )
 

@@ -323,7 +323,7 @@ class VenueConnector:
                 breaker.record_success(now)
 
     async def _reconcile_loop(self) -> None:
-        await self.reconcile(older_than_ns=None, every_open_child=True)
+        await self.sweep_open_children(limit=None)  # at start-up: every open child
         passes, swept_to = 0, ""
         while True:
             await asyncio.sleep(RECONCILE_INTERVAL_S)
@@ -335,17 +335,13 @@ class VenueConnector:
             except Exception:
                 log.exception("reconciliation pass failed")
 
-    async def reconcile(self, older_than_ns: int | None, *, every_open_child: bool = False) -> None:
-        """Ask venues about open children: those waiting too long, or every one."""
+    async def reconcile(self, older_than_ns: int) -> None:
+        """Ask venues about the children waiting on them since before ``older_than_ns``."""
         assert self._engine is not None
-        if every_open_child:
-            await self._reconcile_children(self._engine.open_children())
-            return
-        cutoff = time.time_ns() + 1 if older_than_ns is None else older_than_ns
-        await self._reconcile_children(self._engine.stale_children(cutoff))
+        await self._reconcile_children(self._engine.stale_children(older_than_ns))
 
-    async def sweep_open_children(self, after: str, limit: int = SWEEP_SLICE) -> str:
-        """Reconcile the next ``limit`` open children after id ``after``.
+    async def sweep_open_children(self, after: str = "", limit: int | None = SWEEP_SLICE) -> str:
+        """Reconcile the next ``limit`` open children after id ``after`` (every one: None).
 
         Returns where the next slice starts: the last id checked, or "" (from the first
         open child again) once the sweep has reached the end.
@@ -380,19 +376,20 @@ class VenueConnector:
             if status is None or status.order_status == v.ORDER_STATUS_UNKNOWN:
                 await self._resend_or_give_up(child)
                 continue
-            if self._cancel_was_lost(child, status):
+            venue_state = wire.STATUS_IN.get(status.order_status, ChildState.UNKNOWN)
+            if self._cancel_was_lost(child, venue_state):
                 self.resent_cancels += 1
                 self.send_cancel(child)
-            if _agrees(child, status):
-                continue
-            reports.extend(self._reports_from_status(venue, status))
+            cum_qty = wire.decimal_or_zero(status.cum_qty)
+            if venue_state is child.state and cum_qty == child.cum_qty:
+                continue  # the venue tells nothing new
+            reports.extend(self._reports_from_status(venue, status, venue_state))
         if reports:
             await self._engine.apply_venue_reports(reports)
 
-    def _cancel_was_lost(self, child: ChildOrder, status: v.ChildOrderStatus) -> bool:
+    def _cancel_was_lost(self, child: ChildOrder, venue_state: ChildState) -> bool:
         """A cancel asked for long ago while the venue still works the order: it never
         arrived (orders and cancels travel on core NATS), so it is sent again."""
-        venue_state = wire.STATUS_IN.get(status.order_status, ChildState.UNKNOWN)
         waited_out = child.updated_ns < time.time_ns() - self._ack_timeout_ns
         return child.cancel_requested and waited_out and not venue_state.is_final
 
@@ -410,9 +407,10 @@ class VenueConnector:
             self.resent_orders += 1
             self.send_new(fresh)
 
-    def _reports_from_status(self, venue: str, status: v.ChildOrderStatus) -> list[VenueReport]:
+    def _reports_from_status(
+        self, venue: str, status: v.ChildOrderStatus, state: ChildState
+    ) -> list[VenueReport]:
         reports = [wire.report_from_message(fill) for fill in status.fills]
-        state = wire.STATUS_IN.get(status.order_status, ChildState.UNKNOWN)
         reports.append(
             VenueReport(
                 venue=venue,
@@ -499,14 +497,6 @@ class VenueConnector:
         task = asyncio.create_task(coro, name=name)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-
-def _agrees(child: ChildOrder, status: v.ChildOrderStatus) -> bool:
-    """True when the venue's status tells nothing new: same state, same filled quantity."""
-    return (
-        wire.STATUS_IN.get(status.order_status) is child.state
-        and wire.decimal_or_zero(status.cum_qty) == child.cum_qty
-    )
 
 
 def _exec_type_of_status(state: ChildState) -> VenueExecType:

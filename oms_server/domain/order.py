@@ -11,9 +11,17 @@ from dataclasses import dataclass, field, fields
 from decimal import Decimal
 
 from oms_server.domain.decimals import ZERO, average_price, fmt
-from oms_server.domain.enums import OrderState, OrderType, RoutingStrategy, Side, TimeInForce
+from oms_server.domain.enums import (
+    ExecType,
+    OrderState,
+    OrderType,
+    RoutingStrategy,
+    Side,
+    TimeInForce,
+)
 from oms_server.domain.errors import FailedPreconditionError, ValidationError
 from oms_server.domain.instruments import Instrument
+from oms_server.domain.reports import ExecutionReport
 from oms_server.domain.state_machine import Trigger, is_legal, next_state
 
 #: Longest client_order_id / account_id / venue name accepted.
@@ -155,6 +163,38 @@ class Order:
         """Average price including venue fees (buys pay them, sells receive less)."""
         signed_fees = self.fees if self.side is Side.BUY else -self.fees
         return average_price(self.cum_notional + signed_fees, self.cum_qty)
+
+    def report(
+        self,
+        sequence: int,
+        exec_type: ExecType,
+        transact_ns: int,
+        *,
+        last_qty: Decimal = ZERO,
+        last_price: Decimal = ZERO,
+        last_venue: str = "",
+        text: str = "",
+    ) -> ExecutionReport:
+        """The execution report of the order's current state (exec id: id and version)."""
+        return ExecutionReport(
+            account_id=self.account_id,
+            sequence=sequence,
+            exec_id=f"{self.order_id}.{self.version}",
+            order_id=self.order_id,
+            client_order_id=self.client_order_id,
+            symbol=self.symbol,
+            side=self.side,
+            exec_type=exec_type,
+            order_state=self.state,
+            last_qty=last_qty,
+            last_price=last_price,
+            last_venue=last_venue,
+            cum_qty=self.cum_qty,
+            leaves_qty=self.leaves_qty,
+            avg_price=self.avg_price,
+            text=text or self.text,
+            transact_ns=transact_ns,
+        )
 
     def apply_fill(self, qty: Decimal, price: Decimal) -> OrderState:
         """Add a fill of ``qty`` at ``price``; refuse one that would overfill."""

@@ -777,24 +777,14 @@ class OrderEngine:
         self._sequences[order.account_id] = sequence
         order.version += 1
         order.updated_ns = now
-        report = ExecutionReport(
-            account_id=order.account_id,
-            sequence=sequence,
-            exec_id=f"{order.order_id}.{order.version}",
-            order_id=order.order_id,
-            client_order_id=order.client_order_id,
-            symbol=order.symbol,
-            side=order.side,
-            exec_type=exec_type,
-            order_state=order.state,
+        report = order.report(
+            sequence,
+            exec_type,
+            now,
             last_qty=last_qty,
             last_price=last_price,
             last_venue=last_venue,
-            cum_qty=order.cum_qty,
-            leaves_qty=order.leaves_qty,
-            avg_price=order.avg_price,
-            text=text or order.text,
-            transact_ns=now,
+            text=text,
         )
         self._pending.batch.append("order_events", report_to_row(report))
         self._pending.reports.append(report)

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from operator import attrgetter
 
 from opentelemetry import trace
 
@@ -35,6 +36,7 @@ from venues.tracing import span
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("oms.router")
+_CHILD_ID = attrgetter("child_order_id")
 
 #: Times the unfilled remainder of a parent is routed again after children come back short.
 MAX_REROUTES = 3
@@ -75,10 +77,6 @@ class ConsolidatedCache:
         view = ConsolidatedBook.of(held, infos)
         self._views[symbol] = (held, infos, view)
         return view
-
-
-def _child_id(child: ChildOrder) -> str:
-    return child.child_order_id
 
 
 def _same_objects(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
@@ -221,8 +219,8 @@ class ParentRouting:
         """
         found = [c for c in self.children.values() if not c.is_done and c.child_order_id > after]
         if limit is None or len(found) <= limit:
-            return sorted(found, key=_child_id)
-        return heapq.nsmallest(limit, found, key=_child_id)
+            return sorted(found, key=_CHILD_ID)
+        return heapq.nsmallest(limit, found, key=_CHILD_ID)
 
     def mark_unknown(self, child_order_id: str, reason: str) -> None:
         """The venue does not know the child after resends: it ends rejected."""

@@ -160,7 +160,7 @@ async def test_status_requests_are_bounded_and_a_probe_asks_about_one_id(
         ),
         message="children resting",
     )
-    await connector.reconcile(older_than_ns=None, every_open_child=True)
+    await connector.sweep_open_children(limit=None)
     await eventually(lambda: sum(len(r) for r in requests) >= 35, message="status requests")
     assert max(len(r) for r in requests) <= 10
     assert connector.breaker("ALPHA").state == "CLOSED"

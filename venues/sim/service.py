@@ -2,12 +2,11 @@
 
 One ``VenueSimulator`` per scenario venue. Orders arrive on venue.<V>.orders and are
 handled in arrival order after the venue's latency (every order due is handled in one
-pass); execution reports leave on the JetStream stream through a pipelined publisher
+pass). Execution reports leave on the JetStream stream through a pipelined publisher
 (many PubAcks awaited at once, a failed publish repeated), those made together in one
-message; books are published on
-md.<V>.<SYMBOL>, throttled. Faults (rejects,
-dropped and duplicated reports, going dark) come from the scenario or at run time
-from venue.<V>.control, drawn from a seeded generator so a run can be repeated.
+message. Books are published on md.<V>.<SYMBOL>, throttled. Faults (rejects, dropped
+and duplicated reports, going dark) come from the scenario or at run time from
+venue.<V>.control, drawn from a seeded generator so a run can be repeated.
 """
 
 from __future__ import annotations
