@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import logging
 import os
 import time
@@ -42,6 +43,7 @@ from oms_server.domain.order import Order, OrderRequest
 from oms_server.domain.reports import ExecutionReport
 from oms_server.domain.state_machine import Trigger
 from oms_server.engine.accounts import AccountBook
+from oms_server.engine.client_ids import DEFAULT_KEPT, ClientOrderIds, Key
 from oms_server.engine.hub import ReportHub
 from oms_server.engine.ports import VenuePort
 from oms_server.engine.routing import ParentRouting, RoutingHooks
@@ -59,6 +61,8 @@ DEFAULT_QUEUE_SIZE = 8192
 #: Terminal orders kept in memory for fast reads after they leave the working set
 #: (older ones are read from the store; 20,000 held about 40 MB under load).
 RECENT_ORDERS_KEPT = 2_000
+#: Idempotency keys kept exactly in memory; older ones are checked against the store.
+CLIENT_IDS_KEPT = DEFAULT_KEPT
 #: The halt scope that covers every account.
 ALL_ACCOUNTS = "*"
 #: Attempts at one commit before the engine gives up and stops.
@@ -130,7 +134,7 @@ class OrderEngine:
         self._clock = clock
         self._orders: dict[str, Order] = {}
         self._recent: OrderedDict[str, Order] = OrderedDict()
-        self._client_ids: dict[tuple[str, str], str] = {}
+        self._client_ids = ClientOrderIds(CLIENT_IDS_KEPT)
         self._sequences: dict[str, int] = {}
         self._last_mids: dict[str, Decimal] = {}
         self._pending = _PendingWrites()
@@ -163,7 +167,7 @@ class OrderEngine:
         """Rebuild live state from the store and start the writer task."""
         for order in await self.store.load_working_orders():
             self._orders[order.order_id] = order
-        self._client_ids = await self.store.load_client_order_ids()
+        self._client_ids.load(await self.store.load_client_order_ids())
         self._sequences = await self.store.load_last_sequences()
         self.hub.seed(self._sequences)
         self._halts = {r["scope"]: r["reason"] for r in await self.store.load_rows("halts")}
@@ -199,7 +203,16 @@ class OrderEngine:
 
     async def submit(self, request: OrderRequest, principal: Principal) -> Order:
         """Accept a validated order, or return the original for a known client_order_id."""
-        return await self._call(lambda: self._submit(request, principal))
+        key = (request.account_id, request.client_order_id)
+        checked: _KeyCheck | None = None
+        while True:
+            try:
+                submit = functools.partial(self._submit, request, principal, checked)
+                return await self._call(submit)
+            except _NeedsKeyLookup:
+                checked, existing = await self._look_up_key(key)
+                if existing is not None:
+                    return existing
 
     async def cancel(self, order_id: str, principal: Principal) -> Order:
         """Ask for the unfilled rest of an order to be cancelled."""
@@ -221,8 +234,8 @@ class OrderEngine:
         a restart), from the store.
         """
         try:
-            return await self._call(
-                lambda: self._replace(order_id, principal, quantity, limit_price, client_order_id)
+            return await self._replace_checking_key(
+                order_id, principal, quantity, limit_price, client_order_id
             )
         except (NotFoundError, FailedPreconditionError):
             if not client_order_id:
@@ -231,6 +244,46 @@ class OrderEngine:
             if done is None:
                 raise
             return done
+
+    async def _replace_checking_key(
+        self,
+        order_id: str,
+        principal: Principal,
+        quantity: Decimal | None,
+        limit_price: Decimal | None,
+        client_order_id: str,
+    ) -> Order:
+        checked: _KeyCheck | None = None
+        while True:
+            try:
+                replace = functools.partial(
+                    self._replace, order_id, principal, quantity, limit_price, client_order_id
+                )
+                return await self._call(functools.partial(replace, checked))
+            except _NeedsKeyLookup as needed:
+                checked, existing = await self._look_up_key(needed.key)
+                if existing is not None:
+                    return _earlier_replacement(existing, order_id, client_order_id)
+
+    async def _look_up_key(self, key: Key) -> tuple[_KeyCheck, Order | None]:
+        """Ask the store for the order of an idempotency key no longer held in memory.
+
+        The eviction count is read first: if keys were evicted after it, the answer may
+        be stale, and the command that receives the check asks again.
+        """
+        evictions = self._client_ids.evictions
+        order_id = await self.store.order_id_for_client_id(*key)
+        order = await self.get_order(order_id) if order_id is not None else None
+        return _KeyCheck(key, evictions), order
+
+    def _require_new_key(self, key: Key, checked: _KeyCheck | None) -> None:
+        """Raise _NeedsKeyLookup unless ``key`` (not among the recent keys) is surely new."""
+        if not self._client_ids.may_be_older(key):
+            return
+        evictions = self._client_ids.evictions
+        if checked is not None and checked.key == key and checked.evictions == evictions:
+            return
+        raise _NeedsKeyLookup(key)
 
     async def create_account(self, account_id: str) -> Account:
         return await self._call(lambda: _snapshot(self.accounts.create(account_id, self._clock())))
@@ -415,6 +468,8 @@ class OrderEngine:
     def _outcome(self, action: Callable[[], Any]) -> tuple[bool, Any]:
         try:
             return True, action()
+        except (_NeedsStoreRead, _NeedsKeyLookup) as exc:
+            return False, exc  # answered by the caller from the store: not a refusal
         except OmsError as exc:
             self.stats.refused[exc.reason] = self.stats.refused.get(exc.reason, 0) + 1
             return False, exc
@@ -486,11 +541,14 @@ class OrderEngine:
 
     # -- command handlers (run inside the writer task; validate before mutating) --------
 
-    def _submit(self, request: OrderRequest, principal: Principal) -> Order:
+    def _submit(
+        self, request: OrderRequest, principal: Principal, checked: _KeyCheck | None
+    ) -> Order:
         key = (request.account_id, request.client_order_id)
         existing_id = self._client_ids.get(key)
         if existing_id is not None:
             return self._existing_order(existing_id)
+        self._require_new_key(key, checked)
         halt_reason = self.halted(request.account_id)
         if halt_reason is not None:
             raise FailedPreconditionError(
@@ -503,7 +561,7 @@ class OrderEngine:
             self._new_order_id(now), request, sender=principal.subject, now_ns=now
         )
         order.reserve_price = basis.reservation_price
-        self._client_ids[key] = order.order_id
+        self._client_ids.add(key, order.order_id)
         self._orders[order.order_id] = order
         self._touch(order, is_new=True)
         order.apply(Trigger.ACCEPT)
@@ -564,9 +622,10 @@ class OrderEngine:
         quantity: Decimal | None,
         limit_price: Decimal | None,
         client_order_id: str,
+        checked: _KeyCheck | None = None,
     ) -> Order:
         if client_order_id:
-            done = self._replacement_already_made(order_id, principal, client_order_id)
+            done = self._replacement_already_made(order_id, principal, client_order_id, checked)
             if done is not None:
                 return done
         old = self._working_for(order_id, principal)
@@ -582,7 +641,7 @@ class OrderEngine:
         self._report(old, ExecType.PENDING_REPLACE)
         if self.routing is not None and not self.routing.cancel(old):
             self._pending_replaces[old.order_id] = terms
-            self._client_ids[(old.account_id, terms.client_order_id)] = new_id
+            self._client_ids.add((old.account_id, terms.client_order_id), new_id)
             old.replaced_by_order_id = new_id  # announced now; cleared if the replace fails
             return copy.copy(old)  # finished once every child of the original is done
         return copy.copy(self._complete_replace(old, terms))
@@ -616,7 +675,7 @@ class OrderEngine:
         old.apply(Trigger.REPLACE_REJECT)
         old.replaced_by_order_id = ""
         self._report(old, ExecType.REPLACE_REJECTED, text=reason)
-        self._client_ids.pop((old.account_id, terms.client_order_id), None)
+        self._client_ids.discard((old.account_id, terms.client_order_id))
 
     async def _stored_replacement(
         self, order_id: str, principal: Principal, client_order_id: str
@@ -625,7 +684,10 @@ class OrderEngine:
         original = await self.get_order(order_id)
         if original is None or not principal.can_act_for(original.account_id):
             return None
-        existing_id = self._client_ids.get((original.account_id, client_order_id))
+        key = (original.account_id, client_order_id)
+        existing_id = self._client_ids.get(key)
+        if existing_id is None and self._client_ids.may_be_older(key):
+            existing_id = await self.store.order_id_for_client_id(*key)
         if existing_id is None:
             return None
         existing = await self.get_order(existing_id)
@@ -634,24 +696,29 @@ class OrderEngine:
         return None
 
     def _replacement_already_made(
-        self, order_id: str, principal: Principal, client_order_id: str
+        self,
+        order_id: str,
+        principal: Principal,
+        client_order_id: str,
+        checked: _KeyCheck | None,
     ) -> Order | None:
+        """The replacement (or pending replace) a retry refers to; None for a new key.
+
+        Raises ALREADY_EXISTS when another order holds the key, and _NeedsKeyLookup when
+        only the store can tell.
+        """
         original = self._orders.get(order_id) or self._recent.get(order_id)
         if original is None or not principal.can_act_for(original.account_id):
             return None
-        existing_id = self._client_ids.get((original.account_id, client_order_id))
-        if existing_id is None:
-            return None
         pending = self._pending_replaces.get(order_id)
-        if pending is not None and pending.new_order_id == existing_id:
+        if pending is not None and pending.client_order_id == client_order_id:
             return copy.copy(original)
-        existing = self._existing_order(existing_id)
-        if existing.replaces_order_id == order_id:
-            return existing
-        raise AlreadyExistsError(
-            f"client_order_id {client_order_id!r} is already used by order {existing_id}",
-            reason="DUPLICATE_CLIENT_ORDER_ID",
-        )
+        key = (original.account_id, client_order_id)
+        existing_id = self._client_ids.get(key)
+        if existing_id is None:
+            self._require_new_key(key, checked)
+            return None
+        return _earlier_replacement(self._existing_order(existing_id), order_id, client_order_id)
 
     def _check_replace(
         self, old: Order, quantity: Decimal | None, limit_price: Decimal | None
@@ -693,7 +760,7 @@ class OrderEngine:
         new.extra = {}
         if terms.limit_price is not None and old.order_type.needs_limit_price:
             new.reserve_price = terms.limit_price
-        self._client_ids[(new.account_id, terms.client_order_id)] = new.order_id
+        self._client_ids.add((new.account_id, terms.client_order_id), new.order_id)
         self._orders[new.order_id] = new
         self._touch(new, is_new=True)
         return new
@@ -836,8 +903,38 @@ def _largest_taker_fee_bps(venues: VenuePort | None) -> Decimal:
     return max((info.taker_fee_bps for info in venues.venue_infos().values()), default=ZERO)
 
 
+@dataclass(frozen=True, slots=True)
+class _KeyCheck:
+    """The store held no order for ``key`` when ``evictions`` keys passes had happened."""
+
+    key: Key
+    evictions: int
+
+
+class _NeedsKeyLookup(OmsError):
+    """An idempotency key is not among the recent keys and may be stored: ask the store."""
+
+    reason = "INTERNAL_STORE_LOOKUP"
+
+    def __init__(self, key: Key) -> None:
+        super().__init__(f"client_order_id {key[1]!r} needs a store lookup")
+        self.key = key
+
+
+def _earlier_replacement(existing: Order, order_id: str, client_order_id: str) -> Order:
+    """``existing`` if it replaced ``order_id`` (a retried replace); else ALREADY_EXISTS."""
+    if existing.replaces_order_id == order_id:
+        return existing
+    raise AlreadyExistsError(
+        f"client_order_id {client_order_id!r} is already used by order {existing.order_id}",
+        reason="DUPLICATE_CLIENT_ORDER_ID",
+    )
+
+
 class _NeedsStoreRead(OmsError):
     """An idempotent retry refers to a stored order no longer in memory."""
+
+    reason = "INTERNAL_STORE_LOOKUP"
 
     def __init__(self, order_id: str) -> None:
         super().__init__(f"order {order_id} is in the store")

@@ -102,11 +102,23 @@ class Store:
         query = select(schema.orders).where(schema.orders.c.state.not_in(terminal))
         return [row_to_order(r) for r in await self._fetch(query)]
 
-    async def load_client_order_ids(self) -> dict[tuple[str, str], str]:
-        """(account_id, client_order_id) -> order_id for every stored order."""
+    async def load_client_order_ids(self) -> list[tuple[str, str, str]]:
+        """(account_id, client_order_id, order_id) of every stored order, oldest first."""
         o = schema.orders.c
-        rows = await self._fetch(select(o.account_id, o.client_order_id, o.order_id))
-        return {(r["account_id"], r["client_order_id"]): r["order_id"] for r in rows}
+        query = select(o.account_id, o.client_order_id, o.order_id).order_by(
+            o.created_ns, o.order_id
+        )
+        rows = await self._fetch(query)
+        return [(r["account_id"], r["client_order_id"], r["order_id"]) for r in rows]
+
+    async def order_id_for_client_id(self, account_id: str, client_order_id: str) -> str | None:
+        """The id of the stored order with this idempotency key, or None."""
+        o = schema.orders.c
+        query = select(o.order_id).where(
+            and_(o.account_id == account_id, o.client_order_id == client_order_id)
+        )
+        rows = await self._fetch(query)
+        return str(rows[0]["order_id"]) if rows else None
 
     async def load_last_sequences(self) -> dict[str, int]:
         """account_id -> the highest event sequence stored."""

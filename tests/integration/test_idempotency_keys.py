@@ -1,0 +1,110 @@
+"""Idempotency beyond the keys held in memory: older keys are answered by the store.
+
+The engine keeps only its newest client order ids exactly (CLIENT_IDS_KEPT); older ones
+sit in a filter, and a key the filter may hold is looked up in the store. These tests
+keep five keys, so most of their orders' keys have left memory, and show that retries
+still find their orders, on SQLite and PostgreSQL, before and after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+
+from oms_server.engine import engine as engine_module
+from protos.oms.v1 import common_pb2
+from protos.oms.v1 import order_service_pb2 as pb
+from tests.support.fixtures import RunningOms, call_metadata
+from tests.support.orders import error_reason, limit_buy
+
+MD = call_metadata()
+KEPT = 5
+ORDERS = 20
+
+
+@pytest.fixture
+def few_keys_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine_module, "CLIENT_IDS_KEPT", KEPT)
+
+
+async def submit_many(oms: RunningOms) -> list[str]:
+    """Submit ORDERS orders with keys k0..k19; their order ids in that order."""
+    ids = []
+    for i in range(ORDERS):
+        reply = await oms.orders.SubmitOrder(limit_buy(f"k{i}", quantity=str(i + 1)), metadata=MD)
+        ids.append(reply.order.order_id)
+    return ids
+
+
+async def stored_orders(oms: RunningOms) -> int:
+    assert oms.app is not None and oms.app.store is not None
+    return await oms.app.store.count("orders")
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["live", "after-restart"])
+async def test_retries_of_keys_no_longer_in_memory_return_the_original_orders(
+    few_keys_kept: None, oms: RunningOms, restart: bool
+) -> None:
+    ids = await submit_many(oms)
+    if restart:
+        await oms.restart()
+    for i in (0, 7, ORDERS - 1):
+        again = await oms.orders.SubmitOrder(limit_buy(f"k{i}", quantity="999"), metadata=MD)
+        assert again.order.order_id == ids[i]
+        assert again.order.quantity == str(i + 1)  # the original, not the retry's terms
+    assert await stored_orders(oms) == ORDERS
+    fresh = await oms.orders.SubmitOrder(limit_buy("k-new"), metadata=MD)
+    assert fresh.order.order_id not in ids
+    assert await stored_orders(oms) == ORDERS + 1
+
+
+async def test_a_retry_of_an_old_key_finds_the_order_after_it_changed(
+    few_keys_kept: None, oms: RunningOms
+) -> None:
+    ids = await submit_many(oms)
+    await oms.orders.CancelOrder(pb.CancelOrderRequest(order_id=ids[0]), metadata=MD)
+    again = await oms.orders.SubmitOrder(limit_buy("k0"), metadata=MD)
+    assert again.order.order_id == ids[0]
+    assert again.order.state == common_pb2.ORDER_STATE_CANCELED
+
+
+async def test_a_replace_may_not_take_an_old_key_of_another_order(
+    few_keys_kept: None, oms: RunningOms
+) -> None:
+    ids = await submit_many(oms)
+    request = pb.ReplaceOrderRequest(order_id=ids[-1], quantity="150", client_order_id="k0")
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await oms.orders.ReplaceOrder(request, metadata=MD)
+    assert refused.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert error_reason(refused.value) == "DUPLICATE_CLIENT_ORDER_ID"
+    assert await stored_orders(oms) == ORDERS
+    working = await oms.orders.GetOrder(pb.GetOrderRequest(order_id=ids[-1]), metadata=MD)
+    assert working.order.state == common_pb2.ORDER_STATE_NEW
+
+
+async def test_a_replace_retried_after_its_key_left_memory_returns_the_replacement(
+    few_keys_kept: None, oms: RunningOms
+) -> None:
+    original = (await oms.orders.SubmitOrder(limit_buy("orig"), metadata=MD)).order
+    request = pb.ReplaceOrderRequest(
+        order_id=original.order_id, quantity="120", client_order_id="repl"
+    )
+    first = await oms.orders.ReplaceOrder(request, metadata=MD)
+    await submit_many(oms)  # pushes "orig" and "repl" out of the recent keys
+    again = await oms.orders.ReplaceOrder(request, metadata=MD)
+    assert again.order.order_id == first.order.order_id
+    assert await stored_orders(oms) == ORDERS + 2
+
+
+async def test_concurrent_retries_of_old_and_new_keys_create_nothing_twice(
+    few_keys_kept: None, oms: RunningOms
+) -> None:
+    ids = await submit_many(oms)
+    calls = [oms.orders.SubmitOrder(limit_buy("k0"), metadata=MD) for _ in range(30)]
+    calls += [oms.orders.SubmitOrder(limit_buy(f"burst-{i % 10}"), metadata=MD) for i in range(60)]
+    replies = await asyncio.gather(*calls)
+    assert {r.order.order_id for r in replies[:30]} == {ids[0]}
+    assert len({r.order.order_id for r in replies[30:]}) == 10
+    assert await stored_orders(oms) == ORDERS + 10
