@@ -10,7 +10,9 @@ temporary one removed on stop) and writes its log to ``nats-server.log`` there.
 ``restart()`` keeps both ports and the store, so tests can bounce the broker.
 
 The child runs in its own session so a terminal Ctrl-C reaches only our process,
-which then stops the server in order. It is a plain ``subprocess.Popen`` polled
+which then stops the server in order. On Linux a small launcher first asks the kernel
+to SIGTERM the server when our process dies (``PR_SET_PDEATHSIG``), so a stack killed
+with SIGKILL leaves no broker behind. It is a plain ``subprocess.Popen`` polled
 with ``asyncio.sleep``, so it is not tied to one event loop.
 """
 
@@ -47,6 +49,15 @@ PROBE_TIMEOUT_S = 0.25
 PORT_RETRIES = 5
 #: Pause between restart() attempts on the same ports (another process may hold one).
 RESTART_RETRY_DELAY_S = 0.2
+#: Runs before the server binary (Linux): SIGTERM it when the process that started it
+#: dies, unless that process is already gone; then exec the server in place (same pid).
+_ORPHAN_GUARD = (
+    "import ctypes, os, signal, sys\n"
+    "ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG\n"
+    "if os.getppid() != int(sys.argv[1]): sys.exit(70)\n"
+    "try: os.execv(sys.argv[2], sys.argv[2:])\n"
+    "except OSError as exc: sys.exit(f'cannot run {sys.argv[2]}: {exc}')\n"
+)
 #: Lines of the server log quoted in an error.
 LOG_TAIL_LINES = 20
 #: Name of the server log file inside the store directory.
@@ -252,7 +263,7 @@ class EmbeddedNats:
         """Fork the server in its own session, its output appended to the log file."""
         try:
             return subprocess.Popen(
-                self._command(binary),
+                _dies_with_us(self._command(binary)),
                 stdin=subprocess.DEVNULL,
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
@@ -388,3 +399,10 @@ async def _wait_exit(proc: subprocess.Popen[bytes], timeout_s: float) -> bool:
             return False
         await asyncio.sleep(POLL_INTERVAL_S)
     return True
+
+
+def _dies_with_us(command: list[str]) -> list[str]:
+    """``command`` behind the orphan guard on Linux (elsewhere: as it is)."""
+    if not sys.platform.startswith("linux"):
+        return command
+    return [sys.executable, "-I", "-S", "-c", _ORPHAN_GUARD, str(os.getpid()), *command]

@@ -15,6 +15,7 @@ import nats
 import pytest
 from nats.aio.client import Client
 
+from tests.support.waiting import eventually
 from venues import nats_runtime
 from venues.nats_runtime import (
     EmbeddedNats,
@@ -215,3 +216,46 @@ def test_errors_share_the_prefixed_base() -> None:
 
     assert isinstance(error, NatsRuntimeError)
     assert str(error) == "nats-runtime: boom"
+
+
+_STARTS_AND_WAITS = """
+import asyncio, sys
+from venues.nats_runtime import EmbeddedNats
+
+async def main():
+    server = EmbeddedNats()
+    await server.start()
+    print(server._proc.pid, flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux only")
+async def test_a_killed_owner_takes_its_embedded_server_with_it() -> None:
+    owner = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _STARTS_AND_WAITS, stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert owner.stdout is not None
+        server_pid = int(await asyncio.wait_for(owner.stdout.readline(), WAIT_S * 2))
+        assert _alive(server_pid)
+        owner.kill()  # SIGKILL: no chance to stop the server in order
+        await asyncio.wait_for(owner.wait(), WAIT_S)
+        await eventually(
+            lambda: not _alive(server_pid), timeout_s=WAIT_S, message="nats-server gone"
+        )
+    finally:
+        if owner.returncode is None:
+            owner.kill()
+            await owner.wait()
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie counts as gone: it only waits to be reaped)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
