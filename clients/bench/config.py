@@ -30,6 +30,10 @@ class LoadParams:
     e2e_duration_s: float = 20.0
     sustained_rate: float = STANDARD_SUSTAINED_RATE
     sustained_duration_s: float = STANDARD_SUSTAINED_S
+    #: Load before the sustained run's first memory sample: long enough, at the sustained
+    #: rate, to fill the server's bounded caches (recent orders, serialized reports), so
+    #: the growth measured is growth, not caches warming up.
+    sustained_warmup_s: float = 5.0
     subscribers: int = STANDARD_SUBSCRIBERS
     #: Longest wait, after the load, for final reports and for subscribers to catch up.
     settle_timeout_s: float = 60.0
@@ -39,7 +43,13 @@ class LoadParams:
 
     @classmethod
     def quick(cls) -> LoadParams:
-        return cls(duration_s=3.0, warmup_s=0.5, e2e_duration_s=5.0, sustained_duration_s=10.0)
+        return cls(
+            duration_s=3.0,
+            warmup_s=0.5,
+            e2e_duration_s=5.0,
+            sustained_duration_s=10.0,
+            sustained_warmup_s=1.0,
+        )
 
     def with_overrides(self, **overrides: object) -> LoadParams:
         """This, with every override that is not None applied."""

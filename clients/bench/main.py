@@ -179,6 +179,12 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument(
         "--sustained-duration", dest="sustained_duration_s", type=float, help="sustained s (60)"
     )
+    load.add_argument(
+        "--sustained-warmup",
+        dest="sustained_warmup_s",
+        type=float,
+        help="sustained warm-up s before the first memory sample (5)",
+    )
     load.add_argument("-m", "--subscribers", type=int, help="fanout subscribers (50)")
     load.add_argument("--settle-timeout", dest="settle_timeout_s", type=float, help="s (60)")
     load.add_argument(

@@ -247,9 +247,11 @@ def _memory_row(memory: Result) -> Row:
     start, end, growth = memory["start_bytes"], memory["end_bytes"], memory["growth"]
     if start is None:
         return Row("sustained", "server RSS start → end", "unknown (no server pid)")
+    warmup = memory.get("after_warmup_s")
+    label = f"server RSS after {warmup:g} s warm-up → end" if warmup else "server RSS start → end"
     return Row(
         "sustained",
-        "server RSS start → end",
+        label,
         f"{start / BYTES_PER_MIB:,.0f} → {end / BYTES_PER_MIB:,.0f} MiB ({growth:+.1%})",
         target=f"< +{RSS_MAX_GROWTH:.0%}",
         status=_verdict(growth < RSS_MAX_GROWTH),

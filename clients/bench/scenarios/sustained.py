@@ -35,8 +35,9 @@ async def run_sustained(ctx: RunContext) -> dict[str, Any]:
         ctx.system("sustained", [account]) as system,
         TakingDriver(ctx, system, account) as driver,
     ):
-        await driver.warm_up("sustained", rate)
-        memory = RssSampler(system.target.server_pid)
+        warmup_s = max(ctx.load.warmup_s, ctx.load.sustained_warmup_s)
+        memory = RssSampler(system.target.server_pid, warmup_s)
+        await driver.warm_up("sustained", rate, warmup_s)
         memory.start()
         label = f"sustained: {rate:g} orders/s for {duration_s:g} s"
         run = await driver.measure(label, rate, duration_s)
@@ -119,10 +120,16 @@ async def list_all(client: OrderClient, account: str) -> dict[str, order_pb2.Ord
 
 
 class RssSampler:
-    """Samples a process's resident memory until stopped; first and last sample compared."""
+    """Samples a process's resident memory until stopped; first and last sample compared.
 
-    def __init__(self, pid: int | None) -> None:
+    Made before the warm-up, it also notes the memory then (``before_warmup_bytes``);
+    ``start()`` comes after the warm-up, at the first compared sample.
+    """
+
+    def __init__(self, pid: int | None, after_warmup_s: float = 0.0) -> None:
         self._pid = pid
+        self._after_warmup_s = after_warmup_s
+        self._before_warmup = rss_bytes(pid) if pid is not None else None
         self.samples: list[tuple[float, int]] = []
         self._task: asyncio.Task[None] | None = None
         self._start = time.monotonic()
@@ -151,6 +158,8 @@ class RssSampler:
             "start_bytes": start,
             "end_bytes": end,
             "growth": growth,
+            "after_warmup_s": self._after_warmup_s,
+            "before_warmup_bytes": self._before_warmup,
             "samples_mib": [(round(t, 1), round(b / BYTES_PER_MIB, 1)) for t, b in self.samples],
         }
 

@@ -75,12 +75,14 @@ class TakingDriver:
         await self.tracker.stop()
         await self.client.close()
 
-    async def warm_up(self, label: str, rate: float) -> None:
-        """Unmeasured orders at ``rate`` for the warm-up time, until they are all final."""
+    async def warm_up(self, label: str, rate: float, duration_s: float | None = None) -> None:
+        """Unmeasured orders at ``rate`` for ``duration_s`` (default: the warm-up time),
+        until they are all final."""
         ctx = self._ctx
+        duration_s = ctx.load.warmup_s if duration_s is None else duration_s
         run = TakingRun(LoopResult(), self.tracker)
-        async with ctx.progress.phase(f"{label} (warm-up)", ctx.load.warmup_s):
-            await open_loop(self._sender("w", run, Meter(), measure=False), rate, ctx.load.warmup_s)
+        async with ctx.progress.phase(f"{label} (warm-up)", duration_s):
+            await open_loop(self._sender("w", run, Meter(), measure=False), rate, duration_s)
             await self.tracker.wait_final(run.accepted, ctx.load.settle_timeout_s)
 
     async def measure(self, label: str, rate: float, duration_s: float) -> TakingRun:
