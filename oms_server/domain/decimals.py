@@ -30,8 +30,10 @@ MONEY_MAX = Decimal("1e15")
 EXACT = Context(prec=50, rounding=ROUND_HALF_EVEN)
 #: Basis points in one whole.
 BPS_PER_UNIT = Decimal(10_000)
-#: Distinct values whose canonical text fmt remembers (cleared when full).
-FMT_CACHE_SIZE = 65_536
+#: Distinct values whose canonical text fmt remembers (cleared when full). Prices and
+#: sizes repeat and come back within moments of a clear; balances and averages are new
+#: each time and only pass through. 65,536 entries held about 15 MB of such one-offs.
+FMT_CACHE_SIZE = 4_096
 _FMT_CACHE: dict[Decimal, str] = {}
 
 
