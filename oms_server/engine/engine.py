@@ -542,7 +542,7 @@ class OrderEngine:
     # -- command handlers (run inside the writer task; validate before mutating) --------
 
     def _submit(
-        self, request: OrderRequest, principal: Principal, checked: _KeyCheck | None
+        self, request: OrderRequest, principal: Principal, checked: _KeyCheck | None = None
     ) -> Order:
         key = (request.account_id, request.client_order_id)
         existing_id = self._client_ids.get(key)
