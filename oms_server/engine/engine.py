@@ -167,7 +167,8 @@ class OrderEngine:
         """Rebuild live state from the store and start the writer task."""
         for order in await self.store.load_working_orders():
             self._orders[order.order_id] = order
-        self._client_ids.load(await self.store.load_client_order_ids())
+        async for keys in self.store.client_order_ids():
+            self._client_ids.load(keys)
         self._sequences = await self.store.load_last_sequences()
         self.hub.seed(self._sequences)
         self._halts = {r["scope"]: r["reason"] for r in await self.store.load_rows("halts")}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from sqlalchemy import Table, and_, bindparam, func, or_, select, update
@@ -33,6 +33,8 @@ _TABLES = {table.name: table for table in WRITE_ORDER}
 #: Tables of facts keyed by their primary key (a venue report by (venue, exec_id)):
 #: storing one twice is a no-op.
 IGNORE_DUPLICATES = frozenset({schema.executions.name})
+#: Rows per read when start-up walks every idempotency key.
+CLIENT_IDS_CHUNK = 50_000
 
 
 class Store:
@@ -102,14 +104,26 @@ class Store:
         query = select(schema.orders).where(schema.orders.c.state.not_in(terminal))
         return [row_to_order(r) for r in await self._fetch(query)]
 
-    async def load_client_order_ids(self) -> list[tuple[str, str, str]]:
-        """(account_id, client_order_id, order_id) of every stored order, oldest first."""
+    async def client_order_ids(
+        self, chunk: int = CLIENT_IDS_CHUNK
+    ) -> AsyncIterator[list[tuple[str, str, str]]]:
+        """(account_id, client_order_id, order_id) of every stored order, ``chunk`` rows
+        at a time (a large journal never sits in memory whole), in order id order: ids
+        start with their creation time in hex, so that is oldest first."""
         o = schema.orders.c
-        query = select(o.account_id, o.client_order_id, o.order_id).order_by(
-            o.created_ns, o.order_id
-        )
-        rows = await self._fetch(query)
-        return [(r["account_id"], r["client_order_id"], r["order_id"]) for r in rows]
+        after = ""
+        while True:
+            query = (
+                select(o.account_id, o.client_order_id, o.order_id)
+                .where(o.order_id > after)
+                .order_by(o.order_id)
+                .limit(chunk)
+            )
+            rows = await self._fetch(query)
+            if not rows:
+                return
+            yield [(r["account_id"], r["client_order_id"], r["order_id"]) for r in rows]
+            after = rows[-1]["order_id"]
 
     async def order_id_for_client_id(self, account_id: str, client_order_id: str) -> str | None:
         """The id of the stored order with this idempotency key, or None."""

@@ -298,3 +298,15 @@ async def test_children_still_owed_fills_are_reloaded_and_finished_ones_are_not(
     loaded = {c.child_order_id: c for c in await store.load_open_children()}
     assert set(loaded) == {"working", "owed"}
     assert not loaded["owed"].is_done and loaded["owed"].venue_cum_qty == done
+
+
+async def test_idempotency_keys_are_read_back_in_chunks_oldest_first(store: Store) -> None:
+    batch = JournalBatch()
+    ids = [f"{1_000 + i:016x}abcd000001" for i in range(10)]
+    for order_id in reversed(ids):  # stored newest first: the read must still sort
+        batch.upsert("orders", order_id, order_to_row(order(order_id)), is_new=True)
+    await store.commit(batch)
+    chunks = [chunk async for chunk in store.client_order_ids(chunk=3)]
+    assert [len(c) for c in chunks] == [3, 3, 3, 1]
+    keys = [key for chunk in chunks for key in chunk]
+    assert keys == [("ACC1", f"c-{i}", i) for i in ids]
