@@ -4,7 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint protos check-protos bench soak clean
+.PHONY: run test lint protos protos-baseline check-protos bench soak clean
+
+# The published API the protos are checked against (buf breaking): refresh it only for a
+# change that is meant to break clients, and say so in the commit.
+API_BASELINE := protos/api-baseline.binpb
 
 run: $(STAMP)
 	$(BIN)/oms up
@@ -16,10 +20,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/buf lint
+	$(BIN)/buf breaking --against $(API_BASELINE)
 	$(BIN)/python scripts/gen_protos.py --check
 
 protos: $(STAMP)
 	$(BIN)/python scripts/gen_protos.py
+
+protos-baseline: $(STAMP)
+	$(BIN)/buf build -o $(API_BASELINE)
 
 # Long reliability runs (not in CI): 50 kills during 2,000-order bursts, then a 30-minute soak.
 soak: $(STAMP)
