@@ -290,6 +290,25 @@ def _errors_and_cpu(scenario: str, result: Result, baseline: Result | None = Non
     cpu = _cpu(result)
     if cpu:
         yield Row(scenario, "CPU cores: server / client", cpu, _cpu(baseline) if baseline else "")
+    per_call = _server_ms_per_call(result)
+    if per_call is not None:
+        echo = _server_ms_per_call(baseline) if baseline else None
+        yield Row(
+            scenario,
+            "server CPU per order (ms)",
+            f"{per_call:.3f}",
+            f"{echo:.3f} per call" if echo is not None else "",
+            _times(ratio(per_call, echo)) if echo is not None else "",
+        )
+
+
+def _server_ms_per_call(result: Result) -> float | None:
+    """Server CPU milliseconds per call: the work an order costs, whatever the machine's speed."""
+    cores = result.get("server_cpu_cores")
+    rate = result.get("throughput_per_s") or result.get("achieved_rate_per_s")
+    if not cores or not rate:
+        return None
+    return float(cores) / float(rate) * 1000.0
 
 
 def _cpu(result: Result) -> str:

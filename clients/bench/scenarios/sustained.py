@@ -51,8 +51,6 @@ async def run_sustained(ctx: RunContext) -> dict[str, Any]:
     result.update(
         p50_ratio=ratio(latency.p50_ms, echo.p50_ms), p99_ratio=ratio(latency.p99_ms, echo.p99_ms)
     )
-    elapsed = max(run.loop.elapsed_s, duration_s)
-    result["achieved_rate_per_s"] = round(run.loop.ok / elapsed, 1) if elapsed else 0.0
     return result
 
 

@@ -33,6 +33,7 @@ class TakingRun:
     def as_dict(self, rate: float, duration_s: float) -> dict[str, object]:
         ids = list(self.accepted)
         finals = sum(1 for c in ids if c in self.tracker.finals)
+        elapsed = max(self.loop.elapsed_s, duration_s)
         return {
             "rate_per_s": rate,
             "duration_s": duration_s,
@@ -52,6 +53,7 @@ class TakingRun:
                 "trades": self.tracker.trades,
                 "repeated_finals": self.tracker.repeated_finals,
             },
+            "achieved_rate_per_s": round(self.loop.ok / elapsed, 1) if elapsed else 0.0,
             "server_cpu_cores": self.loop.server_cpu_cores,
             "client_cpu_cores": self.loop.client_cpu_cores,
         }
