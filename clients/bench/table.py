@@ -212,7 +212,7 @@ def _sustained_rows(result: Result) -> Iterator[Row]:
         status=_verdict(checks["all_final"] and not checks["not_accepted"]),
     )
     yield _fills_row(checks)
-    yield _memory_row(memory)
+    yield _memory_row(memory, result.get("aborted_after_s"))
     latency, echo = result["latency"], result["baseline"]["latency"]
     yield Row(
         "sustained",
@@ -243,18 +243,22 @@ def _fills_row(checks: Result) -> Row:
     )
 
 
-def _memory_row(memory: Result) -> Row:
+def _memory_row(memory: Result, aborted_after_s: float | None = None) -> Row:
+    """Growth over the run; a run that gave up early measured too little time to pass."""
     start, end, growth = memory["start_bytes"], memory["end_bytes"], memory["growth"]
     if start is None:
         return Row("sustained", "server RSS start → end", "unknown (no server pid)")
     warmup = memory.get("after_warmup_s")
     label = f"server RSS after {warmup:g} s warm-up → end" if warmup else "server RSS start → end"
+    value = f"{start / BYTES_PER_MIB:,.0f} → {end / BYTES_PER_MIB:,.0f} MiB ({growth:+.1%})"
+    if aborted_after_s is not None:
+        value += f" over only {aborted_after_s:,.1f} s"
     return Row(
         "sustained",
         label,
-        f"{start / BYTES_PER_MIB:,.0f} → {end / BYTES_PER_MIB:,.0f} MiB ({growth:+.1%})",
+        value,
         target=f"< +{RSS_MAX_GROWTH:.0%}",
-        status=_verdict(growth < RSS_MAX_GROWTH),
+        status=_verdict(growth < RSS_MAX_GROWTH and aborted_after_s is None),
     )
 
 
@@ -305,7 +309,7 @@ def _errors_and_cpu(scenario: str, result: Result, baseline: Result | None = Non
 def _server_ms_per_call(result: Result) -> float | None:
     """Server CPU milliseconds per call: the work an order costs, whatever the machine's speed."""
     cores = result.get("server_cpu_cores")
-    rate = result.get("throughput_per_s") or result.get("achieved_rate_per_s")
+    rate = result.get("throughput_per_s") or result.get("send_rate_per_s")
     if not cores or not rate:
         return None
     return float(cores) / float(rate) * 1000.0

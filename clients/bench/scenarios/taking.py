@@ -54,6 +54,11 @@ class TakingRun:
                 "repeated_finals": self.tracker.repeated_finals,
             },
             "achieved_rate_per_s": round(self.loop.ok / elapsed, 1) if elapsed else 0.0,
+            # over the loop's own time (shorter than the duration if it gave up), the time
+            # its CPU was measured over
+            "send_rate_per_s": (
+                round(self.loop.sent / self.loop.elapsed_s, 1) if self.loop.elapsed_s else 0.0
+            ),
             "server_cpu_cores": self.loop.server_cpu_cores,
             "client_cpu_cores": self.loop.client_cpu_cores,
         }

@@ -38,3 +38,40 @@ def test_no_cpu_figure_without_a_server_pid() -> None:
     result = {"concurrency": 50, "throughput_ratio": 0.25, "result": run, "baseline": run}
     figures = [row.figure for row in rows_for({"submit": result})]
     assert "server CPU per order (ms)" not in figures
+
+
+def sustained(aborted_after_s: float | None, growth: float) -> dict[str, Any]:
+    return {
+        "rate_per_s": 1000.0,
+        "achieved_rate_per_s": 1000.0 if aborted_after_s is None else 100.0,
+        "send_rate_per_s": 1000.0,
+        "duration_s": 60.0,
+        "aborted_after_s": aborted_after_s,
+        "final": 10,
+        "checks": {
+            "not_accepted": 0,
+            "sent": 10,
+            "all_final": True,
+            "stream_trades": 30,
+            "store_fill_qty": "30",
+            "nothing_lost": True,
+        },
+        "memory": {"start_bytes": 100 << 20, "end_bytes": 105 << 20, "growth": growth},
+        "latency": latency(1.0),
+        "baseline": closed(throughput=1000.0, server_cores=0.5),
+        "p50_ratio": 1.0,
+        "server_cpu_cores": 1.0,
+    }
+
+
+def test_memory_passes_only_over_a_run_that_kept_up() -> None:
+    kept_up = {r.figure: r for r in rows_for({"sustained": sustained(None, 0.05)})}
+    gave_up = {r.figure: r for r in rows_for({"sustained": sustained(8.6, 0.05)})}
+    assert kept_up["server RSS start → end"].status == "PASS"
+    assert gave_up["server RSS start → end"].status == "MISS"
+    assert "over only 8.6 s" in gave_up["server RSS start → end"].value
+
+
+def test_cpu_per_order_of_an_open_loop_counts_the_orders_sent_while_measured() -> None:
+    rows = {r.figure: r for r in rows_for({"sustained": sustained(8.6, 0.05)})}
+    assert rows["server CPU per order (ms)"].value == "1.000"  # 1 core at 1,000 sent/s
