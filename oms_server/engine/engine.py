@@ -204,16 +204,8 @@ class OrderEngine:
 
     async def submit(self, request: OrderRequest, principal: Principal) -> Order:
         """Accept a validated order, or return the original for a known client_order_id."""
-        key = (request.account_id, request.client_order_id)
-        checked: _KeyCheck | None = None
-        while True:
-            try:
-                submit = functools.partial(self._submit, request, principal, checked)
-                return await self._call(submit)
-            except _NeedsKeyLookup:
-                checked, existing = await self._look_up_key(key)
-                if existing is not None:
-                    return existing
+        submit = functools.partial(self._submit, request, principal)
+        return await self._checking_keys(submit, lambda original: original)
 
     async def cancel(self, order_id: str, principal: Principal) -> Order:
         """Ask for the unfilled rest of an order to be cancelled."""
@@ -234,9 +226,12 @@ class OrderEngine:
         memory inside the command, or, once the original is no longer working there (after
         a restart), from the store.
         """
+        replace = functools.partial(
+            self._replace, order_id, principal, quantity, limit_price, client_order_id
+        )
         try:
-            return await self._replace_checking_key(
-                order_id, principal, quantity, limit_price, client_order_id
+            return await self._checking_keys(
+                replace, lambda found: _earlier_replacement(found, order_id, client_order_id)
             )
         except (NotFoundError, FailedPreconditionError):
             if not client_order_id:
@@ -246,25 +241,21 @@ class OrderEngine:
                 raise
             return done
 
-    async def _replace_checking_key(
+    async def _checking_keys(
         self,
-        order_id: str,
-        principal: Principal,
-        quantity: Decimal | None,
-        limit_price: Decimal | None,
-        client_order_id: str,
+        command: Callable[[_KeyCheck | None], Order],
+        stored: Callable[[Order], Order],
     ) -> Order:
+        """Run ``command``; while it needs an idempotency key looked up, look it up in the
+        store and run it again. An order the store holds for the key goes to ``stored``."""
         checked: _KeyCheck | None = None
         while True:
             try:
-                replace = functools.partial(
-                    self._replace, order_id, principal, quantity, limit_price, client_order_id
-                )
-                return await self._call(functools.partial(replace, checked))
+                return await self._call(functools.partial(command, checked))
             except _NeedsKeyLookup as needed:
                 checked, existing = await self._look_up_key(needed.key)
                 if existing is not None:
-                    return _earlier_replacement(existing, order_id, client_order_id)
+                    return stored(existing)
 
     async def _look_up_key(self, key: Key) -> tuple[_KeyCheck, Order | None]:
         """Ask the store for the order of an idempotency key no longer held in memory.
