@@ -29,6 +29,7 @@ from venues.tracing import install_tracer_provider
 
 if TYPE_CHECKING:
     from oms_server.app import OmsApp
+    from oms_server.engine.engine import OrderEngine
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,7 @@ class OmsCollector(Collector):
         yield refused
         yield _counter("oms_fills", "Venue fills applied to parent orders", stats.fills)
         yield _counter("oms_commits", "Group commits of the journal", engine.commits)
+        yield from _key_metrics(engine)
         states = GaugeMetricFamily(
             "oms_orders_working", "Working orders by state", labels=["state"]
         )
@@ -160,3 +162,24 @@ class OmsCollector(Collector):
 
 def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:
     return CounterMetricFamily(name, documentation, value=value)
+
+
+def _key_metrics(engine: OrderEngine) -> Iterator[object]:
+    """The idempotency-key index: exact keys, filtered keys, and reads of the store."""
+    keys = engine.client_ids
+    yield GaugeMetricFamily(
+        "oms_client_ids_recent", "Idempotency keys held exactly in memory", value=len(keys)
+    )
+    yield GaugeMetricFamily(
+        "oms_client_ids_filtered",
+        "Older idempotency keys held in the Bloom filter",
+        value=keys.older_count,
+    )
+    yield GaugeMetricFamily(
+        "oms_client_ids_filter_bytes", "Memory of the Bloom filter", value=keys.filter_bytes
+    )
+    yield _counter(
+        "oms_client_id_lookups",
+        "Store reads for idempotency keys no longer held exactly",
+        engine.stats.key_lookups,
+    )

@@ -59,6 +59,15 @@ class ClientOrderIds:
         which only costs a store read if it comes again."""
         self._recent.pop(key, None)
 
+    @property
+    def older_count(self) -> int:
+        """Keys evicted into the filter."""
+        return self._older.count
+
+    @property
+    def filter_bytes(self) -> int:
+        return self._older.size_bytes
+
     def may_be_older(self, key: Key) -> bool:
         """False when ``key`` was certainly never evicted; True when the store must tell."""
         return self._older.count > 0 and _filter_key(key) in self._older

@@ -86,6 +86,8 @@ class EngineStats:
 
     accepted: int = 0
     fills: int = 0
+    #: Store reads for idempotency keys no longer held exactly in memory.
+    key_lookups: int = 0
     routing_seconds: float = 0.0
     refused: dict[str, int] = field(default_factory=dict)
 
@@ -264,6 +266,7 @@ class OrderEngine:
         be stale, and the command that receives the check asks again.
         """
         evictions = self._client_ids.evictions
+        self.stats.key_lookups += 1
         order_id = await self.store.order_id_for_client_id(*key)
         order = await self.get_order(order_id) if order_id is not None else None
         return _KeyCheck(key, evictions), order
@@ -352,6 +355,11 @@ class OrderEngine:
         """
         snapshot = await self._call(lambda: self.cached_order(order_id))
         return snapshot or await self.store.get_order(order_id)
+
+    @property
+    def client_ids(self) -> ClientOrderIds:
+        """The idempotency-key index (read-only use: metrics)."""
+        return self._client_ids
 
     def working_states(self) -> dict[str, int]:
         """Number of working orders per state."""

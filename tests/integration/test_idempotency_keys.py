@@ -55,6 +55,8 @@ async def test_retries_of_keys_no_longer_in_memory_return_the_original_orders(
         assert again.order.order_id == ids[i]
         assert again.order.quantity == str(i + 1)  # the original, not the retry's terms
     assert await stored_orders(oms) == ORDERS
+    assert oms.app is not None and oms.app.engine is not None
+    assert oms.app.engine.stats.key_lookups >= 2  # k0 and k7 came from the store
     fresh = await oms.orders.SubmitOrder(limit_buy("k-new"), metadata=MD)
     assert fresh.order.order_id not in ids
     assert await stored_orders(oms) == ORDERS + 1

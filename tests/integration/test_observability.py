@@ -82,3 +82,6 @@ async def test_metrics_describe_orders_fills_and_venues(routed_oms: RoutedOms) -
     assert "oms_overfills_refused_total 0.0" in text
     assert "oms_venue_reports_ignored_total" in text
     assert 'oms_venue_routable{venue="ALPHA"} 1.0' in text
+    assert "oms_client_ids_recent 1.0" in text  # the order's idempotency key
+    assert "oms_client_ids_filtered 0.0" in text
+    assert "oms_client_id_lookups_total 0.0" in text
