@@ -9,11 +9,13 @@ still find their orders, on SQLite and PostgreSQL, before and after a restart.
 from __future__ import annotations
 
 import asyncio
+import random
 
 import grpc
 import pytest
 
 from oms_server.engine import engine as engine_module
+from oms_server.engine.client_ids import ClientOrderIds
 from protos.oms.v1 import common_pb2
 from protos.oms.v1 import order_service_pb2 as pb
 from tests.support.fixtures import RunningOms, call_metadata
@@ -110,3 +112,43 @@ async def test_concurrent_retries_of_old_and_new_keys_create_nothing_twice(
     assert {r.order.order_id for r in replies[:30]} == {ids[0]}
     assert len({r.order.order_id for r in replies[30:]}) == 10
     assert await stored_orders(oms) == ORDERS + 10
+
+
+async def test_a_storm_of_retries_across_evictions_makes_one_order_per_key(
+    few_keys_kept: None, oms: RunningOms
+) -> None:
+    """Many concurrent submits over a few keys, five kept: evictions race the lookups."""
+    rng = random.Random(11)
+    keys = [f"storm-{rng.randrange(40)}" for _ in range(300)]
+    replies = await asyncio.gather(
+        *(oms.orders.SubmitOrder(limit_buy(key), metadata=MD) for key in keys)
+    )
+    by_key: dict[str, set[str]] = {}
+    for key, reply in zip(keys, replies, strict=True):
+        by_key.setdefault(key, set()).add(reply.order.order_id)
+    assert all(len(ids) == 1 for ids in by_key.values())
+    assert len({i for ids in by_key.values() for i in ids}) == len(by_key)
+    assert await stored_orders(oms) == len(by_key)
+    assert oms.app is not None and oms.app.engine is not None and oms.app.engine.healthy
+
+
+@pytest.fixture
+def filter_says_maybe_to_everything(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Bloom filter may answer "maybe" for any key: correctness must not depend on it."""
+    monkeypatch.setattr(ClientOrderIds, "may_be_older", lambda self, key: True)
+
+
+async def test_lookups_racing_evictions_never_make_a_key_twice(
+    few_keys_kept: None, filter_says_maybe_to_everything: None, oms: RunningOms
+) -> None:
+    rng = random.Random(5)
+    for wave in range(4):
+        keys = [f"race-{wave}-{rng.randrange(30)}" for _ in range(150)]
+        replies = await asyncio.gather(
+            *(oms.orders.SubmitOrder(limit_buy(key), metadata=MD) for key in keys)
+        )
+        by_key: dict[str, set[str]] = {}
+        for key, reply in zip(keys, replies, strict=True):
+            by_key.setdefault(key, set()).add(reply.order.order_id)
+        assert all(len(ids) == 1 for ids in by_key.values())
+    assert oms.app is not None and oms.app.engine is not None and oms.app.engine.healthy
