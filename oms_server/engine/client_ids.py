@@ -11,6 +11,7 @@ for certain, so fresh orders (the common case) never wait for a read.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 from collections.abc import Iterable
 
@@ -79,7 +80,7 @@ class ClientOrderIds:
 
     def _evict(self) -> None:
         drop = max(1, int(self._kept * EVICT_FRACTION)) + len(self._recent) - self._kept
-        oldest = list(self._recent)[:drop]  # dicts keep insertion order
+        oldest = list(itertools.islice(self._recent, drop))  # dicts keep insertion order
         for key in oldest:
             del self._recent[key]
             self._older.add(_filter_key(key))
