@@ -55,10 +55,13 @@ DEFAULT_TIMEOUT_S = 10.0
 #: Codes on which an idempotent unary call is tried again.
 RETRYABLE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 #: Codes on which a stream is reopened: the server went away or restarted
-#: (UNAVAILABLE), dropped a slow consumer (RESOURCE_EXHAUSTED), or asked for a retry.
+#: (UNAVAILABLE; or CANCELLED, which a server stopping with streams open sends them),
+#: dropped a slow consumer (RESOURCE_EXHAUSTED), or asked for a retry. A call this client
+#: cancelled or closed never gets here: it ends as CancelledError or CLOSED first.
 RESUMABLE_STREAM_CODES = frozenset(
     {
         grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.CANCELLED,
         grpc.StatusCode.RESOURCE_EXHAUSTED,
         grpc.StatusCode.DEADLINE_EXCEEDED,
         grpc.StatusCode.ABORTED,

@@ -344,7 +344,12 @@ class CuttingStream(order_service_pb2_grpc.OrderServiceServicer):
     """Reports 1..N, appended over time; every stream is cut at a random point with a
     resumable error, and some reopened streams first repeat reports already sent."""
 
-    CUT_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
+    #: CANCELLED from the server: what a server stopping with streams open sends them.
+    CUT_CODES = (
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.CANCELLED,
+    )
 
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
