@@ -15,7 +15,7 @@ import itertools
 import math
 from collections.abc import Iterable
 
-#: Keys kept exactly, newest first; older ones are evicted into the filter.
+#: Keys kept exactly (the newest); older ones are evicted into the filter.
 DEFAULT_KEPT = 10_000
 #: Evicting drops this share of the kept keys at once, so evictions are rare events.
 EVICT_FRACTION = 0.1
