@@ -198,7 +198,9 @@ def _parser() -> argparse.ArgumentParser:
     out = parser.add_argument_group("output")
     out.add_argument("--out", help="JSON file (default: bench-results/<timestamp>.json)")
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
-    out.add_argument("--profile", metavar="DIR", help="py-spy the server during submit and e2e")
+    out.add_argument(
+        "--profile", metavar="DIR", help="py-spy the server during submit, e2e and fanout"
+    )
     out.add_argument("--workdir", help="keep logs and databases here (default: a temp dir)")
     return parser
 

@@ -14,6 +14,7 @@ from typing import Any
 from clients.bench.load import LoopResult
 from clients.bench.orders import OrderClient
 from clients.bench.procs import BenchError, ManagedProcess, child_env, python_argv
+from clients.bench.profiling import profiled
 from clients.bench.scenarios.context import RunContext
 from clients.bench.stats import ratio
 from clients.bench.subscribers import READY_TIMEOUT_S, TOKEN_ENV
@@ -45,15 +46,19 @@ async def run_fanout(ctx: RunContext) -> dict[str, Any]:
                 async with ctx.progress.phase(f"fanout: connecting {count} subscribers"):
                     await worker.ready()
                 label = f"fanout: {concurrency} clients, {count} subscribers"
-                crowded = await ctx.run_closed(
-                    label, ctx.resting_call(client, busy, "b"), concurrency, pid
-                )
+                profile_s = ctx.load.duration_s + ctx.load.warmup_s
+                async with profiled(pid, ctx.config.profile_dir, "fanout", profile_s) as profiles:
+                    crowded = await ctx.run_closed(
+                        label, ctx.resting_call(client, busy, "b"), concurrency, pid
+                    )
                 async with ctx.progress.phase("fanout: waiting for every subscriber"):
                     reference = await reference_count(client, busy, ctx.load.settle_timeout_s)
                     followers = await worker.finish(reference, ctx.load.settle_timeout_s)
         finally:
             await client.close()
-    return _result(ctx, baseline.as_dict(), alone, crowded, reference, followers)
+    result = _result(ctx, baseline.as_dict(), alone, crowded, reference, followers)
+    result["profile"] = profiles[0].as_dict() if profiles else None
+    return result
 
 
 def _result(
