@@ -21,6 +21,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
+from decimal import Decimal
 from types import MappingProxyType
 from typing import NamedTuple
 
@@ -383,7 +384,7 @@ class VenueConnector:
             cum_qty = wire.decimal_or_zero(status.cum_qty)
             if venue_state is child.state and cum_qty == child.cum_qty:
                 continue  # the venue tells nothing new
-            reports.extend(self._reports_from_status(venue, status, venue_state))
+            reports.extend(self._reports_from_status(venue, status, venue_state, cum_qty))
         if reports:
             await self._engine.apply_venue_reports(reports)
 
@@ -408,7 +409,7 @@ class VenueConnector:
             self.send_new(fresh)
 
     def _reports_from_status(
-        self, venue: str, status: v.ChildOrderStatus, state: ChildState
+        self, venue: str, status: v.ChildOrderStatus, state: ChildState, cum_qty: Decimal
     ) -> list[VenueReport]:
         reports = [wire.report_from_message(fill) for fill in status.fills]
         reports.append(
@@ -418,7 +419,7 @@ class VenueConnector:
                 child_order_id=status.child_order_id,
                 exec_type=_exec_type_of_status(state),
                 status=state,
-                cum_qty=wire.decimal_or_zero(status.cum_qty),
+                cum_qty=cum_qty,
                 leaves_qty=wire.decimal_or_zero(status.leaves_qty),
                 text="reconciled with venue order status",
                 transact_ns=time.time_ns(),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 #: Keys kept exactly (the newest); older ones are evicted into the filter.
 DEFAULT_KEPT = 10_000
@@ -153,10 +153,12 @@ class _Stage:
         self._count += 1
 
     def holds(self, hashes: tuple[int, int]) -> bool:
+        """True when every probe's bit is set; stops at the first clear one (a new key,
+        the usual case on the submit path, is told apart in a probe or two)."""
         array = self._array
         return all(array[p >> 3] & (1 << (p & 7)) for p in self._positions(hashes))
 
-    def _positions(self, hashes: tuple[int, int]) -> list[int]:
+    def _positions(self, hashes: tuple[int, int]) -> Iterator[int]:
         first, step = hashes
         bits = self._bits
-        return [(first + i * step) % bits for i in range(self._probes)]
+        return ((first + i * step) % bits for i in range(self._probes))

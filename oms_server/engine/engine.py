@@ -686,11 +686,12 @@ class OrderEngine:
             return None
         key = (original.account_id, client_order_id)
         existing_id = self._client_ids.get(key)
-        if existing_id is None and self._client_ids.may_be_older(key):
-            existing_id = await self.store.order_id_for_client_id(*key)
-        if existing_id is None:
+        if existing_id is not None:
+            existing = await self.get_order(existing_id)
+        elif self._client_ids.may_be_older(key):
+            _, existing = await self._look_up_key(key)
+        else:
             return None
-        existing = await self.get_order(existing_id)
         if existing is not None and existing.replaces_order_id == order_id:
             return existing
         return None
@@ -905,7 +906,7 @@ def _largest_taker_fee_bps(venues: VenuePort | None) -> Decimal:
 
 @dataclass(frozen=True, slots=True)
 class _KeyCheck:
-    """The store held no order for ``key`` when ``evictions`` keys passes had happened."""
+    """The store held no order for ``key`` when ``evictions`` eviction passes had happened."""
 
     key: Key
     evictions: int

@@ -40,6 +40,17 @@ async def submit_many(oms: RunningOms) -> list[str]:
     return ids
 
 
+async def order_ids_by_key(oms: RunningOms, keys: list[str]) -> dict[str, set[str]]:
+    """Submit every key at once; the order ids each distinct key was answered with."""
+    replies = await asyncio.gather(
+        *(oms.orders.SubmitOrder(limit_buy(key), metadata=MD) for key in keys)
+    )
+    by_key: dict[str, set[str]] = {}
+    for key, reply in zip(keys, replies, strict=True):
+        by_key.setdefault(key, set()).add(reply.order.order_id)
+    return by_key
+
+
 async def stored_orders(oms: RunningOms) -> int:
     assert oms.app is not None and oms.app.store is not None
     return await oms.app.store.count("orders")
@@ -119,13 +130,7 @@ async def test_a_storm_of_retries_across_evictions_makes_one_order_per_key(
 ) -> None:
     """Many concurrent submits over a few keys, five kept: evictions race the lookups."""
     rng = random.Random(11)
-    keys = [f"storm-{rng.randrange(40)}" for _ in range(300)]
-    replies = await asyncio.gather(
-        *(oms.orders.SubmitOrder(limit_buy(key), metadata=MD) for key in keys)
-    )
-    by_key: dict[str, set[str]] = {}
-    for key, reply in zip(keys, replies, strict=True):
-        by_key.setdefault(key, set()).add(reply.order.order_id)
+    by_key = await order_ids_by_key(oms, [f"storm-{rng.randrange(40)}" for _ in range(300)])
     assert all(len(ids) == 1 for ids in by_key.values())
     assert len({i for ids in by_key.values() for i in ids}) == len(by_key)
     assert await stored_orders(oms) == len(by_key)
@@ -144,11 +149,6 @@ async def test_lookups_racing_evictions_never_make_a_key_twice(
     rng = random.Random(5)
     for wave in range(4):
         keys = [f"race-{wave}-{rng.randrange(30)}" for _ in range(150)]
-        replies = await asyncio.gather(
-            *(oms.orders.SubmitOrder(limit_buy(key), metadata=MD) for key in keys)
-        )
-        by_key: dict[str, set[str]] = {}
-        for key, reply in zip(keys, replies, strict=True):
-            by_key.setdefault(key, set()).add(reply.order.order_id)
+        by_key = await order_ids_by_key(oms, keys)
         assert all(len(ids) == 1 for ids in by_key.values())
     assert oms.app is not None and oms.app.engine is not None and oms.app.engine.healthy

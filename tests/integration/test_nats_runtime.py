@@ -225,7 +225,7 @@ from venues.nats_runtime import EmbeddedNats
 async def main():
     server = EmbeddedNats()
     await server.start()
-    print(server._proc.pid, flush=True)
+    print(server.pid, flush=True)
     await asyncio.sleep(3600)
 
 asyncio.run(main())

@@ -11,7 +11,7 @@ def latency(p50: float) -> dict[str, float]:
     return {"p50_ms": p50, "p90_ms": p50, "p99_ms": p50, "p999_ms": p50, "count": 1}
 
 
-def closed(throughput: float, server_cores: float) -> dict[str, Any]:
+def closed(throughput: float, server_cores: float | None) -> dict[str, Any]:
     return {
         "throughput_per_s": throughput,
         "latency": latency(1.0),
@@ -34,7 +34,7 @@ def test_submit_shows_server_cpu_per_order_beside_the_echo_per_call() -> None:
 
 
 def test_no_cpu_figure_without_a_server_pid() -> None:
-    run = closed(throughput=800.0, server_cores=0.0) | {"server_cpu_cores": None}
+    run = closed(throughput=800.0, server_cores=None)
     result = {"concurrency": 50, "throughput_ratio": 0.25, "result": run, "baseline": run}
     figures = [row.figure for row in rows_for({"submit": result})]
     assert "server CPU per order (ms)" not in figures
