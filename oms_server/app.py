@@ -120,16 +120,17 @@ class OmsApp:
         market_data = MarketDataService(self.instruments, self.connector)
         admin = AdminService(self.engine, self.connector)
         accounts = AccountService(self.engine)
+        # grpc.aio asks each service's handler in turn: the busiest service goes first.
         return [
-            _binding(
-                accounts,
-                account_service_pb2_grpc.add_AccountServiceServicer_to_server,
-                _service_name(account_service_pb2, "AccountService"),
-            ),
             _binding(
                 order_service,
                 order_service_pb2_grpc.add_OrderServiceServicer_to_server,
                 _service_name(order_service_pb2, "OrderService"),
+            ),
+            _binding(
+                accounts,
+                account_service_pb2_grpc.add_AccountServiceServicer_to_server,
+                _service_name(account_service_pb2, "AccountService"),
             ),
             _binding(
                 market_data,

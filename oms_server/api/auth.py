@@ -189,9 +189,10 @@ class Authenticator:
 class AuthenticatingRegistrar:
     """Stands in for the server while services register, wrapping each handler once.
 
-    The generated ``add_*Servicer_to_server`` functions (and health and reflection) call
-    ``add_generic_rpc_handlers`` and ``add_registered_method_handlers`` on it; both reach
-    the real server with every handler behind the authenticator.
+    The generated ``add_*Servicer_to_server`` functions (and health's) call
+    ``add_generic_rpc_handlers`` and then ``add_registered_method_handlers`` with the same
+    methods. Only the generic handlers reach the server, every one behind the
+    authenticator: see ``add_registered_method_handlers`` for why.
     """
 
     def __init__(self, server: grpc.aio.Server, authenticator: Authenticator) -> None:
@@ -206,8 +207,13 @@ class AuthenticatingRegistrar:
     def add_registered_method_handlers(
         self, service: str, handlers: dict[str, grpc.RpcMethodHandler]
     ) -> None:
-        wrapped = {name: self._auth.wrap(f"/{service}/{name}", h) for name, h in handlers.items()}
-        self._server.add_registered_method_handlers(service, wrapped)
+        """Not forwarded: the generic handlers already serve these methods, and cheaper.
+
+        grpc.aio's server loop keeps one pending request per registered method and, for
+        every call that arrives, runs ``asyncio.wait`` over all of them: each registered
+        method costs every RPC. With our ~20 methods that was 7% of the server's GIL time
+        under SubmitOrder load; with generic handlers only there is one pending request.
+        """
 
 
 class _AuthenticatedGeneric(grpc.GenericRpcHandler):
