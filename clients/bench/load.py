@@ -12,7 +12,7 @@ import asyncio
 import itertools
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,6 +79,28 @@ class LoopResult:
             "aborted_after_s": self.aborted_after_s,
             "error_samples": self.error_samples,
         }
+
+
+def combined(parts: Sequence[LoopResult]) -> LoopResult:
+    """One result for slices of the same load run at different times: counts, latencies
+    and time add up; CPU cores are averaged over the slices' time."""
+    total = LoopResult()
+    server_cpu_s = client_cpu_s = 0.0
+    for part in parts:
+        total.ok += part.ok
+        total.sent += part.sent
+        total.elapsed_s += part.elapsed_s
+        total.latency.merge(part.latency)
+        total.errors.update(part.errors)
+        for code, sample in part.error_samples.items():
+            total.error_samples.setdefault(code, sample)
+        server_cpu_s += (part.server_cpu_cores or 0.0) * part.elapsed_s
+        client_cpu_s += (part.client_cpu_cores or 0.0) * part.elapsed_s
+    if total.elapsed_s > 0 and all(p.server_cpu_cores is not None for p in parts):
+        total.server_cpu_cores = round(server_cpu_s / total.elapsed_s, 3)
+    if total.elapsed_s > 0 and all(p.client_cpu_cores is not None for p in parts):
+        total.client_cpu_cores = round(client_cpu_s / total.elapsed_s, 3)
+    return total
 
 
 async def closed_loop(

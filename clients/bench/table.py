@@ -127,6 +127,9 @@ def _submit_rows(result: Result) -> Iterator[Row]:
         _pcts(base["latency"]),
         _times(ratio(run["latency"]["p50_ms"], base["latency"]["p50_ms"])),
     )
+    slices = result.get("interleaved_slices")
+    if slices:
+        yield Row("submit", "how measured", f"{slices} slices each, alternating with the echo")
     yield from _errors_and_cpu("submit", run, base)
 
 

@@ -14,6 +14,7 @@ from clients.bench.load import (
     LoopResult,
     Meter,
     closed_loop,
+    combined,
     open_loop,
     timed_open_call,
 )
@@ -27,6 +28,19 @@ from oms_server.domain.access import Role
 
 #: The echo ignores tokens; it is sent one of the same size as the OMS gets.
 ECHO_SECRET = "oms-bench-echo-ignores-tokens-0123456789"
+#: Interleaved comparisons cut each side's time into slices of about this many seconds...
+INTERLEAVED_SLICE_S = 2.0
+#: ...and at most this many of them.
+INTERLEAVED_SLICES_MAX = 5
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedSide:
+    """One server of an interleaved closed-loop comparison, and the call that loads it."""
+
+    label: str
+    call: ClosedCall
+    server_pid: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,20 +124,54 @@ class RunContext:
     def baselines(self) -> dict[str, object]:
         return {f"{kind}@{value:g}": r.as_dict() for (kind, value), r in self._baselines.items()}
 
-    async def _echo(self, key: tuple[str, float]) -> LoopResult:
-        kind, value = key
-        label = f"baseline: echo {kind} loop @ {value:g}{'/s' if kind == 'open' else ' clients'}"
+    @contextlib.asynccontextmanager
+    async def echo(self) -> AsyncIterator[tuple[OrderClient, int]]:
+        """A started echo server: a client for it (the OMS's client code) and its pid."""
         token = issue_token(ECHO_SECRET, "oms-bench", Role.TRADER, [self.account("ECHO")])
         async with started_echo(self.workdir / "echo") as echo:
             client = OrderClient(echo.address, (("authorization", f"Bearer {token}"),))
             try:
-                if kind == "closed":
-                    call = self.resting_call(client, self.account("ECHO"), f"{kind}-")
-                    return await self.run_closed(label, call, int(value), echo.pid)
-                take = self.taking_call(client, self.account("ECHO"), f"{kind}-")
-                return await self.run_open(label, take, value, echo.pid)
+                yield client, echo.pid
             finally:
                 await client.close()
+
+    async def _echo(self, key: tuple[str, float]) -> LoopResult:
+        kind, value = key
+        label = f"baseline: echo {kind} loop @ {value:g}{'/s' if kind == 'open' else ' clients'}"
+        async with self.echo() as (client, pid):
+            if kind == "closed":
+                call = self.resting_call(client, self.account("ECHO"), f"{kind}-")
+                return await self.run_closed(label, call, int(value), pid)
+            take = self.taking_call(client, self.account("ECHO"), f"{kind}-")
+            return await self.run_open(label, take, value, pid)
+
+    async def run_closed_interleaved(
+        self, label: str, sides: Sequence[ClosedSide], concurrency: int
+    ) -> list[LoopResult]:
+        """Closed loops against each side in turn: slices A B A B ..., summed per side.
+
+        Each side gets ``load.duration_s`` in all, cut into slices of about two seconds.
+        Both servers run all along, so a shared machine that slows down or speeds up
+        during the run moves every side alike and the ratio between them stays fair.
+        """
+        for side in sides:
+            async with self.progress.phase(f"{side.label} (warm-up)", self.load.warmup_s):
+                await closed_loop(_warm(side.call), concurrency, self.load.warmup_s)
+        slices = interleaved_slices(self.load.duration_s)
+        slice_s = self.load.duration_s / slices
+        parts: list[list[LoopResult]] = [[] for _ in sides]
+        meter = Meter()
+        async with self.progress.phase(label, self.load.duration_s * len(sides), meter):
+            for _ in range(slices):
+                for side, done in zip(sides, parts, strict=True):
+                    first = sum(part.sent for part in done)
+                    call = _numbered_from(side.call, first)
+                    cpu = CpuMeter(side.server_pid)
+                    cpu.start()
+                    part = await closed_loop(call, concurrency, slice_s, meter)
+                    part.server_cpu_cores, part.client_cpu_cores = cpu.stop()
+                    done.append(part)
+        return [combined(done) for done in parts]
 
     async def run_closed(
         self, label: str, call: ClosedCall, concurrency: int, server_pid: int | None
@@ -172,6 +220,20 @@ class RunContext:
             return await client.submit(self.shape.taking_buy(account, f"{prefix}{i}"))
 
         return call
+
+
+def interleaved_slices(duration_s: float) -> int:
+    """Slices per side of an interleaved run: about two seconds each, at most five."""
+    return max(1, min(INTERLEAVED_SLICES_MAX, round(duration_s / INTERLEAVED_SLICE_S)))
+
+
+def _numbered_from(call: ClosedCall, first: int) -> ClosedCall:
+    """The same call numbered from ``first``: a later slice never reuses an order id."""
+
+    async def numbered(i: int) -> object:
+        return await call(first + i)
+
+    return numbered
 
 
 def _warm(call: ClosedCall) -> ClosedCall:
