@@ -286,6 +286,9 @@ def _fanout_rows(result: Result) -> Iterator[Row]:
         f"drop < {FANOUT_MAX_DROP:.0%}",
         _verdict(drop is not None and drop < FANOUT_MAX_DROP),
     )
+    slices = result.get("interleaved_slices")
+    if slices:
+        yield Row("fanout", "how measured", f"{slices} slices each, without and with alternating")
     yield Row("fanout", "subscriber resumes (slow consumers)", f"{result['reconnects']:,}")
     yield from _errors_and_cpu("fanout", crowded, result["baseline"])
 

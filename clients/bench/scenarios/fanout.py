@@ -1,8 +1,10 @@
 """`fanout`: submit throughput without and with M live StreamExecutionReports subscribers.
 
-Both phases submit resting buys from N clients on one stack, each on its own account.
-During the second, M subscribers (in a separate process) follow that account; afterwards
-every subscriber must hold every report of it: sequences 1..last, no gap, no duplicate.
+N clients submit resting buys on one stack, in alternating slices for two accounts: M
+subscribers (in a separate process) follow one of them, nobody follows the other. The
+slices alternate so that a shared machine changing speed moves both figures alike.
+Afterwards every subscriber must hold every report of its account: sequences 1..last,
+no gap, no duplicate.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from clients.bench.load import LoopResult
 from clients.bench.orders import OrderClient
 from clients.bench.procs import BenchError, ManagedProcess, child_env, python_argv
 from clients.bench.profiling import profiled
-from clients.bench.scenarios.context import RunContext
+from clients.bench.scenarios.context import ClosedSide, RunContext, interleaved_slices
 from clients.bench.stats import ratio
 from clients.bench.subscribers import READY_TIMEOUT_S, TOKEN_ENV
 from clients.bench.system import Target
@@ -29,34 +31,35 @@ WORKER_EXIT_S = 10.0
 
 
 async def run_fanout(ctx: RunContext) -> dict[str, Any]:
-    """Throughput without, then with, ``subscribers`` followers; every follower checked."""
+    """Throughput without and with ``subscribers`` followers, interleaved; all checked."""
     concurrency, count = ctx.load.concurrency, ctx.load.subscribers
     baseline = await ctx.baseline_closed(concurrency)
     quiet, busy = ctx.account("FANOUT0"), ctx.account("FANOUT1")
     async with ctx.system("fanout", [quiet, busy]) as system:
         client = OrderClient(system.target.address, system.target.metadata)
         try:
-            label = f"fanout: {concurrency} clients, no subscribers"
             pid = system.target.server_pid
-            alone = await ctx.run_closed(
-                label, ctx.resting_call(client, quiet, "q"), concurrency, pid
-            )
             await client.submit(ctx.shape.resting_buy(busy, "primer", 0))
             async with SubscriberWorker(ctx, system.target, busy, count) as worker:
                 async with ctx.progress.phase(f"fanout: connecting {count} subscribers"):
                     await worker.ready()
-                label = f"fanout: {concurrency} clients, {count} subscribers"
-                profile_s = ctx.load.duration_s + ctx.load.warmup_s
+                sides = [
+                    ClosedSide("fanout: no subscribers", ctx.resting_call(client, quiet, "q"), pid),
+                    ClosedSide(
+                        f"fanout: {count} subscribers", ctx.resting_call(client, busy, "b"), pid
+                    ),
+                ]
+                label = f"fanout: {concurrency} clients, without and with {count} subscribers"
+                profile_s = 2 * (ctx.load.duration_s + ctx.load.warmup_s)
                 async with profiled(pid, ctx.config.profile_dir, "fanout", profile_s) as profiles:
-                    crowded = await ctx.run_closed(
-                        label, ctx.resting_call(client, busy, "b"), concurrency, pid
-                    )
+                    alone, crowded = await ctx.run_closed_interleaved(label, sides, concurrency)
                 async with ctx.progress.phase("fanout: waiting for every subscriber"):
                     reference = await reference_count(client, busy, ctx.load.settle_timeout_s)
                     followers = await worker.finish(reference, ctx.load.settle_timeout_s)
         finally:
             await client.close()
     result = _result(ctx, baseline.as_dict(), alone, crowded, reference, followers)
+    result["interleaved_slices"] = interleaved_slices(ctx.load.duration_s)
     result["profile"] = profiles[0].as_dict() if profiles else None
     return result
 
