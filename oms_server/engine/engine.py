@@ -399,7 +399,7 @@ class OrderEngine:
             order = await self.store.get_order(missing.order_id)
             if order is None:  # pragma: no cover - the key is only known once stored
                 raise NotFoundError(f"order {missing.order_id} not found") from None
-            return order
+            return missing.then(order)
 
     async def _run(self) -> None:
         """Execute a batch of commands, commit it, answer; then the next batch.
@@ -719,7 +719,9 @@ class OrderEngine:
         if existing_id is None:
             self._require_new_key(key, checked)
             return None
-        return _earlier_replacement(self._existing_order(existing_id), order_id, client_order_id)
+        return self._existing_order(
+            existing_id, lambda found: _earlier_replacement(found, order_id, client_order_id)
+        )
 
     def _check_replace(
         self, old: Order, quantity: Decimal | None, limit_price: Decimal | None
@@ -798,11 +800,14 @@ class OrderEngine:
             raise NotFoundError(f"order {order_id} not found", reason="ORDER_NOT_FOUND")
         return order
 
-    def _existing_order(self, order_id: str) -> Order:
+    def _existing_order(
+        self, order_id: str, then: Callable[[Order], Order] = lambda order: order
+    ) -> Order:
+        """``then`` of a copy of the order, here or (by _call) once read from the store."""
         order = self._orders.get(order_id) or self._recent.get(order_id)
         if order is None:
-            raise _NeedsStoreRead(order_id)  # answered from the store by _call
-        return copy.copy(order)
+            raise _NeedsStoreRead(order_id, then)
+        return then(copy.copy(order))
 
     def _touch_child(self, child: ChildOrder, is_new: bool) -> None:
         _mark_dirty(self._pending.dirty_children, child.child_order_id, child, is_new)
@@ -933,10 +938,12 @@ def _earlier_replacement(existing: Order, order_id: str, client_order_id: str) -
 
 
 class _NeedsStoreRead(OmsError):
-    """An idempotent retry refers to a stored order no longer in memory."""
+    """An idempotent retry refers to a stored order no longer in memory: _call reads it
+    and answers with ``then(order)``, as the command would have."""
 
     reason = "INTERNAL_STORE_LOOKUP"
 
-    def __init__(self, order_id: str) -> None:
+    def __init__(self, order_id: str, then: Callable[[Order], Order]) -> None:
         super().__init__(f"order {order_id} is in the store")
         self.order_id = order_id
+        self.then = then

@@ -152,3 +152,27 @@ async def test_lookups_racing_evictions_never_make_a_key_twice(
         by_key = await order_ids_by_key(oms, keys)
         assert all(len(ids) == 1 for ids in by_key.values())
     assert oms.app is not None and oms.app.engine is not None and oms.app.engine.healthy
+
+
+@pytest.fixture
+def few_orders_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Finished orders leave memory at once; their keys stay among the recent ones."""
+    monkeypatch.setattr(engine_module, "RECENT_ORDERS_KEPT", 0)
+
+
+async def test_a_replace_may_not_take_the_key_of_an_order_only_the_store_holds(
+    few_orders_kept: None, oms: RunningOms
+) -> None:
+    done = (await oms.orders.SubmitOrder(limit_buy("done"), metadata=MD)).order
+    await oms.orders.CancelOrder(pb.CancelOrderRequest(order_id=done.order_id), metadata=MD)
+    working = (await oms.orders.SubmitOrder(limit_buy("working"), metadata=MD)).order
+    request = pb.ReplaceOrderRequest(
+        order_id=working.order_id, quantity="150", client_order_id="done"
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await oms.orders.ReplaceOrder(request, metadata=MD)
+    assert refused.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert error_reason(refused.value) == "DUPLICATE_CLIENT_ORDER_ID"
+    again = await oms.orders.GetOrder(pb.GetOrderRequest(order_id=working.order_id), metadata=MD)
+    assert again.order.state == common_pb2.ORDER_STATE_NEW
+    assert await stored_orders(oms) == 2
