@@ -189,7 +189,7 @@ class Authenticator:
 class AuthenticatingRegistrar:
     """Stands in for the server while services register, wrapping each handler once.
 
-    The generated ``add_*Servicer_to_server`` functions (and health's) call
+    The generated ``add_*Servicer_to_server`` functions (health's and reflection's too) call
     ``add_generic_rpc_handlers`` and then ``add_registered_method_handlers`` with the same
     methods. Only the generic handlers reach the server, every one behind the
     authenticator: see ``add_registered_method_handlers`` for why.

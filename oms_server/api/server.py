@@ -67,10 +67,10 @@ def create_server(
         names.append(binding.full_name)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, registrar)  # type: ignore[arg-type]
-    # Reflection is a streaming, public service: nothing to wrap, generic handler only.
+    # Reflection is public and streaming: the registrar passes it on unwrapped.
     reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
         reflection.aio.ReflectionServicer([*names, health.SERVICE_NAME, reflection.SERVICE_NAME]),
-        _GenericOnly(server),  # type: ignore[arg-type]
+        registrar,  # type: ignore[arg-type]
     )
     port = _bind(server, addr, tls)
     return server, port, health_servicer
@@ -84,21 +84,6 @@ async def set_serving(health_servicer: health.aio.HealthServicer, names: Iterabl
 async def set_not_serving(health_servicer: health.aio.HealthServicer, names: Iterable[str]) -> None:
     for name in ["", *names]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-
-
-class _GenericOnly:
-    """Registers a service's generic handler only (see AuthenticatingRegistrar)."""
-
-    def __init__(self, server: grpc.aio.Server) -> None:
-        self._server = server
-
-    def add_generic_rpc_handlers(self, handlers: Iterable[grpc.GenericRpcHandler]) -> None:
-        self._server.add_generic_rpc_handlers(tuple(handlers))
-
-    def add_registered_method_handlers(
-        self, service: str, handlers: dict[str, grpc.RpcMethodHandler]
-    ) -> None:
-        """Not forwarded: each registered method costs every call in grpc.aio."""
 
 
 def _bind(server: grpc.aio.Server, addr: str, tls: TlsFiles | None) -> int:

@@ -120,9 +120,10 @@ class Store:
                 .limit(chunk)
             )
             rows = await self._fetch(query)
-            if not rows:
+            if rows:
+                yield [(r["account_id"], r["client_order_id"], r["order_id"]) for r in rows]
+            if len(rows) < chunk:
                 return
-            yield [(r["account_id"], r["client_order_id"], r["order_id"]) for r in rows]
             after = rows[-1]["order_id"]
 
     async def order_id_for_client_id(self, account_id: str, client_order_id: str) -> str | None:

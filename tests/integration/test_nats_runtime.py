@@ -226,7 +226,7 @@ async def main():
     server = EmbeddedNats()
     await server.start()
     print(server.pid, flush=True)
-    await asyncio.sleep(3600)
+    await asyncio.Event().wait()  # until killed
 
 asyncio.run(main())
 """

@@ -259,11 +259,17 @@ async def test_one_account_never_sees_another_accounts_orders(oms: RunningOms) -
 
 async def test_health_and_reflection_answer_without_a_token(oms: RunningOms) -> None:
     from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
     assert oms.channel is not None
     health = health_pb2_grpc.HealthStub(oms.channel)
     reply = await health.Check(health_pb2.HealthCheckRequest(service="oms.v1.OrderService"))
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    reflection = reflection_pb2_grpc.ServerReflectionStub(oms.channel)
+    ask = reflection_pb2.ServerReflectionRequest(list_services="")
+    answers = [answer async for answer in reflection.ServerReflectionInfo(iter([ask]))]
+    listed = {s.name for a in answers for s in a.list_services_response.service}
+    assert {"oms.v1.OrderService", "grpc.health.v1.Health"} <= listed
 
 
 async def test_a_replace_retried_after_a_restart_returns_the_same_replacement(

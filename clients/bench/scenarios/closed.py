@@ -41,7 +41,7 @@ async def run_submit(ctx: RunContext) -> dict[str, Any]:
             label = f"submit and echo: {concurrency} clients, closed loop, interleaved"
             profile_s = 2 * (ctx.load.duration_s + ctx.load.warmup_s)
             async with profiled(oms_pid, ctx.config.profile_dir, "submit", profile_s) as profiles:
-                result, baseline = await ctx.run_closed_interleaved(label, sides, concurrency)
+                result, baseline = await ctx.run_closed_sliced(label, sides, concurrency)
         finally:
             await client.close()
     return {

@@ -141,18 +141,23 @@ class RunContext:
         async with self.echo() as (client, pid):
             if kind == "closed":
                 call = self.resting_call(client, self.account("ECHO"), f"{kind}-")
-                return await self.run_closed(label, call, int(value), pid)
+                (result,) = await self.run_closed_sliced(
+                    label, [ClosedSide(label, call, pid)], int(value)
+                )
+                return result
             take = self.taking_call(client, self.account("ECHO"), f"{kind}-")
             return await self.run_open(label, take, value, pid)
 
-    async def run_closed_interleaved(
+    async def run_closed_sliced(
         self, label: str, sides: Sequence[ClosedSide], concurrency: int
     ) -> list[LoopResult]:
-        """Closed loops against each side in turn: slices A B A B ..., summed per side.
+        """Warm up, then closed loops against each side in turn: slices A B A B ..., with
+        CPU use, summed per side.
 
         Each side gets ``load.duration_s`` in all, cut into slices of about two seconds.
-        Both servers run all along, so a shared machine that slows down or speeds up
-        during the run moves every side alike and the ratio between them stays fair.
+        With several sides, all their servers run all along, so a shared machine that
+        slows down or speeds up during the run moves every side alike and the ratio
+        between them stays fair.
         """
         for side in sides:
             async with self.progress.phase(f"{side.label} (warm-up)", self.load.warmup_s):
@@ -172,20 +177,6 @@ class RunContext:
                     part.server_cpu_cores, part.client_cpu_cores = cpu.stop()
                     done.append(part)
         return [combined(done) for done in parts]
-
-    async def run_closed(
-        self, label: str, call: ClosedCall, concurrency: int, server_pid: int | None
-    ) -> LoopResult:
-        """Warm up, then a measured closed loop of ``load.duration_s`` (with CPU use)."""
-        async with self.progress.phase(f"{label} (warm-up)", self.load.warmup_s):
-            await closed_loop(_warm(call), concurrency, self.load.warmup_s)
-        meter = Meter()
-        cpu = CpuMeter(server_pid)
-        async with self.progress.phase(label, self.load.duration_s, meter):
-            cpu.start()
-            result = await closed_loop(call, concurrency, self.load.duration_s, meter)
-            result.server_cpu_cores, result.client_cpu_cores = cpu.stop()
-        return result
 
     async def run_open(
         self, label: str, call: ClosedCall, rate: float, server_pid: int | None

@@ -52,7 +52,7 @@ async def run_fanout(ctx: RunContext) -> dict[str, Any]:
                 label = f"fanout: {concurrency} clients, without and with {count} subscribers"
                 profile_s = 2 * (ctx.load.duration_s + ctx.load.warmup_s)
                 async with profiled(pid, ctx.config.profile_dir, "fanout", profile_s) as profiles:
-                    alone, crowded = await ctx.run_closed_interleaved(label, sides, concurrency)
+                    alone, crowded = await ctx.run_closed_sliced(label, sides, concurrency)
                 async with ctx.progress.phase("fanout: waiting for every subscriber"):
                     reference = await reference_count(client, busy, ctx.load.settle_timeout_s)
                     followers = await worker.finish(reference, ctx.load.settle_timeout_s)
