@@ -9,7 +9,8 @@ never hides that fill.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import operator
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from enum import StrEnum
 
@@ -134,6 +135,11 @@ class ChildOrder:
     resends: int = 0
     exec_ids: set[str] = field(default_factory=set)
 
+    def __copy__(self) -> ChildOrder:
+        """The same shallow copy copy.copy makes, several times cheaper (reconciliation
+        snapshots every open child it sweeps)."""
+        return ChildOrder(*_child_values(self))
+
     @property
     def is_done(self) -> bool:
         """The venue finished it and every fill it counted is applied."""
@@ -187,6 +193,9 @@ class ChildOrder:
             target = ChildState.FILLED
         if target.rank >= self.state.rank and not self.state.is_final:
             self.state = target
+
+
+_child_values = operator.attrgetter(*(f.name for f in fields(ChildOrder)))
 
 
 class OverfillError(ValueError):
