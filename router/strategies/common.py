@@ -119,16 +119,23 @@ def walk(slices: Iterable[Slice], quantity: Decimal) -> list[tuple[Slice, Decima
     return taken
 
 
-def take_child(venue: str, taken: list[tuple[Slice, Decimal]], side: Side) -> ChildPlan:
-    """One IOC limit child for everything taken at ``venue``, limited at the worst price."""
+def take_child(
+    venue: str,
+    taken: list[tuple[Slice, Decimal]],
+    side: Side,
+    limit_price: Decimal | None = None,
+) -> ChildPlan:
+    """One IOC limit child for everything taken at ``venue``, limited at ``limit_price``
+    (by default the worst price taken)."""
     quantity = sum((qty for _, qty in taken), ZERO)
     notional = sum((piece.price * qty for piece, qty in taken), ZERO)
-    prices = [piece.price for piece, _ in taken]
-    worst = max(prices) if side is Side.BUY else min(prices)
+    if limit_price is None:
+        prices = [piece.price for piece, _ in taken]
+        limit_price = max(prices) if side is Side.BUY else min(prices)
     return ChildPlan(
         venue=venue,
         quantity=quantity,
-        limit_price=worst,
+        limit_price=limit_price,
         time_in_force=TimeInForce.IOC,
         order_type=OrderType.LIMIT,
         expected_price=average_price(notional, quantity),

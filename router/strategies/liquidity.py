@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from decimal import Decimal, localcontext
 
@@ -94,5 +93,5 @@ def _shares(parent: ParentSpec, per_venue: Mapping[str, list[Slice]]) -> dict[st
 
 
 def _child(parent: ParentSpec, slices: list[Slice], quantity: Decimal) -> ChildPlan:
-    child = take_child(slices[0].venue, walk(slices, quantity), parent.side)
-    return dataclasses.replace(child, limit_price=slices[-1].price)
+    worst_within_limit = slices[-1].price
+    return take_child(slices[0].venue, walk(slices, quantity), parent.side, worst_within_limit)
