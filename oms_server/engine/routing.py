@@ -99,6 +99,9 @@ class ParentRouting:
         self._hooks = hooks
         self._consolidated = ConsolidatedCache()
         self.children: dict[str, ChildOrder] = {}
+        #: The children that wait on their venue (see ``stale_children``), kept as they
+        #: change, so reconciliation does not scan every resting child twice a second.
+        self._waiting: dict[str, ChildOrder] = {}
         self._by_parent: dict[str, list[str]] = {}
         self._child_counts: dict[str, int] = {}
         self._stops: dict[str, set[str]] = {}
@@ -157,7 +160,7 @@ class ParentRouting:
             if not child.cancel_requested:
                 child.cancel_requested = True
                 child.updated_ns = self._hooks.now_ns()
-                self._hooks.touch_child(child, False)
+                self._touch(child, False)
                 self._hooks.after_commit(lambda c=child: self.venues.send_cancel(c))
         self._drop_stop(order)
         return not live
@@ -186,7 +189,7 @@ class ParentRouting:
             log.warning("refused venue report: %s", exc)
             return
         child.updated_ns = self._hooks.now_ns()
-        self._hooks.touch_child(child, False)
+        self._touch(child, False)
         self._hooks.record_execution(report, child.parent_order_id)
         parent = self._orders.get(child.parent_order_id)
         if parent is None:
@@ -203,13 +206,7 @@ class ParentRouting:
         Waiting means: not acknowledged, a cancel unanswered, or fills missing after the
         venue finished it.
         """
-        return [
-            c
-            for c in self.children.values()
-            if not c.is_done
-            and c.updated_ns < older_than_ns
-            and (c.state is ChildState.PENDING_NEW or c.cancel_requested or c.venue_done)
-        ]
+        return [c for c in self._waiting.values() if c.updated_ns < older_than_ns]
 
     def open_children(self, after: str = "", limit: int | None = None) -> list[ChildOrder]:
         """Open children with ids after ``after``, in id order, at most ``limit`` of them.
@@ -229,7 +226,7 @@ class ParentRouting:
             return
         child.mark_unknown_to_venue(reason)
         child.updated_ns = self._hooks.now_ns()
-        self._hooks.touch_child(child, False)
+        self._touch(child, False)
         parent = self._orders.get(child.parent_order_id)
         if parent is not None:
             self._on_child_done(parent, child)
@@ -240,7 +237,7 @@ class ParentRouting:
             return None
         child.resends += 1
         child.updated_ns = child.sent_ns = self._hooks.now_ns()
-        self._hooks.touch_child(child, False)
+        self._touch(child, False)
         return child
 
     # -- stops --------------------------------------------------------------------------
@@ -325,6 +322,18 @@ class ParentRouting:
     def _index(self, child: ChildOrder) -> None:
         self.children[child.child_order_id] = child
         self._by_parent.setdefault(child.parent_order_id, []).append(child.child_order_id)
+        self._note_waiting(child)
+
+    def _touch(self, child: ChildOrder, is_new: bool) -> None:
+        """Record a change to ``child``: journal it, and keep the waiting index true."""
+        self._note_waiting(child)
+        self._hooks.touch_child(child, is_new)
+
+    def _note_waiting(self, child: ChildOrder) -> None:
+        if _waits_on_venue(child):
+            self._waiting[child.child_order_id] = child
+        else:
+            self._waiting.pop(child.child_order_id, None)
 
     def _fill_parent(
         self, parent: Order, child: ChildOrder, qty: Decimal, price: Decimal, fee: Decimal
@@ -385,6 +394,7 @@ class ParentRouting:
         if all(self.children[i].is_done for i in ids if i in self.children):
             for child_id in self._by_parent.pop(order.order_id, []):
                 self.children.pop(child_id, None)
+                self._waiting.pop(child_id, None)
             self._child_counts.pop(order.order_id, None)
         self._drop_stop(order)
 
@@ -403,3 +413,10 @@ def _stop_hit(order: Order, book: ConsolidatedBook) -> bool:
         return ask is not None and ask.price >= order.stop_price
     bid = book.best_bid
     return bid is not None and bid.price <= order.stop_price
+
+
+def _waits_on_venue(child: ChildOrder) -> bool:
+    """Not acknowledged, a cancel unanswered, or fills missing after the venue finished it."""
+    return not child.is_done and (
+        child.state is ChildState.PENDING_NEW or child.cancel_requested or child.venue_done
+    )

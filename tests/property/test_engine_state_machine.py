@@ -214,6 +214,12 @@ class EngineMachine(RuleBasedStateMachine):
             return
         self.venue(self.report(child, VenueExecType.CANCELED, ChildState.CANCELED, cum=cum))
 
+    @precondition(lambda self: self.open_children())
+    @rule(data=st.data())
+    def venue_never_saw_it(self, data: st.DataObject) -> None:
+        child_id = data.draw(st.sampled_from(self.open_children())).child_order_id
+        self.command(lambda: self.engine._routing().mark_unknown(child_id, "never seen"))
+
     @precondition(lambda self: self.held_back)
     @rule()
     def deliver_late_reports(self) -> None:
@@ -271,6 +277,19 @@ class EngineMachine(RuleBasedStateMachine):
         assert self.engine.routing is not None
         for child in self.engine.routing.children.values():
             assert child.cum_qty == self.venue_filled.get(child.child_order_id, ZERO)
+
+    @invariant()
+    def reconciliation_asks_about_exactly_the_children_waiting_on_a_venue(self) -> None:
+        assert self.engine.routing is not None
+        waiting = {
+            c.child_order_id
+            for c in self.engine.routing.children.values()
+            if not c.is_done
+            and (c.state is ChildState.PENDING_NEW or c.cancel_requested or c.venue_done)
+        }
+        everything_is_old = 2**63
+        asked = {c.child_order_id for c in self.engine.stale_children(everything_is_old)}
+        assert asked == waiting
 
     @invariant()
     def reservations_equal_open_worst_case(self) -> None:
