@@ -214,10 +214,20 @@ class EngineMachine(RuleBasedStateMachine):
             return
         self.venue(self.report(child, VenueExecType.CANCELED, ChildState.CANCELED, cum=cum))
 
-    @precondition(lambda self: self.open_children())
+    def unheard_of(self) -> list[ChildOrder]:
+        """Children the venue has said nothing about, and holds no report of."""
+        held = {r.child_order_id for r in self.held_back}
+        return [
+            c
+            for c in self.open_children()
+            if c.state is ChildState.PENDING_NEW and c.child_order_id not in held
+        ]
+
+    @precondition(lambda self: self.unheard_of())
     @rule(data=st.data())
     def venue_never_saw_it(self, data: st.DataObject) -> None:
-        child_id = data.draw(st.sampled_from(self.open_children())).child_order_id
+        """What reconciliation does once resends of a child got no acknowledgement."""
+        child_id = data.draw(st.sampled_from(self.unheard_of())).child_order_id
         self.command(lambda: self.engine._routing().mark_unknown(child_id, "never seen"))
 
     @precondition(lambda self: self.held_back)
