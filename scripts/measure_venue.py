@@ -132,7 +132,7 @@ class StandInEngine:
     def stale_children(self, older_than_ns: int) -> list[object]:
         return []
 
-    def open_children(self, after: str = "", limit: int | None = None) -> list[object]:
+    def open_children(self, limit: int | None = None) -> list[object]:
         return []
 
 

@@ -325,14 +325,14 @@ class VenueConnector:
 
     async def _reconcile_loop(self) -> None:
         await self.sweep_open_children(limit=None)  # at start-up: every open child
-        passes, swept_to = 0, ""
+        passes = 0
         while True:
             await asyncio.sleep(RECONCILE_INTERVAL_S)
             passes += 1
             try:
                 await self.reconcile(older_than_ns=time.time_ns() - self._ack_timeout_ns)
                 if passes % SWEEP_EVERY == 0:
-                    swept_to = await self.sweep_open_children(after=swept_to)
+                    await self.sweep_open_children()
             except Exception:
                 log.exception("reconciliation pass failed")
 
@@ -341,16 +341,13 @@ class VenueConnector:
         assert self._engine is not None
         await self._reconcile_children(self._engine.stale_children(older_than_ns))
 
-    async def sweep_open_children(self, after: str = "", limit: int | None = SWEEP_SLICE) -> str:
-        """Reconcile the next ``limit`` open children after id ``after`` (every one: None).
-
-        Returns where the next slice starts: the last id checked, or "" (from the first
-        open child again) once the sweep has reached the end.
-        """
+    async def sweep_open_children(self, limit: int | None = SWEEP_SLICE) -> int:
+        """Reconcile the next ``limit`` open children of a sweep that visits each in turn
+        (every open child: None); returns how many were checked."""
         assert self._engine is not None
-        children = self._engine.open_children(after, limit)
+        children = self._engine.open_children(limit)
         await self._reconcile_children(children)
-        return children[-1].child_order_id if len(children) == limit else ""
+        return len(children)
 
     async def _reconcile_children(self, children: list[ChildOrder]) -> None:
         by_venue: dict[str, list[ChildOrder]] = {}

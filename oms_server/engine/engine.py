@@ -334,11 +334,14 @@ class OrderEngine:
             return []
         return [copy.copy(c) for c in self.routing.stale_children(older_than_ns)]
 
-    def open_children(self, after: str = "", limit: int | None = None) -> list[ChildOrder]:
-        """Snapshots of open children in id order after ``after`` (see ParentRouting)."""
+    def open_children(self, limit: int | None = None) -> list[ChildOrder]:
+        """Snapshots of every open child, or of the next ``limit`` of a sweep that visits
+        each in turn (see ParentRouting.sweep_slice)."""
         if self.routing is None:
             return []
-        return [copy.copy(c) for c in self.routing.open_children(after, limit)]
+        routing = self.routing
+        children = routing.open_children() if limit is None else routing.sweep_slice(limit)
+        return [copy.copy(c) for c in children]
 
     # -- reads (memory first; the store for orders no longer in memory) ----------------
 

@@ -6,12 +6,10 @@ it; the engine calls it from its writer task, so nothing here needs a lock.
 
 from __future__ import annotations
 
-import heapq
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from operator import attrgetter
 
 from opentelemetry import trace
 
@@ -36,7 +34,6 @@ from venues.tracing import span
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("oms.router")
-_CHILD_ID = attrgetter("child_order_id")
 
 #: Times the unfilled remainder of a parent is routed again after children come back short.
 MAX_REROUTES = 3
@@ -102,6 +99,9 @@ class ParentRouting:
         #: The children that wait on their venue (see ``stale_children``), kept as they
         #: change, so reconciliation does not scan every resting child twice a second.
         self._waiting: dict[str, ChildOrder] = {}
+        #: The ids the current sweep goes through (see ``sweep_slice``), and how far it is.
+        self._sweep_ids: list[str] = []
+        self._sweep_at = 0
         self._by_parent: dict[str, list[str]] = {}
         self._child_counts: dict[str, int] = {}
         self._stops: dict[str, set[str]] = {}
@@ -208,16 +208,27 @@ class ParentRouting:
         """
         return [c for c in self._waiting.values() if c.updated_ns < older_than_ns]
 
-    def open_children(self, after: str = "", limit: int | None = None) -> list[ChildOrder]:
-        """Open children with ids after ``after``, in id order, at most ``limit`` of them.
+    def open_children(self) -> list[ChildOrder]:
+        """Every open child."""
+        return [c for c in self.children.values() if not c.is_done]
 
-        Successive calls, each starting after the last id of the one before, sweep every
-        open child a bounded slice at a time.
+    def sweep_slice(self, limit: int) -> list[ChildOrder]:
+        """The next ``limit`` open children of a sweep that visits every open child in turn.
+
+        A sweep goes through the children there were when it began (newer ones wait for
+        the next sweep, which starts when this one has ended). A call costs in proportion
+        to the children it passes, not to how many rest.
         """
-        found = [c for c in self.children.values() if not c.is_done and c.child_order_id > after]
-        if limit is None or len(found) <= limit:
-            return sorted(found, key=_CHILD_ID)
-        return heapq.nsmallest(limit, found, key=_CHILD_ID)
+        if self._sweep_at >= len(self._sweep_ids):
+            self._sweep_ids, self._sweep_at = list(self.children), 0
+        ids, at, found = self._sweep_ids, self._sweep_at, []
+        while at < len(ids) and len(found) < limit:
+            child = self.children.get(ids[at])
+            at += 1
+            if child is not None and not child.is_done:
+                found.append(child)
+        self._sweep_at = at
+        return found
 
     def mark_unknown(self, child_order_id: str, reason: str) -> None:
         """The venue does not know the child after resends: it ends rejected."""
