@@ -132,7 +132,10 @@ class StandInEngine:
     def stale_children(self, older_than_ns: int) -> list[object]:
         return []
 
-    def open_children(self, limit: int | None = None) -> list[object]:
+    def open_children(self) -> list[object]:
+        return []
+
+    def sweep_slice(self, limit: int) -> list[object]:
         return []
 
 

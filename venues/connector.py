@@ -324,7 +324,7 @@ class VenueConnector:
                 breaker.record_success(now)
 
     async def _reconcile_loop(self) -> None:
-        await self.sweep_open_children(limit=None)  # at start-up: every open child
+        await self.reconcile_open_children()  # at start-up: every open child
         passes = 0
         while True:
             await asyncio.sleep(RECONCILE_INTERVAL_S)
@@ -341,11 +341,18 @@ class VenueConnector:
         assert self._engine is not None
         await self._reconcile_children(self._engine.stale_children(older_than_ns))
 
-    async def sweep_open_children(self, limit: int | None = SWEEP_SLICE) -> int:
-        """Reconcile the next ``limit`` open children of a sweep that visits each in turn
-        (every open child: None); returns how many were checked."""
+    async def reconcile_open_children(self) -> int:
+        """Reconcile every open child; returns how many were checked."""
         assert self._engine is not None
-        children = self._engine.open_children(limit)
+        children = self._engine.open_children()
+        await self._reconcile_children(children)
+        return len(children)
+
+    async def sweep_open_children(self, limit: int = SWEEP_SLICE) -> int:
+        """Reconcile the next ``limit`` open children of a sweep that visits each in turn;
+        returns how many were checked."""
+        assert self._engine is not None
+        children = self._engine.sweep_slice(limit)
         await self._reconcile_children(children)
         return len(children)
 

@@ -334,14 +334,18 @@ class OrderEngine:
             return []
         return [copy.copy(c) for c in self.routing.stale_children(older_than_ns)]
 
-    def open_children(self, limit: int | None = None) -> list[ChildOrder]:
-        """Snapshots of every open child, or of the next ``limit`` of a sweep that visits
-        each in turn (see ParentRouting.sweep_slice)."""
+    def open_children(self) -> list[ChildOrder]:
+        """Snapshots of every open child."""
         if self.routing is None:
             return []
-        routing = self.routing
-        children = routing.open_children() if limit is None else routing.sweep_slice(limit)
-        return [copy.copy(c) for c in children]
+        return [copy.copy(c) for c in self.routing.open_children()]
+
+    def sweep_slice(self, limit: int) -> list[ChildOrder]:
+        """Snapshots of the next ``limit`` open children of a sweep that visits each in
+        turn (see ParentRouting.sweep_slice)."""
+        if self.routing is None:
+            return []
+        return [copy.copy(c) for c in self.routing.sweep_slice(limit)]
 
     # -- reads (memory first; the store for orders no longer in memory) ----------------
 

@@ -405,7 +405,6 @@ class ParentRouting:
         if all(self.children[i].is_done for i in ids if i in self.children):
             for child_id in self._by_parent.pop(order.order_id, []):
                 self.children.pop(child_id, None)
-                self._waiting.pop(child_id, None)
             self._child_counts.pop(order.order_id, None)
         self._drop_stop(order)
 

@@ -160,7 +160,7 @@ async def test_status_requests_are_bounded_and_a_probe_asks_about_one_id(
         ),
         message="children resting",
     )
-    await connector.sweep_open_children(limit=None)
+    await connector.reconcile_open_children()
     await eventually(lambda: sum(len(r) for r in requests) >= 35, message="status requests")
     assert max(len(r) for r in requests) <= 10
     assert connector.breaker("ALPHA").state == "CLOSED"
@@ -199,18 +199,18 @@ async def test_the_sweep_checks_every_open_child_a_bounded_slice_at_a_time(
     )
     open_now = len(engine.open_children())  # ours, and any earlier test's still resting
     passes = -(-open_now // 10)
-    slices = [[c.child_order_id for c in engine.open_children(limit=10)] for _ in range(passes)]
+    slices = [[c.child_order_id for c in engine.sweep_slice(10)] for _ in range(passes)]
     swept = [i for s in slices for i in s]
     assert max(len(s) for s in slices) == 10 and len(swept) == len(set(swept)) == open_now
     assert len([i for i in swept if i.startswith(parents)]) == 25
     # the sweep has ended: the next one starts over, in the same order
-    assert [c.child_order_id for c in engine.open_children(limit=10)] == slices[0]
+    assert [c.child_order_id for c in engine.sweep_slice(10)] == slices[0]
 
     async def acks_stored() -> bool:  # each child's NEW acknowledgement, nothing else
         return await stored_executions(routed_oms) == 25
 
     await eventually(acks_stored, message="every acknowledgement stored")
-    assert await connector.sweep_open_children(limit=None) == 25
+    assert await connector.reconcile_open_children() == 25
     # every venue status agreed with what the OMS knew: nothing applied, nothing stored
     assert await stored_executions(routed_oms) == 25
 
