@@ -67,6 +67,10 @@ class LoadParams:
         )
 
 
+#: Host names of a ``--target`` on this machine.
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
 @dataclass(frozen=True, slots=True)
 class ExternalTarget:
     """A stack that is already running (``--target``); oms-bench starts nothing of it."""
@@ -90,6 +94,14 @@ class BenchConfig:
     quick: bool = False
     #: Run NATS, each venue and the OMS as separate processes instead of one `oms up`.
     venues_apart: bool = True
+
+    @property
+    def clock_shared(self) -> bool:
+        """True when the OMS runs on this host, so its timestamps compare with ours."""
+        if self.external is None:
+            return True
+        host = self.external.address.rpartition(":")[0].strip("[]")
+        return host in LOOPBACK_HOSTS
 
     def as_dict(self) -> dict[str, object]:
         return {

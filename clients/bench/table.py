@@ -21,6 +21,9 @@ FANOUT_MAX_DROP = 1 / 3
 #: Share of the offered rate a sustained run must achieve (acks over the loop's time).
 SUSTAINED_MIN_ACHIEVED = 0.98
 
+#: The stages of submit→final, in order (clients.bench.tracking.LatencyStages).
+STAGES = ("accepted", "working", "delivered")
+
 PASS, MISS, INFO, ERROR = "PASS", "MISS", "", "ERROR"
 _STYLES = {PASS: "bold green", MISS: "bold red", ERROR: "bold red"}
 
@@ -155,8 +158,22 @@ def _e2e_rows(result: Result) -> Iterator[Row]:
         _verdict(latency["count"] > 0 and latency["p99_ms"] < E2E_P99_MAX_MS),
     )
     yield Row("e2e", "p50/p90/p99/p99.9 (ms)", _pcts(latency), _pcts(echo))
+    yield from _stage_rows("e2e", result)
     yield from _completion_rows("e2e", result)
     yield from _errors_and_cpu("e2e", result, result["baseline"])
+
+
+def _stage_rows(scenario: str, result: Result) -> Iterator[Row]:
+    """The p50 and p99 of each stage of submit→final (see clients.bench.tracking)."""
+    stages = result.get("latency_stages")
+    if not stages or not stages["accepted"]["count"]:
+        return
+    for key, name in (("p50_ms", "p50"), ("p99_ms", "p99")):
+        yield Row(
+            scenario,
+            f"{name} by stage: accepted / working / delivered",
+            " / ".join(f"{stages[stage][key]:,.2f}" for stage in STAGES) + " ms",
+        )
 
 
 def _completion_rows(scenario: str, result: Result) -> Iterator[Row]:
@@ -224,6 +241,7 @@ def _sustained_rows(result: Result) -> Iterator[Row]:
         _pcts(echo),
         _times(result["p50_ratio"]),
     )
+    yield from _stage_rows("sustained", result)
     yield from _errors_and_cpu("sustained", result, result["baseline"])
 
 

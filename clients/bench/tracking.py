@@ -110,11 +110,39 @@ class StreamFollower:
         self.on_report(report)
 
 
+class LatencyStages:
+    """Where each order's submit→final latency went, from the reports' transact times.
+
+    - ``accepted``: from the scheduled send to the OMS accepting the order (the NEW
+      report's transact time): the request's way in, the engine's queue, the risk checks;
+    - ``working``: from accepted to the change the final report announces (its transact
+      time): routing, the commit, the venues' round trips, applying their fills;
+    - ``delivered``: from that change to the final report's arrival here: the commit
+      holding it and the stream.
+
+    Transact times are the OMS's clock and the other ends this process's, so the split
+    means something only when both run on one host (as when oms-bench starts the stack).
+    """
+
+    def __init__(self) -> None:
+        self.accepted = Latencies()
+        self.working = Latencies()
+        self.delivered = Latencies()
+
+    def summaries(self) -> dict[str, dict[str, float]]:
+        return {
+            "accepted": self.accepted.summary().as_dict(),
+            "working": self.working.summary().as_dict(),
+            "delivered": self.delivered.summary().as_dict(),
+        }
+
+
 class OrderTracker(StreamFollower):
     """A follower that also tracks each order: final state, fills, venues, latency.
 
     ``expect(client_order_id, scheduled_ns)`` before sending an order makes the arrival of
-    its final report record a latency measured from ``scheduled_ns``.
+    its final report record a latency measured from ``scheduled_ns`` (a
+    ``time.perf_counter_ns()`` reading), split into ``stages``.
     """
 
     def __init__(
@@ -132,7 +160,12 @@ class OrderTracker(StreamFollower):
         self.venues: defaultdict[str, set[str]] = defaultdict(set)
         self.trades = 0
         self.repeated_finals = 0
+        self.stages = LatencyStages()
         self._scheduled: dict[str, int] = {}
+        #: client order id -> transact time (ns) of its NEW report, while not final.
+        self._accepted_ns: dict[str, int] = {}
+        #: Add to a perf_counter_ns() reading to get the wall clock (time.time_ns()).
+        self._wall_offset_ns = time.time_ns() - time.perf_counter_ns()
 
     def expect(self, client_order_id: str, scheduled_ns: int) -> None:
         self._scheduled[client_order_id] = scheduled_ns
@@ -140,6 +173,7 @@ class OrderTracker(StreamFollower):
     def forget(self, client_order_id: str) -> None:
         """An order that was never accepted: no latency to record for it."""
         self._scheduled.pop(client_order_id, None)
+        self._accepted_ns.pop(client_order_id, None)
 
     async def wait_final(self, client_order_ids: Collection[str], timeout_s: float) -> bool:
         """True once every one of ``client_order_ids`` reached a final state."""
@@ -154,7 +188,9 @@ class OrderTracker(StreamFollower):
     def on_report(self, report: order_pb2.ExecutionReport) -> None:
         cid = report.client_order_id
         self.order_ids.setdefault(cid, report.order_id)
-        if report.exec_type == common_pb2.EXEC_TYPE_TRADE:
+        if report.exec_type == common_pb2.EXEC_TYPE_NEW:
+            self._note_accepted(cid, report)
+        elif report.exec_type == common_pb2.EXEC_TYPE_TRADE:
             self.trades += 1
             self.trade_counts[cid] += 1
             self.trade_qty[cid] += Decimal(report.last_qty)
@@ -167,7 +203,23 @@ class OrderTracker(StreamFollower):
         self.finals[cid] = report.order_state
         scheduled = self._scheduled.pop(cid, None)
         if scheduled is not None:
-            self.latency.record_ns(time.perf_counter_ns() - scheduled)
+            arrived = time.perf_counter_ns()
+            self.latency.record_ns(arrived - scheduled)
+            self._note_final(cid, report, arrived)
+
+    def _note_accepted(self, cid: str, report: order_pb2.ExecutionReport) -> None:
+        scheduled = self._scheduled.get(cid)
+        if scheduled is not None:
+            accepted_ns = _wall_ns(report)
+            self._accepted_ns[cid] = accepted_ns
+            self.stages.accepted.record_ns(accepted_ns - scheduled - self._wall_offset_ns)
+
+    def _note_final(self, cid: str, report: order_pb2.ExecutionReport, arrived: int) -> None:
+        done_ns = _wall_ns(report)
+        accepted_ns = self._accepted_ns.pop(cid, None)
+        if accepted_ns is not None:
+            self.stages.working.record_ns(done_ns - accepted_ns)
+        self.stages.delivered.record_ns(arrived + self._wall_offset_ns - done_ns)
 
     def final_states(self, client_order_ids: Collection[str]) -> dict[str, int]:
         """How many of ``client_order_ids`` ended in each state (by name; NONE: not final)."""
@@ -180,6 +232,12 @@ class OrderTracker(StreamFollower):
     def venue_spread(self, client_order_ids: Collection[str]) -> dict[str, int]:
         """How many of ``client_order_ids`` filled at 0, 1, 2, 3... distinct venues."""
         return dict(Counter(str(len(self.venues.get(c, ()))) for c in client_order_ids))
+
+
+def _wall_ns(report: order_pb2.ExecutionReport) -> int:
+    """The report's transact time in nanoseconds since the epoch."""
+    stamp = report.transact_time
+    return stamp.seconds * 1_000_000_000 + stamp.nanos
 
 
 async def poll_until(condition: Callable[[], bool], timeout_s: float) -> bool:

@@ -74,6 +74,8 @@ def test_e2e_every_order_reached_a_final_report_after_filling_at_three_venues(
     assert e2e["final_states"] == {"ORDER_STATE_FILLED": e2e["sent"]}
     assert e2e["venues_per_order"] == {"3": e2e["sent"]}
     assert e2e["latency"]["count"] == e2e["sent"]
+    stages = e2e["latency_stages"]  # the stack runs here: its clock is ours
+    assert [stages[s]["count"] for s in ("accepted", "working", "delivered")] == [e2e["sent"]] * 3
     stream = e2e["stream"]
     assert (stream["gaps"], stream["duplicates"], stream["repeated_finals"]) == (0, 0, 0)
 

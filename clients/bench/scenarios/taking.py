@@ -29,6 +29,8 @@ class TakingRun:
     #: client order id -> order id, for every order the OMS accepted.
     accepted: dict[str, str] = field(default_factory=dict)
     all_final: bool = False
+    #: The OMS shares this host's clock: the latency can be split into stages.
+    clock_shared: bool = False
 
     def as_dict(self, rate: float, duration_s: float) -> dict[str, object]:
         ids = list(self.accepted)
@@ -44,6 +46,7 @@ class TakingRun:
             "final": finals,
             "final_states": self.tracker.final_states(ids),
             "latency": self.tracker.latency.summary().as_dict(),
+            "latency_stages": self.tracker.stages.summaries() if self.clock_shared else None,
             "ack_latency": self.loop.latency.summary().as_dict(),
             "venues_per_order": self.tracker.venue_spread(ids),
             "max_send_lag_ms": round(self.loop.max_send_lag_ms, 3),
@@ -95,7 +98,7 @@ class TakingDriver:
     async def measure(self, label: str, rate: float, duration_s: float) -> TakingRun:
         """The measured open loop, then the wait for every accepted order's final report."""
         ctx = self._ctx
-        run = TakingRun(LoopResult(), self.tracker)
+        run = TakingRun(LoopResult(), self.tracker, clock_shared=ctx.config.clock_shared)
         meter = Meter()
         cpu = CpuMeter(self._pid)
         async with ctx.progress.phase(label, duration_s, meter):
