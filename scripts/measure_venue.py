@@ -28,6 +28,7 @@ from pathlib import Path
 
 import nats
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from clients.bench.aio import run as run_loop
@@ -102,6 +103,7 @@ async def measure(scenario: Scenario, orders: int, rate: float, repeat: int) -> 
         await simulator.start()
         try:
             sender = Sender(oms_nc, config.name, scenario.instruments[0].symbol)
+            await sender.start()
             await sender.round(WARM_UP_ORDERS, rate)
             rounds = []
             for index in range(repeat):
@@ -170,17 +172,19 @@ class Sender:
         self._venue = venue
         self._symbol = symbol
         self._sent_ns: dict[str, int] = {}
+        self._published = 0
         self.reports = 0
 
     async def round(self, orders: int, rate: float) -> Round:
         first = len(self._sent_ns)
         payloads = [self._payload(f"m-{first + i}") for i in range(orders)]
+        first_sequence = (await self._js.stream_info(subjects.EXEC_STREAM)).state.last_seq + 1
         self.reports += orders * REPORTS_PER_ORDER
         cpu, started = time.process_time(), time.monotonic()
         await self._send(payloads, rate)
         await self._wait_for_stream(self.reports)
         cpu, wall = time.process_time() - cpu, time.monotonic() - started
-        return Round(orders, cpu, wall, await self._fill_latency(orders))
+        return Round(orders, cpu, wall, await self._fill_latency(orders, first_sequence))
 
     def _payload(self, child_id: str) -> tuple[str, bytes]:
         child = ChildOrder(
@@ -212,19 +216,26 @@ class Sender:
                 await self._nc.publish(subject, payload, headers=inject_headers())
             await self._nc.flush()
 
+    async def start(self) -> None:
+        """Count the reports the venue publishes (a message may hold several)."""
+        await self._nc.subscribe(subjects.EXEC_STREAM_SUBJECTS, cb=self._count_reports)
+
+    async def _count_reports(self, msg: Msg) -> None:
+        self._published += len(wire.reports_in_payload(msg.data))
+
     async def _wait_for_stream(self, count: int) -> None:
+        """Until the venue has published ``count`` reports in all."""
         deadline = time.monotonic() + ROUND_TIMEOUT_S
-        while (await self._js.stream_info(subjects.EXEC_STREAM)).state.messages < count:
+        while self._published < count:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"fewer than {count} reports on the stream")
+                raise TimeoutError(f"{self._published} of {count} reports published")
             await asyncio.sleep(POLL_S)
 
-    async def _fill_latency(self, orders: int) -> LatencySummary:
+    async def _fill_latency(self, orders: int, first_sequence: int) -> LatencySummary:
         """Order sent -> its FILL stored on the stream."""
-        start = self.reports - orders * REPORTS_PER_ORDER + 1
         config = ConsumerConfig(
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-            opt_start_seq=start,
+            opt_start_seq=first_sequence,
             ack_policy=AckPolicy.NONE,
         )
         subscription = await self._js.pull_subscribe(
