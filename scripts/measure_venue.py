@@ -173,6 +173,7 @@ class Sender:
         self._symbol = symbol
         self._sent_ns: dict[str, int] = {}
         self._published = 0
+        self._all_published = asyncio.Event()
         self.reports = 0
 
     async def round(self, orders: int, rate: float) -> Round:
@@ -182,7 +183,7 @@ class Sender:
         self.reports += orders * REPORTS_PER_ORDER
         cpu, started = time.process_time(), time.monotonic()
         await self._send(payloads, rate)
-        await self._wait_for_stream(self.reports)
+        await self._wait_for_reports()
         cpu, wall = time.process_time() - cpu, time.monotonic() - started
         return Round(orders, cpu, wall, await self._fill_latency(orders, first_sequence))
 
@@ -222,14 +223,18 @@ class Sender:
 
     async def _count_reports(self, msg: Msg) -> None:
         self._published += len(wire.reports_in_payload(msg.data))
+        if self._published >= self.reports:
+            self._all_published.set()
 
-    async def _wait_for_stream(self, count: int) -> None:
-        """Until the venue has published ``count`` reports in all."""
-        deadline = time.monotonic() + ROUND_TIMEOUT_S
-        while self._published < count:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{self._published} of {count} reports published")
-            await asyncio.sleep(POLL_S)
+    async def _wait_for_reports(self) -> None:
+        """Until the venue has published every report of the rounds sent so far."""
+        if self._published >= self.reports:
+            return
+        self._all_published.clear()
+        try:
+            await asyncio.wait_for(self._all_published.wait(), ROUND_TIMEOUT_S)
+        except TimeoutError:
+            raise TimeoutError(f"{self._published} of {self.reports} reports published") from None
 
     async def _fill_latency(self, orders: int, first_sequence: int) -> LatencySummary:
         """Order sent -> its FILL stored on the stream."""

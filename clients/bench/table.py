@@ -11,6 +11,7 @@ from rich.table import Table
 
 from clients.bench.procstats import BYTES_PER_MIB
 from clients.bench.stats import ratio
+from clients.bench.tracking import STAGES
 
 #: Issue #7's targets.
 SUBMIT_MIN_RATIO = 0.5
@@ -20,9 +21,6 @@ RSS_MAX_GROWTH = 0.10
 FANOUT_MAX_DROP = 1 / 3
 #: Share of the offered rate a sustained run must achieve (acks over the loop's time).
 SUSTAINED_MIN_ACHIEVED = 0.98
-
-#: The stages of submit→final, in order (clients.bench.tracking.LatencyStages).
-STAGES = ("accepted", "working", "delivered")
 
 PASS, MISS, INFO, ERROR = "PASS", "MISS", "", "ERROR"
 _STYLES = {PASS: "bold green", MISS: "bold red", ERROR: "bold red"}
@@ -171,7 +169,7 @@ def _stage_rows(scenario: str, result: Result) -> Iterator[Row]:
     for key, name in (("p50_ms", "p50"), ("p99_ms", "p99")):
         yield Row(
             scenario,
-            f"{name} by stage: accepted / working / delivered",
+            f"{name} by stage: {' / '.join(STAGES)}",
             " / ".join(f"{stages[stage][key]:,.2f}" for stage in STAGES) + " ms",
         )
 

@@ -25,6 +25,8 @@ from protos.oms.v1 import order_service_pb2_grpc as pb_grpc
 
 #: Pause before a follower reconnects after its stream failed.
 RECONNECT_DELAY_S = 0.05
+#: The stages of submit→final, in order (see LatencyStages).
+STAGES = ("accepted", "working", "delivered")
 #: How often waiters look at what has arrived.
 WAIT_POLL_S = 0.02
 
@@ -130,11 +132,8 @@ class LatencyStages:
         self.delivered = Latencies()
 
     def summaries(self) -> dict[str, dict[str, float]]:
-        return {
-            "accepted": self.accepted.summary().as_dict(),
-            "working": self.working.summary().as_dict(),
-            "delivered": self.delivered.summary().as_dict(),
-        }
+        """Each stage's summary, by name, in the order of ``STAGES``."""
+        return {name: getattr(self, name).summary().as_dict() for name in STAGES}
 
 
 class OrderTracker(StreamFollower):
@@ -210,12 +209,12 @@ class OrderTracker(StreamFollower):
     def _note_accepted(self, cid: str, report: order_pb2.ExecutionReport) -> None:
         scheduled = self._scheduled.get(cid)
         if scheduled is not None:
-            accepted_ns = _wall_ns(report)
+            accepted_ns = report.transact_time.ToNanoseconds()
             self._accepted_ns[cid] = accepted_ns
             self.stages.accepted.record_ns(accepted_ns - scheduled - self._wall_offset_ns)
 
     def _note_final(self, cid: str, report: order_pb2.ExecutionReport, arrived: int) -> None:
-        done_ns = _wall_ns(report)
+        done_ns = report.transact_time.ToNanoseconds()
         accepted_ns = self._accepted_ns.pop(cid, None)
         if accepted_ns is not None:
             self.stages.working.record_ns(done_ns - accepted_ns)
@@ -232,12 +231,6 @@ class OrderTracker(StreamFollower):
     def venue_spread(self, client_order_ids: Collection[str]) -> dict[str, int]:
         """How many of ``client_order_ids`` filled at 0, 1, 2, 3... distinct venues."""
         return dict(Counter(str(len(self.venues.get(c, ()))) for c in client_order_ids))
-
-
-def _wall_ns(report: order_pb2.ExecutionReport) -> int:
-    """The report's transact time in nanoseconds since the epoch."""
-    stamp = report.transact_time
-    return stamp.seconds * 1_000_000_000 + stamp.nanos
 
 
 async def poll_until(condition: Callable[[], bool], timeout_s: float) -> bool:
