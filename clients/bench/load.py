@@ -51,6 +51,8 @@ class LoopResult:
     #: CPU seconds per wall second of the server and of this client, when measured.
     server_cpu_cores: float | None = None
     client_cpu_cores: float | None = None
+    #: The server's threads going to sleep and being woken, per wall second, when measured.
+    server_wakeups_per_s: float | None = None
     #: Open loop only: when the schedule was abandoned because the server fell behind.
     aborted_after_s: float | None = None
     #: The first error message seen per status code.
@@ -76,6 +78,7 @@ class LoopResult:
             "max_send_lag_ms": round(self.max_send_lag_ms, 3),
             "server_cpu_cores": self.server_cpu_cores,
             "client_cpu_cores": self.client_cpu_cores,
+            "server_wakeups_per_s": self.server_wakeups_per_s,
             "aborted_after_s": self.aborted_after_s,
             "error_samples": self.error_samples,
         }
@@ -83,9 +86,9 @@ class LoopResult:
 
 def combined(parts: Sequence[LoopResult]) -> LoopResult:
     """One result for slices of the same load run at different times: counts, latencies
-    and time add up; CPU cores are averaged over the slices' time."""
+    and time add up; CPU cores and wake-ups are averaged over the slices' time."""
     total = LoopResult()
-    server_cpu_s = client_cpu_s = 0.0
+    server_cpu_s = client_cpu_s = server_wakeups = 0.0
     for part in parts:
         total.ok += part.ok
         total.sent += part.sent
@@ -96,10 +99,13 @@ def combined(parts: Sequence[LoopResult]) -> LoopResult:
             total.error_samples.setdefault(code, sample)
         server_cpu_s += (part.server_cpu_cores or 0.0) * part.elapsed_s
         client_cpu_s += (part.client_cpu_cores or 0.0) * part.elapsed_s
+        server_wakeups += (part.server_wakeups_per_s or 0.0) * part.elapsed_s
     if total.elapsed_s > 0 and all(p.server_cpu_cores is not None for p in parts):
         total.server_cpu_cores = round(server_cpu_s / total.elapsed_s, 3)
     if total.elapsed_s > 0 and all(p.client_cpu_cores is not None for p in parts):
         total.client_cpu_cores = round(client_cpu_s / total.elapsed_s, 3)
+    if total.elapsed_s > 0 and all(p.server_wakeups_per_s is not None for p in parts):
+        total.server_wakeups_per_s = round(server_wakeups / total.elapsed_s, 1)
     return total
 
 

@@ -1,4 +1,4 @@
-"""Memory and CPU of a server process, read from /proc (Linux; None elsewhere)."""
+"""Memory, CPU and wake-ups of a server process, read from /proc (Linux; None elsewhere)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from clients.bench.load import LoopResult
 
 BYTES_PER_KIB = 1024
 BYTES_PER_MIB = 1024 * 1024
@@ -36,20 +38,48 @@ def cpu_seconds(pid: int) -> float | None:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def wakeups(pid: int) -> int | None:
+    """Voluntary context switches of all the process's threads so far, or None if unreadable.
+
+    Each is a thread going to sleep (on epoll, a lock, a queue, the disk) to be woken
+    again later: the hand-offs between threads and processes that an order's path costs.
+    A thread that ended takes its count with it.
+    """
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    total = 0
+    for thread in threads:
+        try:
+            text = Path(f"/proc/{pid}/task/{thread}/status").read_text()
+        except OSError:
+            continue  # the thread ended since the listing
+        for line in text.splitlines():
+            if line.startswith("voluntary_ctxt_switches:"):
+                total += int(line.split()[1])
+                break
+    return total
+
+
 class CpuMeter:
-    """CPU use of the server and of this client over one measured window."""
+    """CPU use of the server and of this client, and the server's wake-ups, over a window."""
 
     def __init__(self, server_pid: int | None) -> None:
         self._server = CpuWindow(server_pid)
         self._client = CpuWindow(os.getpid())
+        self._server_wakeups = WakeupWindow(server_pid)
 
     def start(self) -> None:
         self._server.start()
         self._client.start()
+        self._server_wakeups.start()
 
-    def stop(self) -> tuple[float | None, float | None]:
-        """(server cores, client cores) over the window."""
-        return self._server.stop(), self._client.stop()
+    def stop_into(self, result: LoopResult) -> None:
+        """Note the window's figures in ``result`` (None where they could not be read)."""
+        result.server_cpu_cores = self._server.stop()
+        result.client_cpu_cores = self._client.stop()
+        result.server_wakeups_per_s = self._server_wakeups.stop()
 
 
 @dataclass
@@ -75,3 +105,26 @@ class CpuWindow:
             return None
         self.cores = round((cpu - self._cpu0) / wall, 3)
         return self.cores
+
+
+@dataclass
+class WakeupWindow:
+    """Wake-ups of one process's threads per wall second over a window."""
+
+    pid: int | None
+    _count0: int | None = None
+    _wall0: float = 0.0
+
+    def start(self) -> None:
+        if self.pid is not None:
+            self._count0 = wakeups(self.pid)
+            self._wall0 = time.monotonic()
+
+    def stop(self) -> float | None:
+        if self.pid is None or self._count0 is None:
+            return None
+        count = wakeups(self.pid)
+        wall = time.monotonic() - self._wall0
+        if count is None or wall <= 0:
+            return None
+        return round((count - self._count0) / wall, 1)

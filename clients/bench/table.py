@@ -326,15 +326,31 @@ def _errors_and_cpu(scenario: str, result: Result, baseline: Result | None = Non
             f"{echo:.3f} per call" if echo is not None else "",
             _times(ratio(per_call, echo)) if echo is not None else "",
         )
+    wakeups = _per_call(result, "server_wakeups_per_s")
+    if wakeups is not None:
+        echo = _per_call(baseline, "server_wakeups_per_s") if baseline else None
+        yield Row(
+            scenario,
+            "server wake-ups per order",
+            f"{wakeups:.1f}",
+            f"{echo:.1f} per call" if echo is not None else "",
+            _times(ratio(wakeups, echo)) if echo is not None else "",
+        )
 
 
 def _server_ms_per_call(result: Result) -> float | None:
     """Server CPU milliseconds per call: the work an order costs, whatever the machine's speed."""
-    cores = result.get("server_cpu_cores")
+    cores = _per_call(result, "server_cpu_cores")
+    return cores * 1000.0 if cores is not None else None
+
+
+def _per_call(result: Result, key: str) -> float | None:
+    """``result[key]``, a figure per wall second, divided by the calls (or sends) per second."""
+    value = result.get(key)
     rate = result.get("throughput_per_s") or result.get("send_rate_per_s")
-    if not cores or not rate:
+    if not value or not rate:
         return None
-    return float(cores) / float(rate) * 1000.0
+    return float(value) / float(rate)
 
 
 def _cpu(result: Result) -> str:

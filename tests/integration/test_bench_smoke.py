@@ -8,6 +8,7 @@ shape and about counts that must agree.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,16 @@ def test_e2e_every_order_reached_a_final_report_after_filling_at_three_venues(
     assert [stages[s]["count"] for s in ("accepted", "working", "delivered")] == [e2e["sent"]] * 3
     stream = e2e["stream"]
     assert (stream["gaps"], stream["duplicates"], stream["repeated_finals"]) == (0, 0, 0)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="CPU is read from Linux's /proc")
+def test_e2e_measures_the_servers_cpu_and_wake_ups_beside_the_echos(
+    report: dict[str, Any],
+) -> None:
+    e2e = report["results"]["e2e"]
+    for run in (e2e, e2e["baseline"]):
+        assert run["server_cpu_cores"] > 0
+        assert run["server_wakeups_per_s"] > 0
 
 
 def test_sustained_stored_fills_equal_the_fills_made_at_the_venues(

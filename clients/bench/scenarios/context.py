@@ -174,7 +174,7 @@ class RunContext:
                     cpu = CpuMeter(side.server_pid)
                     cpu.start()
                     part = await closed_loop(call, concurrency, slice_s, meter)
-                    part.server_cpu_cores, part.client_cpu_cores = cpu.stop()
+                    cpu.stop_into(part)
                     done.append(part)
         return [combined(done) for done in parts]
 
@@ -193,7 +193,7 @@ class RunContext:
             cpu.start()
             send = timed_open_call(call, result, meter)
             await open_loop(send, rate, self.load.duration_s, result)
-            result.server_cpu_cores, result.client_cpu_cores = cpu.stop()
+            cpu.stop_into(result)
         return result
 
     def resting_call(self, client: OrderClient, account: str, prefix: str) -> ClosedCall:

@@ -64,6 +64,7 @@ class TakingRun:
             ),
             "server_cpu_cores": self.loop.server_cpu_cores,
             "client_cpu_cores": self.loop.client_cpu_cores,
+            "server_wakeups_per_s": self.loop.server_wakeups_per_s,
         }
 
 
@@ -106,7 +107,7 @@ class TakingDriver:
             send = self._sender("m", run, meter, measure=True)
             limit = max(1, int(rate * ctx.load.max_backlog_s))
             await open_loop(send, rate, duration_s, run.loop, self._behind(limit))
-            run.loop.server_cpu_cores, run.loop.client_cpu_cores = cpu.stop()
+            cpu.stop_into(run.loop)
         async with ctx.progress.phase(f"{label}: waiting for final reports"):
             run.all_final = await self.tracker.wait_final(run.accepted, ctx.load.settle_timeout_s)
         return run

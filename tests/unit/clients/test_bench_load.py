@@ -13,6 +13,7 @@ from clients.bench.scenarios.context import _numbered_from, interleaved_slices
 def _part(ok: int, elapsed_s: float, server_cores: float | None, latency_ms: int) -> LoopResult:
     part = LoopResult(ok=ok, sent=ok, elapsed_s=elapsed_s, server_cpu_cores=server_cores)
     part.client_cpu_cores = 0.5
+    part.server_wakeups_per_s = None if server_cores is None else server_cores * 1000
     for _ in range(ok):
         part.latency.record_ns(latency_ms * 1_000_000)
     return part
@@ -28,10 +29,14 @@ def test_slices_combine_into_throughput_latency_and_time_weighted_cpu() -> None:
     # (1.0 core x 1 s + 0.6 core x 3 s) / 4 s
     assert total.server_cpu_cores == pytest.approx(0.7)
     assert total.client_cpu_cores == pytest.approx(0.5)
+    # (1,000/s x 1 s + 600/s x 3 s) / 4 s
+    assert total.server_wakeups_per_s == pytest.approx(700.0)
 
 
 def test_cpu_is_unknown_when_any_slice_could_not_measure_it() -> None:
-    assert combined([_part(10, 1.0, 1.0, 1), _part(10, 1.0, None, 1)]).server_cpu_cores is None
+    total = combined([_part(10, 1.0, 1.0, 1), _part(10, 1.0, None, 1)])
+    assert total.server_cpu_cores is None
+    assert total.server_wakeups_per_s is None
 
 
 def test_slices_are_about_two_seconds_and_at_most_five() -> None:

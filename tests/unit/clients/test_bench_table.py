@@ -11,13 +11,16 @@ def latency(p50: float) -> dict[str, float]:
     return {"p50_ms": p50, "p90_ms": p50, "p99_ms": p50, "p999_ms": p50, "count": 1}
 
 
-def closed(throughput: float, server_cores: float | None) -> dict[str, Any]:
+def closed(
+    throughput: float, server_cores: float | None, wakeups_per_s: float | None = None
+) -> dict[str, Any]:
     return {
         "throughput_per_s": throughput,
         "latency": latency(1.0),
         "errors": {},
         "server_cpu_cores": server_cores,
         "client_cpu_cores": 0.5,
+        "server_wakeups_per_s": wakeups_per_s,
     }
 
 
@@ -38,6 +41,19 @@ def test_no_cpu_figure_without_a_server_pid() -> None:
     result = {"concurrency": 50, "throughput_ratio": 0.25, "result": run, "baseline": run}
     figures = [row.figure for row in rows_for({"submit": result})]
     assert "server CPU per order (ms)" not in figures
+    assert "server wake-ups per order" not in figures
+
+
+def test_submit_shows_server_wake_ups_per_order_beside_the_echo_per_call() -> None:
+    result = {
+        "concurrency": 50,
+        "throughput_ratio": 0.25,
+        "result": closed(throughput=800.0, server_cores=0.96, wakeups_per_s=8_000.0),
+        "baseline": closed(throughput=3200.0, server_cores=0.96, wakeups_per_s=6_400.0),
+    }
+    rows = {row.figure: row for row in rows_for({"submit": result})}
+    wakeups = rows["server wake-ups per order"]
+    assert (wakeups.value, wakeups.baseline, wakeups.ratio) == ("10.0", "2.0 per call", "5.00x")
 
 
 def sustained(aborted_after_s: float | None, growth: float) -> dict[str, Any]:
