@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,9 +67,9 @@ class CpuMeter:
     """CPU use of the server and of this client, and the server's wake-ups, over a window."""
 
     def __init__(self, server_pid: int | None) -> None:
-        self._server = CpuWindow(server_pid)
-        self._client = CpuWindow(os.getpid())
-        self._server_wakeups = WakeupWindow(server_pid)
+        self._server = RateWindow(server_pid, cpu_seconds, digits=3)
+        self._client = RateWindow(os.getpid(), cpu_seconds, digits=3)
+        self._server_wakeups = RateWindow(server_pid, wakeups, digits=1)
 
     def start(self) -> None:
         self._server.start()
@@ -83,48 +84,25 @@ class CpuMeter:
 
 
 @dataclass
-class CpuWindow:
-    """CPU use of one process over a window: ``cores`` is CPU seconds per wall second."""
+class RateWindow:
+    """A counter of one process per wall second over a window (None if unreadable)."""
 
     pid: int | None
-    _cpu0: float | None = None
-    _wall0: float = 0.0
-    cores: float | None = None
-
-    def start(self) -> None:
-        if self.pid is not None:
-            self._cpu0 = cpu_seconds(self.pid)
-            self._wall0 = time.monotonic()
-
-    def stop(self) -> float | None:
-        if self.pid is None or self._cpu0 is None:
-            return None
-        cpu = cpu_seconds(self.pid)
-        wall = time.monotonic() - self._wall0
-        if cpu is None or wall <= 0:
-            return None
-        self.cores = round((cpu - self._cpu0) / wall, 3)
-        return self.cores
-
-
-@dataclass
-class WakeupWindow:
-    """Wake-ups of one process's threads per wall second over a window."""
-
-    pid: int | None
-    _count0: int | None = None
+    read: Callable[[int], float | None]
+    digits: int
+    _start: float | None = None
     _wall0: float = 0.0
 
     def start(self) -> None:
         if self.pid is not None:
-            self._count0 = wakeups(self.pid)
+            self._start = self.read(self.pid)
             self._wall0 = time.monotonic()
 
     def stop(self) -> float | None:
-        if self.pid is None or self._count0 is None:
+        if self.pid is None or self._start is None:
             return None
-        count = wakeups(self.pid)
+        end = self.read(self.pid)
         wall = time.monotonic() - self._wall0
-        if count is None or wall <= 0:
+        if end is None or wall <= 0:
             return None
-        return round((count - self._count0) / wall, 1)
+        return round((end - self._start) / wall, self.digits)

@@ -316,32 +316,45 @@ def _errors_and_cpu(scenario: str, result: Result, baseline: Result | None = Non
     cpu = _cpu(result)
     if cpu:
         yield Row(scenario, "CPU cores: server / client", cpu, _cpu(baseline) if baseline else "")
-    per_call = _server_ms_per_call(result)
-    if per_call is not None:
-        echo = _server_ms_per_call(baseline) if baseline else None
-        yield Row(
-            scenario,
-            "server CPU per order (ms)",
-            f"{per_call:.3f}",
-            f"{echo:.3f} per call" if echo is not None else "",
-            _times(ratio(per_call, echo)) if echo is not None else "",
-        )
-    wakeups = _per_call(result, "server_wakeups_per_s")
-    if wakeups is not None:
-        echo = _per_call(baseline, "server_wakeups_per_s") if baseline else None
-        yield Row(
-            scenario,
-            "server wake-ups per order",
-            f"{wakeups:.1f}",
-            f"{echo:.1f} per call" if echo is not None else "",
-            _times(ratio(wakeups, echo)) if echo is not None else "",
-        )
+    yield from _per_order_row(
+        scenario, "server CPU per order (ms)", _server_ms_per_call, ".3f", result, baseline
+    )
+    yield from _per_order_row(
+        scenario, "server wake-ups per order", _server_wakeups_per_call, ".1f", result, baseline
+    )
+
+
+def _per_order_row(
+    scenario: str,
+    figure: str,
+    per_call: Callable[[Result], float | None],
+    spec: str,
+    result: Result,
+    baseline: Result | None,
+) -> Iterator[Row]:
+    """``per_call`` of the run beside the echo's, and their ratio; nothing if unmeasured."""
+    value = per_call(result)
+    if value is None:
+        return
+    echo = per_call(baseline) if baseline else None
+    yield Row(
+        scenario,
+        figure,
+        format(value, spec),
+        f"{format(echo, spec)} per call" if echo is not None else "",
+        _times(ratio(value, echo)) if echo is not None else "",
+    )
 
 
 def _server_ms_per_call(result: Result) -> float | None:
     """Server CPU milliseconds per call: the work an order costs, whatever the machine's speed."""
     cores = _per_call(result, "server_cpu_cores")
     return cores * 1000.0 if cores is not None else None
+
+
+def _server_wakeups_per_call(result: Result) -> float | None:
+    """Times the server's threads slept and were woken per call: its hand-offs."""
+    return _per_call(result, "server_wakeups_per_s")
 
 
 def _per_call(result: Result, key: str) -> float | None:
