@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from decimal import Decimal
 from typing import Any
@@ -198,7 +199,7 @@ async def test_the_sweep_checks_every_open_child_a_bounded_slice_at_a_time(
         message="children resting",
     )
     open_now = len(engine.open_children())  # ours, and any earlier test's still resting
-    passes = -(-open_now // 10)
+    passes = math.ceil(open_now / 10)
     slices = [[c.child_order_id for c in engine.sweep_slice(10)] for _ in range(passes)]
     swept = [i for s in slices for i in s]
     assert max(len(s) for s in slices) == 10 and len(swept) == len(set(swept)) == open_now
