@@ -18,7 +18,6 @@ from typing import Any
 
 import grpc
 
-from clients.bench.sleeper import Sleeper
 from clients.bench.stats import Latencies
 
 NS_PER_S = 1_000_000_000
@@ -150,21 +149,20 @@ async def open_loop(
     tasks: set[asyncio.Task[None]] = set()
     start = time.perf_counter_ns()
     max_lag = 0
-    with Sleeper() as pacer:  # uvloop's millisecond timers would spin or overshoot
-        for i in range(total):
-            if give_up is not None and give_up(i):
-                result.aborted_after_s = (time.perf_counter_ns() - start) / NS_PER_S
-                total = i
-                break
-            due = start + int(i * period_ns)
+    for i in range(total):
+        if give_up is not None and give_up(i):
+            result.aborted_after_s = (time.perf_counter_ns() - start) / NS_PER_S
+            total = i
+            break
+        due = start + int(i * period_ns)
+        now = time.perf_counter_ns()
+        if due > now:
+            await asyncio.sleep((due - now) / NS_PER_S)
             now = time.perf_counter_ns()
-            if due > now:
-                await pacer.sleep((due - now) / NS_PER_S)
-                now = time.perf_counter_ns()
-            max_lag = max(max_lag, now - due)
-            task = asyncio.create_task(send(i, due))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
+        max_lag = max(max_lag, now - due)
+        task = asyncio.create_task(send(i, due))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
     await asyncio.gather(*tasks)
     result.sent = total
     result.elapsed_s = (time.perf_counter_ns() - start) / NS_PER_S
