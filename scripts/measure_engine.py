@@ -25,6 +25,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -161,14 +162,23 @@ async def until_all_final(engine: OrderEngine) -> None:
         subscription.close()
 
 
-async def one_round(engine: OrderEngine, orders: int, clients: int, prefix: str) -> tuple:
+@dataclass(frozen=True)
+class RoundFigures:
+    """One round: CPU per order of the event-loop thread and of the process, and the rate."""
+
+    loop_us: float
+    process_us: float
+    orders_per_s: float
+
+
+async def one_round(engine: OrderEngine, orders: int, clients: int, prefix: str) -> RoundFigures:
     loop_cpu, process_cpu, wall = time.thread_time(), time.process_time(), time.perf_counter()
     await submit_all(engine, range(orders), clients, prefix)
     await until_all_final(engine)
-    return (
-        (time.thread_time() - loop_cpu) / orders,
-        (time.process_time() - process_cpu) / orders,
-        orders / (time.perf_counter() - wall),
+    return RoundFigures(
+        loop_us=(time.thread_time() - loop_cpu) / orders * 1e6,
+        process_us=(time.process_time() - process_cpu) / orders * 1e6,
+        orders_per_s=orders / (time.perf_counter() - wall),
     )
 
 
@@ -188,20 +198,17 @@ async def main(orders: int, rounds: int, clients: int) -> None:
             await one_round(engine, WARMUP_ORDERS, clients, "warmup")
             results = []
             for index in range(rounds):
-                loop_us, process_us, rate = (
-                    v * 1e6 if i < 2 else v
-                    for i, v in enumerate(await one_round(engine, orders, clients, f"r{index}"))
-                )
-                results.append((loop_us, process_us, rate))
+                figures = await one_round(engine, orders, clients, f"r{index}")
+                results.append(figures)
                 print(
-                    f"round {index + 1}: {orders} orders, event-loop thread {loop_us:.1f} us/order,"
-                    f" process {process_us:.1f} us/order, {rate:,.0f} orders/s"
+                    f"round {index + 1}: {orders} orders, event-loop thread"
+                    f" {figures.loop_us:.1f} us/order, process {figures.process_us:.1f}"
+                    f" us/order, {figures.orders_per_s:,.0f} orders/s"
                 )
-            loop_median = statistics.median(r[0] for r in results)
-            process_median = statistics.median(r[1] for r in results)
             print(
-                f"median: event-loop thread {loop_median:.1f} us/order,"
-                f" process {process_median:.1f} us/order"
+                f"median: event-loop thread {statistics.median(r.loop_us for r in results):.1f}"
+                f" us/order, process {statistics.median(r.process_us for r in results):.1f}"
+                " us/order"
             )
         finally:
             answering.cancel()
