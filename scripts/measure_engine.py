@@ -1,4 +1,4 @@
-"""CPU of the order engine per routed order, in one process: no gRPC, no NATS, no venues.
+"""CPU of the order engine per routed order, in one process: no gRPC, no NATS, no venue.
 
     .venv/bin/python scripts/measure_engine.py --orders 5000 --rounds 5
 
@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from clients.bench.aio import run as run_loop
 from oms_server.domain.access import Principal, Role
@@ -40,6 +41,7 @@ from oms_server.engine.engine import OrderEngine
 from oms_server.engine.hub import ReportHub
 from oms_server.store.repository import Store
 from router.book import Level, VenueBook, VenueInfo
+from venues.tasks import cancel_and_wait
 
 SYMBOL = "BNCH"
 VENUES = ("ALPHA", "BRAVO", "CHARLIE")
@@ -91,30 +93,34 @@ class StandInVenues:
         reports = []
         for child in children:
             price = child.limit_price or TAKE_PRICE
-            common = dict(venue=child.venue, child_order_id=child.child_order_id)
             reports.append(
-                VenueReport(
-                    exec_id=f"{child.venue}-{next(self._exec_ids)}",
-                    exec_type=VenueExecType.NEW,
-                    status=ChildState.NEW,
-                    leaves_qty=child.quantity,
-                    **common,
-                )
+                self._report(child, VenueExecType.NEW, ChildState.NEW, leaves_qty=child.quantity)
             )
             reports.append(
-                VenueReport(
-                    exec_id=f"{child.venue}-{next(self._exec_ids)}",
-                    exec_type=VenueExecType.TRADE,
-                    status=ChildState.FILLED,
+                self._report(
+                    child,
+                    VenueExecType.TRADE,
+                    ChildState.FILLED,
                     last_qty=child.quantity,
                     last_price=price,
                     cum_qty=child.quantity,
                     fee=(child.quantity * price * FEE_BPS / 10_000).quantize(Decimal("0.0001")),
                     liquidity=Liquidity.TAKER,
-                    **common,
                 )
             )
         return reports
+
+    def _report(
+        self, child: ChildOrder, exec_type: VenueExecType, status: ChildState, **fields: Any
+    ) -> VenueReport:
+        return VenueReport(
+            venue=child.venue,
+            exec_id=f"{child.venue}-{next(self._exec_ids)}",
+            child_order_id=child.child_order_id,
+            exec_type=exec_type,
+            status=status,
+            **fields,
+        )
 
 
 async def answer_children(engine: OrderEngine, venues: StandInVenues) -> None:
@@ -211,7 +217,7 @@ async def main(orders: int, rounds: int, clients: int) -> None:
                 " us/order"
             )
         finally:
-            answering.cancel()
+            await cancel_and_wait([answering], "stand-in venues")
             await engine.stop()
             await store.close()
 
