@@ -7,7 +7,10 @@ import random
 from decimal import Decimal
 from pathlib import Path
 
-from protos.oms.v1 import common_pb2
+import grpc
+import pytest
+
+from protos.oms.v1 import common_pb2, order_service_pb2
 from tests.support.load import store_facts, submit_all
 from tests.support.orders import limit_buy
 from tests.support.process import moving_market_and_oms_process
@@ -54,6 +57,26 @@ async def test_sigkill_while_fills_flow_loses_and_doubles_nothing(
         orders = facts["orders"]
         assert isinstance(orders, dict)
         assert facts["fill_qty"] == sum((cum for _, _, cum in orders.values()), Decimal(0))
+    finally:
+        await oms.kill()
+        await oms.terminate()
+        await market.stop()
+
+
+async def test_a_client_that_saw_the_server_down_reaches_it_at_once_after_a_restart(
+    nats_server: EmbeddedNats, tmp_path: Path
+) -> None:
+    # The restarted server's first calls (opening accounts) go over a new channel while the
+    # old one is still backing off from "connection refused": they must not inherit that.
+    market, oms = await moving_market_and_oms_process(nats_server, tmp_path)
+    try:
+        await oms.start()
+        old_orders = oms.orders
+        await oms.kill()
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await old_orders.GetOrder(order_service_pb2.GetOrderRequest(order_id="x"), timeout=5)
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        await oms.start()
     finally:
         await oms.kill()
         await oms.terminate()

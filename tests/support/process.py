@@ -21,6 +21,11 @@ from venues.nats_runtime import EmbeddedNats
 from venues.scenario import parse_scenario
 
 READY_TIMEOUT_S = 30.0
+#: A channel of its own connections. By default gRPC's C core shares connections (and
+#: their reconnect backoff) between channels to one address: after a kill, the channel
+#: opened for the new server would take the old one's "connection refused" and fail at
+#: once until that backoff ran out (grpc/grpc#17282).
+FRESH_CHANNEL = [("grpc.use_local_subchannel_pool", 1)]
 
 
 def _append(path: Path) -> BinaryIO:
@@ -80,7 +85,7 @@ class OmsProcess:
             stderr=_append(self.workdir / "oms-stderr.log"),
         )
         await asyncio.wait_for(self._ready(), READY_TIMEOUT_S)
-        self.channel = grpc.aio.insecure_channel(f"127.0.0.1:{self.port}")
+        self.channel = grpc.aio.insecure_channel(f"127.0.0.1:{self.port}", options=FRESH_CHANNEL)
         await self._open_accounts()
 
     async def _open_accounts(self) -> None:
