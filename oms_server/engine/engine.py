@@ -202,6 +202,12 @@ class OrderEngine:
     def healthy(self) -> bool:
         return self._task is not None and not self._task.done() and self._failed is None
 
+    async def wait_stopped(self) -> BaseException | None:
+        """Wait until the writer task ends; returns why it failed, or None after stop()."""
+        if self._task is not None:
+            await asyncio.gather(asyncio.shield(self._task), return_exceptions=True)
+        return self._failed
+
     # -- commands -----------------------------------------------------------------------
 
     async def submit(self, request: OrderRequest, principal: Principal) -> Order:
