@@ -25,7 +25,7 @@ from prometheus_client import start_http_server
 from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from venues.tracing import install_tracer_provider
+from oms_server.telemetry import install_tracer_provider
 
 if TYPE_CHECKING:
     from oms_server.app import OmsApp

@@ -42,7 +42,7 @@ from venues.nats_client import close_nats, connect_nats
 from venues.nats_runtime import EmbeddedNats
 from venues.scenario import Scenario, VenueConfig, load_scenario
 from venues.sim.service import VenueSimulator
-from venues.tracing import inject_headers
+from oms_server.telemetry import inject_headers
 
 SCENARIO = Path(__file__).resolve().parent.parent / "clients" / "bench" / "scenario.toml"
 #: Orders sent (and waited for) before the first timed round.

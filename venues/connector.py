@@ -41,7 +41,7 @@ from venues.nats_client import ensure_exec_stream
 from venues.pull import PullConsumer
 from venues.scenario import VenueConfig
 from venues.tasks import cancel_and_wait
-from venues.tracing import extract_context, inject_headers, span, tracer, tracing_enabled
+from oms_server.telemetry import extract_context, inject_headers, span, tracer, tracing_enabled
 
 log = logging.getLogger(__name__)
 

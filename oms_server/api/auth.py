@@ -20,7 +20,7 @@ from opentelemetry import propagate, trace
 
 from oms_server.domain.access import Principal, Role
 from oms_server.domain.errors import PermissionDeniedError, UnauthenticatedError
-from venues.tracing import tracing_enabled
+from oms_server.telemetry import tracing_enabled
 
 ALGORITHM = "HS256"
 #: Lifetime of tokens issued by `oms token` unless told otherwise.

@@ -30,7 +30,7 @@ from router.book import ConsolidatedBook, VenueBook, VenueInfo
 from router.plan import ChildPlan, ParentSpec
 from router.quality import best_single_venue
 from router.strategies import plan_route
-from venues.tracing import span
+from oms_server.telemetry import span
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("oms.router")

@@ -18,7 +18,7 @@ from tests.support.market import RoutedOms
 from tests.support.orders import limit_buy
 from tests.support.reports import final_order
 from tests.support.waiting import eventually
-from venues.tracing import install_tracer_provider
+from oms_server.telemetry import install_tracer_provider
 
 MD = call_metadata()
 

@@ -44,7 +44,7 @@ from venues.sim.events import (
 from venues.sim.liquidity import MarketMaker
 from venues.sim.matching import MatchingEngine
 from venues.tasks import cancel_and_wait
-from venues.tracing import extract_context, inject_headers, span, tracer, tracing_enabled
+from oms_server.telemetry import extract_context, inject_headers, span, tracer, tracing_enabled
 
 log = logging.getLogger(__name__)
 

@@ -9,11 +9,12 @@ from decimal import Decimal
 
 import pytest
 
+from oms_server import telemetry as tracing
 from oms_server.domain.decimals import fmt
 from oms_server.domain.enums import OrderType, Side, TimeInForce
 from protos.venue.v1 import venue_pb2 as v
 from tests.support.waiting import eventually
-from venues import tracing, wire
+from venues import wire
 from venues.scenario import parse_scenario
 from venues.sim.book import NewOrder
 from venues.sim.events import OrderEvent, Owner

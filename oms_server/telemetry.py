@@ -1,4 +1,5 @@
-"""OpenTelemetry trace context carried in NATS message headers."""
+"""Tracing for every part of the OMS: one switch, cheap spans, and trace context
+carried in message headers (NATS) so a trace follows an order across processes."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.trace import TracerProvider
 
-tracer = trace.get_tracer("oms.venues")
+tracer = trace.get_tracer("oms.venues")  # the venue side's spans
 
 
 class _TracingState:
