@@ -22,6 +22,7 @@ lint: $(STAMP)
 	$(BIN)/buf lint
 	$(BIN)/buf breaking --against $(API_BASELINE)
 	$(BIN)/python scripts/gen_protos.py --check
+	$(BIN)/mypy
 
 protos: $(STAMP)
 	$(BIN)/python scripts/gen_protos.py
