@@ -56,12 +56,13 @@ class RiskLimits:
                 str(data.get("max_order_notional", defaults.max_order_notional))
             ),
             price_collar_bps=Decimal(str(data.get("price_collar_bps", defaults.price_collar_bps))),
-            restricted_symbols=frozenset(data.get("restricted_symbols", ()) or ()),  # type: ignore[arg-type]
-            max_orders_per_second=int(
-                data.get("max_orders_per_second", defaults.max_orders_per_second)
-            ),  # type: ignore[arg-type]
+            restricted_symbols=_symbols(data.get("restricted_symbols")),
+            max_orders_per_second=_integer(
+                "max_orders_per_second",
+                data.get("max_orders_per_second", defaults.max_orders_per_second),
+            ),
             allow_short=bool(data.get("allow_short", defaults.allow_short)),
-            duplicate_window_ms=int(data.get("duplicate_window_ms", 0)),  # type: ignore[arg-type]
+            duplicate_window_ms=_integer("duplicate_window_ms", data.get("duplicate_window_ms", 0)),
         )
 
 
@@ -172,3 +173,19 @@ def buy_reservation(open_qty: Decimal, price: Decimal, fee_bps: Decimal) -> Rese
 
 def sell_reservation(open_qty: Decimal, symbol: str) -> Reservation:
     return Reservation(quantity=open_qty, symbol=symbol)
+
+
+def _integer(name: str, value: object) -> int:
+    """An integer limit read back from JSON (a number, or its text)."""
+    if isinstance(value, int | str):
+        return int(value)
+    raise ValidationError(name, f"must be an integer, not {value!r}")
+
+
+def _symbols(value: object) -> frozenset[str]:
+    """The restricted symbols read back from JSON: a list of strings, or nothing."""
+    if value is None:
+        return frozenset()
+    if isinstance(value, list) and all(isinstance(symbol, str) for symbol in value):
+        return frozenset(value)
+    raise ValidationError("restricted_symbols", f"must be a list of symbols, not {value!r}")
