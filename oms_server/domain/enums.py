@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from oms_server.domain.order_types import OrderTypeRule
 
 
 class Side(StrEnum):
@@ -26,12 +30,25 @@ class OrderType(StrEnum):
     STOP_LIMIT = "STOP_LIMIT"
 
     @property
+    def rule(self) -> OrderTypeRule:
+        """This type's row of the order-type table (oms_server/domain/order_types.py)."""
+        from oms_server.domain.order_types import ORDER_TYPES  # it imports this module
+
+        return ORDER_TYPES[self]
+
+    @property
     def needs_limit_price(self) -> bool:
-        return self in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+        """True when a request of this type must carry a limit price."""
+        from oms_server.domain.order_types import Term
+
+        return Term.LIMIT_PRICE in self.rule.requires
 
     @property
     def needs_stop_price(self) -> bool:
-        return self in (OrderType.STOP, OrderType.STOP_LIMIT)
+        """True when a request of this type must carry a stop price."""
+        from oms_server.domain.order_types import Term
+
+        return Term.STOP_PRICE in self.rule.requires
 
 
 class TimeInForce(StrEnum):

@@ -21,6 +21,7 @@ from oms_server.domain.enums import (
 )
 from oms_server.domain.errors import FailedPreconditionError, ValidationError
 from oms_server.domain.instruments import Instrument
+from oms_server.domain.order_types import ORDER_TYPES, PRICE_TERMS, term_values
 from oms_server.domain.reports import ExecutionReport
 from oms_server.domain.state_machine import Trigger, is_legal, next_state
 
@@ -47,14 +48,14 @@ class OrderRequest:
     def check(self, instrument: Instrument) -> None:
         """Check the request against the instrument; raise ValidationError naming the field."""
         instrument.check_quantity(self.quantity, "quantity")
-        _check_price_presence(self.order_type.needs_limit_price, self.limit_price, "limit_price")
-        _check_price_presence(self.order_type.needs_stop_price, self.stop_price, "stop_price")
-        if self.limit_price is not None:
-            instrument.check_price(self.limit_price, "limit_price")
-        if self.stop_price is not None:
-            instrument.check_price(self.stop_price, "stop_price")
-        if self.order_type is OrderType.MARKET and self.time_in_force is TimeInForce.GTC:
-            raise ValidationError("time_in_force", "a market order cannot be GTC")
+        rule = ORDER_TYPES[self.order_type]
+        terms = term_values(self)
+        rule.check_terms(terms)
+        for term in PRICE_TERMS:
+            price = terms[term]
+            if price is not None:
+                instrument.check_price(price, term.value)
+        rule.check_time_in_force(self.time_in_force)
         if self.routing_strategy is RoutingStrategy.DIRECT and not self.venue:
             raise ValidationError("venue", "is required for ROUTING_STRATEGY_DIRECT")
 
@@ -216,10 +217,3 @@ class Order:
 
 #: Every field of an Order, in constructor order (all are init fields).
 _order_values = operator.attrgetter(*(f.name for f in fields(Order)))
-
-
-def _check_price_presence(required: bool, price: Decimal | None, field_name: str) -> None:
-    if required and price is None:
-        raise ValidationError(field_name, "is required for this order type")
-    if not required and price is not None:
-        raise ValidationError(field_name, "must be empty for this order type")

@@ -1,0 +1,220 @@
+"""Order types as data: one row per OrderType, read by everyone who needs to know one.
+
+Validation (which terms a request must and may carry, which times in force it takes),
+risk (the price a buy reserves at), routing (whether the order waits for a trigger,
+what it becomes then, the price it may cross at) and the edges (proto enum name, FIX
+OrdType, CLI name) all read ``ORDER_TYPES``. A new order type is a row here plus the
+behaviour that is truly new: a new ``Term`` for a new field, a new ``TriggerRule`` for a
+new way to be released, a new ``PriceSource`` for a new way to be priced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from types import MappingProxyType
+
+from oms_server.domain.enums import OrderType, Side, TimeInForce
+from oms_server.domain.errors import ValidationError
+
+__all__ = [
+    "ORDER_TYPES",
+    "PRICE_TERMS",
+    "OrderTypeRule",
+    "PriceSource",
+    "Term",
+    "TriggerRule",
+    "term_values",
+]
+
+
+class Term(StrEnum):
+    """An optional term of an order request; the value names the request's field."""
+
+    LIMIT_PRICE = "limit_price"
+    STOP_PRICE = "stop_price"
+
+
+#: The terms that are price levels (checked against the tick size and the collar), in order.
+PRICE_TERMS: tuple[Term, ...] = (Term.LIMIT_PRICE, Term.STOP_PRICE)
+
+
+class PriceSource(StrEnum):
+    """Where a price comes from: the order's own limit, or the market."""
+
+    #: No price of its own: routing may cross at any price, risk reserves at the collar edge.
+    MARKET = "MARKET"
+    #: The order's ``limit_price``.
+    LIMIT = "LIMIT"
+
+
+class TriggerRule(StrEnum):
+    """What releases a waiting order to the router; the trigger price is its ``stop_price``."""
+
+    #: The market is at or through the stop price against the order: a buy when the best
+    #: ask is at or above it, a sell when the best bid is at or below it.
+    STOP = "STOP"
+
+    def hit(
+        self,
+        side: Side,
+        stop_price: Decimal,
+        best_bid: Decimal | None,
+        best_ask: Decimal | None,
+    ) -> bool:
+        """True when the market (best bid and ask, None for an empty side) releases the order."""
+        return _TRIGGER_TESTS[self](side, stop_price, best_bid, best_ask)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderTypeRule:
+    """Everything the OMS knows of one order type (see the module docstring)."""
+
+    order_type: OrderType
+    #: Terms a request of this type must carry.
+    requires: frozenset[Term]
+    #: Terms it may carry (every required term among them); any other must be empty.
+    allows: frozenset[Term]
+    #: Times in force it may have.
+    time_in_force: frozenset[TimeInForce]
+    #: What releases it to the router; None: it is routed as soon as it is accepted.
+    trigger: TriggerRule | None
+    #: The type it is routed as once triggered (None for a type routed as it is).
+    becomes: OrderType | None
+    #: The price its children may cross at (MARKET: any price).
+    routes_at: PriceSource
+    #: The price a buy reserves buying power at (MARKET: the collar edge).
+    reserves_at: PriceSource
+    #: FIX OrdType (tag 40).
+    fix_ord_type: str
+    #: Suffix of the ORDER_TYPE_* value in the oms.v1 (and venue.v1) proto enum.
+    proto_suffix: str
+
+    def __post_init__(self) -> None:
+        if not self.requires <= self.allows:
+            raise ValueError(f"{self.order_type}: every required term must be allowed")
+        if (self.trigger is None) != (self.becomes is None):
+            raise ValueError(f"{self.order_type}: a trigger and what it becomes go together")
+        priced_at_limit = PriceSource.LIMIT in (self.routes_at, self.reserves_at)
+        if priced_at_limit and Term.LIMIT_PRICE not in self.requires:
+            raise ValueError(f"{self.order_type}: priced at its limit, so it needs limit_price")
+
+    @property
+    def proto_name(self) -> str:
+        """The proto enum value's name, e.g. ORDER_TYPE_STOP_LIMIT."""
+        return f"ORDER_TYPE_{self.proto_suffix}"
+
+    @property
+    def cli_name(self) -> str:
+        """The name omsctl takes, e.g. stop_limit (omsctl derives it from the proto name)."""
+        return self.proto_suffix.lower()
+
+    @property
+    def routed_as(self) -> OrderType:
+        """The type its children are sent as the parent would have: MARKET or LIMIT."""
+        return self.becomes if self.becomes is not None else self.order_type
+
+    @property
+    def waits_for_trigger(self) -> bool:
+        """True when an accepted order of this type is routed only once triggered."""
+        return self.trigger is not None
+
+    def check_terms(self, given: Mapping[Term, Decimal | None]) -> None:
+        """Refuse a required term that is missing or a term this type does not take."""
+        for term in Term:
+            present = given.get(term) is not None
+            if term in self.requires and not present:
+                raise ValidationError(term.value, "is required for this order type")
+            if present and term not in self.allows:
+                raise ValidationError(term.value, "must be empty for this order type")
+
+    def check_time_in_force(self, time_in_force: TimeInForce) -> None:
+        """Refuse a time in force this type does not take."""
+        if time_in_force not in self.time_in_force:
+            raise ValidationError(
+                "time_in_force", f"a {self.cli_name} order cannot be {time_in_force.value}"
+            )
+
+
+def term_values(request: object) -> dict[Term, Decimal | None]:
+    """Each term's value on ``request`` (an object with the terms as attributes)."""
+    return {term: getattr(request, term.value, None) for term in Term}
+
+
+_EVERY_TIF = frozenset(TimeInForce)
+_NO_TERMS: frozenset[Term] = frozenset()
+_LIMIT = frozenset({Term.LIMIT_PRICE})
+_STOP = frozenset({Term.STOP_PRICE})
+_STOP_LIMIT = frozenset({Term.LIMIT_PRICE, Term.STOP_PRICE})
+
+
+def _rows(*rows: OrderTypeRule) -> Mapping[OrderType, OrderTypeRule]:
+    return MappingProxyType({row.order_type: row for row in rows})
+
+
+#: The order-type table: one row per OrderType.
+ORDER_TYPES: Mapping[OrderType, OrderTypeRule] = _rows(
+    OrderTypeRule(
+        order_type=OrderType.MARKET,
+        requires=_NO_TERMS,
+        allows=_NO_TERMS,
+        time_in_force=_EVERY_TIF - {TimeInForce.GTC},
+        trigger=None,
+        becomes=None,
+        routes_at=PriceSource.MARKET,
+        reserves_at=PriceSource.MARKET,
+        fix_ord_type="1",
+        proto_suffix="MARKET",
+    ),
+    OrderTypeRule(
+        order_type=OrderType.LIMIT,
+        requires=_LIMIT,
+        allows=_LIMIT,
+        time_in_force=_EVERY_TIF,
+        trigger=None,
+        becomes=None,
+        routes_at=PriceSource.LIMIT,
+        reserves_at=PriceSource.LIMIT,
+        fix_ord_type="2",
+        proto_suffix="LIMIT",
+    ),
+    OrderTypeRule(
+        order_type=OrderType.STOP,
+        requires=_STOP,
+        allows=_STOP,
+        time_in_force=_EVERY_TIF,
+        trigger=TriggerRule.STOP,
+        becomes=OrderType.MARKET,
+        routes_at=PriceSource.MARKET,
+        reserves_at=PriceSource.MARKET,
+        fix_ord_type="3",
+        proto_suffix="STOP",
+    ),
+    OrderTypeRule(
+        order_type=OrderType.STOP_LIMIT,
+        requires=_STOP_LIMIT,
+        allows=_STOP_LIMIT,
+        time_in_force=_EVERY_TIF,
+        trigger=TriggerRule.STOP,
+        becomes=OrderType.LIMIT,
+        routes_at=PriceSource.LIMIT,
+        reserves_at=PriceSource.LIMIT,
+        fix_ord_type="4",
+        proto_suffix="STOP_LIMIT",
+    ),
+)
+
+
+def _stop_hit(
+    side: Side, stop_price: Decimal, best_bid: Decimal | None, best_ask: Decimal | None
+) -> bool:
+    if side is Side.BUY:
+        return best_ask is not None and best_ask >= stop_price
+    return best_bid is not None and best_bid <= stop_price
+
+
+_TRIGGER_TESTS: dict[
+    TriggerRule, Callable[[Side, Decimal, Decimal | None, Decimal | None], bool]
+] = {TriggerRule.STOP: _stop_hit}
