@@ -52,7 +52,7 @@ MINTED_TOKEN_TTL_S = 3600
 PIPE_WIDTH_CHARS = 200
 
 SIDES = ("buy", "sell")
-ORDER_TYPES = ("market", "limit", "stop", "stop_limit")
+ORDER_TYPES = tuple(n.removeprefix("ORDER_TYPE_").lower() for n in common_pb2.OrderType.keys()[1:])
 TIFS = ("day", "gtc", "ioc", "fok")
 STRATEGIES = ("best_price", "liquidity", "direct")
 STATES = tuple(n.removeprefix("ORDER_STATE_").lower() for n in common_pb2.OrderState.keys()[1:])

@@ -9,6 +9,7 @@ from oms_server.domain.child import ChildPurpose as Purpose
 from oms_server.domain.decimals import ZERO
 from oms_server.domain.enums import OrderType, RoutingStrategy, Side, TimeInForce
 from oms_server.domain.instruments import Instrument
+from oms_server.domain.order_types import ORDER_TYPES, PriceSource
 
 __all__ = ["ChildPlan", "ParentSpec", "Purpose", "RoutingPlan"]
 
@@ -19,8 +20,8 @@ class ParentSpec:
 
     ``quantity`` is what is left to route (the engine passes leaves minus what its live
     children already hold). ``venue`` names the venue for DIRECT routing. ``min_child_qty``
-    defaults to one lot. STOP_LIMIT is routed as LIMIT and STOP as MARKET: the engine
-    routes stop orders only once they have triggered.
+    defaults to one lot. A triggered type is routed as the type it becomes (STOP_LIMIT
+    as LIMIT, STOP as MARKET: see ORDER_TYPES); the engine routes it once triggered.
     """
 
     side: Side
@@ -34,18 +35,18 @@ class ParentSpec:
     min_child_qty: Decimal | None = None
 
     def __post_init__(self) -> None:
-        if self.order_type.needs_limit_price and self.limit_price is None:
+        if self.is_limit and self.limit_price is None:
             raise ValueError(f"a {self.order_type.value} parent needs a limit price")
 
     @property
     def is_limit(self) -> bool:
         """True when the parent carries a limit price that children must respect."""
-        return self.order_type.needs_limit_price
+        return ORDER_TYPES[self.order_type].routes_at is PriceSource.LIMIT
 
     @property
     def child_order_type(self) -> OrderType:
         """LIMIT or MARKET: the plain order type a child sent as the parent would have."""
-        return OrderType.LIMIT if self.is_limit else OrderType.MARKET
+        return ORDER_TYPES[self.order_type].routed_as
 
     @property
     def lot_size(self) -> Decimal:

@@ -9,12 +9,18 @@ from decimal import Decimal
 from oms_server.domain.child import ChildOrder, ChildState, Liquidity, VenueExecType, VenueReport
 from oms_server.domain.decimals import ZERO, fmt
 from oms_server.domain.enums import OrderType, Side, TimeInForce
+from oms_server.domain.order_types import ORDER_TYPES
 from protos.venue.v1 import venue_pb2 as v
 from router.book import Level, VenueBook
 
 SIDE_OUT = {Side.BUY: v.SIDE_BUY, Side.SELL: v.SIDE_SELL}
 SIDE_IN = {number: side for side, number in SIDE_OUT.items()}
-TYPE_OUT = {OrderType.MARKET: v.ORDER_TYPE_MARKET, OrderType.LIMIT: v.ORDER_TYPE_LIMIT}
+#: The order types venue.v1 carries: those whose proto name it has (MARKET and LIMIT).
+TYPE_OUT = {
+    kind: v.OrderType.Value(row.proto_name)
+    for kind, row in ORDER_TYPES.items()
+    if row.proto_name in v.OrderType.DESCRIPTOR.values_by_name
+}
 TYPE_IN = {number: kind for kind, number in TYPE_OUT.items()}
 TIF_OUT = {
     TimeInForce.DAY: v.TIME_IN_FORCE_DAY,

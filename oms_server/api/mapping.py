@@ -18,7 +18,6 @@ from oms_server.domain.decimals import fmt, parse_decimal, parse_positive
 from oms_server.domain.enums import (
     ExecType,
     OrderState,
-    OrderType,
     RoutingStrategy,
     Side,
     TimeInForce,
@@ -26,6 +25,7 @@ from oms_server.domain.enums import (
 from oms_server.domain.errors import ValidationError
 from oms_server.domain.instruments import Instrument
 from oms_server.domain.order import MAX_ID_CHARS, Order, OrderRequest
+from oms_server.domain.order_types import ORDER_TYPES
 from oms_server.domain.reports import ExecutionReport
 from protos.oms.v1 import common_pb2, order_pb2, order_service_pb2
 
@@ -44,7 +44,8 @@ def _enum_maps(proto_enum: Any, prefix: str, domain: type[E]) -> tuple[dict[int,
 
 
 SIDE_IN, SIDE_OUT = _enum_maps(common_pb2.Side, "SIDE", Side)
-TYPE_IN, TYPE_OUT = _enum_maps(common_pb2.OrderType, "ORDER_TYPE", OrderType)
+TYPE_OUT = {kind: common_pb2.OrderType.Value(row.proto_name) for kind, row in ORDER_TYPES.items()}
+TYPE_IN = {number: kind for kind, number in TYPE_OUT.items()}
 TIF_IN, TIF_OUT = _enum_maps(common_pb2.TimeInForce, "TIME_IN_FORCE", TimeInForce)
 STATE_IN, STATE_OUT = _enum_maps(common_pb2.OrderState, "ORDER_STATE", OrderState)
 EXEC_IN, EXEC_OUT = _enum_maps(common_pb2.ExecType, "EXEC_TYPE", ExecType)
