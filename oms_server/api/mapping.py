@@ -18,6 +18,7 @@ from oms_server.domain.decimals import fmt, parse_decimal, parse_positive
 from oms_server.domain.enums import (
     ExecType,
     OrderState,
+    OrderType,
     RoutingStrategy,
     Side,
     TimeInForce,
@@ -45,7 +46,7 @@ def _enum_maps(proto_enum: Any, prefix: str, domain: type[E]) -> tuple[dict[int,
 
 SIDE_IN, SIDE_OUT = _enum_maps(common_pb2.Side, "SIDE", Side)
 TYPE_OUT = {kind: common_pb2.OrderType.Value(row.proto_name) for kind, row in ORDER_TYPES.items()}
-TYPE_IN = {number: kind for kind, number in TYPE_OUT.items()}
+TYPE_IN: dict[int, OrderType] = {number: kind for kind, number in TYPE_OUT.items()}
 TIF_IN, TIF_OUT = _enum_maps(common_pb2.TimeInForce, "TIME_IN_FORCE", TimeInForce)
 STATE_IN, STATE_OUT = _enum_maps(common_pb2.OrderState, "ORDER_STATE", OrderState)
 EXEC_IN, EXEC_OUT = _enum_maps(common_pb2.ExecType, "EXEC_TYPE", ExecType)
