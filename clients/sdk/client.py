@@ -18,10 +18,10 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import grpc
 from google.protobuf.message import Message
@@ -47,8 +47,9 @@ from protos.oms.v1 import (
     order_service_pb2_grpc,
 )
 
-T = TypeVar("T")
+Q = TypeVar("Q", bound=Message)
 R = TypeVar("R", bound=Message)
+E = TypeVar("E", bound=int)
 
 #: Deadline of each unary call attempt unless the caller gives ``timeout_s``.
 DEFAULT_TIMEOUT_S = 10.0
@@ -75,6 +76,14 @@ STREAM_BATCH = 500
 
 Decimalish = str | int | Decimal
 EnumArg = int | str
+
+
+class ProtoEnum(Protocol[E]):
+    """What ``enum_value`` reads of a generated enum such as ``common_pb2.Side``."""
+
+    def Value(self, name: str) -> E: ...
+    def keys(self) -> list[str]: ...
+    def values(self) -> list[E]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +154,9 @@ class OmsClient:
         self._closed = True
         await self._channel.close()
 
-    def _open_stream(self, method: Any, request: Any) -> Any:
+    def _open_stream(
+        self, method: grpc.aio.UnaryStreamMultiCallable[Q, R], request: Q
+    ) -> grpc.aio.UnaryStreamCall[Q, R]:
         """Start a streaming call, or raise the closed-client error once closed."""
         if self._closed:
             raise _client_closed()
@@ -437,8 +448,8 @@ class OmsClient:
 
     async def _unary(
         self,
-        method: Callable[..., Awaitable[R]],
-        request: Message,
+        method: grpc.aio.UnaryUnaryMultiCallable[Q, R],
+        request: Q,
         timeout_s: float | None,
         *,
         retry: bool,
@@ -485,18 +496,22 @@ def new_client_order_id() -> str:
     return uuid.uuid4().hex
 
 
-def enum_value(enum: Any, prefix: str, value: EnumArg) -> int:
-    """The number of a proto enum member given as a number or a (short) name."""
+def enum_value(enum: ProtoEnum[E], prefix: str, value: EnumArg) -> E:
+    """The member of a proto enum given as a number or a (short) name."""
     if isinstance(value, int):
-        return value
-    name = value.strip().upper().replace("-", "_")
-    if not name.startswith(f"{prefix}_"):
-        name = f"{prefix}_{name}"
-    try:
-        return int(enum.Value(name))
-    except ValueError:
-        choices = ", ".join(n.removeprefix(f"{prefix}_").lower() for n in enum.keys()[1:])
-        raise ValueError(f"unknown {prefix.lower()} {value!r} (one of {choices})") from None
+        for number in enum.values():
+            if number == value:
+                return number
+    else:
+        name = value.strip().upper().replace("-", "_")
+        if not name.startswith(f"{prefix}_"):
+            name = f"{prefix}_{name}"
+        try:
+            return enum.Value(name)
+        except ValueError:
+            pass
+    choices = ", ".join(n.removeprefix(f"{prefix}_").lower() for n in enum.keys()[1:])
+    raise ValueError(f"unknown {prefix.lower()} {value!r} (one of {choices})")
 
 
 def decimal_text(value: Decimalish, field: str) -> str:
@@ -514,7 +529,7 @@ def _optional_decimal(value: Decimalish | None, field: str) -> str:
 
 def _order_type(
     order_type: EnumArg | None, limit_price: Decimalish | None, stop_price: Decimalish | None
-) -> int:
+) -> common_pb2.OrderType.ValueType:
     if order_type is not None:
         return enum_value(common_pb2.OrderType, "ORDER_TYPE", order_type)
     if stop_price is not None:
@@ -526,7 +541,7 @@ def _order_type(
     return common_pb2.ORDER_TYPE_LIMIT if limit_price is not None else common_pb2.ORDER_TYPE_MARKET
 
 
-def _routing(strategy: EnumArg | None, venue: str) -> int:
+def _routing(strategy: EnumArg | None, venue: str) -> common_pb2.RoutingStrategy.ValueType:
     if strategy is not None:
         return enum_value(common_pb2.RoutingStrategy, "ROUTING_STRATEGY", strategy)
     return common_pb2.ROUTING_STRATEGY_DIRECT if venue else common_pb2.ROUTING_STRATEGY_UNSPECIFIED

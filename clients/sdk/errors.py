@@ -144,7 +144,9 @@ def _details(metadata: Any) -> tuple[Message, ...]:
 
 def _unpack(packed: any_pb2.Any) -> Message:
     for detail_type in _KNOWN_DETAILS:
-        if packed.Is(detail_type.DESCRIPTOR):
+        # What Any.Is does, by name: Message.DESCRIPTOR is typed as either the Python or
+        # the upb descriptor, and Is accepts only the first.
+        if packed.TypeName() == detail_type.DESCRIPTOR.full_name:
             message = detail_type()
             packed.Unpack(message)
             return message

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from clients.sdk.client import OmsClient
@@ -21,10 +21,10 @@ CLOSE_TIMEOUT_S = 5.0
 
 
 def _blocking(
-    method: Callable[Concatenate[OmsClient, P], Awaitable[T]],
+    method: Callable[Concatenate[OmsClient, P], Coroutine[Any, Any, T]],
 ) -> Callable[Concatenate[SyncOmsClient, P], T]:
-    def call(self: SyncOmsClient, *args: P.args, **kwargs: P.kwargs) -> T:
-        return self._run(method(self._client, *args, **kwargs))  # type: ignore[arg-type]
+    def call(self: SyncOmsClient, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self._run(method(self._client, *args, **kwargs))
 
     call.__name__ = method.__name__
     call.__doc__ = method.__doc__
@@ -34,7 +34,7 @@ def _blocking(
 def _iterating(
     method: Callable[Concatenate[OmsClient, P], AsyncIterator[T]],
 ) -> Callable[Concatenate[SyncOmsClient, P], Iterator[T]]:
-    def call(self: SyncOmsClient, *args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
+    def call(self: SyncOmsClient, /, *args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
         return self._iterate(method(self._client, *args, **kwargs))
 
     call.__name__ = method.__name__

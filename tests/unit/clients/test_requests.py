@@ -30,6 +30,11 @@ def test_unknown_enum_names_are_refused_with_the_choices() -> None:
         c.enum_value(common_pb2.Side, "SIDE", "sideways")
 
 
+def test_unknown_enum_numbers_are_refused_like_names() -> None:
+    with pytest.raises(ValueError, match="unknown side 7"):
+        c.enum_value(common_pb2.Side, "SIDE", 7)
+
+
 def test_multi_word_names_accept_dashes() -> None:
     value = c.enum_value(common_pb2.OrderState, "ORDER_STATE", "partially-filled")
     assert value == common_pb2.ORDER_STATE_PARTIALLY_FILLED
