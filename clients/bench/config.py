@@ -54,7 +54,9 @@ class LoadParams:
     def with_overrides(self, **overrides: object) -> LoadParams:
         """This, with every override that is not None applied."""
         known = {f.name for f in fields(self)}
-        return replace(self, **{k: v for k, v in overrides.items() if k in known and v is not None})
+        changes = {k: v for k, v in overrides.items() if k in known and v is not None}
+        # Field by field the values are typed by the argparse options of the same name.
+        return replace(self, **changes)  # type: ignore[arg-type]
 
     def is_standard(self) -> bool:
         """True when the targets' parameters are in force (rates, concurrency, 60 s, 50 subs)."""

@@ -12,7 +12,7 @@ import asyncio
 import itertools
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +26,7 @@ NS_PER_MS = 1_000_000
 #: One call of a closed loop: ``call(i)`` for the i-th call; raises AioRpcError on failure.
 ClosedCall = Callable[[int], Awaitable[object]]
 #: One send of an open loop: ``send(i, scheduled_ns)``; it records its own outcome.
-OpenSend = Callable[[int, int], Awaitable[None]]
+OpenSend = Callable[[int, int], Coroutine[Any, Any, None]]
 
 
 @dataclass
@@ -179,7 +179,9 @@ def timed_open_call(call: ClosedCall, result: LoopResult, meter: Meter) -> OpenS
     return send
 
 
-async def _timed_call(call: Any, i: int, since_ns: int, result: Any, meter: Any) -> None:
+async def _timed_call(
+    call: ClosedCall, i: int, since_ns: int, result: LoopResult, meter: Meter
+) -> None:
     """Make call ``i`` and record its latency from ``since_ns`` (send or scheduled time)."""
     try:
         await call(i)

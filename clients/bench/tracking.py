@@ -152,7 +152,7 @@ class OrderTracker(StreamFollower):
     ) -> None:
         super().__init__(stub, account_id, metadata)
         self.latency = Latencies()
-        self.finals: dict[str, int] = {}
+        self.finals: dict[str, common_pb2.OrderState.ValueType] = {}
         self.order_ids: dict[str, str] = {}
         self.trade_qty: defaultdict[str, Decimal] = defaultdict(Decimal)
         self.trade_counts: Counter[str] = Counter()
