@@ -27,6 +27,8 @@ from oms_server.config import Settings
 from oms_server.domain.instruments import Instrument
 from oms_server.engine.engine import OrderEngine
 from oms_server.engine.hub import ReportHub
+from oms_server.engine.ports import NoVenueDirectory, VenueDirectory
+from oms_server.engine.reconciliation import DEFAULT_ACK_TIMEOUT_S, ReconcilePolicy
 from oms_server.observability import serve_metrics
 from oms_server.store.repository import Store
 from protos.oms.v1 import (
@@ -39,7 +41,7 @@ from protos.oms.v1 import (
     order_service_pb2,
     order_service_pb2_grpc,
 )
-from venues.connector import DEFAULT_ACK_TIMEOUT_S, VenueConnector
+from venues.connector import VenueConnector
 from venues.nats_client import close_nats, connect_nats
 from venues.scenario import VenueConfig
 
@@ -79,10 +81,11 @@ class OmsApp:
         self.store = await Store.open(self.settings.db_url)
         if self.nats_url and self.venue_configs:
             self.nats = await connect_nats(self.nats_url, name="oms")
-            self.connector = VenueConnector(
-                self.nats, self.venue_configs, ack_timeout_s=self.venue_ack_timeout_s
-            )
-        self.engine = OrderEngine(self.store, self.instruments, self.hub, venues=self.connector)
+            self.connector = VenueConnector(self.nats, self.venue_configs)
+        policy = ReconcilePolicy(ack_timeout_ns=int(self.venue_ack_timeout_s * 1e9))
+        self.engine = OrderEngine(
+            self.store, self.instruments, self.hub, venues=self.connector, policy=policy
+        )
         await self.engine.start()
         if self.connector is not None:
             await self.connector.start(self.engine)
@@ -117,8 +120,9 @@ class OmsApp:
     def _bindings(self) -> list[ServiceBinding]:
         assert self.engine is not None and self.store is not None
         order_service = OrderService(self.engine, self.store, self.hub, self.instruments)
-        market_data = MarketDataService(self.instruments, self.connector)
-        admin = AdminService(self.engine, self.connector)
+        directory: VenueDirectory = self.connector or NoVenueDirectory()
+        market_data = MarketDataService(self.instruments, directory)
+        admin = AdminService(self.engine, directory)
         accounts = AccountService(self.engine)
         # grpc.aio asks each service's handler in turn: the busiest service goes first.
         return [

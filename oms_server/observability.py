@@ -114,7 +114,7 @@ class OmsCollector(Collector):
         stats = engine.stats
         yield _counter("oms_orders_accepted", "Orders accepted", stats.accepted)
         refused = CounterMetricFamily("oms_orders_refused", "Orders refused", labels=["reason"])
-        for reason, count in sorted(stats.refused.items()):
+        for reason, count in sorted(engine.refused.items()):
             refused.add_metric([reason], count)
         yield refused
         yield _counter("oms_fills", "Venue fills applied to parent orders", stats.fills)
@@ -132,18 +132,17 @@ class OmsCollector(Collector):
             value=self._app.hub.subscriber_count(),
         )
         yield _counter("oms_routing_seconds", "Time spent planning routes", stats.routing_seconds)
-        if engine.routing is not None:
-            routing = engine.routing
-            yield _counter(
-                "oms_venue_reports_ignored",
-                "Venue reports dropped as duplicates or for unknown children",
-                routing.ignored_reports,
-            )
-            yield _counter(
-                "oms_overfills_refused",
-                "Venue fills refused as overfills",
-                routing.refused_overfills,
-            )
+        routing = engine.routing
+        yield _counter(
+            "oms_venue_reports_ignored",
+            "Venue reports dropped as duplicates or for unknown children",
+            routing.ignored_reports,
+        )
+        yield _counter(
+            "oms_overfills_refused",
+            "Venue fills refused as overfills",
+            routing.refused_overfills,
+        )
         yield from self._venue_metrics()
 
     def _venue_metrics(self) -> Iterator[object]:
@@ -153,10 +152,8 @@ class OmsCollector(Collector):
         open_ = GaugeMetricFamily(
             "oms_venue_routable", "1 when the venue's circuit is closed", labels=["venue"]
         )
-        for config in connector.venue_configs():
-            open_.add_metric(
-                [config.name], 1.0 if connector.breaker(config.name).state == "CLOSED" else 0.0
-            )
+        for status in connector.venue_statuses():
+            open_.add_metric([status.name], 1.0 if status.breaker == "CLOSED" else 0.0)
         yield open_
 
 

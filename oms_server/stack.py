@@ -51,7 +51,7 @@ class Stack:
     async def _open_demo_account(self) -> None:
         """A funded account to try things with, made once (it lives in the store)."""
         assert self.app is not None and self.app.engine is not None
-        if self.app.engine.accounts.find(DEMO_ACCOUNT) is None:
+        if self.app.engine.find_account(DEMO_ACCOUNT) is None:
             await self.app.engine.create_account(DEMO_ACCOUNT)
             await self.app.engine.deposit(DEMO_ACCOUNT, DEMO_CASH)
             log.info("opened account %s with %s cash", DEMO_ACCOUNT, DEMO_CASH)

@@ -5,9 +5,10 @@
   through a durable pull consumer (read in batches, see venues.pull), and are acked
   only after the engine has stored their effects, so a crash loses no fill and a
   redelivery is deduplicated by (venue, exec_id).
-- Children left unanswered are reconciled with the venue's order status: missing
-  fills are applied, unknown orders resent (the venue is idempotent) and, after a
-  few resends, ended as rejected. A timeout alone never decides an outcome.
+- Children left unanswered are reconciled: the connector asks their venue for their
+  status and hands the answers to the engine (``ExecutionSink.reconcile``), which
+  decides what they mean (oms_server.engine.reconciliation). A timeout alone never
+  decides an outcome.
 - Each venue has a circuit breaker: timeouts open it (no routing), a successful
   status probe closes it. ``venue_infos()`` returns the same mapping object until a
   venue's routability changes, so callers may cache on its identity.
@@ -21,7 +22,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from decimal import Decimal
 from types import MappingProxyType
 from typing import NamedTuple
 
@@ -30,9 +30,10 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig
 
-from oms_server.domain.child import ChildOrder, ChildState, VenueExecType, VenueReport
+from oms_server.domain.child import ChildOrder, ChildState, VenueOrderStatus, VenueReport
 from oms_server.domain.errors import OmsError
-from oms_server.engine.engine import OrderEngine
+from oms_server.engine.ports import ExecutionSink, VenueStatus
+from oms_server.telemetry import extract_context, inject_headers, span, tracer, tracing_enabled
 from protos.venue.v1 import venue_pb2 as v
 from router.book import VenueBook, VenueInfo
 from router.circuit_breaker import BreakerState, CircuitBreaker
@@ -41,7 +42,6 @@ from venues.nats_client import ensure_exec_stream
 from venues.pull import PullConsumer
 from venues.scenario import VenueConfig
 from venues.tasks import cancel_and_wait
-from oms_server.telemetry import extract_context, inject_headers, span, tracer, tracing_enabled
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,6 @@ EXEC_BATCHES_APPLYING = 8
 #: redeliveries are harmless: the engine dedupes on (venue, exec_id).
 EXEC_ACK_WAIT_S = 5.0
 EXEC_MAX_ACK_PENDING = 20_000
-#: How long a child may wait for its venue before it is reconciled.
-DEFAULT_ACK_TIMEOUT_S = 2.0
 RECONCILE_INTERVAL_S = 0.5
 #: Every this many passes, the next slice of open children is checked: a sweep that
 #: finds fills whose report was lost, at a cost bounded however many orders rest.
@@ -69,21 +67,9 @@ NO_ANSWER_ERRORS = (TimeoutError, nats.errors.TimeoutError, nats.errors.NoRespon
 STATUS_REQUEST_MAX_IDS = 200
 #: The id a health probe asks about: unknown to the venue, so the answer is tiny.
 PROBE_CHILD_ID = "probe"
-#: Resends of a child the venue says it never saw, before it is ended as rejected.
-MAX_RESENDS = 2
 PROBE_INTERVAL_S = 0.5
 #: Outbound messages published per turn of the sender task.
 OUTBOUND_FLUSH_EVERY = 256
-#: The exec type of the report a reconciled order status stands for (others: NEW).
-_EXEC_TYPE_OF_STATUS: Mapping[ChildState, VenueExecType] = MappingProxyType(
-    {
-        ChildState.CANCELED: VenueExecType.CANCELED,
-        ChildState.REJECTED: VenueExecType.REJECTED,
-        ChildState.EXPIRED: VenueExecType.EXPIRED,
-    }
-)
-
-
 class _Outbound(NamedTuple):
     subject: str
     payload: bytes
@@ -98,7 +84,6 @@ class VenueConnector:
         nc: NatsClient,
         venues: Sequence[VenueConfig],
         *,
-        ack_timeout_s: float = DEFAULT_ACK_TIMEOUT_S,
         breaker_cool_down_s: float = 2.0,
         status_batch: int = STATUS_REQUEST_MAX_IDS,
     ) -> None:
@@ -121,24 +106,21 @@ class VenueConnector:
             batch=EXEC_FETCH_BATCH,
             expires_s=EXEC_FETCH_TIMEOUT_S,
         )
-        self._ack_timeout_ns = int(ack_timeout_s * 1e9)
         self._status_batch = status_batch
         self._outbound: collections.deque[_Outbound] = collections.deque()
         self._outbound_ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._engine: OrderEngine | None = None
+        self._sink: ExecutionSink | None = None
         self._stopping = False
         self._book_listeners: list[Callable[[VenueBook], None]] = []
         self._background: set[asyncio.Task[object]] = set()
         self._subscriptions: list[object] = []
-        self.resent_orders = 0
-        self.resent_cancels = 0
 
     # -- lifecycle ----------------------------------------------------------------------
 
-    async def start(self, engine: OrderEngine) -> None:
+    async def start(self, sink: ExecutionSink) -> None:
         """Subscribe to books and reports, reconcile what was open, start the loops."""
-        self._engine = engine
+        self._sink = sink
         await ensure_exec_stream(self._js)
         books = await self._nc.subscribe(subjects.ALL_MARKET_DATA, cb=self._on_book)
         await self._reports.start(
@@ -215,15 +197,18 @@ class VenueConnector:
     def breaker(self, venue: str) -> CircuitBreaker:
         return self._breakers[venue]
 
-    def working_children(self, venue: str) -> int:
-        if self._engine is None or self._engine.routing is None:
-            return 0
-        return sum(
-            1 for c in self._engine.routing.children.values() if c.venue == venue and not c.is_done
-        )
-
-    def venue_configs(self) -> Sequence[VenueConfig]:
-        return list(self._configs.values())
+    def venue_statuses(self) -> Sequence[VenueStatus]:
+        """Every configured venue with its circuit-breaker state (VenueDirectory)."""
+        return [
+            VenueStatus(
+                name=name,
+                breaker=self._breakers[name].state,
+                consecutive_failures=self._breakers[name].consecutive_failures,
+                taker_fee_bps=config.taker_fee_bps,
+                maker_rebate_bps=config.maker_rebate_bps,
+            )
+            for name, config in self._configs.items()
+        ]
 
     # -- loops --------------------------------------------------------------------------
 
@@ -259,7 +244,7 @@ class VenueConnector:
         """Fetch batches and hand each to the engine without waiting for the one before
         to commit: reports that arrive during a commit join the very next engine batch.
         The engine applies batches in the order handed; each is acked once stored."""
-        assert self._engine is not None
+        assert self._sink is not None
         applying = asyncio.Semaphore(EXEC_BATCHES_APPLYING)
         while not self._stopping:
             try:
@@ -284,7 +269,7 @@ class VenueConnector:
 
     async def _apply_messages(self, messages: list[Msg]) -> None:
         """Store the reports of ``messages``, then ack every message (malformed ones too)."""
-        assert self._engine is not None
+        assert self._sink is not None
         reports: list[VenueReport] = []
         for msg in messages:
             reports.extend(self._parse_reports(msg))
@@ -293,9 +278,9 @@ class VenueConnector:
             if tracing_enabled():
                 context = extract_context(messages[0].headers)
                 with span(tracer, "oms.apply_venue_reports", context=context):
-                    await self._engine.apply_venue_reports(reports)
+                    await self._sink.apply_venue_reports(reports)
             else:
-                await self._engine.apply_venue_reports(reports)
+                await self._sink.apply_venue_reports(reports)
         for msg in messages:
             await msg.ack()
 
@@ -330,29 +315,29 @@ class VenueConnector:
             await asyncio.sleep(RECONCILE_INTERVAL_S)
             passes += 1
             try:
-                await self.reconcile(older_than_ns=time.time_ns() - self._ack_timeout_ns)
+                await self.reconcile_stale_children()
                 if passes % SWEEP_EVERY == 0:
                     await self.sweep_open_children()
             except Exception:
                 log.exception("reconciliation pass failed")
 
-    async def reconcile(self, older_than_ns: int) -> None:
-        """Ask venues about the children waiting on them since before ``older_than_ns``."""
-        assert self._engine is not None
-        await self._reconcile_children(self._engine.stale_children(older_than_ns))
+    async def reconcile_stale_children(self) -> None:
+        """Ask venues about the children the engine counts as unanswered."""
+        assert self._sink is not None
+        await self._reconcile_children(self._sink.stale_children())
 
     async def reconcile_open_children(self) -> int:
         """Reconcile every open child; returns how many were checked."""
-        assert self._engine is not None
-        children = self._engine.open_children()
+        assert self._sink is not None
+        children = self._sink.open_children()
         await self._reconcile_children(children)
         return len(children)
 
     async def sweep_open_children(self, limit: int = SWEEP_SLICE) -> int:
         """Reconcile the next ``limit`` open children of a sweep that visits each in turn;
         returns how many were checked."""
-        assert self._engine is not None
-        children = self._engine.sweep_slice(limit)
+        assert self._sink is not None
+        children = self._sink.sweep_slice(limit)
         await self._reconcile_children(children)
         return len(children)
 
@@ -370,66 +355,16 @@ class VenueConnector:
             await self._reconcile_batch(venue, children[start : start + self._status_batch])
 
     async def _reconcile_batch(self, venue: str, children: list[ChildOrder]) -> None:
-        assert self._engine is not None
-        statuses = await self._status(venue, [c.child_order_id for c in children])
-        if statuses is None:
+        assert self._sink is not None
+        response = await self._status(venue, [c.child_order_id for c in children])
+        if response is None:
             return
-        by_id = {s.child_order_id: s for s in statuses.orders}
-        reports: list[VenueReport] = []
-        for child in children:
-            status = by_id.get(child.child_order_id)
-            if status is None or status.order_status == v.ORDER_STATUS_UNKNOWN:
-                await self._resend_or_give_up(child)
-                continue
-            venue_state = wire.STATUS_IN.get(status.order_status, ChildState.UNKNOWN)
-            if self._cancel_was_lost(child, venue_state):
-                self.resent_cancels += 1
-                self.send_cancel(child)
-            cum_qty = wire.decimal_or_zero(status.cum_qty)
-            if venue_state is child.state and cum_qty == child.cum_qty:
-                continue  # the venue tells nothing new
-            reports.extend(self._reports_from_status(venue, status, venue_state, cum_qty))
-        if reports:
-            await self._engine.apply_venue_reports(reports)
-
-    def _cancel_was_lost(self, child: ChildOrder, venue_state: ChildState) -> bool:
-        """A cancel asked for long ago while the venue still works the order: it never
-        arrived (orders and cancels travel on core NATS), so it is sent again."""
-        waited_out = child.updated_ns < time.time_ns() - self._ack_timeout_ns
-        return child.cancel_requested and waited_out and not venue_state.is_final
-
-    async def _resend_or_give_up(self, child: ChildOrder) -> None:
-        assert self._engine is not None
-        if child.state is not ChildState.PENDING_NEW:
-            return
-        if child.resends >= MAX_RESENDS:
-            await self._engine.mark_unknown(
-                child.child_order_id, f"venue {child.venue} never acknowledged the order"
-            )
-            return
-        fresh = await self._engine.note_resend(child.child_order_id)
-        if fresh is not None:
-            self.resent_orders += 1
-            self.send_new(fresh)
-
-    def _reports_from_status(
-        self, venue: str, status: v.ChildOrderStatus, state: ChildState, cum_qty: Decimal
-    ) -> list[VenueReport]:
-        reports = [wire.report_from_message(fill) for fill in status.fills]
-        reports.append(
-            VenueReport(
-                venue=venue,
-                exec_id=f"status:{status.child_order_id}:{state.value}:{status.cum_qty}",
-                child_order_id=status.child_order_id,
-                exec_type=_exec_type_of_status(state),
-                status=state,
-                cum_qty=cum_qty,
-                leaves_qty=wire.decimal_or_zero(status.leaves_qty),
-                text="reconciled with venue order status",
-                transact_ns=time.time_ns(),
-            )
-        )
-        return reports
+        known = {s.child_order_id: s for s in response.orders}
+        statuses = {
+            child.child_order_id: _status_of(known.get(child.child_order_id))
+            for child in children
+        }
+        await self._sink.reconcile(venue, statuses)
 
     async def _status(self, venue: str, child_ids: list[str]) -> v.OrderStatusResponse | None:
         """The venue's order status, or None (and a breaker failure) when it does not answer."""
@@ -487,10 +422,8 @@ class VenueConnector:
             log.warning("dropped a malformed book on %s: %s", msg.subject, exc)
             return
         self._store_book(book)
-        routing = self._engine.routing if self._engine is not None else None
-        if routing is not None and routing.has_stops(book.symbol):
-            assert self._engine is not None
-            self._spawn(self._engine.trigger_stops(book.symbol), f"stops-{book.symbol}")
+        if self._sink is not None:
+            self._sink.on_book(book)
         for listener in self._book_listeners:
             listener(book)
 
@@ -504,5 +437,14 @@ class VenueConnector:
         task.add_done_callback(self._background.discard)
 
 
-def _exec_type_of_status(state: ChildState) -> VenueExecType:
-    return _EXEC_TYPE_OF_STATUS.get(state, VenueExecType.NEW)
+def _status_of(status: v.ChildOrderStatus | None) -> VenueOrderStatus | None:
+    """A venue's answer about one child, or None when the venue does not know it."""
+    if status is None or status.order_status == v.ORDER_STATUS_UNKNOWN:
+        return None
+    return VenueOrderStatus(
+        child_order_id=status.child_order_id,
+        state=wire.STATUS_IN.get(status.order_status, ChildState.UNKNOWN),
+        cum_qty=wire.decimal_or_zero(status.cum_qty),
+        leaves_qty=wire.decimal_or_zero(status.leaves_qty),
+        fills=tuple(wire.report_from_message(fill) for fill in status.fills),
+    )

@@ -9,10 +9,10 @@ from oms_server.api.auth import require_admin
 from oms_server.api.errors import rpc_errors
 from oms_server.domain.decimals import fmt
 from oms_server.engine.engine import OrderEngine
+from oms_server.engine.ports import VenueDirectory
 from protos.oms.v1 import admin_service_pb2 as pb
 from protos.oms.v1 import admin_service_pb2_grpc
 from router.circuit_breaker import BreakerState
-from venues.connector import VenueConnector
 
 _CIRCUIT = {
     BreakerState.CLOSED: pb.CIRCUIT_STATE_CLOSED,
@@ -24,9 +24,9 @@ _CIRCUIT = {
 class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
     """Operators' controls."""
 
-    def __init__(self, engine: OrderEngine, connector: VenueConnector | None) -> None:
+    def __init__(self, engine: OrderEngine, venues: VenueDirectory) -> None:
         self._engine = engine
-        self._connector = connector
+        self._venues = venues
 
     @rpc_errors
     async def Halt(
@@ -52,19 +52,15 @@ class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
         self, request: pb.ListVenuesRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListVenuesResponse:
         require_admin()
-        if self._connector is None:
-            return pb.ListVenuesResponse()
-        venues = []
-        for config in self._connector.venue_configs():
-            breaker = self._connector.breaker(config.name)
-            venues.append(
-                pb.Venue(
-                    name=config.name,
-                    circuit_state=_CIRCUIT[breaker.state],
-                    consecutive_failures=breaker.consecutive_failures,
-                    taker_fee_bps=fmt(config.taker_fee_bps),
-                    maker_rebate_bps=fmt(config.maker_rebate_bps),
-                    working_orders=self._connector.working_children(config.name),
-                )
+        venues = [
+            pb.Venue(
+                name=status.name,
+                circuit_state=_CIRCUIT[status.breaker],
+                consecutive_failures=status.consecutive_failures,
+                taker_fee_bps=fmt(status.taker_fee_bps),
+                maker_rebate_bps=fmt(status.maker_rebate_bps),
+                working_orders=self._engine.working_children(status.name),
             )
+            for status in self._venues.venue_statuses()
+        ]
         return pb.ListVenuesResponse(venues=venues)

@@ -14,10 +14,10 @@ from oms_server.api.errors import rpc_errors
 from oms_server.domain.decimals import fmt
 from oms_server.domain.errors import ValidationError
 from oms_server.domain.instruments import Instrument
+from oms_server.engine.ports import VenueDirectory
 from protos.oms.v1 import market_data_service_pb2 as pb
 from protos.oms.v1 import market_data_service_pb2_grpc
 from router.book import ConsolidatedBook, VenueBook
-from venues.connector import VenueConnector
 
 #: Symbols a StreamQuotes call may name.
 MAX_STREAM_SYMBOLS = 100
@@ -26,14 +26,11 @@ MAX_STREAM_SYMBOLS = 100
 class MarketDataService(market_data_service_pb2_grpc.MarketDataServiceServicer):
     """Serves the consolidated book the router reads."""
 
-    def __init__(
-        self, instruments: Mapping[str, Instrument], connector: VenueConnector | None
-    ) -> None:
+    def __init__(self, instruments: Mapping[str, Instrument], venues: VenueDirectory) -> None:
         self._instruments = instruments
-        self._connector = connector
+        self._venues = venues
         self._watchers: set[_QuoteWatcher] = set()
-        if connector is not None:
-            connector.add_book_listener(self._on_book)
+        venues.add_book_listener(self._on_book)
 
     @rpc_errors
     async def ListInstruments(
@@ -80,7 +77,7 @@ class MarketDataService(market_data_service_pb2_grpc.MarketDataServiceServicer):
             self._watchers.discard(watcher)
 
     def quote(self, symbol: str) -> pb.Quote:
-        books = dict(self._connector.books(symbol)) if self._connector is not None else {}
+        books = dict(self._venues.books(symbol))
         consolidated = ConsolidatedBook.of(books)
         quote = pb.Quote(symbol=symbol, venues=[_venue_quote(b) for b in books.values()])
         if consolidated.best_bid is not None:

@@ -91,6 +91,18 @@ class VenueReport:
 
 
 @dataclass(frozen=True, slots=True)
+class VenueOrderStatus:
+    """What a venue says of one child it knows, when asked (reconciliation)."""
+
+    child_order_id: str
+    state: ChildState
+    cum_qty: Decimal
+    leaves_qty: Decimal
+    #: The fills the venue made for the child, as execution reports.
+    fills: tuple[VenueReport, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ChildFill:
     """A fill newly applied to a child, to roll up into its parent."""
 

@@ -6,6 +6,7 @@ fill that would overfill is refused here, once, for every caller.
 
 from __future__ import annotations
 
+import copy
 import operator
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
@@ -125,6 +126,35 @@ class Order:
             created_ns=now_ns,
             updated_ns=now_ns,
         )
+
+    def successor(
+        self,
+        order_id: str,
+        client_order_id: str,
+        *,
+        quantity: Decimal,
+        limit_price: Decimal | None,
+        sender: str,
+        now_ns: int,
+    ) -> Order:
+        """The order that replaces this one with new terms: it keeps the fills so far."""
+        new = copy.copy(self)
+        new.order_id = order_id
+        new.client_order_id = client_order_id
+        new.quantity = quantity
+        new.limit_price = limit_price
+        new.state = OrderState.NEW if self.cum_qty == ZERO else OrderState.PARTIALLY_FILLED
+        new.replaces_order_id = self.order_id
+        new.replaced_by_order_id = ""
+        new.sender = sender
+        new.text = ""
+        new.version = 0
+        new.reroutes = 0
+        new.created_ns = new.updated_ns = now_ns
+        new.extra = {}
+        if limit_price is not None and self.order_type.needs_limit_price:
+            new.reserve_price = limit_price
+        return new
 
     @property
     def leaves_qty(self) -> Decimal:

@@ -1,4 +1,4 @@
-"""Accounts inside the engine: admission of new orders, reservations, fills, persistence.
+"""Accounts inside the engine: admission of new orders, reservations, fills.
 
 Runs in the engine's writer task only. Reservations are derived state: at start-up
 they are rebuilt from the working orders, so they never drift from the orders.
@@ -6,15 +6,11 @@ they are rebuilt from the working orders, so they never drift from the orders.
 
 from __future__ import annotations
 
-import functools
-import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any
 
 from oms_server.domain.accounts import (
     Account,
-    Position,
     Reservation,
     RiskLimits,
     buy_reservation,
@@ -30,36 +26,28 @@ from oms_server.domain.risk import (
     PriceBasis,
     check_order,
 )
-
-RowSink = Callable[[str, Any, dict[str, Any], bool], None]
+from oms_server.engine.recorder import BatchRecorder
 
 
 class AccountBook:
     """Every account, with the reservations of its working orders."""
 
-    def __init__(self, write: RowSink, fee_bps: Decimal) -> None:
+    def __init__(self, recorder: BatchRecorder, fee_bps: Decimal) -> None:
         self._accounts: dict[str, Account] = {}
         self._stored_positions: set[tuple[str, str]] = set()
-        self._write = write
+        self._recorder = recorder
         self._fee_bps = fee_bps
         self._throttle = OrderRateThrottle()
         self._duplicates = DuplicateOrderGuard()
 
     # -- start-up -----------------------------------------------------------------------
 
-    def load(self, accounts: Iterable[dict[str, Any]], positions: Iterable[dict[str, Any]]) -> None:
-        for row in accounts:
-            self._accounts[row["account_id"]] = Account(
-                account_id=row["account_id"],
-                cash=row["cash"],
-                active=bool(row["active"]),
-                limits=RiskLimits.from_json(json.loads(row["risk_limits"] or "{}")),
-            )
-        for row in positions:
-            account = self._accounts.get(row["account_id"])
-            if account is not None:
-                account.positions[row["symbol"]] = Position(row["quantity"], row["cost"])
-                self._stored_positions.add((row["account_id"], row["symbol"]))
+    def load(self, accounts: Iterable[Account]) -> None:
+        """The stored accounts, with their positions (reservations come from orders)."""
+        for account in accounts:
+            self._accounts[account.account_id] = account
+            for symbol in account.positions:
+                self._stored_positions.add((account.account_id, symbol))
 
     def rebuild_reservations(self, working: Iterable[Order]) -> None:
         for order in working:
@@ -169,30 +157,10 @@ class AccountBook:
             )
 
     def _write_account(self, account: Account, now_ns: int, *, is_new: bool = False) -> None:
-        row = {
-            "account_id": account.account_id,
-            "cash": account.cash,
-            "active": int(account.active),
-            "risk_limits": _limits_json(account.limits),
-            "updated_ns": now_ns,
-        }
-        self._write("accounts", account.account_id, row, is_new)
+        self._recorder.touch_account(account, now_ns=now_ns, is_new=is_new)
 
     def _write_position(self, account: Account, symbol: str) -> None:
         key = (account.account_id, symbol)
-        position = account.position(symbol)
-        row = {
-            "account_id": account.account_id,
-            "symbol": symbol,
-            "quantity": position.quantity,
-            "cost": position.cost,
-        }
         is_new = key not in self._stored_positions
         self._stored_positions.add(key)
-        self._write("positions", key, row, is_new)
-
-
-@functools.lru_cache(maxsize=1024)
-def _limits_json(limits: RiskLimits) -> str:
-    """The stored form of risk limits (written with the account row on every fill)."""
-    return json.dumps(limits.to_json())
+        self._recorder.touch_position(account, symbol, is_new=is_new)

@@ -1,12 +1,30 @@
-"""What the engine needs from the venue side, as a protocol (the NATS connector implements it)."""
+"""The engine's ports: what it needs from adapters, and what it offers them.
+
+Adapters (the NATS venue connector, the store, the gRPC services) implement or call
+these protocols; the engine imports no adapter. Everything here is plain domain values.
+
+- ``VenuePort``: what the engine needs from the venue side (books, venue health, the
+  outbound order path).
+- ``VenueDirectory``: what the API reads about venues (health, books, book updates).
+- ``OrderStore``: the journal the engine commits to and rebuilds from.
+- ``ExecutionSink``: what the engine offers the venue side (reports in, reconciliation).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Protocol
 
-from oms_server.domain.child import ChildOrder
+from oms_server.domain.accounts import Account
+from oms_server.domain.child import ChildOrder, VenueOrderStatus, VenueReport
+from oms_server.domain.order import Order
+from oms_server.domain.reports import ExecutionReport
 from router.book import VenueBook, VenueInfo
+from router.circuit_breaker import BreakerState
+
+# -- needed from the venue side ----------------------------------------------------------
 
 
 class VenuePort(Protocol):
@@ -26,4 +44,166 @@ class VenuePort(Protocol):
 
     def send_cancel(self, child: ChildOrder) -> None:
         """Ask the venue to cancel a child's rest."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class VenueStatus:
+    """One venue as operators see it."""
+
+    name: str
+    breaker: BreakerState
+    consecutive_failures: int
+    taker_fee_bps: Decimal
+    maker_rebate_bps: Decimal
+
+
+class VenueDirectory(Protocol):
+    """What the API serves about venues: health, books and book updates."""
+
+    def venue_statuses(self) -> Sequence[VenueStatus]:
+        """Every configured venue with its circuit-breaker state."""
+        ...
+
+    def books(self, symbol: str) -> Mapping[str, VenueBook]:
+        """The latest book of ``symbol`` at every venue that published one."""
+        ...
+
+    def add_book_listener(self, listener: Callable[[VenueBook], None]) -> None:
+        """Call ``listener(book)`` for every book update."""
+        ...
+
+
+class NoVenueDirectory:
+    """The directory of an OMS without venues: nothing to list, no books."""
+
+    def venue_statuses(self) -> Sequence[VenueStatus]:
+        return ()
+
+    def books(self, symbol: str) -> Mapping[str, VenueBook]:
+        return {}
+
+    def add_book_listener(self, listener: Callable[[VenueBook], None]) -> None:
+        return None
+
+
+# -- needed from the store ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Halt:
+    """A halted scope (an account id, or every account) and why."""
+
+    scope: str
+    reason: str
+    halted_by: str
+    halted_ns: int
+
+
+@dataclass(slots=True)
+class ChangeSet:
+    """Everything one batch of commands changed, as domain values, for one commit.
+
+    Each dirty value is held with whether it is new to the store (insert, not update).
+    """
+
+    orders: dict[str, tuple[Order, bool]] = field(default_factory=dict)
+    children: dict[str, tuple[ChildOrder, bool]] = field(default_factory=dict)
+    events: list[ExecutionReport] = field(default_factory=list)
+    #: Venue reports applied, each with the id of its child's parent.
+    executions: list[tuple[VenueReport, str]] = field(default_factory=list)
+    accounts: dict[str, tuple[Account, bool, int]] = field(default_factory=dict)
+    #: (account id, symbol) -> (account, is new): the position is read from the account.
+    positions: dict[tuple[str, str], tuple[Account, bool]] = field(default_factory=dict)
+    #: Halts set (with is-new) and scopes resumed (None).
+    halts: dict[str, tuple[Halt, bool] | None] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.orders
+            or self.children
+            or self.events
+            or self.executions
+            or self.accounts
+            or self.positions
+            or self.halts
+        )
+
+
+class SealedChanges(Protocol):
+    """A change set the store has encoded (its rows fixed), ready to commit."""
+
+    def __bool__(self) -> bool: ...
+
+
+class OrderStore(Protocol):
+    """The journal: the engine commits to it and rebuilds its live state from it."""
+
+    def seal(self, changes: ChangeSet) -> SealedChanges:
+        """Encode ``changes`` now, before later commands change the same objects."""
+        ...
+
+    async def commit(self, sealed: SealedChanges) -> None:
+        """Write a sealed change set in one transaction."""
+        ...
+
+    async def load_working_orders(self) -> list[Order]: ...
+
+    def client_order_ids(self) -> AsyncIterator[list[tuple[str, str, str]]]:
+        """(account id, client order id, order id) of every order, oldest first, in chunks."""
+        ...
+
+    async def order_id_for_client_id(self, account_id: str, client_order_id: str) -> str | None: ...
+
+    async def load_last_sequences(self) -> dict[str, int]: ...
+
+    async def load_halts(self) -> list[Halt]: ...
+
+    async def load_accounts(self) -> list[Account]:
+        """Every account with its positions (reservations are rebuilt from orders)."""
+        ...
+
+    async def load_open_children(self) -> list[ChildOrder]: ...
+
+    async def child_counts(self, parent_ids: Sequence[str]) -> dict[str, int]: ...
+
+    async def get_order(self, order_id: str) -> Order | None: ...
+
+
+# -- offered to the venue side -----------------------------------------------------------
+
+
+class ExecutionSink(Protocol):
+    """What the engine offers a venue connector: reports in, and reconciliation.
+
+    The connector carries messages; what an unanswered child means (resend, give up,
+    a lost cancel) is decided on the engine's side of this port.
+    """
+
+    async def apply_venue_reports(self, reports: list[VenueReport]) -> None:
+        """Apply venue execution reports; returns once their effects are stored."""
+        ...
+
+    async def reconcile(self, venue: str, statuses: Mapping[str, VenueOrderStatus | None]) -> None:
+        """Settle children with what their venue says of them (None: it did not know)."""
+        ...
+
+    def stale_children(self, older_than_ns: int) -> list[ChildOrder]:
+        """Snapshots of open children unanswered since before ``older_than_ns``."""
+        ...
+
+    def open_children(self) -> list[ChildOrder]:
+        """Snapshots of every open child."""
+        ...
+
+    def sweep_slice(self, limit: int) -> list[ChildOrder]:
+        """Snapshots of the next ``limit`` open children of a sweep over all of them."""
+        ...
+
+    def working_children(self, venue: str) -> int:
+        """How many open children ``venue`` holds."""
+        ...
+
+    def on_book(self, book: VenueBook) -> None:
+        """A venue's book changed (stop triggers are checked)."""
         ...

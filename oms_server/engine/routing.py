@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal
+from typing import Protocol
 
 from opentelemetry import trace
 
@@ -26,30 +26,47 @@ from oms_server.domain.instruments import Instrument
 from oms_server.domain.order import Order
 from oms_server.domain.state_machine import Trigger
 from oms_server.engine.ports import VenuePort
+from oms_server.engine.recorder import BatchRecorder
+from oms_server.telemetry import span
 from router.book import ConsolidatedBook, VenueBook, VenueInfo
 from router.plan import ChildPlan, ParentSpec
 from router.quality import best_single_venue
 from router.strategies import plan_route
-from oms_server.telemetry import span
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("oms.router")
+
+#: Told of every fill rolled up to a parent: (parent, qty, price, fee).
+FillListener = Callable[[Order, Decimal, Decimal, Decimal], None]
 
 #: Times the unfilled remainder of a parent is routed again after children come back short.
 MAX_REROUTES = 3
 
 
-@dataclass(frozen=True, slots=True)
-class RoutingHooks:
-    """The engine functions routing uses to change orders and record writes."""
+class Routing(Protocol):
+    """What the engine's commands ask of routing: ``ParentRouting`` with venues, or
+    ``NoVenueRouting`` (orders rest in the OMS) without."""
 
-    report: Callable[..., object]
-    on_fill: Callable[[Order, Decimal, Decimal, Decimal], None]
-    touch_order: Callable[[Order], None]
-    touch_child: Callable[[ChildOrder, bool], None]
-    record_execution: Callable[[VenueReport, str], None]
-    after_commit: Callable[[Callable[[], None]], None]
-    now_ns: Callable[[], int]
+    children: dict[str, ChildOrder]
+    ignored_reports: int
+    refused_overfills: int
+
+    def load(self, children: Iterable[ChildOrder], child_counts: dict[str, int]) -> None: ...
+    def on_accepted(self, order: Order) -> None: ...
+    def route(self, order: Order) -> None: ...
+    def cancel(self, order: Order) -> bool: ...
+    def live_children(self, order: Order) -> list[ChildOrder]: ...
+    def adopt(self, old: Order, new: Order) -> None: ...
+    def reference_price(self, symbol: str) -> Decimal | None: ...
+    def apply(self, report: VenueReport) -> None: ...
+    def stale_children(self, older_than_ns: int) -> list[ChildOrder]: ...
+    def open_children(self) -> list[ChildOrder]: ...
+    def sweep_slice(self, limit: int) -> list[ChildOrder]: ...
+    def working_children(self, venue: str) -> int: ...
+    def mark_unknown(self, child_order_id: str, reason: str) -> None: ...
+    def note_resend(self, child_order_id: str) -> ChildOrder | None: ...
+    def has_stops(self, symbol: str) -> bool: ...
+    def trigger_stops(self, symbol: str) -> int: ...
 
 
 class ConsolidatedCache:
@@ -86,14 +103,17 @@ class ParentRouting:
     def __init__(
         self,
         venues: VenuePort,
-        instruments: dict[str, Instrument],
+        instruments: Mapping[str, Instrument],
         orders: dict[str, Order],
-        hooks: RoutingHooks,
+        recorder: BatchRecorder,
+        on_fill: FillListener,
     ) -> None:
         self.venues = venues
         self._instruments = instruments
         self._orders = orders
-        self._hooks = hooks
+        self._recorder = recorder
+        self._on_fill = on_fill
+        self._last_mids: dict[str, Decimal] = {}
         self._consolidated = ConsolidatedCache()
         self.children: dict[str, ChildOrder] = {}
         #: The children that wait on their venue (see ``stale_children``), kept as they
@@ -153,15 +173,31 @@ class ParentRouting:
         """Best bid and offer of ``symbol`` across the routable venues (cached)."""
         return self._consolidated.of(symbol, self.venues.books(symbol), self.venues.venue_infos())
 
+    def reference_price(self, symbol: str) -> Decimal | None:
+        """The consolidated mid, the price risk checks a new order against.
+
+        While one side of the consolidated book is empty (swept by takers, say) the last
+        mid seen stands in; a symbol no venue ever quoted on both sides has none.
+        """
+        mid = self.consolidated_book(symbol).mid
+        if mid is None:
+            return self._last_mids.get(symbol)
+        self._last_mids[symbol] = mid
+        return mid
+
+    def working_children(self, venue: str) -> int:
+        """How many open children ``venue`` holds."""
+        return sum(1 for c in self.children.values() if c.venue == venue and not c.is_done)
+
     def cancel(self, order: Order) -> bool:
         """Ask every live child to cancel; True when none is live (the parent can end now)."""
         live = self.live_children(order)
         for child in live:
             if not child.cancel_requested:
                 child.cancel_requested = True
-                child.updated_ns = self._hooks.now_ns()
+                child.updated_ns = self._recorder.now_ns()
                 self._touch(child, False)
-                self._hooks.after_commit(lambda c=child: self.venues.send_cancel(c))
+                self._recorder.after_commit(lambda c=child: self.venues.send_cancel(c))
         self._drop_stop(order)
         return not live
 
@@ -188,9 +224,9 @@ class ParentRouting:
             self.refused_overfills += 1
             log.warning("refused venue report: %s", exc)
             return
-        child.updated_ns = self._hooks.now_ns()
+        child.updated_ns = self._recorder.now_ns()
         self._touch(child, False)
-        self._hooks.record_execution(report, child.parent_order_id)
+        self._recorder.record_execution(report, child.parent_order_id)
         parent = self._orders.get(child.parent_order_id)
         if parent is None:
             log.warning("venue report for child %s of an unknown parent", child.child_order_id)
@@ -236,7 +272,7 @@ class ParentRouting:
         if child is None or child.is_done:
             return
         child.mark_unknown_to_venue(reason)
-        child.updated_ns = self._hooks.now_ns()
+        child.updated_ns = self._recorder.now_ns()
         self._touch(child, False)
         parent = self._orders.get(child.parent_order_id)
         if parent is not None:
@@ -247,7 +283,7 @@ class ParentRouting:
         if child is None or child.is_done:
             return None
         child.resends += 1
-        child.updated_ns = child.sent_ns = self._hooks.now_ns()
+        child.updated_ns = child.sent_ns = self._recorder.now_ns()
         self._touch(child, False)
         return child
 
@@ -309,7 +345,7 @@ class ParentRouting:
     def _new_child(self, order: Order, planned: ChildPlan) -> None:
         count = self._child_counts.get(order.order_id, 0) + 1
         self._child_counts[order.order_id] = count
-        now = self._hooks.now_ns()
+        now = self._recorder.now_ns()
         child = ChildOrder(
             child_order_id=f"{order.order_id}.{count}",
             parent_order_id=order.order_id,
@@ -327,8 +363,8 @@ class ParentRouting:
             sent_ns=now,
         )
         self._index(child)
-        self._hooks.touch_child(child, True)
-        self._hooks.after_commit(lambda: self.venues.send_new(child))
+        self._recorder.touch_child(child, is_new=True)
+        self._recorder.after_commit(lambda: self.venues.send_new(child))
 
     def _index(self, child: ChildOrder) -> None:
         self.children[child.child_order_id] = child
@@ -338,7 +374,7 @@ class ParentRouting:
     def _touch(self, child: ChildOrder, is_new: bool) -> None:
         """Record a change to ``child``: journal it, and keep the waiting index true."""
         self._note_waiting(child)
-        self._hooks.touch_child(child, is_new)
+        self._recorder.touch_child(child, is_new=is_new)
 
     def _note_waiting(self, child: ChildOrder) -> None:
         if _waits_on_venue(child):
@@ -356,8 +392,8 @@ class ParentRouting:
             log.error("fill of child %s refused on its parent: %s", child.child_order_id, exc)
             return
         parent.fees += fee
-        self._hooks.on_fill(parent, qty, price, fee)
-        self._hooks.report(
+        self._on_fill(parent, qty, price, fee)
+        self._recorder.report(
             parent, ExecType.TRADE, last_qty=qty, last_price=price, last_venue=child.venue
         )
         if parent.is_terminal:
@@ -368,17 +404,17 @@ class ParentRouting:
             return
         if parent.state is OrderState.PENDING_CANCEL:
             parent.apply(Trigger.CANCEL_ACCEPT)
-            self._hooks.report(parent, ExecType.CANCELED)
+            self._recorder.report(parent, ExecType.CANCELED)
             self._forget(parent)
         elif parent.state is OrderState.PENDING_REPLACE:
             return  # the engine finishes the replace (it owns successor creation)
         elif child.state is ChildState.EXPIRED:
             parent.apply(Trigger.EXPIRE)
-            self._hooks.report(parent, ExecType.EXPIRED, text=child.text)
+            self._recorder.report(parent, ExecType.EXPIRED, text=child.text)
             self._forget(parent)
         elif parent.reroutes < MAX_REROUTES and parent.time_in_force is not TimeInForce.FOK:
             parent.reroutes += 1
-            self._hooks.touch_order(parent)
+            self._recorder.touch_order(parent)
             self.route(parent)
         else:
             self._finish_unroutable(parent, child.text or "unfilled remainder canceled")
@@ -388,11 +424,11 @@ class ParentRouting:
         if order.cum_qty == ZERO and order.state is OrderState.NEW and self._all_rejected(order):
             order.apply(Trigger.REJECT)
             order.text = reason
-            self._hooks.report(order, ExecType.REJECTED, text=reason)
+            self._recorder.report(order, ExecType.REJECTED, text=reason)
         else:
             order.apply(Trigger.CANCEL_ACCEPT)
             order.text = reason
-            self._hooks.report(order, ExecType.CANCELED, text=reason)
+            self._recorder.report(order, ExecType.CANCELED, text=reason)
         self._forget(order)
 
     def _all_rejected(self, order: Order) -> bool:

@@ -9,11 +9,14 @@ from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from oms_server.domain.accounts import Account
 from oms_server.domain.child import ChildOrder, ChildState
 from oms_server.domain.enums import TERMINAL_STATES, OrderState
 from oms_server.domain.order import Order
 from oms_server.domain.reports import ExecutionReport
+from oms_server.engine.ports import ChangeSet, Halt
 from oms_server.store import schema
+from oms_server.store.changes import encode_changes, row_to_halt, rows_to_accounts
 from oms_server.store.database import create_engine, create_schema, sqlite_file_path
 from oms_server.store.journal import JournalBatch, Row
 from oms_server.store.rows import row_to_child, row_to_order, row_to_report
@@ -76,6 +79,10 @@ class Store:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    def seal(self, changes: ChangeSet) -> JournalBatch:
+        """Encode an engine change set as rows, now (see store.changes)."""
+        return encode_changes(changes)
+
     async def commit(self, batch: JournalBatch) -> None:
         """Write every row of ``batch`` in one transaction."""
         if self._writer is not None:
@@ -97,6 +104,13 @@ class Store:
             await conn.execute(self._updates[table.name], rows)
 
     # -- start-up reads -----------------------------------------------------------------
+
+    async def load_accounts(self) -> list[Account]:
+        """Every account with its positions."""
+        return rows_to_accounts(await self.load_rows("accounts"), await self.load_rows("positions"))
+
+    async def load_halts(self) -> list[Halt]:
+        return [row_to_halt(row) for row in await self.load_rows("halts")]
 
     async def load_working_orders(self) -> list[Order]:
         """Every order not in a terminal state."""

@@ -72,7 +72,6 @@ async def test_duplicated_execution_reports_never_overfill(
     await eventually(lambda: market.exec_consumer_drained(), message="every report acked")
     assert await stored_trade_executions(routed_oms) == made
     assert routed_oms.app is not None and routed_oms.app.engine is not None
-    assert routed_oms.app.engine.routing is not None
     assert routed_oms.app.engine.routing.ignored_reports > 0  # the duplicates, dropped once
 
 
@@ -229,5 +228,5 @@ async def test_a_cancel_the_venue_never_saw_is_sent_again(
     assert order.state == common_pb2.ORDER_STATE_CANCELED
     assert order.cum_qty == "0"
     assert routed_oms.app is not None and routed_oms.app.connector is not None
-    assert routed_oms.app.connector.resent_cancels >= 1
+    assert routed_oms.app.engine.commands.reconcile_stats.resent_cancels >= 1
     assert not any(p == Decimal("189.30") for p, _ in alpha.engine.top_of_book("AAPL", 10).bids)

@@ -1,9 +1,10 @@
 """A stateful property test of the order engine (hypothesis RuleBasedStateMachine).
 
-The engine's command handlers are driven directly, as its writer task would, with
-a journal that stores nothing and a scripted venue side. Rules submit, cancel and
-replace orders and play venue reports: acks, partial and full fills, venue cancels,
-duplicates, and reports delivered out of order. After every step:
+The engine's public command handlers (``OrderCommands``) are driven directly, as its
+writer task would, each batch sealed and marked committed, with a scripted venue side.
+Rules submit, cancel and replace orders and play venue reports: acks, partial and full
+fills, venue cancels, duplicates, reports delivered out of order, and reconciliation
+of a child its venue never saw. After every step:
 
 - cum_qty never decreases and never exceeds quantity; leaves = quantity - cum_qty;
 - a terminal state stays terminal;
@@ -15,7 +16,6 @@ duplicates, and reports delivered out of order. After every step:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 from collections.abc import Mapping
@@ -33,20 +33,13 @@ from oms_server.domain.enums import OrderType, RoutingStrategy, Side, TimeInForc
 from oms_server.domain.errors import OmsError
 from oms_server.domain.instruments import Instrument
 from oms_server.domain.order import OrderRequest
-from oms_server.engine.engine import OrderEngine
+from oms_server.engine.commands import OrderCommands
 from oms_server.engine.hub import ReportHub
 from router.book import Level, VenueBook, VenueInfo
 
 AAPL = Instrument("AAPL", Decimal("0.01"), Decimal("1"), Decimal("100.00"))
 VENUES = ("V1", "V2")
 FEE_BPS = Decimal("2")
-
-
-class JournalThatStoresNothing:
-    """Stands in for the database: the property is about the engine's logic."""
-
-    async def commit(self, batch: object) -> None:
-        return None
 
 
 class ScriptedVenues:
@@ -74,16 +67,10 @@ class ScriptedVenues:
 class EngineMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.loop = asyncio.new_event_loop()
         self.venues = ScriptedVenues()
-        self.engine = OrderEngine(
-            JournalThatStoresNothing(),  # type: ignore[arg-type]
-            {"AAPL": AAPL},
-            ReportHub(),
-            venues=self.venues,
-        )
-        self.engine.accounts.create("A", 1)
-        self.engine.accounts.deposit("A", Decimal("1000000"), 1)
+        self.engine = OrderCommands({"AAPL": AAPL}, ReportHub(), venues=self.venues)
+        self.engine.create_account("A")
+        self.engine.deposit("A", Decimal("1000000"))
         self.engine.accounts.get("A").position("AAPL").quantity = Decimal(100000)
         self.exec_ids = itertools.count(1)
         self.delivered: list[VenueReport] = []
@@ -95,20 +82,18 @@ class EngineMachine(RuleBasedStateMachine):
         self.venue_filled: dict[str, Decimal] = {}
         self.settle()
 
-    def teardown(self) -> None:
-        self.loop.close()
-
     # -- the writer task's part ---------------------------------------------------------
 
     def settle(self) -> None:
-        """What the writer does after a batch: flush (commit, publish, send)."""
-        self.loop.run_until_complete(self.engine._flush(self.engine._seal()))
+        """What the writer does after a batch: seal it and, once committed, publish
+        its reports and send its venue messages."""
+        self.engine.committed(self.engine.seal())
 
     def command(self, action: object) -> None:
         with contextlib.suppress(OmsError):
             action()  # type: ignore[operator]
         self.settle()
-        known = [*self.engine._orders, *self.engine._recent]
+        known = self.engine.live.known_ids()
         self.order_ids.extend(i for i in known if i not in self.order_ids)
 
     def venue(self, *reports: VenueReport) -> None:
@@ -120,7 +105,7 @@ class EngineMachine(RuleBasedStateMachine):
                     self.venue_filled.get(child_id, ZERO) + report.last_qty
                 )
         self.delivered.extend(reports)
-        self.command(lambda: self.engine._apply_venue_reports(list(reports)))
+        self.command(lambda: self.engine.apply_venue_reports(list(reports)))
 
     # -- clients ------------------------------------------------------------------------
 
@@ -151,13 +136,13 @@ class EngineMachine(RuleBasedStateMachine):
             venue="V1" if strategy is RoutingStrategy.DIRECT else "",
         )
 
-        self.command(lambda: self.engine._submit(request, SYSTEM))
+        self.command(lambda: self.engine.submit(request, SYSTEM))
 
     @precondition(lambda self: self.order_ids)
     @rule(data=st.data())
     def cancel(self, data: st.DataObject) -> None:
         order_id = data.draw(st.sampled_from(self.order_ids))
-        self.command(lambda: self.engine._cancel(order_id, SYSTEM))
+        self.command(lambda: self.engine.cancel(order_id, SYSTEM))
 
     @precondition(lambda self: self.order_ids)
     @rule(data=st.data(), quantity=st.integers(1, 1200))
@@ -165,14 +150,13 @@ class EngineMachine(RuleBasedStateMachine):
         order_id = data.draw(st.sampled_from(self.order_ids))
 
         def replace() -> None:
-            self.engine._replace(order_id, SYSTEM, Decimal(quantity), None, "")
+            self.engine.replace(order_id, SYSTEM, Decimal(quantity), None, "")
 
         self.command(replace)
 
     # -- venues -------------------------------------------------------------------------
 
     def open_children(self) -> list[ChildOrder]:
-        assert self.engine.routing is not None
         return [c for c in self.engine.routing.children.values() if not c.venue_done]
 
     @precondition(lambda self: self.open_children())
@@ -227,8 +211,9 @@ class EngineMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def venue_never_saw_it(self, data: st.DataObject) -> None:
         """What reconciliation does once resends of a child got no acknowledgement."""
-        child_id = data.draw(st.sampled_from(self.unheard_of())).child_order_id
-        self.command(lambda: self.engine._routing().mark_unknown(child_id, "never seen"))
+        child = data.draw(st.sampled_from(self.unheard_of()))
+        for _ in range(self.engine.policy.max_resends + 1):  # resent, then given up
+            self.command(lambda: self.engine.reconcile(child.venue, {child.child_order_id: None}))
 
     @precondition(lambda self: self.held_back)
     @rule()
@@ -269,7 +254,7 @@ class EngineMachine(RuleBasedStateMachine):
     @invariant()
     def quantities_add_up(self) -> None:
         for order_id in self.order_ids:
-            order = self.engine.cached_order(order_id)
+            order = self.engine.live.snapshot(order_id)
             assert order is not None
             assert ZERO <= order.cum_qty <= order.quantity
             assert order.cum_qty >= self.last_cum.get(order_id, ZERO)
@@ -284,13 +269,11 @@ class EngineMachine(RuleBasedStateMachine):
 
     @invariant()
     def each_distinct_venue_fill_counts_once(self) -> None:
-        assert self.engine.routing is not None
         for child in self.engine.routing.children.values():
             assert child.cum_qty == self.venue_filled.get(child.child_order_id, ZERO)
 
     @invariant()
     def reconciliation_asks_about_exactly_the_children_waiting_on_a_venue(self) -> None:
-        assert self.engine.routing is not None
         waiting = {
             c.child_order_id
             for c in self.engine.routing.children.values()
@@ -298,28 +281,27 @@ class EngineMachine(RuleBasedStateMachine):
             and (c.state is ChildState.PENDING_NEW or c.cancel_requested or c.venue_done)
         }
         everything_is_old = 2**63
-        asked = {c.child_order_id for c in self.engine.stale_children(everything_is_old)}
+        asked = {c.child_order_id for c in self.engine.routing.stale_children(everything_is_old)}
         assert asked == waiting
 
     @invariant()
     def reservations_equal_open_worst_case(self) -> None:
         account = self.engine.accounts.get("A")
         expected = ZERO
-        for order in self.engine.working_orders():
+        for order in list(self.engine.live):
             if order.side is Side.BUY and order.reserve_price is not None:
                 expected += buy_reservation(order.open_qty, order.reserve_price, FEE_BPS).cash
         assert account.reserved_cash == expected
 
     @invariant()
     def children_fills_add_up_to_parent(self) -> None:
-        assert self.engine.routing is not None
         by_parent: dict[str, Decimal] = {}
         for child in self.engine.routing.children.values():
             by_parent[child.parent_order_id] = (
                 by_parent.get(child.parent_order_id, ZERO) + child.cum_qty
             )
         for parent_id, filled in by_parent.items():
-            parent = self.engine.cached_order(parent_id)
+            parent = self.engine.live.snapshot(parent_id)
             if parent is not None and not parent.replaces_order_id:
                 assert parent.cum_qty == filled
 

@@ -264,7 +264,7 @@ async def test_broker_restarts_while_orders_flow_lose_and_double_nothing(
         {common_pb2.OrderState.Name(s): n for s, n in states.items()},
         len(stored),
         len(unknown_at_venues),
-        routed_oms.app.connector.resent_orders,
+        routed_oms.app.engine.commands.reconcile_stats.resent_orders,
         fills_made,
         executed,
     )

@@ -74,7 +74,7 @@ async def open_test_accounts(app: OmsApp) -> None:
     """Create and fund the test accounts once (they survive restarts in the store)."""
     assert app.engine is not None
     for account_id in TEST_ACCOUNTS:
-        if app.engine.accounts.find(account_id) is None:
+        if app.engine.find_account(account_id) is None:
             await app.engine.create_account(account_id)
             await app.engine.deposit(account_id, STARTING_CASH)
 

@@ -1,0 +1,289 @@
+"""The engine's command handlers: synchronous, run inside the writer, one per command.
+
+Each validates before it changes anything, changes live state through the components
+(live orders, idempotency, the risk gate, routing, the replace workflow, accounts)
+and records what changed in the batch recorder. Nothing here awaits: the async facade
+(``OrderEngine``) queues these on the single writer; tests call them directly and
+finish a batch with ``seal`` and ``committed``.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from oms_server.domain.access import Principal
+from oms_server.domain.accounts import Account, RiskLimits
+from oms_server.domain.child import ChildOrder, VenueOrderStatus, VenueReport
+from oms_server.domain.decimals import ZERO
+from oms_server.domain.enums import ExecType
+from oms_server.domain.instruments import Instrument
+from oms_server.domain.order import Order, OrderRequest
+from oms_server.domain.state_machine import Trigger
+from oms_server.engine import reconciliation
+from oms_server.engine.accounts import AccountBook
+from oms_server.engine.hub import ReportHub
+from oms_server.engine.idempotency import Idempotency, KeyCheck
+from oms_server.engine.live_orders import LiveOrders
+from oms_server.engine.no_venues import NoVenueRouting
+from oms_server.engine.ports import VenuePort
+from oms_server.engine.reconciliation import ReconcilePolicy, ReconcileStats
+from oms_server.engine.recorder import Batch, BatchRecorder
+from oms_server.engine.replace import ReplaceWorkflow
+from oms_server.engine.risk_gate import ALL_ACCOUNTS, RiskGate
+from oms_server.engine.routing import ParentRouting, Routing
+
+
+@dataclass(slots=True)
+class CommandStats:
+    """Counters read by the metrics endpoint."""
+
+    accepted: int = 0
+    fills: int = 0
+    #: Store reads for idempotency keys no longer held exactly in memory.
+    key_lookups: int = 0
+    routing_seconds: float = 0.0
+
+
+class OrderCommands:
+    """The engine's state and the commands that change it."""
+
+    def __init__(
+        self,
+        instruments: Mapping[str, Instrument],
+        hub: ReportHub,
+        *,
+        venues: VenuePort | None = None,
+        clock: Callable[[], int] = time.time_ns,
+        policy: ReconcilePolicy | None = None,
+    ) -> None:
+        self.instruments = dict(instruments)
+        self.hub = hub
+        self.clock = clock
+        self.policy = policy or ReconcilePolicy()
+        self.stats = CommandStats()
+        self.reconcile_stats = ReconcileStats()
+        self.recorder = BatchRecorder(clock)
+        self.live = LiveOrders()
+        self.keys = Idempotency(self.live)
+        self.accounts = AccountBook(self.recorder, _largest_taker_fee_bps(venues))
+        self.recorder.on_order_changed = self.accounts.refresh
+        self.risk = RiskGate(self.accounts, self.recorder)
+        self.venues = venues
+        self.routing: Routing = (
+            ParentRouting(venues, self.instruments, self.live.working, self.recorder, self._on_fill)
+            if venues is not None
+            else NoVenueRouting(self.instruments)
+        )
+        self.replaces = ReplaceWorkflow(
+            self.live,
+            self.keys,
+            self.recorder,
+            self.routing,
+            self.risk,
+            self._new_order_id,
+            self.cancel,
+        )
+        self._id_prefix = os.urandom(2).hex()
+        self._id_counter = 0
+
+    # -- a batch's end ------------------------------------------------------------------
+
+    def seal(self) -> Batch:
+        """Close the batch the commands so far recorded."""
+        return self.recorder.seal()
+
+    def committed(self, batch: Batch) -> None:
+        """After ``batch`` is durable: publish its reports, retire finished orders, and
+        let its venue messages leave."""
+        self.hub.publish(batch.changes.events)
+        for order, _ in batch.changes.orders.values():
+            if order.is_terminal:
+                self.live.retire(order)
+        for callback in batch.after_commit:
+            callback()
+
+    # -- orders -------------------------------------------------------------------------
+
+    def submit(
+        self, request: OrderRequest, principal: Principal, checked: KeyCheck | None = None
+    ) -> Order:
+        """Accept a validated order, or return the original for a known client_order_id."""
+        existing = self.keys.existing_submit(request, checked)
+        if existing is not None:
+            return existing
+        now = self.clock()
+        basis = self.risk.admit(request, self.routing.reference_price(request.symbol), now)
+        order = Order.from_request(
+            self._new_order_id(now), request, sender=principal.subject, now_ns=now
+        )
+        order.reserve_price = basis.reservation_price
+        self.keys.add((request.account_id, request.client_order_id), order.order_id)
+        self.live.add(order)
+        self.recorder.touch_order(order, is_new=True)
+        order.apply(Trigger.ACCEPT)
+        self.recorder.report(order, ExecType.NEW)
+        self.stats.accepted += 1
+        started = time.perf_counter()
+        self.routing.on_accepted(order)
+        self.stats.routing_seconds += time.perf_counter() - started
+        return copy.copy(order)
+
+    def cancel(self, order_id: str, principal: Principal) -> Order:
+        """Ask for the unfilled rest of an order to be cancelled."""
+        order = self.live.working_for(order_id, principal)
+        order.apply(Trigger.CANCEL_REQUEST)
+        self.recorder.report(order, ExecType.PENDING_CANCEL)
+        if not self.routing.cancel(order):
+            return copy.copy(order)  # CANCELED follows once every child is done
+        order.apply(Trigger.CANCEL_ACCEPT)
+        order.text = order.text or f"canceled by {principal.subject}"
+        self.recorder.report(order, ExecType.CANCELED)
+        return copy.copy(order)
+
+    def replace(
+        self,
+        order_id: str,
+        principal: Principal,
+        quantity: Decimal | None,
+        limit_price: Decimal | None,
+        client_order_id: str,
+        checked: KeyCheck | None = None,
+    ) -> Order:
+        """Replace an order's quantity and/or limit price; the new order (or the original
+        while it waits for its children)."""
+        if client_order_id:
+            done = self.replaces.already_made(order_id, principal, client_order_id, checked)
+            if done is not None:
+                return done
+        old = self.live.working_for(order_id, principal)
+        instrument = self.instruments[old.symbol]
+        return self.replaces.request(
+            old, instrument, principal, quantity, limit_price, client_order_id
+        )
+
+    # -- the kill switch ----------------------------------------------------------------
+
+    def halt(self, account_id: str | None, principal: Principal, reason: str) -> int:
+        """Refuse new orders of ``account_id`` (all when None) and cancel its working ones."""
+        self.risk.halt(account_id or ALL_ACCOUNTS, principal, reason)
+        targets = [
+            order
+            for order in self.live
+            if (account_id is None or order.account_id == account_id)
+            and order.can(Trigger.CANCEL_REQUEST)
+        ]
+        for order in targets:
+            order.text = reason
+            self.cancel(order.order_id, principal)
+        return len(targets)
+
+    def resume(self, account_id: str | None) -> None:
+        self.risk.resume(account_id or ALL_ACCOUNTS)
+
+    # -- accounts -----------------------------------------------------------------------
+
+    def create_account(self, account_id: str) -> Account:
+        return _snapshot(self.accounts.create(account_id, self.clock()))
+
+    def deposit(self, account_id: str, amount: Decimal) -> Account:
+        return _snapshot(self.accounts.deposit(account_id, amount, self.clock()))
+
+    def set_risk_limits(self, account_id: str, limits: RiskLimits) -> Account:
+        return _snapshot(self.accounts.set_limits(account_id, limits, self.clock()))
+
+    def account(self, account_id: str) -> Account:
+        """A snapshot of an account (NotFoundError if there is none)."""
+        return _snapshot(self.accounts.get(account_id))
+
+    # -- the venue side -----------------------------------------------------------------
+
+    def apply_venue_reports(self, reports: list[VenueReport]) -> None:
+        """Apply venue reports; a replace waiting on the children they finish completes."""
+        routing = self.routing
+        for report in reports:
+            child = routing.children.get(report.child_order_id)
+            routing.apply(report)
+            if child is not None:
+                self.replaces.on_children_done(child.parent_order_id)
+
+    def reconcile(self, venue: str, statuses: Mapping[str, VenueOrderStatus | None]) -> None:
+        """Settle children with what ``venue`` says of them (None: it does not know one)."""
+        now = self.clock()
+        reports: list[VenueReport] = []
+        for child_order_id, status in statuses.items():
+            child = self.routing.children.get(child_order_id)
+            if child is None or child.is_done:
+                continue
+            if status is None:
+                self._unseen(child)
+                continue
+            if reconciliation.cancel_was_lost(child, status, now, self.policy):
+                self.reconcile_stats.resent_cancels += 1
+                self.recorder.after_commit(functools.partial(self._send_cancel, child))
+            reports.extend(reconciliation.reports_from_status(venue, child, status, now))
+        if reports:
+            self.apply_venue_reports(reports)
+
+    def stale_children(self) -> list[ChildOrder]:
+        """Snapshots of open children unanswered for longer than the ack timeout."""
+        older_than = self.clock() - self.policy.ack_timeout_ns
+        return [copy.copy(c) for c in self.routing.stale_children(older_than)]
+
+    def open_children(self) -> list[ChildOrder]:
+        return [copy.copy(c) for c in self.routing.open_children()]
+
+    def sweep_slice(self, limit: int) -> list[ChildOrder]:
+        return [copy.copy(c) for c in self.routing.sweep_slice(limit)]
+
+    def trigger_stops(self, symbol: str) -> int:
+        """Route the stop orders of ``symbol`` whose stop price traded."""
+        return self.routing.trigger_stops(symbol)
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _unseen(self, child: ChildOrder) -> None:
+        action = reconciliation.unseen_action(child, self.policy)
+        if action == "give_up":
+            self.reconcile_stats.given_up += 1
+            reason = f"venue {child.venue} never acknowledged the order"
+            self.routing.mark_unknown(child.child_order_id, reason)
+            self.replaces.on_children_done(child.parent_order_id)
+        elif action == "resend":
+            fresh = self.routing.note_resend(child.child_order_id)
+            if fresh is not None:
+                self.reconcile_stats.resent_orders += 1
+                self.recorder.after_commit(functools.partial(self._send_new, fresh))
+
+    def _send_new(self, child: ChildOrder) -> None:
+        if self.venues is not None:
+            self.venues.send_new(child)
+
+    def _send_cancel(self, child: ChildOrder) -> None:
+        if self.venues is not None:
+            self.venues.send_cancel(child)
+
+    def _on_fill(self, order: Order, qty: Decimal, price: Decimal, fee: Decimal) -> None:
+        self.stats.fills += 1
+        self.accounts.apply_fill(order, qty, price, fee, self.clock())
+
+    def _new_order_id(self, now_ns: int) -> str:
+        self._id_counter = (self._id_counter + 1) % 0x1000000
+        return f"{now_ns:016x}{self._id_prefix}{self._id_counter:06x}"
+
+
+def _snapshot(account: Account) -> Account:
+    """A copy of an account safe to read outside the writer task."""
+    return copy.deepcopy(account)
+
+
+def _largest_taker_fee_bps(venues: VenuePort | None) -> Decimal:
+    """The fee a buy's reservation assumes: the dearest venue's (fees are static config)."""
+    if venues is None:
+        return ZERO
+    return max((info.taker_fee_bps for info in venues.venue_infos().values()), default=ZERO)
