@@ -16,7 +16,7 @@ from oms_server.domain.order import Order
 from oms_server.domain.reports import ExecutionReport
 from oms_server.engine.engine import OrderEngine
 from oms_server.engine.hub import ReportHub
-from oms_server.store.repository import Store
+from oms_server.engine.ports import OrderHistory
 from protos.oms.v1 import order_service_pb2 as pb
 from protos.oms.v1 import order_service_pb2_grpc
 
@@ -32,7 +32,7 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
     def __init__(
         self,
         engine: OrderEngine,
-        store: Store,
+        store: OrderHistory,
         hub: ReportHub,
         instruments: Mapping[str, Instrument],
     ) -> None:

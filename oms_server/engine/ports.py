@@ -19,6 +19,7 @@ from typing import Protocol
 
 from oms_server.domain.accounts import Account
 from oms_server.domain.child import ChildOrder, VenueOrderStatus, VenueReport
+from oms_server.domain.enums import OrderState
 from oms_server.domain.order import Order
 from oms_server.domain.reports import ExecutionReport
 from router.book import VenueBook, VenueInfo
@@ -168,6 +169,32 @@ class OrderStore(Protocol):
     async def child_counts(self, parent_ids: Sequence[str]) -> dict[str, int]: ...
 
     async def get_order(self, order_id: str) -> Order | None: ...
+
+
+class OrderHistory(Protocol):
+    """The reads the API serves from the journal (orders and events no longer in memory)."""
+
+    async def get_order(self, order_id: str) -> Order | None: ...
+
+    async def list_orders(
+        self,
+        account_id: str,
+        *,
+        states: Sequence[OrderState] = (),
+        symbol: str = "",
+        limit: int,
+        before: tuple[int, str] | None = None,
+    ) -> list[Order]:
+        """An account's orders, newest first, before the (created_ns, order_id) cursor."""
+        ...
+
+    async def order_events(self, order_id: str) -> list[ExecutionReport]: ...
+
+    async def reports_after(
+        self, account_id: str, after: int, *, limit: int, up_to: int | None = None
+    ) -> list[ExecutionReport]:
+        """An account's stored reports with sequence in (after, up_to], oldest first."""
+        ...
 
 
 # -- offered to the venue side -----------------------------------------------------------
