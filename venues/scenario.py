@@ -54,6 +54,7 @@ from typing import Any, Literal, TypeVar, cast, get_args
 from oms_server.domain.decimals import fmt, parse_decimal
 from oms_server.domain.errors import ValidationError
 from oms_server.domain.instruments import Instrument
+from venues.sim.faults import FAULT_RATE_NAMES, FaultConfig
 
 Liquidity = Literal["static", "random_walk"]
 #: One price level of a book: (price, size).
@@ -98,15 +99,6 @@ class ScenarioError(ValueError):
         where = f"{self.source}: " if self.source else ""
         key = f"{self.path}: " if self.path else ""
         return f"scenario: {where}{key}{self.description}"
-
-
-@dataclass(frozen=True, slots=True)
-class FaultConfig:
-    """Shares in [0, 1] of new orders rejected, messages dropped, reports duplicated."""
-
-    reject_rate: float = 0.0
-    drop_rate: float = 0.0
-    duplicate_exec_rate: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +185,7 @@ _INSTRUMENT_KEYS = frozenset({"symbol", "tick_size", "lot_size", "reference_pric
 _VENUE_KEYS = frozenset(
     {"name", "taker_fee_bps", "maker_rebate_bps", "latency_ms", "dark", "faults", "books"}
 )
-_FAULT_KEYS = frozenset({"reject_rate", "drop_rate", "duplicate_exec_rate"})
+_FAULT_KEYS = frozenset(FAULT_RATE_NAMES)
 _BOOK_KEYS = frozenset({"symbol", "bids", "asks"})
 
 
@@ -259,7 +251,7 @@ def _venue(table: Table, path: str, known: dict[str, Instrument]) -> VenueConfig
 def _faults(table: object, path: str) -> FaultConfig:
     table = _as_table(table, path)
     _check_keys(table, path, _FAULT_KEYS)
-    return FaultConfig(**{key: _rate(table, path, key) for key in _FAULT_KEYS})
+    return FaultConfig(**{key: _rate(table, path, key) for key in FAULT_RATE_NAMES})
 
 
 def _book(table: Table, path: str, known: dict[str, Instrument]) -> BookConfig:

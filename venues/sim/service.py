@@ -15,9 +15,7 @@ import asyncio
 import collections
 import contextlib
 import logging
-import random
 import time
-from dataclasses import replace
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -26,11 +24,12 @@ from nats.aio.msg import Msg
 
 from oms_server.domain.decimals import ZERO, fmt
 from oms_server.domain.enums import ExecType
+from oms_server.telemetry import extract_context, inject_headers, span, tracer, tracing_enabled
 from protos.venue.v1 import venue_pb2 as v
 from venues import subjects, wire
 from venues.nats_client import ensure_exec_stream
 from venues.publisher import PipelinedPublisher
-from venues.scenario import FaultConfig, Scenario, VenueConfig
+from venues.scenario import Scenario, VenueConfig
 from venues.sim.book import NewOrder
 from venues.sim.events import (
     Filled,
@@ -41,10 +40,10 @@ from venues.sim.events import (
     OrderStatusReport,
     Owner,
 )
+from venues.sim.faults import FaultConfig, FaultPlan
 from venues.sim.liquidity import MarketMaker
 from venues.sim.matching import MatchingEngine
 from venues.tasks import cancel_and_wait
-from oms_server.telemetry import extract_context, inject_headers, span, tracer, tracing_enabled
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +67,9 @@ class VenueSimulator:
         self._nc = nc
         self._js = nc.jetstream()
         self._market = scenario.market
-        self.faults: FaultConfig = config.faults
+        self.faults = FaultPlan.for_venue(config.faults, scenario.seed, config.name)
         self.latency_s = config.latency_ms / 1000
         self._dark_until = 0.0
-        self._rng = random.Random(f"{scenario.seed}:{config.name}:faults")
         self._session = f"{time.time_ns():x}"
         self.engine = MatchingEngine(
             scenario.instruments,
@@ -224,16 +222,12 @@ class VenueSimulator:
         )
         if None in (order.side, order.order_type, order.time_in_force):
             return self.engine.reject(order, "side, order_type and time_in_force are required")
-        if self._fault_rejects(order.order_id):
+        if self.faults.rejects_new_order(lambda: self._is_new(order.order_id)):
             return self.engine.reject(order, FAULT_REJECT_TEXT)
         return self.engine.submit(order)
 
-    def _fault_rejects(self, order_id: str) -> bool:
-        """Draw a simulated reject for a new order id (never for a known one: idempotent)."""
-        if self.faults.reject_rate <= 0:
-            return False
-        unknown = self.engine.status(order_id).status is OrderStatus.UNKNOWN
-        return unknown and self._chance(self.faults.reject_rate)
+    def _is_new(self, order_id: str) -> bool:
+        return self.engine.status(order_id).status is OrderStatus.UNKNOWN
 
     async def _on_status(self, msg: Msg) -> None:
         if self.is_dark:
@@ -266,13 +260,7 @@ class VenueSimulator:
     def apply_control(self, control: v.SimulatorControl) -> None:
         """Change faults, latency or a book at run time, or go dark for a while."""
         if control.HasField("faults"):
-            f = control.faults
-            self.faults = replace(
-                self.faults,
-                reject_rate=f.reject_rate,
-                drop_rate=f.drop_rate,
-                duplicate_exec_rate=f.duplicate_exec_rate,
-            )
+            self.faults.reconfigure(FaultConfig.read_from(control.faults))
         if control.latency_ms > 0:
             self.latency_s = control.latency_ms / 1000
         if control.dark_for_ms:
@@ -302,12 +290,12 @@ class VenueSimulator:
                 continue
             if isinstance(event, Filled):
                 self.fills_made += 1
-            if self._chance(self.faults.drop_rate):
+            if self.faults.drops_report():
                 self.reports_dropped += 1
                 continue
             report = self._report_message(event)
             self._unsent.append(report)
-            if self._chance(self.faults.duplicate_exec_rate):
+            if self.faults.duplicates_report():
                 self._unsent.append(report)
         if not self._unsent:
             return
@@ -396,9 +384,6 @@ class VenueSimulator:
             leaves_qty=fmt(status.leaves_qty),
             fills=[self._event_message(fill, 0) for fill in status.fills],
         )
-
-    def _chance(self, rate: float) -> bool:
-        return rate > 0 and self._rng.random() < rate
 
 
 #: The venue.v1 number of every value a report carries, looked up once.

@@ -6,7 +6,8 @@ from decimal import Decimal
 
 from router.circuit_breaker import BreakerState
 from venues.connector import VenueConnector
-from venues.scenario import FaultConfig, VenueConfig
+from venues.scenario import VenueConfig
+from venues.sim.faults import FaultConfig
 
 
 class StubNats:

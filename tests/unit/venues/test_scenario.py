@@ -10,7 +10,6 @@ import pytest
 from oms_server.domain.instruments import Instrument
 from venues.scenario import (
     BookConfig,
-    FaultConfig,
     MarketConfig,
     Scenario,
     ScenarioError,
@@ -18,6 +17,7 @@ from venues.scenario import (
     load_scenario,
     parse_scenario,
 )
+from venues.sim.faults import FaultConfig
 
 #: The example of CONTRACT.md, "Scenario file (TOML)", verbatim.
 CONTRACT_EXAMPLE = """\
