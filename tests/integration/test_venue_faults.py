@@ -111,8 +111,8 @@ async def test_a_lost_fill_of_a_resting_order_is_found_by_the_periodic_check(
     alpha = market.simulators["ALPHA"]
     await market.set_faults("ALPHA", drop=1.0)
     from oms_server.domain.enums import OrderType, Side, TimeInForce
-    from venues.sim.book import NewOrder
     from venues.sim.events import Owner
+    from venues.sim.order_book import NewOrder
 
     hit = NewOrder(
         "hit-1",

@@ -15,9 +15,9 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from oms_server.domain.enums import OrderType, Side, TimeInForce
 from oms_server.domain.instruments import Instrument
-from venues.sim.book import NewOrder
 from venues.sim.events import MatchResult, Owner
 from venues.sim.matching import MatchingEngine
+from venues.sim.order_book import NewOrder
 
 #: Price levels quoted on each side.
 DEFAULT_LEVELS = 3

@@ -16,13 +16,6 @@ from oms_server.domain.decimals import ZERO, parse_positive
 from oms_server.domain.enums import OrderType, Side, TimeInForce
 from oms_server.domain.errors import NotFoundError, ValidationError
 from oms_server.domain.instruments import Instrument
-from venues.sim.book import (
-    CANCELED_ON_REQUEST_TEXT,
-    BookDepth,
-    NewOrder,
-    OrderBook,
-    unknown_order_refusal,
-)
 from venues.sim.events import (
     CancelRejected,
     MatchResult,
@@ -31,6 +24,13 @@ from venues.sim.events import (
     Owner,
     Rejected,
     ReplaceRejected,
+)
+from venues.sim.order_book import (
+    CANCELED_ON_REQUEST_TEXT,
+    BookDepth,
+    NewOrder,
+    OrderBook,
+    unknown_order_refusal,
 )
 
 #: Prefix of the order ids of seeded starting levels.

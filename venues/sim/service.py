@@ -30,7 +30,6 @@ from venues import subjects, wire
 from venues.nats_client import ensure_exec_stream
 from venues.publisher import PipelinedPublisher
 from venues.scenario import Scenario, VenueConfig
-from venues.sim.book import NewOrder
 from venues.sim.events import (
     Filled,
     Liquidity,
@@ -43,6 +42,7 @@ from venues.sim.events import (
 from venues.sim.faults import FaultConfig, FaultPlan
 from venues.sim.liquidity import MarketMaker
 from venues.sim.matching import MatchingEngine
+from venues.sim.order_book import NewOrder
 from venues.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)

@@ -9,10 +9,10 @@ import pytest
 from oms_server.domain.decimals import is_multiple_of
 from oms_server.domain.enums import OrderType, Side, TimeInForce
 from oms_server.domain.instruments import Instrument
-from venues.sim.book import BookDepth, NewOrder
 from venues.sim.events import Filled, Liquidity, MatchResult, OrderStatus, Owner
 from venues.sim.liquidity import MarketMaker, MarketMakerConfig
 from venues.sim.matching import MatchingEngine
+from venues.sim.order_book import BookDepth, NewOrder
 
 D = Decimal
 AAPL = Instrument("AAPL", D("0.01"), D("1"), D("190.00"))

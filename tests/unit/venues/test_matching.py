@@ -12,7 +12,6 @@ import pytest
 from oms_server.domain.enums import ExecType, OrderType, Side, TimeInForce
 from oms_server.domain.errors import NotFoundError, ValidationError
 from oms_server.domain.instruments import Instrument
-from venues.sim.book import NewOrder
 from venues.sim.events import (
     Accepted,
     Canceled,
@@ -26,6 +25,7 @@ from venues.sim.events import (
     ReplaceRejected,
 )
 from venues.sim.matching import MatchingEngine
+from venues.sim.order_book import NewOrder
 
 D = Decimal
 AAPL = Instrument("AAPL", D("0.01"), D("1"), D("190.00"))

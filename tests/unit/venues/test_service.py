@@ -16,8 +16,8 @@ from protos.venue.v1 import venue_pb2 as v
 from tests.support.waiting import eventually
 from venues import wire
 from venues.scenario import parse_scenario
-from venues.sim.book import NewOrder
 from venues.sim.events import OrderEvent, Owner
+from venues.sim.order_book import NewOrder
 from venues.sim.service import VenueSimulator
 from venues.tasks import cancel_and_wait
 

@@ -10,7 +10,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oms_server.domain.enums import OrderType, Side, TimeInForce
-from venues.sim.book import NewOrder, OrderBook
 from venues.sim.events import (
     Accepted,
     Canceled,
@@ -24,6 +23,7 @@ from venues.sim.events import (
     Replaced,
     ReplaceRejected,
 )
+from venues.sim.order_book import NewOrder, OrderBook
 
 D = Decimal
 SYMBOL = "AAPL"
