@@ -6,7 +6,8 @@ Every ``OrderEvent`` concerns one order and carries what a venue execution repor
 for the fill fields. ``event_id`` is unique within one venue (one ``MatchingEngine``), so
 an adapter can build stable exec ids from it, live and in reconciliation alike.
 
-``Fill`` describes one trade between a resting (maker) and an incoming (taker) order.
+``Trade`` describes one trade between a resting (maker) and an incoming (taker) order;
+each of the two orders gets a ``Filled`` event for it, with the same ``trade_id``.
 """
 
 from __future__ import annotations
@@ -160,7 +161,7 @@ class ReplaceRejected(OrderEvent):
 
 
 @dataclass(frozen=True, slots=True)
-class Fill:
+class Trade:
     """One trade: ``qty`` at ``price`` between a resting maker and an incoming taker.
 
     Fees are what each side pays: ``taker_fee`` is positive, ``maker_fee`` negative
@@ -199,7 +200,7 @@ class MatchResult:
     """
 
     events: tuple[OrderEvent, ...] = ()
-    fills: tuple[Fill, ...] = ()
+    trades: tuple[Trade, ...] = ()
     duplicate: OrderStatusReport | None = None
 
     @property
@@ -209,10 +210,10 @@ class MatchResult:
 
     @classmethod
     def combine(cls, results: Iterable[MatchResult]) -> MatchResult:
-        """One result holding the events and fills of ``results`` in order."""
+        """One result holding the events and trades of ``results`` in order."""
         events: list[OrderEvent] = []
-        fills: list[Fill] = []
+        trades: list[Trade] = []
         for result in results:
             events.extend(result.events)
-            fills.extend(result.fills)
-        return cls(tuple(events), tuple(fills))
+            trades.extend(result.trades)
+        return cls(tuple(events), tuple(trades))

@@ -25,7 +25,6 @@ from venues.sim.events import (
     Canceled,
     CancelRejected,
     Expired,
-    Fill,
     Filled,
     Liquidity,
     MatchResult,
@@ -35,6 +34,7 @@ from venues.sim.events import (
     Owner,
     Replaced,
     ReplaceRejected,
+    Trade,
 )
 
 #: A price level as (price, total open quantity).
@@ -311,8 +311,8 @@ class OrderBook:
         maker_fee = -rebate if rebate else ZERO
         taker_fee = bps_of(notional, self._taker_fee_bps)
         trade_id = self._ids()
-        out.fills.append(
-            Fill(
+        out.trades.append(
+            Trade(
                 trade_id=trade_id,
                 symbol=self.symbol,
                 price=price,
@@ -371,14 +371,14 @@ class OrderBook:
 
 
 class _Out:
-    """Collects the events and fills of one command, numbering each event."""
+    """Collects the events and trades of one command, numbering each event."""
 
-    __slots__ = ("_ids", "events", "fills")
+    __slots__ = ("_ids", "events", "trades")
 
     def __init__(self, ids: Callable[[], int]) -> None:
         self._ids = ids
         self.events: list[OrderEvent] = []
-        self.fills: list[Fill] = []
+        self.trades: list[Trade] = []
 
     def emit(self, cls: type[E], order: SimOrder, **extra: Any) -> E:
         """Record a ``cls`` event carrying ``order``'s state right now."""
@@ -399,7 +399,7 @@ class _Out:
         self.events.append(event)
 
     def result(self) -> MatchResult:
-        return MatchResult(tuple(self.events), tuple(self.fills))
+        return MatchResult(tuple(self.events), tuple(self.trades))
 
 
 class _BookSide:

@@ -168,7 +168,7 @@ def test_fills_against_market_maker_report_only_the_oms_side() -> None:
     assert {e.order_id for e in result.reports} == {"c1"}
     assert [type(e) for e in result.reports] == [Accepted, Filled, Filled]
     assert all(e.liquidity is Liquidity.TAKER for e in result.reports[1:])
-    assert len(result.fills) == 2
+    assert len(result.trades) == 2
     assert venue.top_of_book("AAPL", 1).bids == [(D("189.98"), D(900))]
 
 

@@ -95,9 +95,9 @@ def test_crossing_limit_trades_at_the_resting_price() -> None:
     )
     assert taker.last_price == D("190.01")
     assert (maker.cum_qty, maker.leaves_qty) == (D(100), D(200))
-    assert len(result.fills) == 1
-    assert result.fills[0].maker_order_id == "a1"
-    assert result.fills[0].taker_side is BUY
+    assert len(result.trades) == 1
+    assert result.trades[0].maker_order_id == "a1"
+    assert result.trades[0].taker_side is BUY
 
 
 def test_partial_fills_across_several_levels_then_rest() -> None:
@@ -129,7 +129,7 @@ def test_same_price_fills_in_arrival_order() -> None:
         order("better", SELL, "100", "49.99"),
     )
     result = book.submit(order("t", BUY, "150", "50.00"))
-    maker_fills = [(f.maker_order_id, f.qty) for f in result.fills]
+    maker_fills = [(f.maker_order_id, f.qty) for f in result.trades]
     assert maker_fills == [("better", D(100)), ("first", D(50))]
     assert book.status("second").cum_qty == D(0)
 
@@ -167,7 +167,7 @@ def test_fok_with_insufficient_liquidity_changes_nothing() -> None:
     before = book.depth(10)
     result = book.submit(order("f", BUY, "1101", "190.02", TimeInForce.FOK))
     assert [type(e) for e in result.events] == [Accepted, Canceled]
-    assert result.fills == ()
+    assert result.trades == ()
     assert book.depth(10) == before
     assert book.status("a1").cum_qty == D(0)
     assert book.status("f").status is OrderStatus.CANCELED
@@ -176,14 +176,14 @@ def test_fok_with_insufficient_liquidity_changes_nothing() -> None:
 def test_fok_ignores_liquidity_beyond_its_limit() -> None:
     book = standard_asks()
     result = book.submit(order("f", BUY, "400", "190.01", TimeInForce.FOK))
-    assert result.fills == ()
+    assert result.trades == ()
     assert book.depth(10) == standard_asks().depth(10)
 
 
 def test_fok_with_enough_liquidity_fills_in_full() -> None:
     book = standard_asks()
     result = book.submit(order("f", BUY, "1100", "190.02", TimeInForce.FOK))
-    assert sum(f.qty for f in result.fills) == D(1100)
+    assert sum(f.qty for f in result.trades) == D(1100)
     assert result.events[-1].status is OrderStatus.FILLED
 
 
@@ -211,7 +211,7 @@ def _priority_book() -> OrderBook:
 
 
 def _first_maker_after(book: OrderBook) -> str:
-    return book.submit(order("t", BUY, "10", "50.00")).fills[0].maker_order_id
+    return book.submit(order("t", BUY, "10", "50.00")).trades[0].maker_order_id
 
 
 def test_quantity_decrease_keeps_time_priority() -> None:
@@ -278,9 +278,9 @@ def test_fees_and_rebates_are_exact_to_eight_places(
 ) -> None:
     book = book_with(order("m", SELL, qty, price), taker_bps=taker_bps, rebate_bps=rebate_bps)
     result = book.submit(order("t", BUY, qty, price))
-    fill = result.fills[0]
-    assert (fill.taker_fee, fill.maker_fee) == (D(taker_fee), D(maker_fee))
-    assert fill.taker_fee.as_tuple().exponent >= -8
+    trade = result.trades[0]
+    assert (trade.taker_fee, trade.maker_fee) == (D(taker_fee), D(maker_fee))
+    assert trade.taker_fee.as_tuple().exponent >= -8
     by_id = {e.order_id: e for e in result.events if isinstance(e, Filled)}
     assert (by_id["t"].fee, by_id["m"].fee) == (D(taker_fee), D(maker_fee))
 
@@ -289,7 +289,7 @@ def test_resent_order_id_creates_nothing_and_returns_the_status() -> None:
     book = standard_asks()
     first = book.submit(order("t", BUY, "100", "190.01"))
     again = book.submit(order("t", BUY, "999", "190.02"))
-    assert again.events == () and again.fills == ()
+    assert again.events == () and again.trades == ()
     assert again.duplicate is not None
     assert (again.duplicate.status, again.duplicate.cum_qty) == (OrderStatus.FILLED, D(100))
     assert again.duplicate.fills == tuple(e for e in first.events if e.order_id == "t")[1:]
@@ -382,9 +382,9 @@ def test_book_never_crosses_and_no_order_is_overfilled(ops: list[Op]) -> None:
         for event in result.events:
             if isinstance(event, Replaced):
                 quantities[event.order_id] = event.quantity
-        for fill in result.fills:
-            for order_id in (fill.maker_order_id, fill.taker_order_id):
-                filled[order_id] = filled.get(order_id, D(0)) + fill.qty
+        for trade in result.trades:
+            for order_id in (trade.maker_order_id, trade.taker_order_id):
+                filled[order_id] = filled.get(order_id, D(0)) + trade.qty
         bid, ask = book.best_bid(), book.best_ask()
         assert bid is None or ask is None or bid < ask
         for order_id, qty in filled.items():
