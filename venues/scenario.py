@@ -55,17 +55,17 @@ from oms_server.domain.decimals import fmt, parse_decimal
 from oms_server.domain.errors import ValidationError
 from oms_server.domain.instruments import Instrument
 from venues.sim.faults import FAULT_RATE_NAMES, FaultConfig
+from venues.sim.order_book import PriceLevel
 
-Liquidity = Literal["static", "random_walk"]
-#: One price level of a book: (price, size).
-Level = tuple[Decimal, Decimal]
+#: How a scenario's books move: they stay as seeded, or a seeded market maker walks them.
+LiquidityModel = Literal["static", "random_walk"]
 
 #: Package and file name of the bundled default scenario.
 DEFAULT_SCENARIO_PACKAGE = "venues.scenarios"
 DEFAULT_SCENARIO_FILE = "default.toml"
 
 DEFAULT_SEED = 0
-DEFAULT_LIQUIDITY: Liquidity = "static"
+DEFAULT_LIQUIDITY_MODEL: LiquidityModel = "static"
 DEFAULT_BOOK_DEPTH = 5
 DEFAULT_MM_STEP_MS = 200.0
 DEFAULT_MD_THROTTLE_MS = 20.0
@@ -106,8 +106,8 @@ class BookConfig:
     """The starting book of one symbol at one venue, best level first on each side."""
 
     symbol: str
-    bids: tuple[Level, ...]
-    asks: tuple[Level, ...]
+    bids: tuple[PriceLevel, ...]
+    asks: tuple[PriceLevel, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +141,7 @@ class Scenario:
     """A whole simulated market: instruments, venues and how liquidity moves."""
 
     seed: int
-    liquidity: Liquidity
+    liquidity: LiquidityModel
     instruments: tuple[Instrument, ...]
     venues: tuple[VenueConfig, ...]
     market: MarketConfig = field(default_factory=MarketConfig)
@@ -192,7 +192,7 @@ _BOOK_KEYS = frozenset({"symbol", "bids", "asks"})
 def _scenario(doc: Table) -> Scenario:
     _check_keys(doc, "", _TOP_KEYS)
     seed = _int(doc, "", "seed", DEFAULT_SEED, 0, MAX_SEED)
-    liquidity = _choice(doc, "", "liquidity", DEFAULT_LIQUIDITY, get_args(Liquidity))
+    liquidity = _choice(doc, "", "liquidity", DEFAULT_LIQUIDITY_MODEL, get_args(LiquidityModel))
     market = _market(doc.get("market", {}), "market")
     instruments = _unique(
         (_instrument(t, p) for t, p in _tables(doc, "", "instruments", required=True)),
@@ -271,7 +271,7 @@ def _book(table: Table, path: str, known: dict[str, Instrument]) -> BookConfig:
 
 def _levels(
     table: Table, path: str, key: str, instrument: Instrument, *, descending: bool
-) -> tuple[Level, ...]:
+) -> tuple[PriceLevel, ...]:
     side_path = _key(path, key)
     raw = table.get(key, [])
     if not isinstance(raw, list) or len(raw) > MAX_BOOK_LEVELS:
@@ -289,7 +289,7 @@ def _levels(
     return levels
 
 
-def _level(item: object, path: str, instrument: Instrument) -> Level:
+def _level(item: object, path: str, instrument: Instrument) -> PriceLevel:
     if not isinstance(item, list) or len(item) != 2:
         raise ScenarioError(path, 'must be a [price, size] pair such as ["190.01", "300"]')
     price = _decimal_value(item[0], f"{path}[0]")

@@ -18,6 +18,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import ClassVar
 
+from oms_server.domain.child import Liquidity
 from oms_server.domain.decimals import ZERO
 from oms_server.domain.enums import ExecType, Side
 
@@ -44,14 +45,6 @@ class OrderStatus(StrEnum):
     def is_live(self) -> bool:
         """True while the order may still trade."""
         return self in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
-
-
-class Liquidity(StrEnum):
-    """Whether a fill added or took liquidity; mirrors venue.v1 LIQUIDITY_* suffixes."""
-
-    UNSPECIFIED = "UNSPECIFIED"
-    MAKER = "MAKER"
-    TAKER = "TAKER"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,8 +79,8 @@ class OrderEvent:
 
     @property
     def liquidity(self) -> Liquidity:
-        """Maker or taker for fills; UNSPECIFIED otherwise."""
-        return Liquidity.UNSPECIFIED
+        """Maker or taker for fills; NONE otherwise."""
+        return Liquidity.NONE
 
     @property
     def reported(self) -> bool:

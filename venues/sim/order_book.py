@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from oms_server.domain.child import Liquidity
 from oms_server.domain.decimals import ZERO, bps_of, fmt
 from oms_server.domain.enums import OrderType, Side, TimeInForce
 from venues.sim.events import (
@@ -26,7 +27,6 @@ from venues.sim.events import (
     CancelRejected,
     Expired,
     Filled,
-    Liquidity,
     MatchResult,
     OrderEvent,
     OrderStatus,
@@ -37,8 +37,8 @@ from venues.sim.events import (
     Trade,
 )
 
-#: A price level as (price, total open quantity).
-Level = tuple[Decimal, Decimal]
+#: One price level of a book: (price, size), the size being the open quantity there.
+PriceLevel = tuple[Decimal, Decimal]
 
 CANCELED_ON_REQUEST_TEXT = "canceled on request"
 UNKNOWN_ORDER_TEXT = "unknown order id"
@@ -69,8 +69,8 @@ class BookDepth:
     """Aggregated levels of one book, best first on each side."""
 
     symbol: str
-    bids: list[Level]
-    asks: list[Level]
+    bids: list[PriceLevel]
+    asks: list[PriceLevel]
 
 
 @dataclass(slots=True, eq=False)
@@ -452,7 +452,7 @@ class _BookSide:
         for price in self.prices_best_first():
             yield from self._levels[price].values()
 
-    def depth(self, levels: int) -> list[Level]:
+    def depth(self, levels: int) -> list[PriceLevel]:
         prices = itertools.islice(self.prices_best_first(), max(levels, 0))
         return [(price, self.size_at(price)) for price in prices]
 

@@ -32,7 +32,6 @@ from venues.publisher import PipelinedPublisher
 from venues.scenario import Scenario, VenueConfig
 from venues.sim.events import (
     Filled,
-    Liquidity,
     MatchResult,
     OrderEvent,
     OrderStatus,
@@ -370,7 +369,7 @@ class VenueSimulator:
             cum_qty=fmt(event.cum_qty),
             leaves_qty=fmt(event.leaves_qty),
             fee=fmt(event.fee),
-            liquidity=_LIQUIDITY[event.liquidity],
+            liquidity=wire.LIQUIDITY_OUT[event.liquidity],
             text=event.text,
             transact_time_ns=time.time_ns(),
             venue_sequence=sequence,
@@ -395,11 +394,6 @@ _EXEC_TYPE = {
 }
 _ORDER_STATUS = {
     status: v.OrderStatus.Value(f"ORDER_STATUS_{status.value}") for status in OrderStatus
-}
-_LIQUIDITY = {
-    Liquidity.UNSPECIFIED: v.LIQUIDITY_UNSPECIFIED,
-    Liquidity.MAKER: v.LIQUIDITY_MAKER,
-    Liquidity.TAKER: v.LIQUIDITY_TAKER,
 }
 
 

@@ -6,10 +6,11 @@ from decimal import Decimal
 
 import pytest
 
+from oms_server.domain.child import Liquidity
 from oms_server.domain.decimals import is_multiple_of
 from oms_server.domain.enums import OrderType, Side, TimeInForce
 from oms_server.domain.instruments import Instrument
-from venues.sim.events import Filled, Liquidity, MatchResult, OrderStatus, Owner
+from venues.sim.events import Filled, MatchResult, OrderStatus, Owner
 from venues.sim.liquidity import MarketMaker, MarketMakerConfig
 from venues.sim.matching import MatchingEngine
 from venues.sim.order_book import BookDepth, NewOrder

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from oms_server.domain.child import Liquidity
 from oms_server.domain.enums import ExecType, OrderType, Side, TimeInForce
 from oms_server.domain.errors import NotFoundError, ValidationError
 from oms_server.domain.instruments import Instrument
@@ -17,7 +18,6 @@ from venues.sim.events import (
     Canceled,
     CancelRejected,
     Filled,
-    Liquidity,
     OrderStatus,
     Owner,
     Rejected,

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from oms_server.domain.child import Liquidity
 from oms_server.domain.enums import OrderType, Side, TimeInForce
 from venues.sim.events import (
     Accepted,
@@ -16,7 +17,6 @@ from venues.sim.events import (
     CancelRejected,
     Expired,
     Filled,
-    Liquidity,
     MatchResult,
     OrderStatus,
     Owner,
