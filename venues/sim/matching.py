@@ -75,15 +75,16 @@ class MatchingEngine:
             return MatchResult(duplicate=known)
         problem = self._new_order_problem(order)
         if problem:
-            return self._reject(order, problem)
+            return self._reject(order.order_id, order.symbol, order.owner, problem)
         return self._books[order.symbol].submit(order)
 
-    def reject(self, order: NewOrder, reason: str) -> MatchResult:
-        """Refuse a new order with ``reason`` (fault injection); a known id changes nothing."""
-        known = self._known_status(order.order_id)
+    def reject(self, order_id: str, symbol: str, reason: str) -> MatchResult:
+        """Refuse a new OMS order with ``reason`` (fields missing, or a simulated fault);
+        a known order id changes nothing (duplicate)."""
+        known = self._known_status(order_id)
         if known is not None:
             return MatchResult(duplicate=known)
-        return self._reject(order, reason)
+        return self._reject(order_id, symbol, Owner.OMS, reason)
 
     def cancel(self, order_id: str) -> MatchResult:
         """Cancel the rest of a live order; CancelRejected when unknown or done."""
@@ -171,14 +172,14 @@ class MatchingEngine:
             return f"symbol: unknown symbol {order.symbol!r}"
         return _order_field_problem(instrument, order)
 
-    def _reject(self, order: NewOrder, text: str) -> MatchResult:
-        if order.owner is Owner.OMS:
-            self._rejected[order.order_id] = OrderStatusReport(order.order_id, OrderStatus.REJECTED)
+    def _reject(self, order_id: str, symbol: str, owner: Owner, text: str) -> MatchResult:
+        if owner is Owner.OMS:
+            self._rejected[order_id] = OrderStatusReport(order_id, OrderStatus.REJECTED)
         event = Rejected(
             event_id=self._ids(),
-            order_id=order.order_id,
-            owner=order.owner,
-            symbol=order.symbol,
+            order_id=order_id,
+            owner=owner,
+            symbol=symbol,
             status=OrderStatus.REJECTED,
             cum_qty=ZERO,
             leaves_qty=ZERO,

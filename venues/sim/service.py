@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 
 from oms_server.domain.decimals import ZERO, fmt
 from oms_server.domain.enums import ExecType
@@ -47,6 +48,7 @@ from venues.tasks import cancel_and_wait
 log = logging.getLogger(__name__)
 
 FAULT_REJECT_TEXT = "rejected by venue (simulated fault)"
+MISSING_FIELDS_TEXT = "side, order_type and time_in_force are required"
 #: Every book is republished at least this often, changed or not (a heartbeat).
 BOOK_REFRESH_S = 1.0
 
@@ -96,7 +98,7 @@ class VenueSimulator:
         self._book_sequences: dict[str, int] = {}
         self._venue_sequence = 0
         self._tasks: list[asyncio.Task[None]] = []
-        self._subscriptions: list[object] = []
+        self._subscriptions: list[Subscription] = []
         self.orders_received = 0
         self.reports_dropped = 0
         self.fills_made = 0
@@ -128,7 +130,7 @@ class VenueSimulator:
     async def stop(self) -> None:
         for subscription in self._subscriptions:
             with contextlib.suppress(Exception):
-                await subscription.unsubscribe()  # type: ignore[attr-defined]
+                await subscription.unsubscribe()
         await cancel_and_wait(self._tasks, f"venue {self.name}")
         self._tasks = []
         await self._outbound.stop()
@@ -209,20 +211,17 @@ class VenueSimulator:
         self._emit(result)
 
     def _new_order(self, msg: v.NewOrder) -> MatchResult:
-        order = NewOrder(
-            order_id=msg.child_order_id,
-            symbol=msg.symbol,
-            side=wire.SIDE_IN.get(msg.side),  # type: ignore[arg-type]
-            order_type=wire.TYPE_IN.get(msg.order_type),  # type: ignore[arg-type]
-            time_in_force=wire.TIF_IN.get(msg.time_in_force),  # type: ignore[arg-type]
-            quantity=_decimal_or_zero(msg.quantity),
-            price=Decimal(msg.limit_price) if msg.limit_price else None,
-            owner=Owner.OMS,
-        )
-        if None in (order.side, order.order_type, order.time_in_force):
-            return self.engine.reject(order, "side, order_type and time_in_force are required")
-        if self.faults.rejects_new_order(lambda: self._is_new(order.order_id)):
-            return self.engine.reject(order, FAULT_REJECT_TEXT)
+        order_id, symbol = msg.child_order_id, msg.symbol
+        side = wire.SIDE_IN.get(msg.side)
+        order_type = wire.TYPE_IN.get(msg.order_type)
+        time_in_force = wire.TIF_IN.get(msg.time_in_force)
+        quantity = _decimal_or_zero(msg.quantity)
+        price = Decimal(msg.limit_price) if msg.limit_price else None
+        if side is None or order_type is None or time_in_force is None:
+            return self.engine.reject(order_id, symbol, MISSING_FIELDS_TEXT)
+        if self.faults.rejects_new_order(lambda: self._is_new(order_id)):
+            return self.engine.reject(order_id, symbol, FAULT_REJECT_TEXT)
+        order = NewOrder(order_id, symbol, side, order_type, time_in_force, quantity, price)
         return self.engine.submit(order)
 
     def _is_new(self, order_id: str) -> bool:
@@ -398,7 +397,12 @@ _ORDER_STATUS = {
 
 
 def _venue_seed(seed: int, venue: str) -> int:
-    return seed * 1_000_003 + sum(ord(ch) * 31**i for i, ch in enumerate(venue))
+    """The market maker's seed at ``venue``: the scenario's, mixed with the venue name."""
+    mixed, weight = 0, 1
+    for ch in venue:
+        mixed += ord(ch) * weight
+        weight *= 31
+    return seed * 1_000_003 + mixed
 
 
 def _decimal_or_zero(text: str) -> Decimal:

@@ -16,9 +16,9 @@ from protos.venue.v1 import venue_pb2 as v
 from tests.support.waiting import eventually
 from venues import wire
 from venues.scenario import parse_scenario
-from venues.sim.events import OrderEvent, Owner
+from venues.sim.events import OrderEvent, OrderStatus, Owner, Rejected
 from venues.sim.order_book import NewOrder
-from venues.sim.service import VenueSimulator
+from venues.sim.service import FAULT_REJECT_TEXT, MISSING_FIELDS_TEXT, VenueSimulator
 from venues.tasks import cancel_and_wait
 
 pytestmark = pytest.mark.timeout(30)
@@ -128,7 +128,7 @@ def every_kind_of_event(sim: VenueSimulator) -> list[OrderEvent]:
         engine.replace("rest", Decimal("1"), Decimal("189.505")),
         engine.cancel("rest"),
         engine.cancel("nobody"),
-        engine.reject(buy("refused", "1", "190.00"), "simulated"),
+        engine.reject("refused", "AAPL", "simulated"),
         engine.submit(  # refused by the engine: a limit order without a price
             NewOrder("no-price", "AAPL", Side.SELL, OrderType.LIMIT, TimeInForce.IOC, Decimal(1))
         ),
@@ -205,3 +205,22 @@ async def test_a_malformed_order_message_is_refused_and_the_venue_goes_on() -> N
     await cancel_and_wait([loop], "order loop")
     assert sim.malformed_orders == 2
     assert {r.child_order_id for r in reports.decoded()} == {"good"}
+
+
+def test_a_new_order_without_side_type_or_time_in_force_is_rejected_saying_so() -> None:
+    sim, _ = simulator()
+    body = new_order("no-side", "190.01").new_order
+    body.side = v.SIDE_UNSPECIFIED
+    result = sim._new_order(body)
+    assert [(type(e), e.text) for e in result.events] == [(Rejected, MISSING_FIELDS_TEXT)]
+    assert sim.engine.status("no-side").status is OrderStatus.REJECTED
+
+
+def test_an_order_resent_after_a_fault_reject_is_answered_as_before() -> None:
+    sim, _ = simulator()
+    sim.apply_control(v.SimulatorControl(faults=v.FaultSettings(reject_rate=1.0)))
+    first = sim._new_order(new_order("c1", "190.01").new_order)
+    assert [(type(e), e.text) for e in first.events] == [(Rejected, FAULT_REJECT_TEXT)]
+    again = sim._new_order(new_order("c1", "190.01").new_order)
+    assert again.events == ()
+    assert again.duplicate is not None and again.duplicate.status is OrderStatus.REJECTED
