@@ -251,7 +251,7 @@ def _venue(table: Table, path: str, known: dict[str, Instrument]) -> VenueConfig
 def _faults(table: object, path: str) -> FaultConfig:
     table = _as_table(table, path)
     _check_keys(table, path, _FAULT_KEYS)
-    return FaultConfig(**{key: _rate(table, path, key) for key in FAULT_RATE_NAMES})
+    return FaultConfig(**{key: _rate(table, path, key) for key in FAULT_RATE_NAMES if key in table})
 
 
 def _book(table: Table, path: str, known: dict[str, Instrument]) -> BookConfig:
@@ -407,7 +407,8 @@ def _number(table: Table, path: str, key: str, default: float, *, positive: bool
 
 
 def _rate(table: Table, path: str, key: str) -> float:
-    value = table.get(key, 0.0)
+    """The share in [0, 1] at ``key``, which the table holds (defaults are FaultConfig's)."""
+    value = table[key]
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ScenarioError(_key(path, key), "must be a number between 0 and 1")
     if not 0 <= value <= 1:

@@ -6,7 +6,8 @@ pass). Execution reports leave on the JetStream stream through a pipelined publi
 (many PubAcks awaited at once, a failed publish repeated), those made together in one
 message. Books are published on md.<V>.<SYMBOL>, throttled. Faults (rejects, dropped
 and duplicated reports, going dark) come from the scenario or at run time from
-venue.<V>.control, drawn from a seeded generator so a run can be repeated.
+venue.<V>.control; the venue's ``FaultPlan`` draws them from a seeded generator, so a
+run can be repeated.
 """
 
 from __future__ import annotations
