@@ -12,7 +12,7 @@ import contextvars
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, TypeAlias, cast
 
 import grpc
 import jwt
@@ -29,6 +29,16 @@ DEFAULT_TOKEN_TTL_S = 7 * 24 * 3600
 VERIFIED_TOKENS_KEPT = 10_000
 #: Services callable without a token (probes and tooling).
 PUBLIC_SERVICE_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+#: grpc.aio's context of a call; requests and responses are any method's messages.
+Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
+#: A unary behavior under grpc.aio: a coroutine function of (request, context).
+UnaryBehavior: TypeAlias = Callable[[Any, Context], Awaitable[Any]]
+#: A server-streaming behavior as this API writes them: a coroutine that sends with
+#: ``context.write`` and returns nothing.
+StreamBehavior: TypeAlias = Callable[[Any, Context], Awaitable[None]]
+#: A method handler of any RPC (generic in the stubs only, hence the quotes).
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 
 _tracer = trace.get_tracer("oms.api")
 
@@ -111,26 +121,27 @@ class Authenticator:
         self._secret = secret
         self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
 
-    def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    def wrap(self, method: str, handler: Handler) -> Handler:
         """``handler`` of the full ``method`` name with authentication in front of it."""
         if method.startswith(PUBLIC_SERVICE_PREFIXES):
             return _public(handler)
         deserializer = _tolerant(handler.request_deserializer)
-        if handler.unary_unary is not None:
+        unary, stream = _unary_behavior(handler), _stream_behavior(handler)
+        if unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                self._wrap_unary(handler.unary_unary, method),
+                self._wrap_unary(unary, method),
                 request_deserializer=deserializer,
                 response_serializer=handler.response_serializer,
             )
-        if handler.unary_stream is not None:
+        if stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                self._wrap_stream(handler.unary_stream, method),
+                self._wrap_stream(stream, method),
                 request_deserializer=deserializer,
                 response_serializer=_passing_bytes(handler.response_serializer),
             )
         return handler  # pragma: no cover - the API has no client-streaming RPCs
 
-    def _authenticate(self, context: grpc.aio.ServicerContext) -> Principal:
+    def _authenticate(self, context: Context) -> Principal:
         metadata = dict(context.invocation_metadata() or ())
         header = metadata.get("authorization", "")
         if not isinstance(header, str) or not header.lower().startswith("bearer "):
@@ -149,10 +160,8 @@ class Authenticator:
             self._verified.popitem(last=False)
         return principal
 
-    def _wrap_unary(
-        self, behavior: Callable[..., Awaitable[Any]], method: str
-    ) -> Callable[..., Awaitable[Any]]:
-        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+    def _wrap_unary(self, behavior: UnaryBehavior, method: str) -> UnaryBehavior:
+        async def wrapped(request: Any, context: Context) -> Any:
             if isinstance(request, UndecodableRequest):
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
             with _server_span(method, context):
@@ -168,12 +177,10 @@ class Authenticator:
 
         return wrapped
 
-    def _wrap_stream(
-        self, behavior: Callable[..., Awaitable[None]], method: str
-    ) -> Callable[..., Awaitable[None]]:
+    def _wrap_stream(self, behavior: StreamBehavior, method: str) -> StreamBehavior:
         """A streaming handler written as a coroutine that sends with ``context.write``."""
 
-        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> None:
+        async def wrapped(request: Any, context: Context) -> None:
             if isinstance(request, UndecodableRequest):
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
             try:
@@ -204,9 +211,7 @@ class AuthenticatingRegistrar:
             tuple(_AuthenticatedGeneric(h, self._auth) for h in handlers)
         )
 
-    def add_registered_method_handlers(
-        self, service: str, handlers: dict[str, grpc.RpcMethodHandler]
-    ) -> None:
+    def add_registered_method_handlers(self, service: str, handlers: dict[str, Handler]) -> None:
         """Not forwarded: the generic handlers already serve these methods, and cheaper.
 
         grpc.aio's server loop keeps one pending request per registered method and, for
@@ -222,11 +227,9 @@ class _AuthenticatedGeneric(grpc.GenericRpcHandler):
     def __init__(self, inner: grpc.GenericRpcHandler, authenticator: Authenticator) -> None:
         self._inner = inner
         self._auth = authenticator
-        self._wrapped: dict[str, grpc.RpcMethodHandler | None] = {}
+        self._wrapped: dict[str, Handler | None] = {}
 
-    def service(
-        self, handler_call_details: grpc.HandlerCallDetails
-    ) -> grpc.RpcMethodHandler | None:
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> Handler | None:
         method = handler_call_details.method
         if method not in self._wrapped:
             handler = self._inner.service(handler_call_details)
@@ -241,13 +244,13 @@ class UndecodableRequest:
         self.message = f"the request is not a valid protobuf message of this RPC: {error}"
 
 
-def _public(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+def _public(handler: Handler) -> Handler:
     """A public (no token) unary handler that still refuses undecodable bytes clearly."""
-    if handler.unary_unary is None:
+    behavior = _unary_behavior(handler)
+    if behavior is None:
         return handler  # streaming health Watch and reflection keep gRPC's own handling
-    behavior = handler.unary_unary
 
-    async def checked(request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def checked(request: Any, context: Context) -> Any:
         if isinstance(request, UndecodableRequest):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
         return await behavior(request, context)
@@ -257,6 +260,17 @@ def _public(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         request_deserializer=_tolerant(handler.request_deserializer),
         response_serializer=handler.response_serializer,
     )
+
+
+def _unary_behavior(handler: Handler) -> UnaryBehavior | None:
+    # The grpc stubs type a handler's behaviors for the sync server; grpc.aio's are
+    # coroutine functions taking its own context.
+    return cast("UnaryBehavior | None", handler.unary_unary)
+
+
+def _stream_behavior(handler: Handler) -> StreamBehavior | None:
+    # As above; this API's streams are coroutines that write (see StreamBehavior).
+    return cast("StreamBehavior | None", handler.unary_stream)
 
 
 def _passing_bytes(serialize: Callable[[Any], bytes] | None) -> Callable[[Any], bytes] | None:
@@ -284,7 +298,7 @@ def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], A
     return decode
 
 
-def _server_span(method: str, context: grpc.aio.ServicerContext) -> Any:
+def _server_span(method: str, context: Context) -> contextlib.AbstractContextManager[object]:
     """A server span for an RPC, joined to the caller's trace (W3C traceparent metadata)."""
     if not tracing_enabled():
         return contextlib.nullcontext()
