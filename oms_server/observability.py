@@ -22,7 +22,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 from prometheus_client import start_http_server
-from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from oms_server.telemetry import install_tracer_provider
@@ -107,7 +107,7 @@ class OmsCollector(Collector):
     def __init__(self, app: OmsApp) -> None:
         self._app = app
 
-    def collect(self) -> Iterator[object]:
+    def collect(self) -> Iterator[Metric]:
         engine = self._app.engine
         if engine is None:
             return
@@ -145,7 +145,7 @@ class OmsCollector(Collector):
         )
         yield from self._venue_metrics()
 
-    def _venue_metrics(self) -> Iterator[object]:
+    def _venue_metrics(self) -> Iterator[Metric]:
         connector = self._app.connector
         if connector is None:
             return
@@ -161,7 +161,7 @@ def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily
     return CounterMetricFamily(name, documentation, value=value)
 
 
-def _key_metrics(engine: OrderEngine) -> Iterator[object]:
+def _key_metrics(engine: OrderEngine) -> Iterator[Metric]:
     """The idempotency-key index: exact keys, filtered keys, and reads of the store."""
     keys = engine.client_ids
     yield GaugeMetricFamily(
