@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, NoReturn, TypeVar
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -51,7 +52,7 @@ def to_status(error: e.OmsError) -> grpc.Status:
         )
         details.append(_pack(error_details_pb2.BadRequest(field_violations=[violation])))
     status = status_pb2.Status(
-        code=getattr(code_pb2, code.name), message=error.message, details=details
+        code=code_pb2.Code.Value(code.name), message=error.message, details=details
     )
     return rpc_status.to_status(status)
 
@@ -61,10 +62,15 @@ async def abort(context: grpc.aio.ServicerContext, error: e.OmsError) -> NoRetur
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+S = TypeVar("S")
+Q = TypeVar("Q")
+R = TypeVar("R")
+C = TypeVar("C", bound="grpc.aio.ServicerContext[Any, Any]")
 
 
-def rpc_errors(method: F) -> F:
+def rpc_errors(
+    method: Callable[[S, Q, C], Awaitable[R]],
+) -> Callable[[S, Q, C], Coroutine[Any, Any, R]]:
     """Turn domain errors of a servicer method into their gRPC status.
 
     For unary methods, and for streaming ones written as coroutines that send with
@@ -72,7 +78,7 @@ def rpc_errors(method: F) -> F:
     """
 
     @functools.wraps(method)
-    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def wrapper(self: S, request: Q, context: C) -> R:
         try:
             return await method(self, request, context)
         except e.OmsError as error:
@@ -81,10 +87,10 @@ def rpc_errors(method: F) -> F:
             log.exception("unexpected error in %s", method.__qualname__)
             await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the server log")
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
-def _pack(message: Any) -> any_pb2.Any:
+def _pack(message: Message) -> any_pb2.Any:
     packed = any_pb2.Any()
     packed.Pack(message)
     return packed
