@@ -27,9 +27,9 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
@@ -40,6 +40,8 @@ from clients.quality import QualitySummary, summarize
 from clients.sdk import OmsClient, OmsError, TlsOptions
 from clients.sdk.client import DEFAULT_TIMEOUT_S
 from protos.oms.v1 import account_service_pb2, admin_service_pb2, common_pb2, order_pb2
+
+T = TypeVar("T")
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
@@ -362,8 +364,8 @@ async def cmd_venues(client: OmsClient, args: argparse.Namespace, out: Output) -
 
 
 async def _follow(
-    items: AsyncIterator[Any],
-    show: Callable[[Any], None],
+    items: AsyncGenerator[T, None],
+    show: Callable[[T], None],
     max_items: int | None,
     duration_s: float | None,
 ) -> None:
@@ -383,7 +385,7 @@ async def _follow(
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(consume(), duration_s)
     finally:
-        await items.aclose()  # type: ignore[attr-defined]
+        await items.aclose()
 
 
 # -- token, account, TLS -------------------------------------------------------------------

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
@@ -268,7 +268,7 @@ class OmsClient:
         symbol: str = "",
         page_size: int = 0,
         timeout_s: float | None = None,
-    ) -> AsyncIterator[order_pb2.Order]:
+    ) -> AsyncGenerator[order_pb2.Order, None]:
         """Every order of an account, newest first, fetching page after page."""
         states = list(states)
         token = ""
@@ -297,7 +297,7 @@ class OmsClient:
 
     async def reports(
         self, account_id: str, from_sequence: int = 0
-    ) -> AsyncIterator[order_pb2.ExecutionReport]:
+    ) -> AsyncGenerator[order_pb2.ExecutionReport, None]:
         """An account's execution reports after ``from_sequence``, replayed then live.
 
         A broken stream (server gone or restarted, slow consumer dropped) is reopened
@@ -398,7 +398,7 @@ class OmsClient:
 
     async def stream_quotes(
         self, symbols: Iterable[str] = ()
-    ) -> AsyncIterator[market_data_service_pb2.Quote]:
+    ) -> AsyncGenerator[market_data_service_pb2.Quote, None]:
         """Quotes of ``symbols`` (all when empty) as books change; reopened when broken."""
         request = market_data_service_pb2.StreamQuotesRequest(symbols=list(symbols))
         backoff = _Backoff(self.reconnect)

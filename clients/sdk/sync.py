@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from clients.sdk.client import OmsClient
@@ -32,7 +32,7 @@ def _blocking(
 
 
 def _iterating(
-    method: Callable[Concatenate[OmsClient, P], AsyncIterator[T]],
+    method: Callable[Concatenate[OmsClient, P], AsyncGenerator[T, None]],
 ) -> Callable[Concatenate[SyncOmsClient, P], Iterator[T]]:
     def call(self: SyncOmsClient, /, *args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
         return self._iterate(method(self._client, *args, **kwargs))
@@ -100,7 +100,7 @@ class SyncOmsClient:
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
-    def _iterate(self, agen: AsyncIterator[T]) -> Iterator[T]:
+    def _iterate(self, agen: AsyncGenerator[T, None]) -> Iterator[T]:
         try:
             while True:
                 try:
@@ -108,9 +108,8 @@ class SyncOmsClient:
                 except StopAsyncIteration:
                     return
         finally:
-            aclose = getattr(agen, "aclose", None)
-            if aclose is not None and not self._loop.is_closed():
-                self._run(aclose())
+            if not self._loop.is_closed():
+                self._run(agen.aclose())
 
 
 async def _make_client(target: str, token: str, options: dict[str, Any]) -> OmsClient:
