@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -33,16 +34,18 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from clients.bench.aio import run as run_loop
 from clients.bench.stats import Latencies, LatencySummary
-from oms_server.domain.child import ChildOrder
+from oms_server.domain.child import ChildOrder, VenueOrderStatus, VenueReport
 from oms_server.domain.enums import OrderType, Side, TimeInForce
+from oms_server.engine.ports import ExecutionSink
+from oms_server.telemetry import inject_headers
 from protos.venue.v1 import venue_pb2 as v
+from router.book import VenueBook
 from venues import subjects, wire
 from venues.connector import VenueConnector
 from venues.nats_client import close_nats, connect_nats
 from venues.nats_runtime import EmbeddedNats
 from venues.scenario import Scenario, VenueConfig, load_scenario
 from venues.sim.service import VenueSimulator
-from oms_server.telemetry import inject_headers
 
 SCENARIO = Path(__file__).resolve().parent.parent / "clients" / "bench" / "scenario.toml"
 #: Orders sent (and waited for) before the first timed round.
@@ -120,25 +123,32 @@ async def measure(scenario: Scenario, orders: int, rate: float, repeat: int) -> 
             await oms_nc.close()
 
 
-class StandInEngine:
+class StandInEngine(ExecutionSink):
     """What the connector needs of the order engine; reports are counted, not stored."""
-
-    routing = None
 
     def __init__(self) -> None:
         self.applied = 0
 
-    async def apply_venue_reports(self, reports: list[object]) -> None:
+    async def apply_venue_reports(self, reports: list[VenueReport]) -> None:
         self.applied += len(reports)
 
-    def stale_children(self, older_than_ns: int) -> list[object]:
+    async def reconcile(self, venue: str, statuses: Mapping[str, VenueOrderStatus | None]) -> None:
+        return None
+
+    def stale_children(self, older_than_ns: int) -> list[ChildOrder]:
         return []
 
-    def open_children(self) -> list[object]:
+    def open_children(self) -> list[ChildOrder]:
         return []
 
-    def sweep_slice(self, limit: int) -> list[object]:
+    def sweep_slice(self, limit: int) -> list[ChildOrder]:
         return []
+
+    def working_children(self, venue: str) -> int:
+        return 0
+
+    def on_book(self, book: VenueBook) -> None:
+        return None
 
 
 async def measure_connector(nc: NatsClient, config: VenueConfig, reports: int) -> None:
@@ -147,7 +157,7 @@ async def measure_connector(nc: NatsClient, config: VenueConfig, reports: int) -
     engine = StandInEngine()
     js = nc.jetstream()
     cpu = time.process_time()
-    await connector.start(engine)  # type: ignore[arg-type]
+    await connector.start(engine)
     deadline = time.monotonic() + ROUND_TIMEOUT_S
     while True:
         if engine.applied >= reports:
