@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import logging
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -37,6 +38,8 @@ from oms_server.engine.recorder import Batch, BatchRecorder
 from oms_server.engine.replace import ReplaceWorkflow
 from oms_server.engine.risk_gate import ALL_ACCOUNTS, RiskGate
 from oms_server.engine.routing import ParentRouting, Routing
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -106,7 +109,10 @@ class OrderCommands:
             if order.is_terminal:
                 self.live.retire(order)
         for callback in batch.after_commit:
-            callback()
+            try:
+                callback()
+            except Exception:  # the batch is stored: one failed send must not stop the engine
+                log.exception("after-commit work failed (the batch is committed)")
 
     # -- orders -------------------------------------------------------------------------
 
@@ -225,6 +231,8 @@ class OrderCommands:
                 continue
             if reconciliation.cancel_was_lost(child, status, now, self.policy):
                 self.reconcile_stats.resent_cancels += 1
+                child.updated_ns = now  # the next resend waits a whole ack timeout
+                self.recorder.touch_child(child)
                 self.recorder.after_commit(functools.partial(self._send_cancel, child))
             reports.extend(reconciliation.reports_from_status(venue, child, status, now))
         if reports:

@@ -53,9 +53,12 @@ class NeedsStoreRead(StoreLookupNeeded):
 class Idempotency:
     """The key index and the rules of a retried submit or replace."""
 
-    def __init__(self, live: LiveOrders, kept: int = CLIENT_IDS_KEPT) -> None:
-        self.keys = ClientOrderIds(kept)
+    def __init__(self, live: LiveOrders, kept: int | None = None) -> None:
+        self.keys = ClientOrderIds(CLIENT_IDS_KEPT if kept is None else kept)
         self._live = live
+        #: Ids announced for pending replaces -> the order being replaced: their keys
+        #: are taken, though no order has the id yet.
+        self._reserved: dict[str, str] = {}
 
     def existing_submit(self, request: OrderRequest, checked: KeyCheck | None) -> Order | None:
         """The order a retried submit refers to, or None for a key that is surely new."""
@@ -79,12 +82,27 @@ class Idempotency:
     ) -> Order:
         """``then`` of a copy of the order, here or (through NeedsStoreRead) from the store."""
         order = self._live.get(order_id)
-        if order is None:
-            raise NeedsStoreRead(order_id, then)
-        return then(copy.copy(order))
+        if order is not None:
+            return then(copy.copy(order))
+        replaced = self._reserved.get(order_id)
+        if replaced is not None:
+            raise AlreadyExistsError(
+                f"client_order_id is already used by the pending replace of order {replaced}",
+                reason="DUPLICATE_CLIENT_ORDER_ID",
+            )
+        raise NeedsStoreRead(order_id, then)
 
     def add(self, key: Key, order_id: str) -> None:
         self.keys.add(key, order_id)
+
+    def reserve(self, key: Key, order_id: str, replaced_order_id: str) -> None:
+        """Take ``key`` for the order a pending replace of ``replaced_order_id`` will make."""
+        self.keys.add(key, order_id)
+        self._reserved[order_id] = replaced_order_id
+
+    def release(self, order_id: str) -> None:
+        """The pending replace that reserved ``order_id`` ended (made it, or not)."""
+        self._reserved.pop(order_id, None)
 
     def discard(self, key: Key) -> None:
         self.keys.discard(key)

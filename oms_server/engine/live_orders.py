@@ -22,11 +22,11 @@ RECENT_ORDERS_KEPT = 2_000
 class LiveOrders:
     """Working orders by id, and the most recently finished ones."""
 
-    def __init__(self, recent_kept: int = RECENT_ORDERS_KEPT) -> None:
+    def __init__(self, recent_kept: int | None = None) -> None:
         #: Working orders by id: routing reads and changes these in place.
         self.working: dict[str, Order] = {}
         self._recent: OrderedDict[str, Order] = OrderedDict()
-        self._recent_kept = recent_kept
+        self._recent_kept = RECENT_ORDERS_KEPT if recent_kept is None else recent_kept
 
     def __contains__(self, order_id: object) -> bool:
         return order_id in self.working or order_id in self._recent

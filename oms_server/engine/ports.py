@@ -116,8 +116,10 @@ class ChangeSet:
     accounts: dict[str, tuple[Account, bool, int]] = field(default_factory=dict)
     #: (account id, symbol) -> (account, is new): the position is read from the account.
     positions: dict[tuple[str, str], tuple[Account, bool]] = field(default_factory=dict)
-    #: Halts set (with is-new) and scopes resumed (None).
-    halts: dict[str, tuple[Halt, bool] | None] = field(default_factory=dict)
+    #: Halts set, with is-new; written after the deletes of ``resumed``.
+    halts: dict[str, tuple[Halt, bool]] = field(default_factory=dict)
+    #: Scopes resumed (their stored halt deleted) before the halts above were set.
+    resumed: set[str] = field(default_factory=set)
 
     def __bool__(self) -> bool:
         return bool(
@@ -128,6 +130,7 @@ class ChangeSet:
             or self.accounts
             or self.positions
             or self.halts
+            or self.resumed
         )
 
 

@@ -56,10 +56,16 @@ class ReconcileStats:
 
 
 def unseen_action(child: ChildOrder, policy: ReconcilePolicy) -> str:
-    """What to do with a child its venue does not know: "resend", "give_up" or "wait"."""
+    """What to do with a child its venue does not know: "resend", "give_up" or "wait".
+
+    A child whose cancel was asked for is never sent again: the client no longer wants
+    it, so it ends at once.
+    """
     if child.state is not ChildState.PENDING_NEW:
         return "wait"  # acknowledged meanwhile: a later report or status settles it
-    return "give_up" if child.resends >= policy.max_resends else "resend"
+    if child.cancel_requested or child.resends >= policy.max_resends:
+        return "give_up"
+    return "resend"
 
 
 def cancel_was_lost(

@@ -116,7 +116,10 @@ class BatchRecorder:
         self._batch.changes.halts[halt.scope] = (halt, is_new or was_new)
 
     def clear_halt(self, scope: str) -> None:
-        self._batch.changes.halts[scope] = None
+        changes = self._batch.changes
+        set_in_this_batch = changes.halts.pop(scope, None)
+        if set_in_this_batch is None or not set_in_this_batch[1]:
+            changes.resumed.add(scope)  # a stored halt: delete its row
 
     # -- after the commit ---------------------------------------------------------------
 

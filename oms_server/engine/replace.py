@@ -80,7 +80,7 @@ class ReplaceWorkflow:
         self._recorder.report(old, ExecType.PENDING_REPLACE)
         if not self._routing.cancel(old):
             self._pending[old.order_id] = terms
-            self._keys.add((old.account_id, terms.client_order_id), new_id)
+            self._keys.reserve((old.account_id, terms.client_order_id), new_id, old.order_id)
             old.replaced_by_order_id = new_id  # announced now; cleared if the replace fails
             return copy.copy(old)  # finished once every child of the original is done
         return copy.copy(self._complete(old, terms))
@@ -119,7 +119,10 @@ class ReplaceWorkflow:
         if terms is None or parent is None or self._routing.live_children(parent):
             return
         del self._pending[parent_order_id]
-        if not parent.is_terminal:
+        self._keys.release(terms.new_order_id)
+        if parent.is_terminal:  # it filled (or ended) before its children were done
+            self._withdraw(parent, terms, f"order is {parent.state.value}")
+        else:
             self._complete(parent, terms)
 
     def _complete(self, old: Order, terms: ReplaceTerms) -> Order:
@@ -157,6 +160,10 @@ class ReplaceWorkflow:
     def _reject(self, old: Order, terms: ReplaceTerms, reason: str) -> None:
         """The original stays (working again); its announced replacement is withdrawn."""
         old.apply(Trigger.REPLACE_REJECT)
+        self._withdraw(old, terms, reason)
+
+    def _withdraw(self, old: Order, terms: ReplaceTerms, reason: str) -> None:
+        """Say the replace was refused, and free the id and key it announced."""
         old.replaced_by_order_id = ""
         self._recorder.report(old, ExecType.REPLACE_REJECTED, text=reason)
         self._keys.discard((old.account_id, terms.client_order_id))

@@ -206,8 +206,11 @@ class ParentRouting:
         return [c for i in ids if (c := self.children.get(i)) is not None and not c.is_done]
 
     def adopt(self, old: Order, new: Order) -> None:
-        """Carry an old order's stop registration over to the order that replaces it."""
-        if self._drop_stop(old):
+        """Carry an old order's stop registration over to the order that replaces it, and
+        drop the old order's children (all done: a replace completes only then)."""
+        moved = self._drop_stop(old)
+        self._forget(old)
+        if moved:
             self._stops.setdefault(new.symbol, set()).add(new.order_id)
 
     # -- venue reports ------------------------------------------------------------------

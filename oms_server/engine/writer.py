@@ -70,6 +70,8 @@ class SingleWriter:
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Command | object] = asyncio.Queue(queue_size)
         self._task: asyncio.Task[None] | None = None
+        #: Set once stop() began or the writer ended: no command is taken after it.
+        self._closed = False
         self.failure: BaseException | None = None
         self.stats = WriterStats()
 
@@ -80,7 +82,8 @@ class SingleWriter:
         """Finish the queued commands, commit them, and stop."""
         if self._task is None:
             return
-        if not self._task.done():
+        if not self._task.done() and not self._closed:
+            self._closed = True
             await self._queue.put(_STOP)
         await asyncio.gather(self._task, return_exceptions=True)
         self._task = None
@@ -101,13 +104,15 @@ class SingleWriter:
         Client commands are refused with RESOURCE_EXHAUSTED when the queue is full
         (back-pressure the caller can see); venue reports wait for room instead.
         """
-        if self.failure is not None or self._task is None:
+        if self.failure is not None or self._task is None or self._closed:
             raise UnavailableError("the order engine is not running")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         trace_context = otel_context.get_current() if tracing_enabled() else None
         command = _Command(action, future, trace_context)
         if wait_for_room:
             await self._queue.put(command)
+            if self._task.done():  # it ended while we waited for room: nobody runs it
+                self._refuse_queued()
         else:
             try:
                 self._queue.put_nowait(command)
@@ -141,6 +146,8 @@ class SingleWriter:
         finally:
             if committing is not None:  # cancelled: the commit still ends, and answers
                 await asyncio.gather(committing, return_exceptions=True)
+            self._closed = True
+            self._refuse_queued()
 
     async def _commit_and_answer(
         self,
@@ -222,12 +229,24 @@ class SingleWriter:
         if self.failure is None:
             log.error("order engine stopped: the journal commit failed: %s", exc)
             self.failure = exc
-        error = UnavailableError("the order store is unavailable; nothing was stored")
+        self._closed = True
         for command in commands:
             if not command.future.done():
-                command.future.set_exception(error)
+                command.future.set_exception(_store_unavailable())
+        self._refuse_queued()
+        self._queue.put_nowait(_STOP)  # wakes the writer task, which then ends
+
+    def _refuse_queued(self) -> None:
+        """Answer every command still queued: the writer will not run it."""
         while not self._queue.empty():
             item = self._queue.get_nowait()
             if isinstance(item, _Command) and not item.future.done():
-                item.future.set_exception(error)
-        self._queue.put_nowait(_STOP)  # wakes the writer task, which then ends
+                item.future.set_exception(
+                    _store_unavailable()
+                    if self.failure is not None
+                    else UnavailableError("the order engine is stopping")
+                )
+
+
+def _store_unavailable() -> UnavailableError:
+    return UnavailableError("the order store is unavailable; nothing was stored")

@@ -36,11 +36,10 @@ def encode_changes(changes: ChangeSet) -> JournalBatch:
     for (account_id, symbol), (account, is_new) in changes.positions.items():
         row = position_to_row(account_id, symbol, account.position(symbol))
         batch.upsert("positions", (account_id, symbol), row, is_new=is_new)
-    for scope, halt in changes.halts.items():
-        if halt is None:
-            batch.delete("halts", scope)
-        else:
-            batch.upsert("halts", scope, halt_to_row(halt[0]), is_new=halt[1])
+    for scope in changes.resumed:
+        batch.delete("halts", scope)  # before the halts set again after it
+    for scope, (halt, is_new) in changes.halts.items():
+        batch.upsert("halts", scope, halt_to_row(halt), is_new=is_new)
     return batch
 
 

@@ -14,7 +14,7 @@ import random
 import grpc
 import pytest
 
-from oms_server.engine import engine as engine_module
+from oms_server.engine import idempotency, live_orders
 from oms_server.engine.client_ids import ClientOrderIds
 from protos.oms.v1 import common_pb2
 from protos.oms.v1 import order_service_pb2 as pb
@@ -28,7 +28,7 @@ ORDERS = 20
 
 @pytest.fixture
 def few_keys_kept(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engine_module, "CLIENT_IDS_KEPT", KEPT)
+    monkeypatch.setattr(idempotency, "CLIENT_IDS_KEPT", KEPT)
 
 
 async def submit_many(oms: RunningOms) -> list[str]:
@@ -157,7 +157,7 @@ async def test_lookups_racing_evictions_never_make_a_key_twice(
 @pytest.fixture
 def few_orders_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     """Finished orders leave memory at once; their keys stay among the recent ones."""
-    monkeypatch.setattr(engine_module, "RECENT_ORDERS_KEPT", 0)
+    monkeypatch.setattr(live_orders, "RECENT_ORDERS_KEPT", 0)
 
 
 async def test_a_replace_may_not_take_the_key_of_an_order_only_the_store_holds(

@@ -192,7 +192,8 @@ def test_halting_every_account_ends_every_working_order() -> None:
 def test_resume_lets_the_account_trade_again(engine: OrderCommands) -> None:
     engine.halt("A", ADMIN, "fat finger")
     engine.resume("A")
-    assert settle(engine).changes.halts == {"A": None}
+    changes = settle(engine).changes
+    assert changes.halts == {} and changes.resumed == set()  # set and lifted in one batch
     assert engine.submit(request("c1"), ADMIN).state is OrderState.NEW
 
 

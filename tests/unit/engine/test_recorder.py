@@ -152,7 +152,9 @@ def test_halts_set_and_cleared_are_recorded_by_scope(recorder: BatchRecorder) ->
     recorder.set_halt(again, is_new=False)
     recorder.set_halt(Halt("*", "all", "ops", 3), is_new=False)
     recorder.clear_halt("*")
-    assert recorder.seal().changes.halts == {"A": (again, True), "*": None}
+    changes = recorder.seal().changes
+    assert changes.halts == {"A": (again, True)}
+    assert changes.resumed == {"*"}  # a stored halt lifted: its row is deleted
 
 
 def test_after_commit_work_belongs_to_its_batch_in_order(recorder: BatchRecorder) -> None:

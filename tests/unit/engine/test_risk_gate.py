@@ -102,7 +102,8 @@ def test_a_halt_is_stored_with_the_batch(gate: RiskGate, recorder: BatchRecorder
     gate.halt("A", ADMIN, "still fat")
     assert recorder.seal().changes.halts == {"A": (Halt("A", "still fat", "ops", START_NS), False)}
     gate.resume("A")
-    assert recorder.seal().changes.halts == {"A": None}
+    changes = recorder.seal().changes
+    assert changes.halts == {} and changes.resumed == {"A"}
 
 
 def test_resuming_a_scope_that_is_not_halted_stores_nothing(
