@@ -99,7 +99,7 @@ class OmsApp:
         )
         await self.server.start()
         serve_metrics(self, self.settings.metrics_addr)
-        await set_serving(self._health, self._service_names)  # type: ignore[arg-type]
+        await set_serving(self._health, self._service_names)
         log.info("OMS gRPC server listening on %s", self.address)
 
     async def stop(self, grace_s: float = DEFAULT_GRACE_S) -> None:

@@ -135,7 +135,7 @@ class StandInEngine(ExecutionSink):
     async def reconcile(self, venue: str, statuses: Mapping[str, VenueOrderStatus | None]) -> None:
         return None
 
-    def stale_children(self, older_than_ns: int) -> list[ChildOrder]:
+    def stale_children(self) -> list[ChildOrder]:
         return []
 
     def open_children(self) -> list[ChildOrder]:

@@ -70,6 +70,8 @@ PROBE_CHILD_ID = "probe"
 PROBE_INTERVAL_S = 0.5
 #: Outbound messages published per turn of the sender task.
 OUTBOUND_FLUSH_EVERY = 256
+
+
 class _Outbound(NamedTuple):
     subject: str
     payload: bytes
@@ -361,8 +363,7 @@ class VenueConnector:
             return
         known = {s.child_order_id: s for s in response.orders}
         statuses = {
-            child.child_order_id: _status_of(known.get(child.child_order_id))
-            for child in children
+            child.child_order_id: _status_of(known.get(child.child_order_id)) for child in children
         }
         await self._sink.reconcile(venue, statuses)
 

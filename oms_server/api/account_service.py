@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import grpc
 
 from oms_server.api import mapping
@@ -114,6 +116,6 @@ def account_message(account: Account) -> pb.Account:
     )
 
 
-def _positive_or(text: str, field: str, default: object) -> object:
+def _positive_or(text: str, field: str, default: Decimal) -> Decimal:
     """A positive decimal, or ``default`` when the field is left empty."""
     return default if text == "" else parse_positive(text, field)

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from enum import Enum
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -31,6 +31,8 @@ from oms_server.domain.reports import ExecutionReport
 from protos.oms.v1 import common_pb2, order_pb2, order_service_pb2
 
 E = TypeVar("E", bound=Enum)
+#: A generated proto enum's value type (an int).
+V = TypeVar("V", bound=int)
 
 #: Default and largest ListOrders page.
 DEFAULT_PAGE_SIZE = 100
@@ -39,19 +41,22 @@ MAX_PAGE_SIZE = 1000
 MAX_TIMESTAMP_NS = 2**63
 
 
-def _enum_maps(proto_enum: Any, prefix: str, domain: type[E]) -> tuple[dict[int, E], dict[E, int]]:
-    to_domain = {proto_enum.Value(f"{prefix}_{member.value}"): member for member in domain}
-    return to_domain, {member: number for number, member in to_domain.items()}
+def _enum_maps(
+    value_of: Callable[[str], V], prefix: str, domain: type[E]
+) -> tuple[dict[int, E], dict[E, V]]:
+    """Proto enum number -> domain member, and back (by the member's name suffix)."""
+    to_proto = {member: value_of(f"{prefix}_{member.value}") for member in domain}
+    return {int(number): member for member, number in to_proto.items()}, to_proto
 
 
-SIDE_IN, SIDE_OUT = _enum_maps(common_pb2.Side, "SIDE", Side)
+SIDE_IN, SIDE_OUT = _enum_maps(common_pb2.Side.Value, "SIDE", Side)
 TYPE_OUT = {kind: common_pb2.OrderType.Value(row.proto_name) for kind, row in ORDER_TYPES.items()}
 TYPE_IN: dict[int, OrderType] = {number: kind for kind, number in TYPE_OUT.items()}
-TIF_IN, TIF_OUT = _enum_maps(common_pb2.TimeInForce, "TIME_IN_FORCE", TimeInForce)
-STATE_IN, STATE_OUT = _enum_maps(common_pb2.OrderState, "ORDER_STATE", OrderState)
-EXEC_IN, EXEC_OUT = _enum_maps(common_pb2.ExecType, "EXEC_TYPE", ExecType)
+TIF_IN, TIF_OUT = _enum_maps(common_pb2.TimeInForce.Value, "TIME_IN_FORCE", TimeInForce)
+STATE_IN, STATE_OUT = _enum_maps(common_pb2.OrderState.Value, "ORDER_STATE", OrderState)
+EXEC_IN, EXEC_OUT = _enum_maps(common_pb2.ExecType.Value, "EXEC_TYPE", ExecType)
 ROUTING_IN, ROUTING_OUT = _enum_maps(
-    common_pb2.RoutingStrategy, "ROUTING_STRATEGY", RoutingStrategy
+    common_pb2.RoutingStrategy.Value, "ROUTING_STRATEGY", RoutingStrategy
 )
 
 

@@ -58,7 +58,9 @@ class MarketDataService(market_data_service_pb2_grpc.MarketDataServiceServicer):
         return pb.GetQuoteResponse(quote=self.quote(instrument.symbol))
 
     @rpc_errors
-    async def StreamQuotes(
+    # Written with context.write (grpc.aio allows it), not as a generator: one write per
+    # batch of messages, and the stub's AsyncIterator return type does not describe that.
+    async def StreamQuotes(  # type: ignore[override]
         self, request: pb.StreamQuotesRequest, context: grpc.aio.ServicerContext
     ) -> None:
         current_principal()

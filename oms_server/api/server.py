@@ -70,7 +70,7 @@ def create_server(
     # Reflection is public and streaming: the registrar passes it on unwrapped.
     reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
         reflection.aio.ReflectionServicer([*names, health.SERVICE_NAME, reflection.SERVICE_NAME]),
-        registrar,  # type: ignore[arg-type]
+        registrar,
     )
     port = _bind(server, addr, tls)
     return server, port, health_servicer

@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from oms_server.domain.access import Principal
 from oms_server.domain.accounts import Account, RiskLimits
@@ -49,7 +49,7 @@ class OrderEngine:
 
     def __init__(
         self,
-        store: OrderStore,
+        store: OrderStore[Any],
         instruments: Mapping[str, Instrument],
         hub: ReportHub,
         *,

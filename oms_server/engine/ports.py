@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from oms_server.domain.accounts import Account
 from oms_server.domain.child import ChildOrder, VenueOrderStatus, VenueReport
@@ -140,14 +140,20 @@ class SealedChanges(Protocol):
     def __bool__(self) -> bool: ...
 
 
-class OrderStore(Protocol):
-    """The journal: the engine commits to it and rebuilds its live state from it."""
+Sealed = TypeVar("Sealed", bound=SealedChanges)
 
-    def seal(self, changes: ChangeSet) -> SealedChanges:
+
+class OrderStore(Protocol[Sealed]):
+    """The journal: the engine commits to it and rebuilds its live state from it.
+
+    ``Sealed`` is the store's own encoding of a change set (its rows).
+    """
+
+    def seal(self, changes: ChangeSet) -> Sealed:
         """Encode ``changes`` now, before later commands change the same objects."""
         ...
 
-    async def commit(self, sealed: SealedChanges) -> None:
+    async def commit(self, sealed: Sealed) -> None:
         """Write a sealed change set in one transaction."""
         ...
 
@@ -218,8 +224,8 @@ class ExecutionSink(Protocol):
         """Settle children with what their venue says of them (None: it did not know)."""
         ...
 
-    def stale_children(self, older_than_ns: int) -> list[ChildOrder]:
-        """Snapshots of open children unanswered since before ``older_than_ns``."""
+    def stale_children(self) -> list[ChildOrder]:
+        """Snapshots of open children unanswered for longer than the ack timeout."""
         ...
 
     def open_children(self) -> list[ChildOrder]:

@@ -6,6 +6,7 @@ it; the engine calls it from its writer task, so nothing here needs a lock.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
@@ -197,7 +198,7 @@ class ParentRouting:
                 child.cancel_requested = True
                 child.updated_ns = self._recorder.now_ns()
                 self._touch(child, False)
-                self._recorder.after_commit(lambda c=child: self.venues.send_cancel(c))
+                self._recorder.after_commit(functools.partial(self.venues.send_cancel, child))
         self._drop_stop(order)
         return not live
 
@@ -260,7 +261,8 @@ class ParentRouting:
         """
         if self._sweep_at >= len(self._sweep_ids):
             self._sweep_ids, self._sweep_at = list(self.children), 0
-        ids, at, found = self._sweep_ids, self._sweep_at, []
+        ids, at = self._sweep_ids, self._sweep_at
+        found: list[ChildOrder] = []
         while at < len(ids) and len(found) < limit:
             child = self.children.get(ids[at])
             at += 1

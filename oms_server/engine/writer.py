@@ -57,7 +57,7 @@ class SingleWriter:
 
     def __init__(
         self,
-        store: OrderStore,
+        store: OrderStore[Any],
         seal: Callable[[], Batch],
         committed: Callable[[Batch], None],
         *,
