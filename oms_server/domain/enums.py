@@ -36,20 +36,6 @@ class OrderType(StrEnum):
 
         return ORDER_TYPES[self]
 
-    @property
-    def needs_limit_price(self) -> bool:
-        """True when a request of this type must carry a limit price."""
-        from oms_server.domain.order_types import Term
-
-        return Term.LIMIT_PRICE in self.rule.requires
-
-    @property
-    def needs_stop_price(self) -> bool:
-        """True when a request of this type must carry a stop price."""
-        from oms_server.domain.order_types import Term
-
-        return Term.STOP_PRICE in self.rule.requires
-
 
 class TimeInForce(StrEnum):
     DAY = "DAY"

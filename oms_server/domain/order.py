@@ -22,7 +22,7 @@ from oms_server.domain.enums import (
 )
 from oms_server.domain.errors import FailedPreconditionError, ValidationError
 from oms_server.domain.instruments import Instrument
-from oms_server.domain.order_types import ORDER_TYPES, PRICE_TERMS, term_values
+from oms_server.domain.order_types import ORDER_TYPES, PRICE_TERMS, PriceSource, term_values
 from oms_server.domain.reports import ExecutionReport
 from oms_server.domain.state_machine import Trigger, is_legal, next_state
 
@@ -152,7 +152,7 @@ class Order:
         new.reroutes = 0
         new.created_ns = new.updated_ns = now_ns
         new.extra = {}
-        if limit_price is not None and self.order_type.needs_limit_price:
+        if limit_price is not None and self.order_type.rule.reserves_at is PriceSource.LIMIT:
             new.reserve_price = limit_price
         return new
 

@@ -18,6 +18,7 @@ from oms_server.domain.enums import ExecType
 from oms_server.domain.errors import FailedPreconditionError, ValidationError
 from oms_server.domain.instruments import Instrument
 from oms_server.domain.order import Order
+from oms_server.domain.order_types import Term
 from oms_server.domain.state_machine import Trigger
 from oms_server.engine.idempotency import Idempotency, KeyCheck, earlier_replacement
 from oms_server.engine.live_orders import LiveOrders
@@ -153,7 +154,7 @@ class ReplaceWorkflow:
         self._recorder.report(old, ExecType.REPLACED, text=f"replaced by {new.order_id}")
         self._recorder.report(new, ExecType.NEW, text=f"replaces {old.order_id}")
         self._routing.adopt(old, new)
-        if not new.order_type.needs_stop_price or old.arrival_price is not None:
+        if not new.order_type.rule.waits_for_trigger or old.arrival_price is not None:
             self._routing.route(new)
         return new
 
@@ -176,7 +177,7 @@ def check_terms(
     if quantity is None and limit_price is None:
         raise ValidationError("quantity", "give a new quantity and/or limit_price")
     if limit_price is not None:
-        if not old.order_type.needs_limit_price:
+        if Term.LIMIT_PRICE not in old.order_type.rule.allows:
             raise ValidationError("limit_price", "this order type has no limit price")
         instrument.check_price(limit_price, "limit_price")
     if quantity is not None:

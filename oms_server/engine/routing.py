@@ -21,7 +21,7 @@ from oms_server.domain.child import (
     VenueReport,
 )
 from oms_server.domain.decimals import ZERO
-from oms_server.domain.enums import ExecType, OrderState, Side, TimeInForce
+from oms_server.domain.enums import ExecType, OrderState, TimeInForce
 from oms_server.domain.errors import OmsError
 from oms_server.domain.instruments import Instrument
 from oms_server.domain.order import Order
@@ -137,14 +137,14 @@ class ParentRouting:
         self._child_counts.update(child_counts)
         for order in self._orders.values():
             untriggered = order.cum_qty == ZERO and order.arrival_price is None
-            if order.order_type.needs_stop_price and untriggered:
+            if order.order_type.rule.waits_for_trigger and untriggered:
                 self._stops.setdefault(order.symbol, set()).add(order.order_id)
 
     # -- parents ------------------------------------------------------------------------
 
     def on_accepted(self, order: Order) -> None:
         """Route a newly accepted order (stop orders wait for their trigger)."""
-        if order.order_type.needs_stop_price:
+        if order.order_type.rule.waits_for_trigger:
             self._stops.setdefault(order.symbol, set()).add(order.order_id)
             return
         self.route(order)
@@ -307,7 +307,7 @@ class ParentRouting:
         triggered = [
             order
             for order_id in list(ids)
-            if (order := self._orders.get(order_id)) is not None and _stop_hit(order, book)
+            if (order := self._orders.get(order_id)) is not None and _triggered(order, book)
         ]
         for order in triggered:
             ids.discard(order.order_id)
@@ -457,13 +457,17 @@ class ParentRouting:
         return False
 
 
-def _stop_hit(order: Order, book: ConsolidatedBook) -> bool:
-    assert order.stop_price is not None
-    if order.side is Side.BUY:
-        ask = book.best_ask
-        return ask is not None and ask.price >= order.stop_price
-    bid = book.best_bid
-    return bid is not None and bid.price <= order.stop_price
+def _triggered(order: Order, book: ConsolidatedBook) -> bool:
+    """True when the consolidated book releases ``order`` by its type's trigger rule."""
+    trigger = order.order_type.rule.trigger
+    assert trigger is not None and order.stop_price is not None
+    bid, ask = book.best_bid, book.best_ask
+    return trigger.hit(
+        order.side,
+        order.stop_price,
+        bid.price if bid is not None else None,
+        ask.price if ask is not None else None,
+    )
 
 
 def _waits_on_venue(child: ChildOrder) -> bool:
