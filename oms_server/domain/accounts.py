@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from oms_server.domain.decimals import ZERO, average_price, bps_of, fmt
+from oms_server.domain.decimals import ZERO, average_price, bps_of
 from oms_server.domain.enums import Side
-from oms_server.domain.errors import FailedPreconditionError, ValidationError
+from oms_server.domain.errors import ValidationError
 
 DEFAULT_MAX_ORDER_QUANTITY = Decimal("1000000")
 DEFAULT_MAX_ORDER_NOTIONAL = Decimal("10000000")
@@ -134,16 +134,6 @@ class Account:
             symbol = reservation.symbol
             total = self.reserved_quantities.get(symbol, ZERO) + sign * reservation.quantity
             self.reserved_quantities[symbol] = total
-
-    def check_can_afford(self, order_id: str, needed: Reservation) -> None:
-        """Refuse a reservation the account cannot cover (ignoring what ``order_id`` holds)."""
-        held = self.reservations.get(order_id, Reservation())
-        if needed.cash > self.buying_power + held.cash:
-            raise FailedPreconditionError(
-                f"risk check RISK_INSUFFICIENT_FUNDS: account {self.account_id} needs "
-                f"{fmt(needed.cash)} but has {fmt(self.buying_power + held.cash)} of buying power",
-                reason="RISK_INSUFFICIENT_FUNDS",
-            )
 
     def apply_fill(
         self, side: Side, symbol: str, qty: Decimal, price: Decimal, fee: Decimal

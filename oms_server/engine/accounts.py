@@ -6,6 +6,7 @@ they are rebuilt from the working orders, so they never drift from the orders.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from decimal import Decimal
 
@@ -16,11 +17,12 @@ from oms_server.domain.accounts import (
     buy_reservation,
     sell_reservation,
 )
-from oms_server.domain.decimals import ZERO, fmt
+from oms_server.domain.decimals import ZERO
 from oms_server.domain.enums import Side
 from oms_server.domain.errors import AlreadyExistsError, FailedPreconditionError, NotFoundError
 from oms_server.domain.order import Order, OrderRequest
 from oms_server.domain.risk import (
+    Cover,
     DuplicateOrderGuard,
     OrderRateThrottle,
     PriceBasis,
@@ -87,27 +89,29 @@ class AccountBook:
 
     def admit(self, request: OrderRequest, reference: Decimal | None, now_ns: int) -> PriceBasis:
         """Run every pre-trade rule for a new order; raises naming the rule that refused."""
-        account = self._accounts.get(request.account_id)
-        if account is None:
-            raise FailedPreconditionError(
-                f"risk check ACCOUNT_NOT_FOUND: account {request.account_id} does not exist",
-                reason="ACCOUNT_NOT_FOUND",
-            )
-        basis = check_order(account, request, reference)
-        needed = self._needed(
-            request.side, request.symbol, request.quantity, basis.reservation_price
-        )
-        self._check_covered(account, request.side, request.symbol, "", needed)
+        account = self._account_for_order(request.account_id)
+        basis = check_order(account, request, reference, cover=Cover(self._fee_bps))
         self._duplicates.admit(account, request, now_ns)
         self._throttle.admit(account, now_ns)
         return basis
 
-    def check_replace(self, order: Order, quantity: Decimal, price: Decimal | None) -> None:
-        """Refuse a replace whose new worst case the account cannot cover."""
-        account = self.get(order.account_id)
-        basis = price if price is not None else order.reserve_price or ZERO
-        needed = self._needed(order.side, order.symbol, quantity - order.cum_qty, basis)
-        self._check_covered(account, order.side, order.symbol, order.order_id, needed)
+    def admit_replace(
+        self,
+        order: Order,
+        quantity: Decimal,
+        price: Decimal | None,
+        reference: Decimal | None,
+        now_ns: int,
+    ) -> PriceBasis:
+        """Run every pre-trade rule on a replace's new terms, as for a new order (the
+        replaced order's own reservation counts as available); raises naming the rule."""
+        account = self._account_for_order(order.account_id)
+        terms = copy.copy(order)
+        terms.quantity, terms.limit_price = quantity, price
+        cover = Cover(self._fee_bps, replaces=order.order_id, filled_qty=order.cum_qty)
+        basis = check_order(account, terms, reference, cover=cover)
+        self._throttle.admit(account, now_ns)
+        return basis
 
     def refresh(self, order: Order) -> None:
         """Hold what a working order still needs; release everything once it is done."""
@@ -138,23 +142,14 @@ class AccountBook:
             return buy_reservation(open_qty, price, self._fee_bps)
         return sell_reservation(open_qty, symbol)
 
-    def _check_covered(
-        self, account: Account, side: Side, symbol: str, order_id: str, needed: Reservation
-    ) -> None:
-        if side is Side.BUY:
-            account.check_can_afford(order_id, needed)
-            return
-        if account.limits.allow_short:
-            return
-        held = account.reservations.get(order_id, Reservation()).quantity
-        available = account.position(symbol).quantity - account.reserved_quantity(symbol)
-        if needed.quantity > available + held:
+    def _account_for_order(self, account_id: str) -> Account:
+        account = self._accounts.get(account_id)
+        if account is None:
             raise FailedPreconditionError(
-                f"risk check RISK_INSUFFICIENT_POSITION: account {account.account_id} holds "
-                f"{fmt(available + held)} {symbol} available to sell, not "
-                f"{fmt(needed.quantity)} (short selling is not allowed)",
-                reason="RISK_INSUFFICIENT_POSITION",
+                f"risk check ACCOUNT_NOT_FOUND: account {account_id} does not exist",
+                reason="ACCOUNT_NOT_FOUND",
             )
+        return account
 
     def _write_account(self, account: Account, now_ns: int, *, is_new: bool = False) -> None:
         self._recorder.touch_account(account, now_ns=now_ns, is_new=is_new)

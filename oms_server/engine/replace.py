@@ -71,7 +71,8 @@ class ReplaceWorkflow:
     ) -> Order:
         """Start replacing ``old``; returns the new order, or ``old`` while it waits."""
         new_qty, new_price = check_terms(old, instrument, quantity, limit_price)
-        self._risk.admit_replace(old, new_qty, new_price)
+        reference = self._routing.reference_price(old.symbol)
+        self._risk.admit_replace(old, new_qty, new_price, reference, self._recorder.now_ns())
         old.check(Trigger.REPLACE_REQUEST)
         new_id = self._new_order_id(self._recorder.now_ns())
         terms = ReplaceTerms(

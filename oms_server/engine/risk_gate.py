@@ -40,9 +40,18 @@ class RiskGate:
         self.check_not_halted(request.account_id)
         return self._accounts.admit(request, reference, now_ns)
 
-    def admit_replace(self, order: Order, quantity: Decimal, price: Decimal | None) -> None:
-        """Refuse a replace whose new worst case the account cannot cover."""
-        self._accounts.check_replace(order, quantity, price)
+    def admit_replace(
+        self,
+        order: Order,
+        quantity: Decimal,
+        price: Decimal | None,
+        reference: Decimal | None,
+        now_ns: int,
+    ) -> PriceBasis:
+        """Check a replace's new terms against halts and every risk rule (SEC 15c3-5:
+        a replace is a new order as far as pre-trade risk goes)."""
+        self.check_not_halted(order.account_id)
+        return self._accounts.admit_replace(order, quantity, price, reference, now_ns)
 
     def check_not_halted(self, account_id: str) -> None:
         reason = self.halted(account_id)

@@ -122,9 +122,36 @@ def test_halts_loaded_from_the_store_hold_and_are_updated_not_inserted(
     assert recorder.seal().changes.halts["A"] == (Halt("A", "again", "ops", START_NS), False)
 
 
-def test_a_replace_the_account_cannot_cover_is_refused(gate: RiskGate) -> None:
+def replace_refusal(gate: RiskGate, quantity: Decimal, price: Decimal) -> str | None:
+    """The reason a replace of a working buy to these terms is refused, or None."""
     working = order("o1", quantity=Decimal(100), reserve_price=Decimal(100))
-    gate.admit_replace(working, Decimal(200), Decimal(100))
-    with pytest.raises(FailedPreconditionError) as refused:
-        gate.admit_replace(working, Decimal(1_000_000), Decimal(100))
-    assert refused.value.reason == "RISK_INSUFFICIENT_FUNDS"
+    try:
+        gate.admit_replace(working, quantity, price, REFERENCE, START_NS)
+    except FailedPreconditionError as refused:
+        return refused.reason
+    return None
+
+
+def test_a_replace_the_account_cannot_cover_is_refused(gate: RiskGate) -> None:
+    assert replace_refusal(gate, Decimal(200), Decimal(100)) is None
+    affordable = (FUNDS / Decimal(100)).to_integral_value()
+    assert replace_refusal(gate, affordable * 2, Decimal(100)) == "RISK_INSUFFICIENT_FUNDS"
+
+
+@pytest.mark.parametrize(
+    ("quantity", "price", "reason"),
+    [
+        (Decimal(100), Decimal(200), "RISK_PRICE_COLLAR"),  # a buy far through the collar
+        (Decimal(2_000_000), Decimal(100), "RISK_MAX_ORDER_QUANTITY"),
+        (Decimal(200_000), Decimal(100), "RISK_MAX_ORDER_NOTIONAL"),
+    ],
+)
+def test_a_replace_passes_the_same_rules_as_a_new_order(
+    gate: RiskGate, quantity: Decimal, price: Decimal, reason: str
+) -> None:
+    assert replace_refusal(gate, quantity, price) == reason
+
+
+def test_a_halted_account_cannot_replace(gate: RiskGate) -> None:
+    gate.halt("A", ADMIN, "fat finger")
+    assert replace_refusal(gate, Decimal(200), Decimal(100)) == "TRADING_HALTED"
