@@ -123,6 +123,29 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
         return pb.GetOrderEventsResponse(events=[mapping.report_message(r) for r in events])
 
     @rpc_errors
+    async def CancelAllOrders(
+        self, request: pb.CancelAllOrdersRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CancelAllOrdersResponse:
+        account_id = mapping.identifier(request.account_id, "account_id")
+        principal = require_account(account_id)
+        symbol = (
+            mapping.instrument_of(request.symbol, self._instruments).symbol
+            if request.symbol
+            else ""
+        )
+        side = mapping.enum_in(request.side, mapping.SIDE_IN, "side") if request.side else None
+        canceled = await self._engine.cancel_all(account_id, principal, symbol, side)
+        return pb.CancelAllOrdersResponse(canceled_count=canceled)
+
+    @rpc_errors
+    async def ListExecutions(
+        self, request: pb.ListExecutionsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListExecutionsResponse:
+        require_account(mapping.identifier(request.account_id, "account_id"))
+        mapping.page_size(request.page_size)
+        return pb.ListExecutionsResponse()
+
+    @rpc_errors
     # Written with context.write (grpc.aio allows it), not as a generator: one write per
     # batch of messages, and the stub's AsyncIterator return type does not describe that.
     async def StreamExecutionReports(  # type: ignore[override]

@@ -22,7 +22,7 @@ from oms_server.domain.access import Principal
 from oms_server.domain.accounts import Account, RiskLimits
 from oms_server.domain.child import ChildOrder, VenueOrderStatus, VenueReport
 from oms_server.domain.decimals import ZERO
-from oms_server.domain.enums import ExecType
+from oms_server.domain.enums import ExecType, Side
 from oms_server.domain.instruments import Instrument
 from oms_server.domain.order import Order, OrderRequest
 from oms_server.domain.state_machine import Trigger
@@ -178,14 +178,36 @@ class OrderCommands:
     def halt(self, account_id: str | None, principal: Principal, reason: str) -> int:
         """Refuse new orders of ``account_id`` (all when None) and cancel its working ones."""
         self.risk.halt(account_id or ALL_ACCOUNTS, principal, reason)
-        targets = [
-            order
-            for order in self.live
-            if (account_id is None or order.account_id == account_id)
-            and order.can(Trigger.CANCEL_REQUEST)
-        ]
+        return self._cancel_working(
+            principal, reason, lambda order: account_id is None or order.account_id == account_id
+        )
+
+    def cancel_all(
+        self, account_id: str, principal: Principal, symbol: str = "", side: Side | None = None
+    ) -> int:
+        """Mass cancel: cancel every working order of ``account_id`` of ``symbol`` and
+        ``side`` (each when given); the number of orders a cancel was started for."""
+        self.accounts.get(account_id)  # NotFoundError for an unknown account
+
+        def matches(order: Order) -> bool:
+            return (
+                order.account_id == account_id
+                and (not symbol or order.symbol == symbol)
+                and (side is None or order.side is side)
+            )
+
+        return self._cancel_working(principal, f"mass cancel by {principal.subject}", matches)
+
+    def _cancel_working(
+        self, principal: Principal, text: str, matches: Callable[[Order], bool]
+    ) -> int:
+        """Cancel every working order ``matches`` picks (halt and mass cancel), each with
+        ``text``; every live child at every venue is asked to cancel, and a fill that
+        comes after is still applied (the parent stays PENDING_CANCEL until its children
+        are done)."""
+        targets = [o for o in self.live if matches(o) and o.can(Trigger.CANCEL_REQUEST)]
         for order in targets:
-            order.text = reason
+            order.text = text
             self.cancel(order.order_id, principal)
         return len(targets)
 

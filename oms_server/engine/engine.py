@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from oms_server.domain.access import Principal
 from oms_server.domain.accounts import Account, RiskLimits
 from oms_server.domain.child import ChildOrder, VenueOrderStatus, VenueReport
+from oms_server.domain.enums import Side
 from oms_server.domain.errors import FailedPreconditionError, NotFoundError
 from oms_server.domain.instruments import Instrument
 from oms_server.domain.order import Order, OrderRequest
@@ -201,6 +202,17 @@ class OrderEngine:
             principal.subject,
             canceled,
         )
+        return int(canceled)
+
+    async def cancel_all(
+        self, account_id: str, principal: Principal, symbol: str = "", side: Side | None = None
+    ) -> int:
+        """Mass cancel the working orders of ``account_id`` (of ``symbol``/``side`` if
+        given); answers how many a cancel was started for."""
+        canceled = await self._call(
+            functools.partial(self.commands.cancel_all, account_id, principal, symbol, side)
+        )
+        log.info("mass cancel of %s by %s: %d orders", account_id, principal.subject, canceled)
         return int(canceled)
 
     async def resume(self, account_id: str | None, principal: Principal) -> None:

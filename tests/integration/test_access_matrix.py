@@ -44,6 +44,8 @@ REQUESTS: dict[str, Callable[[], Message]] = {
     "ListOrders": lambda: o.ListOrdersRequest(account_id="ACC1"),
     "GetOrderEvents": lambda: o.GetOrderEventsRequest(order_id=ORDER_ID["id"]),
     "StreamExecutionReports": lambda: o.StreamExecutionReportsRequest(account_id="ACC1"),
+    "CancelAllOrders": lambda: o.CancelAllOrdersRequest(account_id="ACC1", symbol="MSFT"),
+    "ListExecutions": lambda: o.ListExecutionsRequest(account_id="ACC1"),
     "CreateAccount": lambda: a.CreateAccountRequest(account_id="NEWACC"),
     "Deposit": lambda: a.DepositRequest(account_id="ACC1", amount="1"),
     "GetAccount": lambda: a.GetAccountRequest(account_id="ACC1"),

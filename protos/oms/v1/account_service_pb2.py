@@ -22,37 +22,38 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1coms/v1/account_service.proto\x12\x06oms.v1\"B\n\x08Position\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\t\x12\x14\n\x0c\x61verage_cost\x18\x03 \x01(\t\"\xcb\x01\n\nRiskLimits\x12\x1a\n\x12max_order_quantity\x18\x01 \x01(\t\x12\x1a\n\x12max_order_notional\x18\x02 \x01(\t\x12\x18\n\x10price_collar_bps\x18\x03 \x01(\t\x12\x1a\n\x12restricted_symbols\x18\x04 \x03(\t\x12\x1d\n\x15max_orders_per_second\x18\x05 \x01(\r\x12\x13\n\x0b\x61llow_short\x18\x06 \x01(\x08\x12\x1b\n\x13\x64uplicate_window_ms\x18\x07 \x01(\r\"\xa0\x01\n\x07\x41\x63\x63ount\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63\x61sh\x18\x02 \x01(\t\x12\x15\n\rreserved_cash\x18\x03 \x01(\t\x12#\n\tpositions\x18\x04 \x03(\x0b\x32\x10.oms.v1.Position\x12\x0e\n\x06\x61\x63tive\x18\x05 \x01(\x08\x12\'\n\x0brisk_limits\x18\x06 \x01(\x0b\x32\x12.oms.v1.RiskLimits\"*\n\x14\x43reateAccountRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\"9\n\x15\x43reateAccountResponse\x12 \n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x0f.oms.v1.Account\"4\n\x0e\x44\x65positRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\t\"3\n\x0f\x44\x65positResponse\x12 \n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x0f.oms.v1.Account\"\'\n\x11GetAccountRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\"6\n\x12GetAccountResponse\x12 \n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x0f.oms.v1.Account\"S\n\x14SetRiskLimitsRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\'\n\x0brisk_limits\x18\x02 \x01(\x0b\x32\x12.oms.v1.RiskLimits\"9\n\x15SetRiskLimitsResponse\x12 \n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x0f.oms.v1.Account2\xad\x02\n\x0e\x41\x63\x63ountService\x12L\n\rCreateAccount\x12\x1c.oms.v1.CreateAccountRequest\x1a\x1d.oms.v1.CreateAccountResponse\x12:\n\x07\x44\x65posit\x12\x16.oms.v1.DepositRequest\x1a\x17.oms.v1.DepositResponse\x12\x43\n\nGetAccount\x12\x19.oms.v1.GetAccountRequest\x1a\x1a.oms.v1.GetAccountResponse\x12L\n\rSetRiskLimits\x12\x1c.oms.v1.SetRiskLimitsRequest\x1a\x1d.oms.v1.SetRiskLimitsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1coms/v1/account_service.proto\x12\x06oms.v1\x1a google/protobuf/field_mask.proto\"p\n\x08Position\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\t\x12\x14\n\x0c\x61verage_cost\x18\x03 \x01(\t\x12\x14\n\x0crealized_pnl\x18\x04 \x01(\t\x12\x16\n\x0eunrealized_pnl\x18\x05 \x01(\t\"\xcb\x01\n\nRiskLimits\x12\x1a\n\x12max_order_quantity\x18\x01 \x01(\t\x12\x1a\n\x12max_order_notional\x18\x02 \x01(\t\x12\x18\n\x10price_collar_bps\x18\x03 \x01(\t\x12\x1a\n\x12restricted_symbols\x18\x04 \x03(\t\x12\x1d\n\x15max_orders_per_second\x18\x05 \x01(\r\x12\x13\n\x0b\x61llow_short\x18\x06 \x01(\x08\x12\x1b\n\x13\x64uplicate_window_ms\x18\x07 \x01(\r\"\xc5\x01\n\x07\x41\x63\x63ount\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63\x61sh\x18\x02 \x01(\t\x12\x15\n\rreserved_cash\x18\x03 \x01(\t\x12#\n\tpositions\x18\x04 \x03(\x0b\x32\x10.oms.v1.Position\x12\x0e\n\x06\x61\x63tive\x18\x05 \x01(\x08\x12\'\n\x0brisk_limits\x18\x06 \x01(\x0b\x32\x12.oms.v1.RiskLimits\x12\x0e\n\x06halted\x18\x07 \x01(\x08\x12\x13\n\x0bhalt_reason\x18\x08 \x01(\t\"*\n\x14\x43reateAccountRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\"9\n\x15\x43reateAccountResponse\x12 \n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x0f.oms.v1.Account\"4\n\x0e\x44\x65positRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\t\"3\n\x0f\x44\x65positResponse\x12 \n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x0f.oms.v1.Account\"\'\n\x11GetAccountRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\"6\n\x12GetAccountResponse\x12 \n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x0f.oms.v1.Account\"\x84\x01\n\x14SetRiskLimitsRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\'\n\x0brisk_limits\x18\x02 \x01(\x0b\x32\x12.oms.v1.RiskLimits\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"9\n\x15SetRiskLimitsResponse\x12 \n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x0f.oms.v1.Account2\xad\x02\n\x0e\x41\x63\x63ountService\x12L\n\rCreateAccount\x12\x1c.oms.v1.CreateAccountRequest\x1a\x1d.oms.v1.CreateAccountResponse\x12:\n\x07\x44\x65posit\x12\x16.oms.v1.DepositRequest\x1a\x17.oms.v1.DepositResponse\x12\x43\n\nGetAccount\x12\x19.oms.v1.GetAccountRequest\x1a\x1a.oms.v1.GetAccountResponse\x12L\n\rSetRiskLimits\x12\x1c.oms.v1.SetRiskLimitsRequest\x1a\x1d.oms.v1.SetRiskLimitsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'oms.v1.account_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_POSITION']._serialized_start=40
-  _globals['_POSITION']._serialized_end=106
-  _globals['_RISKLIMITS']._serialized_start=109
-  _globals['_RISKLIMITS']._serialized_end=312
-  _globals['_ACCOUNT']._serialized_start=315
-  _globals['_ACCOUNT']._serialized_end=475
-  _globals['_CREATEACCOUNTREQUEST']._serialized_start=477
-  _globals['_CREATEACCOUNTREQUEST']._serialized_end=519
-  _globals['_CREATEACCOUNTRESPONSE']._serialized_start=521
-  _globals['_CREATEACCOUNTRESPONSE']._serialized_end=578
-  _globals['_DEPOSITREQUEST']._serialized_start=580
-  _globals['_DEPOSITREQUEST']._serialized_end=632
-  _globals['_DEPOSITRESPONSE']._serialized_start=634
-  _globals['_DEPOSITRESPONSE']._serialized_end=685
-  _globals['_GETACCOUNTREQUEST']._serialized_start=687
-  _globals['_GETACCOUNTREQUEST']._serialized_end=726
-  _globals['_GETACCOUNTRESPONSE']._serialized_start=728
-  _globals['_GETACCOUNTRESPONSE']._serialized_end=782
-  _globals['_SETRISKLIMITSREQUEST']._serialized_start=784
-  _globals['_SETRISKLIMITSREQUEST']._serialized_end=867
-  _globals['_SETRISKLIMITSRESPONSE']._serialized_start=869
-  _globals['_SETRISKLIMITSRESPONSE']._serialized_end=926
-  _globals['_ACCOUNTSERVICE']._serialized_start=929
-  _globals['_ACCOUNTSERVICE']._serialized_end=1230
+  _globals['_POSITION']._serialized_start=74
+  _globals['_POSITION']._serialized_end=186
+  _globals['_RISKLIMITS']._serialized_start=189
+  _globals['_RISKLIMITS']._serialized_end=392
+  _globals['_ACCOUNT']._serialized_start=395
+  _globals['_ACCOUNT']._serialized_end=592
+  _globals['_CREATEACCOUNTREQUEST']._serialized_start=594
+  _globals['_CREATEACCOUNTREQUEST']._serialized_end=636
+  _globals['_CREATEACCOUNTRESPONSE']._serialized_start=638
+  _globals['_CREATEACCOUNTRESPONSE']._serialized_end=695
+  _globals['_DEPOSITREQUEST']._serialized_start=697
+  _globals['_DEPOSITREQUEST']._serialized_end=749
+  _globals['_DEPOSITRESPONSE']._serialized_start=751
+  _globals['_DEPOSITRESPONSE']._serialized_end=802
+  _globals['_GETACCOUNTREQUEST']._serialized_start=804
+  _globals['_GETACCOUNTREQUEST']._serialized_end=843
+  _globals['_GETACCOUNTRESPONSE']._serialized_start=845
+  _globals['_GETACCOUNTRESPONSE']._serialized_end=899
+  _globals['_SETRISKLIMITSREQUEST']._serialized_start=902
+  _globals['_SETRISKLIMITSREQUEST']._serialized_end=1034
+  _globals['_SETRISKLIMITSRESPONSE']._serialized_start=1036
+  _globals['_SETRISKLIMITSRESPONSE']._serialized_end=1093
+  _globals['_ACCOUNTSERVICE']._serialized_start=1096
+  _globals['_ACCOUNTSERVICE']._serialized_end=1397
 # @@protoc_insertion_point(module_scope)

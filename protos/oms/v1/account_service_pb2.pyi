@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
 import builtins as _builtins
@@ -27,22 +28,30 @@ class Position(_message.Message):
     SYMBOL_FIELD_NUMBER: _builtins.int
     QUANTITY_FIELD_NUMBER: _builtins.int
     AVERAGE_COST_FIELD_NUMBER: _builtins.int
+    REALIZED_PNL_FIELD_NUMBER: _builtins.int
+    UNREALIZED_PNL_FIELD_NUMBER: _builtins.int
     symbol: _builtins.str
     """The instrument."""
     quantity: _builtins.str
     """The quantity held; negative when short."""
     average_cost: _builtins.str
     """The average cost of the quantity held."""
+    realized_pnl: _builtins.str
+    """Profit and loss realized by closing trades (average-cost method), a decimal string."""
+    unrealized_pnl: _builtins.str
+    """Profit and loss of the open quantity marked at the consolidated mid, a decimal string."""
     def __init__(
         self,
         *,
         symbol: _builtins.str = ...,
         quantity: _builtins.str = ...,
         average_cost: _builtins.str = ...,
+        realized_pnl: _builtins.str = ...,
+        unrealized_pnl: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["average_cost", b"average_cost", "quantity", b"quantity", "symbol", b"symbol"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["average_cost", b"average_cost", "quantity", b"quantity", "realized_pnl", b"realized_pnl", "symbol", b"symbol", "unrealized_pnl", b"unrealized_pnl"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -110,6 +119,8 @@ class Account(_message.Message):
     POSITIONS_FIELD_NUMBER: _builtins.int
     ACTIVE_FIELD_NUMBER: _builtins.int
     RISK_LIMITS_FIELD_NUMBER: _builtins.int
+    HALTED_FIELD_NUMBER: _builtins.int
+    HALT_REASON_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     """The account id."""
     cash: _builtins.str
@@ -118,6 +129,10 @@ class Account(_message.Message):
     """Cash reserved by working buy orders."""
     active: _builtins.bool
     """Whether the account may trade."""
+    halted: _builtins.bool
+    """True while the kill switch stops the account (or every account) trading."""
+    halt_reason: _builtins.str
+    """Why the account is halted (empty when it is not)."""
     @_builtins.property
     def positions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Position]:
         """Holdings per symbol."""
@@ -135,10 +150,12 @@ class Account(_message.Message):
         positions: _abc.Iterable[Global___Position] | None = ...,
         active: _builtins.bool = ...,
         risk_limits: Global___RiskLimits | None = ...,
+        halted: _builtins.bool = ...,
+        halt_reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["risk_limits", b"risk_limits"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "active", b"active", "cash", b"cash", "positions", b"positions", "reserved_cash", b"reserved_cash", "risk_limits", b"risk_limits"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "active", b"active", "cash", b"cash", "halt_reason", b"halt_reason", "halted", b"halted", "positions", b"positions", "reserved_cash", b"reserved_cash", "risk_limits", b"risk_limits"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -294,21 +311,29 @@ class SetRiskLimitsRequest(_message.Message):
 
     ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     RISK_LIMITS_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     """The account."""
     @_builtins.property
     def risk_limits(self) -> Global___RiskLimits:
         """The new limits."""
 
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """The fields of risk_limits to change (e.g. "max_order_quantity"); empty replaces
+        every limit.
+        """
+
     def __init__(
         self,
         *,
         account_id: _builtins.str = ...,
         risk_limits: Global___RiskLimits | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["risk_limits", b"risk_limits"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["risk_limits", b"risk_limits", "update_mask", b"update_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "risk_limits", b"risk_limits"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "risk_limits", b"risk_limits", "update_mask", b"update_mask"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -88,6 +88,8 @@ class _TimeInForceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TimeInFor
     """TIME_IN_FORCE_IOC fills what it can at once; the rest is cancelled."""
     TIME_IN_FORCE_FOK: _TimeInForce.ValueType  # 4
     """TIME_IN_FORCE_FOK fills entirely at once or not at all."""
+    TIME_IN_FORCE_GTD: _TimeInForce.ValueType  # 5
+    """TIME_IN_FORCE_GTD works until the order's expire_time."""
 
 class TimeInForce(_TimeInForce, metaclass=_TimeInForceEnumTypeWrapper):
     """TimeInForce says how long an order stays working."""
@@ -102,7 +104,33 @@ TIME_IN_FORCE_IOC: TimeInForce.ValueType  # 3
 """TIME_IN_FORCE_IOC fills what it can at once; the rest is cancelled."""
 TIME_IN_FORCE_FOK: TimeInForce.ValueType  # 4
 """TIME_IN_FORCE_FOK fills entirely at once or not at all."""
+TIME_IN_FORCE_GTD: TimeInForce.ValueType  # 5
+"""TIME_IN_FORCE_GTD works until the order's expire_time."""
 Global___TimeInForce: _TypeAlias = TimeInForce  # noqa: Y015
+
+class _Liquidity:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _LiquidityEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Liquidity.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    LIQUIDITY_UNSPECIFIED: _Liquidity.ValueType  # 0
+    """LIQUIDITY_UNSPECIFIED is never reported for a fill."""
+    LIQUIDITY_MAKER: _Liquidity.ValueType  # 1
+    """LIQUIDITY_MAKER means the order rested on the book and was hit (a rebate)."""
+    LIQUIDITY_TAKER: _Liquidity.ValueType  # 2
+    """LIQUIDITY_TAKER means the order took resting liquidity (a fee)."""
+
+class Liquidity(_Liquidity, metaclass=_LiquidityEnumTypeWrapper):
+    """Liquidity says whether a fill added liquidity to a book or took it."""
+
+LIQUIDITY_UNSPECIFIED: Liquidity.ValueType  # 0
+"""LIQUIDITY_UNSPECIFIED is never reported for a fill."""
+LIQUIDITY_MAKER: Liquidity.ValueType  # 1
+"""LIQUIDITY_MAKER means the order rested on the book and was hit (a rebate)."""
+LIQUIDITY_TAKER: Liquidity.ValueType  # 2
+"""LIQUIDITY_TAKER means the order took resting liquidity (a fee)."""
+Global___Liquidity: _TypeAlias = Liquidity  # noqa: Y015
 
 class _OrderState:
     ValueType = _typing.NewType("ValueType", _builtins.int)

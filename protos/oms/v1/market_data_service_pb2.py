@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n oms/v1/market_data_service.proto\x12\x06oms.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"Z\n\nInstrument\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x11\n\ttick_size\x18\x02 \x01(\t\x12\x10\n\x08lot_size\x18\x03 \x01(\t\x12\x17\n\x0freference_price\x18\x04 \x01(\t\"e\n\nVenueQuote\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x11\n\tbid_price\x18\x02 \x01(\t\x12\x10\n\x08\x62id_size\x18\x03 \x01(\t\x12\x11\n\task_price\x18\x04 \x01(\t\x12\x10\n\x08\x61sk_size\x18\x05 \x01(\t\"\xb5\x01\n\x05Quote\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x11\n\tbid_price\x18\x02 \x01(\t\x12\x10\n\x08\x62id_size\x18\x03 \x01(\t\x12\x11\n\task_price\x18\x04 \x01(\t\x12\x10\n\x08\x61sk_size\x18\x05 \x01(\t\x12\"\n\x06venues\x18\x06 \x03(\x0b\x32\x12.oms.v1.VenueQuote\x12.\n\nquote_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x18\n\x16ListInstrumentsRequest\"B\n\x17ListInstrumentsResponse\x12\'\n\x0binstruments\x18\x01 \x03(\x0b\x32\x12.oms.v1.Instrument\"!\n\x0fGetQuoteRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\"0\n\x10GetQuoteResponse\x12\x1c\n\x05quote\x18\x01 \x01(\x0b\x32\r.oms.v1.Quote\"&\n\x13StreamQuotesRequest\x12\x0f\n\x07symbols\x18\x01 \x03(\t\"4\n\x14StreamQuotesResponse\x12\x1c\n\x05quote\x18\x01 \x01(\x0b\x32\r.oms.v1.Quote2\xf3\x01\n\x11MarketDataService\x12R\n\x0fListInstruments\x12\x1e.oms.v1.ListInstrumentsRequest\x1a\x1f.oms.v1.ListInstrumentsResponse\x12=\n\x08GetQuote\x12\x17.oms.v1.GetQuoteRequest\x1a\x18.oms.v1.GetQuoteResponse\x12K\n\x0cStreamQuotes\x12\x1b.oms.v1.StreamQuotesRequest\x1a\x1c.oms.v1.StreamQuotesResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n oms/v1/market_data_service.proto\x12\x06oms.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"Z\n\nInstrument\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x11\n\ttick_size\x18\x02 \x01(\t\x12\x10\n\x08lot_size\x18\x03 \x01(\t\x12\x17\n\x0freference_price\x18\x04 \x01(\t\"\x95\x01\n\nVenueQuote\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x11\n\tbid_price\x18\x02 \x01(\t\x12\x10\n\x08\x62id_size\x18\x03 \x01(\t\x12\x11\n\task_price\x18\x04 \x01(\t\x12\x10\n\x08\x61sk_size\x18\x05 \x01(\t\x12.\n\nquote_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xe5\x01\n\x05Quote\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x11\n\tbid_price\x18\x02 \x01(\t\x12\x10\n\x08\x62id_size\x18\x03 \x01(\t\x12\x11\n\task_price\x18\x04 \x01(\t\x12\x10\n\x08\x61sk_size\x18\x05 \x01(\t\x12\"\n\x06venues\x18\x06 \x03(\x0b\x32\x12.oms.v1.VenueQuote\x12.\n\nquote_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\x0f\x65xcluded_venues\x18\x08 \x03(\x0b\x32\x15.oms.v1.ExcludedVenue\".\n\rExcludedVenue\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x18\n\x16ListInstrumentsRequest\"B\n\x17ListInstrumentsResponse\x12\'\n\x0binstruments\x18\x01 \x03(\x0b\x32\x12.oms.v1.Instrument\"!\n\x0fGetQuoteRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\"0\n\x10GetQuoteResponse\x12\x1c\n\x05quote\x18\x01 \x01(\x0b\x32\r.oms.v1.Quote\"&\n\x13StreamQuotesRequest\x12\x0f\n\x07symbols\x18\x01 \x03(\t\"4\n\x14StreamQuotesResponse\x12\x1c\n\x05quote\x18\x01 \x01(\x0b\x32\r.oms.v1.Quote2\xf3\x01\n\x11MarketDataService\x12R\n\x0fListInstruments\x12\x1e.oms.v1.ListInstrumentsRequest\x1a\x1f.oms.v1.ListInstrumentsResponse\x12=\n\x08GetQuote\x12\x17.oms.v1.GetQuoteRequest\x1a\x18.oms.v1.GetQuoteResponse\x12K\n\x0cStreamQuotes\x12\x1b.oms.v1.StreamQuotesRequest\x1a\x1c.oms.v1.StreamQuotesResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,22 +34,24 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_INSTRUMENT']._serialized_start=77
   _globals['_INSTRUMENT']._serialized_end=167
-  _globals['_VENUEQUOTE']._serialized_start=169
-  _globals['_VENUEQUOTE']._serialized_end=270
-  _globals['_QUOTE']._serialized_start=273
-  _globals['_QUOTE']._serialized_end=454
-  _globals['_LISTINSTRUMENTSREQUEST']._serialized_start=456
-  _globals['_LISTINSTRUMENTSREQUEST']._serialized_end=480
-  _globals['_LISTINSTRUMENTSRESPONSE']._serialized_start=482
-  _globals['_LISTINSTRUMENTSRESPONSE']._serialized_end=548
-  _globals['_GETQUOTEREQUEST']._serialized_start=550
-  _globals['_GETQUOTEREQUEST']._serialized_end=583
-  _globals['_GETQUOTERESPONSE']._serialized_start=585
-  _globals['_GETQUOTERESPONSE']._serialized_end=633
-  _globals['_STREAMQUOTESREQUEST']._serialized_start=635
-  _globals['_STREAMQUOTESREQUEST']._serialized_end=673
-  _globals['_STREAMQUOTESRESPONSE']._serialized_start=675
-  _globals['_STREAMQUOTESRESPONSE']._serialized_end=727
-  _globals['_MARKETDATASERVICE']._serialized_start=730
-  _globals['_MARKETDATASERVICE']._serialized_end=973
+  _globals['_VENUEQUOTE']._serialized_start=170
+  _globals['_VENUEQUOTE']._serialized_end=319
+  _globals['_QUOTE']._serialized_start=322
+  _globals['_QUOTE']._serialized_end=551
+  _globals['_EXCLUDEDVENUE']._serialized_start=553
+  _globals['_EXCLUDEDVENUE']._serialized_end=599
+  _globals['_LISTINSTRUMENTSREQUEST']._serialized_start=601
+  _globals['_LISTINSTRUMENTSREQUEST']._serialized_end=625
+  _globals['_LISTINSTRUMENTSRESPONSE']._serialized_start=627
+  _globals['_LISTINSTRUMENTSRESPONSE']._serialized_end=693
+  _globals['_GETQUOTEREQUEST']._serialized_start=695
+  _globals['_GETQUOTEREQUEST']._serialized_end=728
+  _globals['_GETQUOTERESPONSE']._serialized_start=730
+  _globals['_GETQUOTERESPONSE']._serialized_end=778
+  _globals['_STREAMQUOTESREQUEST']._serialized_start=780
+  _globals['_STREAMQUOTESREQUEST']._serialized_end=818
+  _globals['_STREAMQUOTESRESPONSE']._serialized_start=820
+  _globals['_STREAMQUOTESRESPONSE']._serialized_end=872
+  _globals['_MARKETDATASERVICE']._serialized_start=875
+  _globals['_MARKETDATASERVICE']._serialized_end=1118
 # @@protoc_insertion_point(module_scope)

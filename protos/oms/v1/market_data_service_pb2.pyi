@@ -64,6 +64,7 @@ class VenueQuote(_message.Message):
     BID_SIZE_FIELD_NUMBER: _builtins.int
     ASK_PRICE_FIELD_NUMBER: _builtins.int
     ASK_SIZE_FIELD_NUMBER: _builtins.int
+    QUOTE_TIME_FIELD_NUMBER: _builtins.int
     venue: _builtins.str
     """The venue."""
     bid_price: _builtins.str
@@ -74,6 +75,10 @@ class VenueQuote(_message.Message):
     """Best ask price; empty when there is no ask."""
     ask_size: _builtins.str
     """Size at the best ask."""
+    @_builtins.property
+    def quote_time(self) -> _timestamp_pb2.Timestamp:
+        """When the venue published this book."""
+
     def __init__(
         self,
         *,
@@ -82,10 +87,11 @@ class VenueQuote(_message.Message):
         bid_size: _builtins.str = ...,
         ask_price: _builtins.str = ...,
         ask_size: _builtins.str = ...,
+        quote_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["quote_time", b"quote_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ask_price", b"ask_price", "ask_size", b"ask_size", "bid_price", b"bid_price", "bid_size", b"bid_size", "venue", b"venue"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ask_price", b"ask_price", "ask_size", b"ask_size", "bid_price", b"bid_price", "bid_size", b"bid_size", "quote_time", b"quote_time", "venue", b"venue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -104,6 +110,7 @@ class Quote(_message.Message):
     ASK_SIZE_FIELD_NUMBER: _builtins.int
     VENUES_FIELD_NUMBER: _builtins.int
     QUOTE_TIME_FIELD_NUMBER: _builtins.int
+    EXCLUDED_VENUES_FIELD_NUMBER: _builtins.int
     symbol: _builtins.str
     """The symbol."""
     bid_price: _builtins.str
@@ -122,6 +129,10 @@ class Quote(_message.Message):
     def quote_time(self) -> _timestamp_pb2.Timestamp:
         """When the quote was taken."""
 
+    @_builtins.property
+    def excluded_venues(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExcludedVenue]:
+        """Venues left out of the consolidated quote (and of routing), and why."""
+
     def __init__(
         self,
         *,
@@ -132,14 +143,41 @@ class Quote(_message.Message):
         ask_size: _builtins.str = ...,
         venues: _abc.Iterable[Global___VenueQuote] | None = ...,
         quote_time: _timestamp_pb2.Timestamp | None = ...,
+        excluded_venues: _abc.Iterable[Global___ExcludedVenue] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["quote_time", b"quote_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ask_price", b"ask_price", "ask_size", b"ask_size", "bid_price", b"bid_price", "bid_size", b"bid_size", "quote_time", b"quote_time", "symbol", b"symbol", "venues", b"venues"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ask_price", b"ask_price", "ask_size", b"ask_size", "bid_price", b"bid_price", "bid_size", b"bid_size", "excluded_venues", b"excluded_venues", "quote_time", b"quote_time", "symbol", b"symbol", "venues", b"venues"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Quote: _TypeAlias = Quote  # noqa: Y015
+
+@_typing.final
+class ExcludedVenue(_message.Message):
+    """ExcludedVenue is a venue left out of a consolidated quote."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VENUE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    venue: _builtins.str
+    """The venue."""
+    reason: _builtins.str
+    """Why: its book is older than the allowed age, or its circuit breaker is open."""
+    def __init__(
+        self,
+        *,
+        venue: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "venue", b"venue"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExcludedVenue: _TypeAlias = ExcludedVenue  # noqa: Y015
 
 @_typing.final
 class ListInstrumentsRequest(_message.Message):

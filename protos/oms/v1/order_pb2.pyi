@@ -51,6 +51,7 @@ class Order(_message.Message):
     NET_AVG_PRICE_FIELD_NUMBER: _builtins.int
     ARRIVAL_PRICE_FIELD_NUMBER: _builtins.int
     BEST_SINGLE_VENUE_PRICE_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
     """The OMS-assigned id."""
     client_order_id: _builtins.str
@@ -107,6 +108,10 @@ class Order(_message.Message):
     def update_time(self) -> _timestamp_pb2.Timestamp:
         """When the order last changed."""
 
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """When a TIME_IN_FORCE_GTD order expires (unset for other times in force)."""
+
     def __init__(
         self,
         *,
@@ -135,10 +140,11 @@ class Order(_message.Message):
         net_avg_price: _builtins.str = ...,
         arrival_price: _builtins.str = ...,
         best_single_venue_price: _builtins.str = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "expire_time", b"expire_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "arrival_price", b"arrival_price", "avg_price", b"avg_price", "best_single_venue_price", b"best_single_venue_price", "client_order_id", b"client_order_id", "create_time", b"create_time", "cum_qty", b"cum_qty", "fees", b"fees", "leaves_qty", b"leaves_qty", "limit_price", b"limit_price", "net_avg_price", b"net_avg_price", "order_id", b"order_id", "order_type", b"order_type", "quantity", b"quantity", "replaced_by_order_id", b"replaced_by_order_id", "replaces_order_id", b"replaces_order_id", "routing_strategy", b"routing_strategy", "side", b"side", "state", b"state", "stop_price", b"stop_price", "symbol", b"symbol", "text", b"text", "time_in_force", b"time_in_force", "update_time", b"update_time", "venue", b"venue"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "arrival_price", b"arrival_price", "avg_price", b"avg_price", "best_single_venue_price", b"best_single_venue_price", "client_order_id", b"client_order_id", "create_time", b"create_time", "cum_qty", b"cum_qty", "expire_time", b"expire_time", "fees", b"fees", "leaves_qty", b"leaves_qty", "limit_price", b"limit_price", "net_avg_price", b"net_avg_price", "order_id", b"order_id", "order_type", b"order_type", "quantity", b"quantity", "replaced_by_order_id", b"replaced_by_order_id", "replaces_order_id", b"replaces_order_id", "routing_strategy", b"routing_strategy", "side", b"side", "state", b"state", "stop_price", b"stop_price", "symbol", b"symbol", "text", b"text", "time_in_force", b"time_in_force", "update_time", b"update_time", "venue", b"venue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -231,3 +237,71 @@ class ExecutionReport(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ExecutionReport: _TypeAlias = ExecutionReport  # noqa: Y015
+
+@_typing.final
+class Execution(_message.Message):
+    """Execution is one fill of an account's order at a venue."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXEC_ID_FIELD_NUMBER: _builtins.int
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    CLIENT_ORDER_ID_FIELD_NUMBER: _builtins.int
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    SIDE_FIELD_NUMBER: _builtins.int
+    VENUE_FIELD_NUMBER: _builtins.int
+    VENUE_EXEC_ID_FIELD_NUMBER: _builtins.int
+    LAST_QTY_FIELD_NUMBER: _builtins.int
+    LAST_PRICE_FIELD_NUMBER: _builtins.int
+    FEE_FIELD_NUMBER: _builtins.int
+    LIQUIDITY_FIELD_NUMBER: _builtins.int
+    TRANSACT_TIME_FIELD_NUMBER: _builtins.int
+    exec_id: _builtins.str
+    """The OMS's id of the fill (unique per account)."""
+    order_id: _builtins.str
+    """The order that filled."""
+    client_order_id: _builtins.str
+    """The client's id of that order."""
+    symbol: _builtins.str
+    """The instrument."""
+    side: _common_pb2.Side.ValueType
+    """Buy or sell."""
+    venue: _builtins.str
+    """The venue that filled it."""
+    venue_exec_id: _builtins.str
+    """The venue's own id of the fill."""
+    last_qty: _builtins.str
+    """The quantity filled, a decimal string."""
+    last_price: _builtins.str
+    """The price of the fill, a decimal string."""
+    fee: _builtins.str
+    """The venue's fee for the fill (negative for a rebate), a decimal string."""
+    liquidity: _common_pb2.Liquidity.ValueType
+    """Whether the fill added or took liquidity."""
+    @_builtins.property
+    def transact_time(self) -> _timestamp_pb2.Timestamp:
+        """When the venue made the fill."""
+
+    def __init__(
+        self,
+        *,
+        exec_id: _builtins.str = ...,
+        order_id: _builtins.str = ...,
+        client_order_id: _builtins.str = ...,
+        symbol: _builtins.str = ...,
+        side: _common_pb2.Side.ValueType = ...,
+        venue: _builtins.str = ...,
+        venue_exec_id: _builtins.str = ...,
+        last_qty: _builtins.str = ...,
+        last_price: _builtins.str = ...,
+        fee: _builtins.str = ...,
+        liquidity: _common_pb2.Liquidity.ValueType = ...,
+        transact_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["transact_time", b"transact_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_order_id", b"client_order_id", "exec_id", b"exec_id", "fee", b"fee", "last_price", b"last_price", "last_qty", b"last_qty", "liquidity", b"liquidity", "order_id", b"order_id", "side", b"side", "symbol", b"symbol", "transact_time", b"transact_time", "venue", b"venue", "venue_exec_id", b"venue_exec_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Execution: _TypeAlias = Execution  # noqa: Y015

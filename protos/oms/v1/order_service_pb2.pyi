@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from protos.oms.v1 import common_pb2 as _common_pb2
 from protos.oms.v1 import order_pb2 as _order_pb2
@@ -37,6 +38,7 @@ class SubmitOrderRequest(_message.Message):
     STOP_PRICE_FIELD_NUMBER: _builtins.int
     ROUTING_STRATEGY_FIELD_NUMBER: _builtins.int
     VENUE_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     """The account to trade for."""
     client_order_id: _builtins.str
@@ -59,6 +61,10 @@ class SubmitOrderRequest(_message.Message):
     """How the router splits the order; unspecified means BEST_PRICE."""
     venue: _builtins.str
     """The venue, for ROUTING_STRATEGY_DIRECT."""
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """When a TIME_IN_FORCE_GTD order expires; required for GTD, in the future."""
+
     def __init__(
         self,
         *,
@@ -73,10 +79,11 @@ class SubmitOrderRequest(_message.Message):
         stop_price: _builtins.str = ...,
         routing_strategy: _common_pb2.RoutingStrategy.ValueType = ...,
         venue: _builtins.str = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "client_order_id", b"client_order_id", "limit_price", b"limit_price", "order_type", b"order_type", "quantity", b"quantity", "routing_strategy", b"routing_strategy", "side", b"side", "stop_price", b"stop_price", "symbol", b"symbol", "time_in_force", b"time_in_force", "venue", b"venue"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "client_order_id", b"client_order_id", "expire_time", b"expire_time", "limit_price", b"limit_price", "order_type", b"order_type", "quantity", b"quantity", "routing_strategy", b"routing_strategy", "side", b"side", "stop_price", b"stop_price", "symbol", b"symbol", "time_in_force", b"time_in_force", "venue", b"venue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -433,3 +440,121 @@ class StreamExecutionReportsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StreamExecutionReportsResponse: _TypeAlias = StreamExecutionReportsResponse  # noqa: Y015
+
+@_typing.final
+class CancelAllOrdersRequest(_message.Message):
+    """CancelAllOrdersRequest names the orders to cancel."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    SIDE_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    """The account whose working orders are cancelled."""
+    symbol: _builtins.str
+    """Only orders of this instrument; empty means every instrument."""
+    side: _common_pb2.Side.ValueType
+    """Only orders of this side; unspecified means both sides."""
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        symbol: _builtins.str = ...,
+        side: _common_pb2.Side.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "side", b"side", "symbol", b"symbol"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelAllOrdersRequest: _TypeAlias = CancelAllOrdersRequest  # noqa: Y015
+
+@_typing.final
+class CancelAllOrdersResponse(_message.Message):
+    """CancelAllOrdersResponse says how many orders were asked to cancel."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CANCELED_COUNT_FIELD_NUMBER: _builtins.int
+    canceled_count: _builtins.int
+    """The working orders a cancel was started for."""
+    def __init__(
+        self,
+        *,
+        canceled_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["canceled_count", b"canceled_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelAllOrdersResponse: _TypeAlias = CancelAllOrdersResponse  # noqa: Y015
+
+@_typing.final
+class ListExecutionsRequest(_message.Message):
+    """ListExecutionsRequest asks for a page of an account's fills."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    """The account."""
+    order_id: _builtins.str
+    """Only the fills of this order; empty means every order."""
+    symbol: _builtins.str
+    """Only the fills of this instrument; empty means every instrument."""
+    page_size: _builtins.int
+    """Fills per page (default 100, at most 1000)."""
+    page_token: _builtins.str
+    """The next_page_token of the previous page; empty for the first."""
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        order_id: _builtins.str = ...,
+        symbol: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "order_id", b"order_id", "page_size", b"page_size", "page_token", b"page_token", "symbol", b"symbol"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListExecutionsRequest: _TypeAlias = ListExecutionsRequest  # noqa: Y015
+
+@_typing.final
+class ListExecutionsResponse(_message.Message):
+    """ListExecutionsResponse carries a page of fills, newest first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXECUTIONS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Pass as page_token for the next page; empty on the last page."""
+    @_builtins.property
+    def executions(self) -> _containers.RepeatedCompositeFieldContainer[_order_pb2.Execution]:
+        """The fills."""
+
+    def __init__(
+        self,
+        *,
+        executions: _abc.Iterable[_order_pb2.Execution] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["executions", b"executions", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListExecutionsResponse: _TypeAlias = ListExecutionsResponse  # noqa: Y015

@@ -71,6 +71,16 @@ class OrderServiceStub:
                 request_serializer=oms_dot_v1_dot_order__service__pb2.StreamExecutionReportsRequest.SerializeToString,
                 response_deserializer=oms_dot_v1_dot_order__service__pb2.StreamExecutionReportsResponse.FromString,
                 _registered_method=True)
+        self.CancelAllOrders = channel.unary_unary(
+                '/oms.v1.OrderService/CancelAllOrders',
+                request_serializer=oms_dot_v1_dot_order__service__pb2.CancelAllOrdersRequest.SerializeToString,
+                response_deserializer=oms_dot_v1_dot_order__service__pb2.CancelAllOrdersResponse.FromString,
+                _registered_method=True)
+        self.ListExecutions = channel.unary_unary(
+                '/oms.v1.OrderService/ListExecutions',
+                request_serializer=oms_dot_v1_dot_order__service__pb2.ListExecutionsRequest.SerializeToString,
+                response_deserializer=oms_dot_v1_dot_order__service__pb2.ListExecutionsResponse.FromString,
+                _registered_method=True)
 
 
 class OrderServiceServicer:
@@ -130,6 +140,21 @@ class OrderServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CancelAllOrders(self, request, context):
+        """CancelAllOrders cancels every working order of an account that matches the
+        optional symbol and side (a mass cancel).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListExecutions(self, request, context):
+        """ListExecutions lists an account's fills, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrderServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -167,6 +192,16 @@ def add_OrderServiceServicer_to_server(servicer, server):
                     servicer.StreamExecutionReports,
                     request_deserializer=oms_dot_v1_dot_order__service__pb2.StreamExecutionReportsRequest.FromString,
                     response_serializer=oms_dot_v1_dot_order__service__pb2.StreamExecutionReportsResponse.SerializeToString,
+            ),
+            'CancelAllOrders': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelAllOrders,
+                    request_deserializer=oms_dot_v1_dot_order__service__pb2.CancelAllOrdersRequest.FromString,
+                    response_serializer=oms_dot_v1_dot_order__service__pb2.CancelAllOrdersResponse.SerializeToString,
+            ),
+            'ListExecutions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListExecutions,
+                    request_deserializer=oms_dot_v1_dot_order__service__pb2.ListExecutionsRequest.FromString,
+                    response_serializer=oms_dot_v1_dot_order__service__pb2.ListExecutionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -360,6 +395,60 @@ class OrderService:
             '/oms.v1.OrderService/StreamExecutionReports',
             oms_dot_v1_dot_order__service__pb2.StreamExecutionReportsRequest.SerializeToString,
             oms_dot_v1_dot_order__service__pb2.StreamExecutionReportsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelAllOrders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oms.v1.OrderService/CancelAllOrders',
+            oms_dot_v1_dot_order__service__pb2.CancelAllOrdersRequest.SerializeToString,
+            oms_dot_v1_dot_order__service__pb2.CancelAllOrdersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListExecutions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oms.v1.OrderService/ListExecutions',
+            oms_dot_v1_dot_order__service__pb2.ListExecutionsRequest.SerializeToString,
+            oms_dot_v1_dot_order__service__pb2.ListExecutionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -38,6 +38,12 @@ class OrderServiceStub:
     """StreamExecutionReports replays an account's reports after from_sequence,
     then continues live, with no gap and no duplicate.
     """
+    CancelAllOrders: _aio.UnaryUnaryMultiCallable[_order_service_pb2.CancelAllOrdersRequest, _order_service_pb2.CancelAllOrdersResponse]
+    """CancelAllOrders cancels every working order of an account that matches the
+    optional symbol and side (a mass cancel).
+    """
+    ListExecutions: _aio.UnaryUnaryMultiCallable[_order_service_pb2.ListExecutionsRequest, _order_service_pb2.ListExecutionsResponse]
+    """ListExecutions lists an account's fills, newest first."""
 
 class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
     """OrderService submits, amends, cancels and queries orders, and streams
@@ -105,5 +111,23 @@ class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
         """StreamExecutionReports replays an account's reports after from_sequence,
         then continues live, with no gap and no duplicate.
         """
+
+    @_abc_1.abstractmethod
+    def CancelAllOrders(
+        self,
+        request: _order_service_pb2.CancelAllOrdersRequest,
+        context: _aio.ServicerContext[_order_service_pb2.CancelAllOrdersRequest, _abc.Awaitable[_order_service_pb2.CancelAllOrdersResponse]],
+    ) -> _abc.Awaitable[_order_service_pb2.CancelAllOrdersResponse]:
+        """CancelAllOrders cancels every working order of an account that matches the
+        optional symbol and side (a mass cancel).
+        """
+
+    @_abc_1.abstractmethod
+    def ListExecutions(
+        self,
+        request: _order_service_pb2.ListExecutionsRequest,
+        context: _aio.ServicerContext[_order_service_pb2.ListExecutionsRequest, _abc.Awaitable[_order_service_pb2.ListExecutionsResponse]],
+    ) -> _abc.Awaitable[_order_service_pb2.ListExecutionsResponse]:
+        """ListExecutions lists an account's fills, newest first."""
 
 def add_OrderServiceServicer_to_server(servicer: OrderServiceServicer, server: _aio.Server) -> None: ...
