@@ -14,20 +14,12 @@ from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
 from oms_server.domain.decimals import BPS_PER_UNIT, EXACT, ZERO, average_price
 from oms_server.domain.enums import Side
+from oms_server.domain.fills import Fill
 from router.book import VenueBook, VenueInfo
 from router.strategies.common import net_price
 
 #: Places of the basis-point figures.
 BPS_PLACES = Decimal("0.01")
-
-
-@dataclass(frozen=True, slots=True)
-class Fill:
-    """One fill of the parent (through any child); ``fee`` is paid, negative for a rebate."""
-
-    quantity: Decimal
-    price: Decimal
-    fee: Decimal = ZERO
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from enum import StrEnum
 
 from oms_server.domain.decimals import ZERO
 from oms_server.domain.enums import OrderType, Side, TimeInForce
+from oms_server.domain.fills import Fill
 
 
 class VenueExecType(StrEnum):
@@ -102,15 +103,6 @@ class VenueOrderStatus:
     fills: tuple[VenueReport, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class ChildFill:
-    """A fill newly applied to a child, to roll up into its parent."""
-
-    qty: Decimal
-    price: Decimal
-    fee: Decimal
-
-
 class ChildPurpose(StrEnum):
     """Why a child exists: to take displayed liquidity now, or to rest on a book."""
 
@@ -162,7 +154,7 @@ class ChildOrder:
         """Quantity that may still fill at the venue."""
         return ZERO if self.is_done else self.quantity - self.cum_qty
 
-    def apply(self, report: VenueReport) -> ChildFill | None:
+    def apply(self, report: VenueReport) -> Fill | None:
         """Apply a venue report once; return the new fill, if the report is one.
 
         Raises OverfillError for a fill beyond the child's quantity.
@@ -173,8 +165,8 @@ class ChildOrder:
         self.exec_ids.add(report.exec_id)
         self.venue_cum_qty = max(self.venue_cum_qty, report.cum_qty, self.cum_qty)
         if fill is not None:
-            self.cum_qty += fill.qty
-            self.cum_notional += fill.qty * fill.price
+            self.cum_qty += fill.quantity
+            self.cum_notional += fill.quantity * fill.price
             self.fees += fill.fee
         self._advance(report)
         return fill
@@ -185,7 +177,7 @@ class ChildOrder:
         self.venue_done = True
         self.text = reason
 
-    def _fill_of(self, report: VenueReport) -> ChildFill | None:
+    def _fill_of(self, report: VenueReport) -> Fill | None:
         if report.exec_type is not VenueExecType.TRADE or report.last_qty <= ZERO:
             return None
         if self.cum_qty + report.last_qty > self.quantity:
@@ -193,7 +185,7 @@ class ChildOrder:
                 f"fill {report.exec_id} of {report.last_qty} would overfill child "
                 f"{self.child_order_id} ({self.cum_qty} of {self.quantity} filled)"
             )
-        return ChildFill(report.last_qty, report.last_price, report.fee)
+        return Fill(report.last_qty, report.last_price, report.fee)
 
     def _advance(self, report: VenueReport) -> None:
         if report.text and report.exec_type is not VenueExecType.TRADE:

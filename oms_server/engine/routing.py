@@ -236,7 +236,7 @@ class ParentRouting:
             log.warning("venue report for child %s of an unknown parent", child.child_order_id)
             return
         if fill is not None:
-            self._fill_parent(parent, child, fill.qty, fill.price, fill.fee)
+            self._fill_parent(parent, child, fill.quantity, fill.price, fill.fee)
         if child.is_done:
             self._on_child_done(parent, child)
 

@@ -7,10 +7,10 @@ from decimal import Decimal as D
 import pytest
 
 from oms_server.domain.enums import Side
+from oms_server.domain.fills import Fill
 from router.book import VenueInfo
 from router.quality import (
     ExecutionQuality,
-    Fill,
     SingleVenueOutcome,
     achieved_net_price,
     best_single_venue,
