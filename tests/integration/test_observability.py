@@ -12,13 +12,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from prometheus_client import CollectorRegistry, generate_latest
 
 from oms_server.observability import OmsCollector
+from oms_server.telemetry import install_tracer_provider
 from protos.oms.v1 import common_pb2
 from tests.support.fixtures import call_metadata
 from tests.support.market import RoutedOms
 from tests.support.orders import limit_buy
 from tests.support.reports import final_order
 from tests.support.waiting import eventually
-from oms_server.telemetry import install_tracer_provider
 
 MD = call_metadata()
 
