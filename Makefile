@@ -23,6 +23,7 @@ lint: $(STAMP)
 	$(BIN)/buf breaking --against $(API_BASELINE)
 	$(BIN)/python scripts/gen_protos.py --check
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 protos: $(STAMP)
 	$(BIN)/python scripts/gen_protos.py
