@@ -19,6 +19,7 @@ from clients.sdk.client import (
 from clients.sdk.errors import (
     AlreadyExists,
     DeadlineExceeded,
+    DuplicateClientOrderId,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
@@ -35,6 +36,7 @@ __all__ = [
     "DEFAULT_TIMEOUT_S",
     "AlreadyExists",
     "DeadlineExceeded",
+    "DuplicateClientOrderId",
     "FailedPrecondition",
     "InvalidArgument",
     "NotFound",

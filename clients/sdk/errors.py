@@ -47,6 +47,14 @@ class OmsError(Exception):
         self.details = details
 
     @property
+    def metadata(self) -> dict[str, str]:
+        """The ``google.rpc.ErrorInfo`` metadata: machine-readable facts of the refusal."""
+        for detail in self.details:
+            if isinstance(detail, error_details_pb2.ErrorInfo):
+                return dict(detail.metadata)
+        return {}
+
+    @property
     def field_violations(self) -> list[tuple[str, str]]:
         """(field, description) of every ``google.rpc.BadRequest`` violation."""
         return [
@@ -71,6 +79,21 @@ class NotFound(OmsError):
 
 class AlreadyExists(OmsError):
     """The thing to create exists already."""
+
+
+class DuplicateClientOrderId(AlreadyExists):
+    """The client_order_id is taken by another order with other terms (a retry with the
+    same terms would have answered that order): nothing was changed."""
+
+    @property
+    def order_id(self) -> str:
+        """The order that holds the client_order_id."""
+        return self.metadata.get("order_id", "")
+
+    @property
+    def term(self) -> str:
+        """The first term of this request that differs from that order's (e.g. symbol)."""
+        return self.metadata.get("term", "")
 
 
 class FailedPrecondition(OmsError):
@@ -116,13 +139,19 @@ ERROR_BY_CODE: dict[grpc.StatusCode, type[OmsError]] = {
 }
 
 
+#: Refusals with a type of their own, by status code and ErrorInfo reason.
+ERROR_BY_REASON: dict[tuple[grpc.StatusCode, str], type[OmsError]] = {
+    (grpc.StatusCode.ALREADY_EXISTS, "DUPLICATE_CLIENT_ORDER_ID"): DuplicateClientOrderId,
+}
+
+
 def from_rpc_error(error: grpc.RpcError) -> OmsError:
     """The typed error for a failed call, with its rich status details unpacked."""
     code = _call_attr(error, "code", grpc.StatusCode.UNKNOWN)
     message = _call_attr(error, "details", "") or ""
     details = _details(_call_attr(error, "trailing_metadata", None))
     reason = next((d.reason for d in details if isinstance(d, error_details_pb2.ErrorInfo)), "")
-    error_type = ERROR_BY_CODE.get(code, OmsError)
+    error_type = ERROR_BY_REASON.get((code, reason)) or ERROR_BY_CODE.get(code, OmsError)
     return error_type(message or code.name, code=code, reason=reason, details=details)
 
 

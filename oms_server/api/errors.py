@@ -45,7 +45,10 @@ def status_code_of(error: e.OmsError) -> grpc.StatusCode:
 def to_status(error: e.OmsError) -> grpc.Status:
     """The gRPC status for a domain error, with ErrorInfo and BadRequest details."""
     code = status_code_of(error)
-    details = [_pack(error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN))]
+    info = error_details_pb2.ErrorInfo(
+        reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata
+    )
+    details = [_pack(info)]
     if isinstance(error, e.ValidationError):
         violation = error_details_pb2.BadRequest.FieldViolation(
             field=error.field, description=error.description

@@ -6,6 +6,8 @@ The gRPC edge maps each subclass to one status code in one table
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class OmsError(Exception):
     """Base class of every OMS error; prints with a fixed prefix."""
@@ -13,11 +15,19 @@ class OmsError(Exception):
     #: A stable machine-readable reason, e.g. ORDER_NOT_CANCELABLE.
     reason: str = "OMS_ERROR"
 
-    def __init__(self, message: str, *, reason: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         if reason is not None:
             self.reason = reason
+        #: Machine-readable facts about the refusal (sent as ErrorInfo metadata).
+        self.metadata: dict[str, str] = dict(metadata or {})
 
     def __str__(self) -> str:
         return f"oms: {self.message}"

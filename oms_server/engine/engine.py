@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from oms_server.domain.access import Principal
 from oms_server.domain.accounts import Account, RiskLimits
 from oms_server.domain.child import ChildOrder, VenueOrderStatus, VenueReport
+from oms_server.domain.duplicates import retried_submit
 from oms_server.domain.enums import Side
 from oms_server.domain.errors import FailedPreconditionError, NotFoundError
 from oms_server.domain.instruments import Instrument
@@ -113,9 +114,10 @@ class OrderEngine:
     # -- orders -------------------------------------------------------------------------
 
     async def submit(self, request: OrderRequest, principal: Principal) -> Order:
-        """Accept a validated order, or return the original for a known client_order_id."""
+        """Accept a validated order, or return the original for a known client_order_id
+        with the same terms (other terms: DuplicateClientOrderIdError, nothing changes)."""
         submit = functools.partial(self.commands.submit, request, principal)
-        return await self._checking_keys(submit, lambda original: original)
+        return await self._checking_keys(submit, lambda found: retried_submit(found, request))
 
     async def cancel(self, order_id: str, principal: Principal) -> Order:
         """Ask for the unfilled rest of an order to be cancelled."""

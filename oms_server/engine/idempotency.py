@@ -11,6 +11,7 @@ import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from oms_server.domain.duplicates import retried_submit
 from oms_server.domain.errors import AlreadyExistsError
 from oms_server.domain.order import Order, OrderRequest
 from oms_server.engine.client_ids import DEFAULT_KEPT, ClientOrderIds, Key
@@ -61,11 +62,14 @@ class Idempotency:
         self._reserved: dict[str, str] = {}
 
     def existing_submit(self, request: OrderRequest, checked: KeyCheck | None) -> Order | None:
-        """The order a retried submit refers to, or None for a key that is surely new."""
+        """The order a retried submit refers to, or None for a key that is surely new.
+
+        A reused key with other terms is refused (DuplicateClientOrderIdError).
+        """
         key = (request.account_id, request.client_order_id)
         existing_id = self.keys.get(key)
         if existing_id is not None:
-            return self.existing_order(existing_id)
+            return self.existing_order(existing_id, lambda order: retried_submit(order, request))
         self.require_new(key, checked)
         return None
 

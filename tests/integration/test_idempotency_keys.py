@@ -64,9 +64,13 @@ async def test_retries_of_keys_no_longer_in_memory_return_the_original_orders(
     if restart:
         await oms.restart()
     for i in (0, 7, ORDERS - 1):
-        again = await oms.orders.SubmitOrder(limit_buy(f"k{i}", quantity="999"), metadata=MD)
+        again = await oms.orders.SubmitOrder(limit_buy(f"k{i}", quantity=str(i + 1)), metadata=MD)
         assert again.order.order_id == ids[i]
-        assert again.order.quantity == str(i + 1)  # the original, not the retry's terms
+        with pytest.raises(grpc.aio.AioRpcError) as refused:  # the same key, other terms
+            await oms.orders.SubmitOrder(limit_buy(f"k{i}", quantity="999"), metadata=MD)
+        assert refused.value.code() == grpc.StatusCode.ALREADY_EXISTS
+        assert error_reason(refused.value) == "DUPLICATE_CLIENT_ORDER_ID"
+        assert ids[i] in (refused.value.details() or "")
     assert await stored_orders(oms) == ORDERS
     assert oms.app is not None and oms.app.engine is not None
     assert oms.app.engine.stats.key_lookups >= 2  # k0 and k7 came from the store
@@ -80,7 +84,7 @@ async def test_a_retry_of_an_old_key_finds_the_order_after_it_changed(
 ) -> None:
     ids = await submit_many(oms)
     await oms.orders.CancelOrder(pb.CancelOrderRequest(order_id=ids[0]), metadata=MD)
-    again = await oms.orders.SubmitOrder(limit_buy("k0"), metadata=MD)
+    again = await oms.orders.SubmitOrder(limit_buy("k0", quantity="1"), metadata=MD)
     assert again.order.order_id == ids[0]
     assert again.order.state == common_pb2.ORDER_STATE_CANCELED
 
@@ -117,7 +121,7 @@ async def test_concurrent_retries_of_old_and_new_keys_create_nothing_twice(
     few_keys_kept: None, oms: RunningOms
 ) -> None:
     ids = await submit_many(oms)
-    calls = [oms.orders.SubmitOrder(limit_buy("k0"), metadata=MD) for _ in range(30)]
+    calls = [oms.orders.SubmitOrder(limit_buy("k0", quantity="1"), metadata=MD) for _ in range(30)]
     calls += [oms.orders.SubmitOrder(limit_buy(f"burst-{i % 10}"), metadata=MD) for i in range(60)]
     replies = await asyncio.gather(*calls)
     assert {r.order.order_id for r in replies[:30]} == {ids[0]}

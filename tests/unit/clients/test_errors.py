@@ -104,3 +104,19 @@ def test_unknown_detail_types_stay_packed() -> None:
     detail = status_pb2.Status(code=1)
     error = e.from_rpc_error(FailedCall(grpc.StatusCode.ABORTED, "x", detail))
     assert isinstance(error.details[0], any_pb2.Any)
+
+
+def test_a_duplicate_client_order_id_has_its_own_type_with_the_order_and_term() -> None:
+    info = error_details_pb2.ErrorInfo(
+        reason="DUPLICATE_CLIENT_ORDER_ID", metadata={"order_id": "o1", "term": "symbol"}
+    )
+    error = e.from_rpc_error(FailedCall(grpc.StatusCode.ALREADY_EXISTS, "taken", info))
+    assert isinstance(error, e.DuplicateClientOrderId) and isinstance(error, e.AlreadyExists)
+    assert (error.order_id, error.term) == ("o1", "symbol")
+    assert str(error) == "oms-client: ALREADY_EXISTS DUPLICATE_CLIENT_ORDER_ID: taken"
+
+
+def test_a_reason_under_an_unexpected_code_keeps_the_codes_type() -> None:
+    info = error_details_pb2.ErrorInfo(reason="DUPLICATE_CLIENT_ORDER_ID")
+    error = e.from_rpc_error(FailedCall(grpc.StatusCode.INTERNAL, "odd", info))
+    assert type(error) is e.OmsError

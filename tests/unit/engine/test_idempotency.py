@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from oms_server.domain.duplicates import DuplicateClientOrderIdError
+from oms_server.domain.enums import Side
 from oms_server.domain.errors import AlreadyExistsError, OmsError
 from oms_server.domain.order import Order
 from oms_server.engine.idempotency import (
@@ -125,3 +127,20 @@ def test_a_replace_reusing_another_orders_key_already_exists() -> None:
         earlier_replacement(other, "o1", "r1")
     assert refused.value.reason == "DUPLICATE_CLIENT_ORDER_ID"
     assert "o7" in refused.value.message
+
+
+def test_a_reused_key_with_other_terms_is_refused_from_memory() -> None:
+    keys = keys_with(order("o1", client_order_id="c1"))
+    with pytest.raises(DuplicateClientOrderIdError) as refused:
+        keys.existing_submit(request("c1", quantity=7), None)
+    assert (refused.value.order_id, refused.value.term) == ("o1", "quantity")
+
+
+def test_a_reused_key_with_other_terms_is_refused_after_a_store_read() -> None:
+    keys = Idempotency(LiveOrders())
+    keys.add(("A", "c1"), "o1")
+    with pytest.raises(NeedsStoreRead) as needed:
+        keys.existing_submit(request("c1", side=Side.SELL), None)
+    with pytest.raises(DuplicateClientOrderIdError) as refused:
+        needed.value.then(order("o1", client_order_id="c1"))
+    assert refused.value.term == "side"
