@@ -173,6 +173,10 @@ def _order_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--client-order-id")
     p = command("cancel", cmd_cancel, "cancel an order")
     p.add_argument("order_id")
+    p = command("cancel-all", cmd_cancel_all, "mass cancel: every working order of an account")
+    p.add_argument("--account")
+    p.add_argument("--symbol", default="", help="only this instrument's orders")
+    p.add_argument("--side", type=str.lower, choices=SIDES, help="only this side's orders")
     p = command("replace", cmd_replace, "change an order's quantity and/or limit price")
     p.add_argument("order_id")
     p.add_argument("--qty", dest="quantity")
@@ -189,6 +193,13 @@ def _order_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--all", action="store_true", help="every page")
     p = command("events", cmd_events, "the audit trail of one order")
     p.add_argument("order_id")
+    p = command("fills", cmd_fills, "an account's fills, newest first")
+    p.add_argument("--account")
+    p.add_argument("--order", default="", help="only this order's fills")
+    p.add_argument("--symbol", default="")
+    p.add_argument("--page-size", type=int, default=0)
+    p.add_argument("--page-token", default="")
+    p.add_argument("--all", action="store_true", help="every page")
     p = command("quality", cmd_quality, "execution quality: router vs best single venue")
     p.add_argument("--account")
     p.add_argument("--symbol", default="")
@@ -268,6 +279,22 @@ async def cmd_cancel(client: OmsClient, args: argparse.Namespace, out: Output) -
     out.order(await client.cancel_order(args.order_id))
 
 
+async def cmd_cancel_all(client: OmsClient, args: argparse.Namespace, out: Output) -> None:
+    account_id = account_of(args)
+    canceled = await client.cancel_all_orders(account_id, symbol=args.symbol, side=args.side)
+    scope = " ".join(filter(None, [args.side, args.symbol]))
+    out.done(
+        {
+            "account_id": account_id,
+            "symbol": args.symbol,
+            "side": args.side or "",
+            "canceled_count": canceled,
+        },
+        f"mass cancel of {account_id}{f' {scope}' if scope else ''}: "
+        f"{canceled} working orders asked to cancel",
+    )
+
+
 async def cmd_replace(client: OmsClient, args: argparse.Namespace, out: Output) -> None:
     if args.quantity is None and args.limit is None:
         raise UsageError("replace needs --qty and/or --limit")
@@ -298,6 +325,17 @@ async def cmd_list(client: OmsClient, args: argparse.Namespace, out: Output) -> 
 async def cmd_quality(client: OmsClient, args: argparse.Namespace, out: Output) -> None:
     orders = [o async for o in client.iter_orders(account_of(args), symbol=args.symbol)]
     out.quality(summarize(orders))
+
+
+async def cmd_fills(client: OmsClient, args: argparse.Namespace, out: Output) -> None:
+    account_id = account_of(args)
+    query = {"order_id": args.order, "symbol": args.symbol, "page_size": args.page_size}
+    if args.all:
+        fills = [f async for f in client.iter_executions(account_id, **query)]
+        out.executions(fills, next_page_token="")
+        return
+    page = await client.list_executions(account_id, page_token=args.page_token, **query)
+    out.executions(list(page.executions), next_page_token=page.next_page_token)
 
 
 async def cmd_events(client: OmsClient, args: argparse.Namespace, out: Output) -> None:
@@ -543,6 +581,25 @@ class Output:
                 e.avg_price, e.text,
             )  # fmt: skip
         self.console.print(table)
+
+    def executions(self, fills: list[order_pb2.Execution], *, next_page_token: str) -> None:
+        if self.as_json:
+            fills_data = [as_dict(f) for f in fills]
+            return self.json({"executions": fills_data, "next_page_token": next_page_token})
+        table = Table(
+            "time", "exec_id", "order_id", "symbol", "side", "qty", "price", "venue", "fee",
+            "liquidity", "venue exec id", title=f"{len(fills)} fills",
+        )  # fmt: skip
+        for f in fills:
+            table.add_row(
+                f.transact_time.ToDatetime().strftime("%H:%M:%S.%f")[:-3], f.exec_id,
+                f.order_id, f.symbol, enum_name(common_pb2.Side, "SIDE_", f.side), f.last_qty,
+                f.last_price, f.venue, f.fee,
+                enum_name(common_pb2.Liquidity, "LIQUIDITY_", f.liquidity), f.venue_exec_id,
+            )  # fmt: skip
+        self.console.print(table)
+        if next_page_token:
+            self.console.print(f"more: --page-token {next_page_token}")
 
     def report(self, r: order_pb2.ExecutionReport) -> None:
         if self.as_json:

@@ -4,9 +4,10 @@ Each unary call carries a deadline (``DEFAULT_TIMEOUT_S`` unless told otherwise)
 the bearer token. Calls that are safe to repeat are retried with bounded exponential
 backoff on UNAVAILABLE and DEADLINE_EXCEEDED: queries, ``submit_order`` (always with a
 ``client_order_id``, generated if the caller gives none, kept across retries),
-``replace_order`` when the caller names the new ``client_order_id``, and the
-state-setting admin and risk calls. ``cancel_order``, ``create_account`` and
-``deposit`` are sent once. Failures raise the typed errors of ``clients.sdk.errors``.
+``replace_order`` when the caller names the new ``client_order_id``, the mass cancel
+``cancel_all_orders``, and the state-setting admin and risk calls. ``cancel_order``,
+``create_account`` and ``deposit`` are sent once. Failures raise the typed errors of
+``clients.sdk.errors``.
 
 ``reports`` follows an account's execution reports and survives broken streams: it
 reconnects with backoff and resumes after the last sequence it yielded, so the caller
@@ -283,6 +284,73 @@ class OmsClient:
             )
             for order in page.orders:
                 yield order
+            token = page.next_page_token
+            if not token:
+                return
+
+    async def cancel_all_orders(
+        self,
+        account_id: str,
+        *,
+        symbol: str = "",
+        side: EnumArg | None = None,
+        timeout_s: float | None = None,
+    ) -> int:
+        """Mass cancel: ask every working order of ``account_id`` (of ``symbol`` and
+        ``side``, when given) to cancel; returns how many were asked. Retried: a second
+        mass cancel only finds what the first left working."""
+        request = order_service_pb2.CancelAllOrdersRequest(
+            account_id=account_id,
+            symbol=symbol,
+            side=common_pb2.SIDE_UNSPECIFIED
+            if side is None
+            else enum_value(common_pb2.Side, "SIDE", side),
+        )
+        reply = await self._unary(self._orders.CancelAllOrders, request, timeout_s, retry=True)
+        return int(reply.canceled_count)
+
+    async def list_executions(
+        self,
+        account_id: str,
+        *,
+        order_id: str = "",
+        symbol: str = "",
+        page_size: int = 0,
+        page_token: str = "",
+        timeout_s: float | None = None,
+    ) -> order_service_pb2.ListExecutionsResponse:
+        """One page of an account's fills, newest first, and the next page's token."""
+        request = order_service_pb2.ListExecutionsRequest(
+            account_id=account_id,
+            order_id=order_id,
+            symbol=symbol,
+            page_size=page_size,
+            page_token=page_token,
+        )
+        return await self._unary(self._orders.ListExecutions, request, timeout_s, retry=True)
+
+    async def iter_executions(
+        self,
+        account_id: str,
+        *,
+        order_id: str = "",
+        symbol: str = "",
+        page_size: int = 0,
+        timeout_s: float | None = None,
+    ) -> AsyncGenerator[order_pb2.Execution, None]:
+        """Every fill of an account (of one order or symbol), newest first, page by page."""
+        token = ""
+        while True:
+            page = await self.list_executions(
+                account_id,
+                order_id=order_id,
+                symbol=symbol,
+                page_size=page_size,
+                page_token=token,
+                timeout_s=timeout_s,
+            )
+            for execution in page.executions:
+                yield execution
             token = page.next_page_token
             if not token:
                 return

@@ -58,6 +58,19 @@ async def test_submit_get_list_cancel_events_as_json(omsctl: Omsctl) -> None:
     assert [e["sequence"] for e in events] == sorted(e["sequence"] for e in events)
 
 
+async def test_cancel_all_mass_cancels_and_says_how_many(omsctl: Omsctl) -> None:
+    for key in ("ca-1", "ca-2"):
+        await submit(omsctl, "--account", "ACC1", "--client-order-id", key)
+    run = await omsctl("cancel-all", "--account", "ACC1", "--symbol", "AAPL", "--side", "buy")
+    assert (run.code, run.err) == (EXIT_OK, "")
+    assert run.out == "mass cancel of ACC1 buy AAPL: 2 working orders asked to cancel\n"
+    again = await omsctl("--json", "cancel-all", "--account", "ACC1")
+    assert again.json() == {"account_id": "ACC1", "symbol": "", "side": "", "canceled_count": 0}
+    refused = await omsctl("cancel-all", "--account", "ACC2")
+    assert refused.code == EXIT_REFUSED
+    assert refused.err.startswith("omsctl: error: PERMISSION_DENIED (ACCOUNT_NOT_PERMITTED)")
+
+
 async def test_replace_changes_the_order(omsctl: Omsctl) -> None:
     order = await submit(
         omsctl,

@@ -94,6 +94,21 @@ async def test_submit_get_list_cancel_through_the_sdk(client: OmsClient) -> None
     assert events[-1].exec_type == common_pb2.EXEC_TYPE_CANCELED
 
 
+async def test_mass_cancel_through_the_sdk(client: OmsClient) -> None:
+    buys = [await buy(client, f"mc-{i}") for i in range(3)]
+    msft = await buy(client, "mc-msft", symbol="MSFT", limit_price="420")
+    assert await client.cancel_all_orders("ACC1", symbol="AAPL", side="sell") == 0
+    assert await client.cancel_all_orders("ACC1", symbol="AAPL", side="buy") == 3
+    states = {o.order_id: (await client.get_order(o.order_id)).state for o in [*buys, msft]}
+    assert states == {
+        **{o.order_id: common_pb2.ORDER_STATE_CANCELED for o in buys},
+        msft.order_id: common_pb2.ORDER_STATE_NEW,
+    }
+    assert await client.cancel_all_orders("ACC1") == 1
+    with pytest.raises(PermissionDenied):
+        await client.cancel_all_orders("ACC2")
+
+
 async def test_replace_with_a_client_order_id_is_idempotent(client: OmsClient) -> None:
     order = await buy(client, "r-1")
     first = await client.replace_order(order.order_id, quantity=150, client_order_id="r-2")
