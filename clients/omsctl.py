@@ -29,7 +29,7 @@ import os
 import sys
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
@@ -38,7 +38,7 @@ from rich.table import Table
 
 from clients.quality import QualitySummary, summarize
 from clients.sdk import OmsClient, OmsError, TlsOptions
-from clients.sdk.client import DEFAULT_TIMEOUT_S
+from clients.sdk.client import DEFAULT_TIMEOUT_S, RiskLimitChanges
 from protos.oms.v1 import account_service_pb2, admin_service_pb2, common_pb2, order_pb2
 
 T = TypeVar("T")
@@ -230,14 +230,28 @@ def _account_commands(accounts: argparse.ArgumentParser, common: argparse.Argume
     p = sub.add_parser("show", parents=[common], help="cash, reserved cash, positions, limits")
     p.add_argument("account_id", nargs="?")
     p.set_defaults(handler=cmd_account_show)
-    p = sub.add_parser("limits", parents=[common], help="replace an account's risk limits")
+    p = sub.add_parser("limits", parents=[common], help="change the risk limits given")
     p.add_argument("account_id")
-    p.add_argument("--max-order-quantity", default="")
-    p.add_argument("--max-order-notional", default="")
-    p.add_argument("--price-collar-bps", default="")
-    p.add_argument("--restricted", action="append", default=[], metavar="SYMBOL")
-    p.add_argument("--max-orders-per-second", type=int, default=0)
-    p.add_argument("--allow-short", action="store_true")
+    p.add_argument("--max-order-quantity")
+    p.add_argument("--max-order-notional")
+    p.add_argument("--price-collar-bps")
+    p.add_argument(
+        "--restricted",
+        dest="restricted_symbols",
+        action="append",
+        metavar="SYMBOL",
+        help="a symbol the account may not trade (repeat it; replaces the list)",
+    )
+    p.add_argument(
+        "--no-restricted",
+        dest="restricted_symbols",
+        action="store_const",
+        const=[],
+        help="clear the restricted list",
+    )
+    p.add_argument("--max-orders-per-second", type=int)
+    p.add_argument("--allow-short", action=argparse.BooleanOptionalAction)
+    p.add_argument("--duplicate-window-ms", type=int)
     p.set_defaults(handler=cmd_account_limits)
 
 
@@ -371,15 +385,12 @@ async def cmd_account_show(client: OmsClient, args: argparse.Namespace, out: Out
 
 
 async def cmd_account_limits(client: OmsClient, args: argparse.Namespace, out: Output) -> None:
-    limits = account_service_pb2.RiskLimits(
-        max_order_quantity=args.max_order_quantity,
-        max_order_notional=args.max_order_notional,
-        price_collar_bps=args.price_collar_bps,
-        restricted_symbols=args.restricted,
-        max_orders_per_second=args.max_orders_per_second,
-        allow_short=args.allow_short,
-    )
-    out.account(await client.set_risk_limits(args.account_id, limits))
+    """Change only the limits given on the command line; the others stay as they are."""
+    given = {name: getattr(args, name) for name in RiskLimitChanges.__annotations__}
+    changes = cast(RiskLimitChanges, {k: v for k, v in given.items() if v is not None})
+    if not changes:
+        raise UsageError("limits needs a limit to change, e.g. --max-order-quantity 500")
+    out.account(await client.set_risk_limits(args.account_id, **changes))
 
 
 async def cmd_halt(client: OmsClient, args: argparse.Namespace, out: Output) -> None:

@@ -22,9 +22,10 @@ import uuid
 from collections.abc import AsyncGenerator, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypedDict, TypeVar, Unpack
 
 import grpc
+from google.protobuf import field_mask_pb2
 from google.protobuf.message import Message
 from tenacity import (
     AsyncRetrying,
@@ -113,6 +114,18 @@ class TlsOptions:
     root_certificates: bytes | None = None
     private_key: bytes | None = None
     certificate_chain: bytes | None = None
+
+
+class RiskLimitChanges(TypedDict, total=False):
+    """The limits ``set_risk_limits`` changes by keyword (fields of oms.v1.RiskLimits)."""
+
+    max_order_quantity: str
+    max_order_notional: str
+    price_collar_bps: str
+    restricted_symbols: Sequence[str]
+    max_orders_per_second: int
+    allow_short: bool
+    duplicate_window_ms: int
 
 
 class OmsClient:
@@ -435,13 +448,28 @@ class OmsClient:
     async def set_risk_limits(
         self,
         account_id: str,
-        limits: account_service_pb2.RiskLimits,
+        limits: account_service_pb2.RiskLimits | None = None,
         *,
+        update_mask: Sequence[str] = (),
         timeout_s: float | None = None,
+        **changes: Unpack[RiskLimitChanges],
     ) -> account_service_pb2.Account:
-        """Replace an account's pre-trade limits (idempotent, so retried)."""
+        """Change an account's pre-trade limits (idempotent, so retried).
+
+        ``set_risk_limits("A", max_order_quantity="500")`` changes that limit alone (the
+        keywords make the update mask); ``set_risk_limits("A", limits, update_mask=[...])``
+        changes the named fields of ``limits``; ``limits`` without a mask replaces them all.
+        """
+        if changes:
+            if limits is not None or update_mask:
+                raise TypeError("give limits (and update_mask) or limits by keyword, not both")
+            limits, update_mask = account_service_pb2.RiskLimits(**changes), sorted(changes)
+        if limits is None:
+            raise TypeError("set_risk_limits needs limits, or a limit by keyword")
         request = account_service_pb2.SetRiskLimitsRequest(
-            account_id=account_id, risk_limits=limits
+            account_id=account_id,
+            risk_limits=limits,
+            update_mask=field_mask_pb2.FieldMask(paths=update_mask),
         )
         reply = await self._unary(self._accounts.SetRiskLimits, request, timeout_s, retry=True)
         return reply.account

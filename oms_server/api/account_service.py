@@ -5,11 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 
 import grpc
+from google.protobuf import field_mask_pb2
 
 from oms_server.api import mapping
 from oms_server.api.auth import require_account, require_admin
 from oms_server.api.errors import rpc_errors
-from oms_server.domain.accounts import Account, RiskLimits
+from oms_server.domain.accounts import Account, RiskLimits, limit_names
 from oms_server.domain.decimals import fmt, parse_money, parse_positive
 from oms_server.domain.errors import ValidationError
 from oms_server.engine.engine import OrderEngine
@@ -58,9 +59,10 @@ class AccountService(account_service_pb2_grpc.AccountServiceServicer):
         self, request: pb.SetRiskLimitsRequest, context: grpc.aio.ServicerContext
     ) -> pb.SetRiskLimitsResponse:
         account_id = mapping.identifier(request.account_id, "account_id")
-        limits = risk_limits(request.risk_limits)
+        names = limit_names(request.update_mask.paths)
+        limits = risk_limits(named_fields(request.risk_limits, names))
         require_admin()
-        account = await self._engine.set_risk_limits(account_id, limits)
+        account = await self._engine.set_risk_limits(account_id, limits, names)
         return pb.SetRiskLimitsResponse(account=account_message(account))
 
 
@@ -86,6 +88,16 @@ def risk_limits(msg: pb.RiskLimits) -> RiskLimits:
         allow_short=msg.allow_short,
         duplicate_window_ms=msg.duplicate_window_ms,
     )
+
+
+def named_fields(msg: pb.RiskLimits, names: frozenset[str]) -> pb.RiskLimits:
+    """Only the fields of ``msg`` that ``names`` names (none: all of them), so a field an
+    update does not change is never read, and need not be valid."""
+    if not names:
+        return msg
+    named = pb.RiskLimits()
+    field_mask_pb2.FieldMask(paths=sorted(names)).MergeMessage(msg, named)
+    return named
 
 
 def account_message(account: Account) -> pb.Account:

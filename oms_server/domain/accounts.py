@@ -9,6 +9,8 @@ what is left. Everything is exact Decimal arithmetic.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -64,6 +66,33 @@ class RiskLimits:
             allow_short=bool(data.get("allow_short", defaults.allow_short)),
             duplicate_window_ms=_integer("duplicate_window_ms", data.get("duplicate_window_ms", 0)),
         )
+
+    def merged(self, given: RiskLimits, names: Iterable[str]) -> RiskLimits:
+        """These limits with the ones ``names`` names taken from ``given``; no names: ``given``.
+
+        ``names`` are field names of RiskLimits (SetRiskLimits' ``update_mask``); an unknown
+        one is a ValidationError of ``update_mask``.
+        """
+        named = limit_names(names)
+        if not named:
+            return given
+        return dataclasses.replace(self, **{name: getattr(given, name) for name in named})
+
+
+#: The names of the limits, as an update names them (the fields of RiskLimits).
+RISK_LIMIT_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(RiskLimits))
+
+
+def limit_names(names: Iterable[str]) -> frozenset[str]:
+    """The limits an update names; a name that is no limit is a ValidationError."""
+    named = frozenset(names)
+    unknown = sorted(named.difference(RISK_LIMIT_NAMES))
+    if unknown:
+        raise ValidationError(
+            "update_mask",
+            f"not a risk limit: {', '.join(unknown)} (the limits: {', '.join(RISK_LIMIT_NAMES)})",
+        )
+    return named
 
 
 @dataclass(slots=True)

@@ -70,9 +70,12 @@ class AccountBook:
         self._write_account(account, now_ns)
         return account
 
-    def set_limits(self, account_id: str, limits: RiskLimits, now_ns: int) -> Account:
+    def set_limits(
+        self, account_id: str, limits: RiskLimits, now_ns: int, names: frozenset[str] = frozenset()
+    ) -> Account:
+        """Take the limits ``names`` names from ``limits`` (no names: every limit)."""
         account = self.get(account_id)
-        account.limits = limits
+        account.limits = account.limits.merged(limits, names)
         self._write_account(account, now_ns)
         return account
 

@@ -222,8 +222,10 @@ class OrderCommands:
     def deposit(self, account_id: str, amount: Decimal) -> Account:
         return _snapshot(self.accounts.deposit(account_id, amount, self.clock()))
 
-    def set_risk_limits(self, account_id: str, limits: RiskLimits) -> Account:
-        return _snapshot(self.accounts.set_limits(account_id, limits, self.clock()))
+    def set_risk_limits(
+        self, account_id: str, limits: RiskLimits, names: frozenset[str] = frozenset()
+    ) -> Account:
+        return _snapshot(self.accounts.set_limits(account_id, limits, self.clock(), names))
 
     def account(self, account_id: str) -> Account:
         """A snapshot of an account (NotFoundError if there is none)."""

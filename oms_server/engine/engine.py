@@ -181,9 +181,12 @@ class OrderEngine:
     async def deposit(self, account_id: str, amount: Decimal) -> Account:
         return await self._call(functools.partial(self.commands.deposit, account_id, amount))
 
-    async def set_risk_limits(self, account_id: str, limits: RiskLimits) -> Account:
+    async def set_risk_limits(
+        self, account_id: str, limits: RiskLimits, names: frozenset[str] = frozenset()
+    ) -> Account:
+        """Change the limits ``names`` names to their values in ``limits`` (none: all)."""
         return await self._call(
-            functools.partial(self.commands.set_risk_limits, account_id, limits)
+            functools.partial(self.commands.set_risk_limits, account_id, limits, names)
         )
 
     def account(self, account_id: str) -> Account:
