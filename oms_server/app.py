@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Mapping, Sequence
@@ -19,17 +20,20 @@ from oms_server.api.server import (
     DEFAULT_GRACE_S,
     ServiceBinding,
     TlsFiles,
-    create_server,
+    add_services,
+    bind_server,
     set_not_serving,
     set_serving,
 )
 from oms_server.config import Settings
+from oms_server.domain.errors import OmsError, UnavailableError
 from oms_server.domain.instruments import Instrument
 from oms_server.engine.engine import OrderEngine
 from oms_server.engine.hub import ReportHub
 from oms_server.engine.ports import NoVenueDirectory, VenueDirectory
 from oms_server.engine.reconciliation import DEFAULT_ACK_TIMEOUT_S, ReconcilePolicy
 from oms_server.observability import serve_metrics
+from oms_server.store.lease import StoreLease, open_lease
 from oms_server.store.repository import Store
 from protos.oms.v1 import (
     account_service_pb2,
@@ -48,11 +52,26 @@ from venues.scenario import VenueConfig
 log = logging.getLogger(__name__)
 
 AUTH_SECRET_FILE = "auth_secret"
+#: Seconds in-flight calls get to finish when the engine stopped under the OMS: every
+#: answer is UNAVAILABLE by then, but health watchers get to see NOT_SERVING.
+FAILED_GRACE_S = 1.0
+
+
+class EngineStoppedError(UnavailableError):
+    """The order engine stopped under the OMS (not by its stop()): it serves nothing more."""
+
+    reason = "ENGINE_STOPPED"
 
 
 @dataclass
 class OmsApp:
-    """One OMS process. ``start`` brings it up; ``stop`` drains and closes it."""
+    """One OMS process. ``start`` brings it up; ``stop`` drains and closes it.
+
+    It owns its store: ``claim`` (the first step of ``start``) binds the gRPC port and
+    takes the store's lease before anything opens the store, so a second OMS on the same
+    port or the same store stops there. If the engine stops under it, health turns
+    NOT_SERVING and ``wait_failed`` returns why.
+    """
 
     settings: Settings
     instruments: Mapping[str, Instrument]
@@ -69,16 +88,31 @@ class OmsApp:
     hub: ReportHub = field(default_factory=ReportHub)
     server: grpc.aio.Server | None = None
     port: int = 0
+    lease: StoreLease | None = None
     _health: object | None = None
     _service_names: list[str] = field(default_factory=list)
+    _serving: bool = False
+    _stopping: bool = False
+    _watcher: asyncio.Task[None] | None = None
+    _failed: asyncio.Future[EngineStoppedError] | None = None
 
     @property
     def address(self) -> str:
         host = self.settings.grpc_addr.rsplit(":", 1)[0]
         return f"{host}:{self.port}"
 
+    async def claim(self) -> None:
+        """Bind the gRPC port, then take the store's lease (StoreOwnedError, naming the
+        holder, if another OMS has it). ``start`` does this first unless done already."""
+        if self.server is None:
+            self.server, self.port = bind_server(self.settings.grpc_addr, tls=self._tls())
+        if self.lease is None:
+            self.lease = open_lease(self.settings.db_url)
+        await self.lease.acquire(timeout_s=0)
+
     async def start(self) -> None:
-        self.store = await Store.open(self.settings.db_url)
+        await self.claim()
+        self.store = await Store.open(self.settings.db_url, lease=self.lease)
         if self.nats_url and self.venue_configs:
             self.nats = await connect_nats(self.nats_url, name="oms")
             self.connector = VenueConnector(self.nats, self.venue_configs)
@@ -89,33 +123,70 @@ class OmsApp:
         await self.engine.start()
         if self.connector is not None:
             await self.connector.start(self.engine)
+        assert self.server is not None
         bindings = self._bindings()
         self._service_names = [b.full_name for b in bindings]
-        self.server, self.port, self._health = create_server(
-            self.settings.grpc_addr,
-            bindings,
-            auth_secret=self.auth_secret,
-            tls=self._tls(),
-        )
+        self._health = add_services(self.server, bindings, auth_secret=self.auth_secret)
         await self.server.start()
+        self._serving = True
         serve_metrics(self, self.settings.metrics_addr)
         await set_serving(self._health, self._service_names)
+        self._failed = asyncio.get_running_loop().create_future()
+        self._watcher = asyncio.create_task(self._watch(self.engine), name="engine-watch")
         log.info("OMS gRPC server listening on %s", self.address)
 
+    async def wait_failed(self) -> EngineStoppedError:
+        """Wait until the engine stops under this OMS (never, if stop() stops it first)."""
+        assert self._failed is not None, "the OMS is not started"
+        return await asyncio.shield(self._failed)
+
     async def stop(self, grace_s: float = DEFAULT_GRACE_S) -> None:
-        """Refuse new work, let in-flight calls finish, commit, close."""
-        if self._health is not None:
-            await set_not_serving(self._health, self._service_names)  # type: ignore[arg-type]
-        if self.server is not None:
-            await self.server.stop(grace_s)
-        if self.connector is not None:
-            await self.connector.stop()
-        if self.engine is not None:
-            await self.engine.stop()
-        if self.nats is not None:
-            await close_nats(self.nats)
-        if self.store is not None:
-            await self.store.close()
+        """Refuse new work, let in-flight calls finish, commit, close, release the store."""
+        self._stopping = True
+        if self._failed is not None and self._failed.done():
+            grace_s = min(grace_s, FAILED_GRACE_S)
+        try:
+            if self._health is not None:
+                await set_not_serving(self._health, self._service_names)  # type: ignore[arg-type]
+            if self.server is not None:
+                await self._stop_server(grace_s)
+            if self.connector is not None:
+                await self.connector.stop()
+            if self.engine is not None:
+                await self.engine.stop()
+            if self._watcher is not None:
+                await asyncio.gather(self._watcher, return_exceptions=True)
+            if self.nats is not None:
+                await close_nats(self.nats)
+            if self.store is not None:
+                await self.store.close()
+        finally:
+            if self.lease is not None:
+                await self.lease.release()
+
+    async def _stop_server(self, grace_s: float) -> None:
+        assert self.server is not None
+        if not self._serving:
+            # grpc frees a bound port only once the server has started: start it bare.
+            await self.server.start()
+            grace_s = 0.0
+        await self.server.stop(grace_s)
+
+    async def _watch(self, engine: OrderEngine) -> None:
+        """When the engine stops for any reason but stop(): NOT_SERVING, and tell the owner."""
+        cause = await engine.wait_stopped()
+        if self._stopping:
+            return
+        failure = EngineStoppedError(f"the order engine stopped: {_cause_text(cause)}")
+        log.error("%s; the OMS serves nothing more", failure.message)
+        try:
+            if self._health is not None:
+                await set_not_serving(self._health, self._service_names)  # type: ignore[arg-type]
+            if self.connector is not None:  # venue reports wait in NATS for the next owner
+                await self.connector.stop()
+        finally:
+            if self._failed is not None and not self._failed.done():
+                self._failed.set_result(failure)
 
     def _bindings(self) -> list[ServiceBinding]:
         assert self.engine is not None and self.store is not None
@@ -153,6 +224,14 @@ class OmsApp:
         if not s.tls_cert_file or not s.tls_key_file:
             return None
         return TlsFiles(s.tls_cert_file, s.tls_key_file, s.tls_client_ca_file)
+
+
+def _cause_text(cause: BaseException | None) -> str:
+    if cause is None:
+        return "it was stopped from elsewhere"
+    if isinstance(cause, OmsError):
+        return cause.message
+    return f"{cause.__class__.__name__}: {cause}"
 
 
 def _binding(servicer: object, register: object, full_name: str) -> ServiceBinding:

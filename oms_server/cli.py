@@ -15,6 +15,7 @@ from oms_server.api.auth import DEFAULT_TOKEN_TTL_S, issue_token
 from oms_server.app import OmsApp, resolve_auth_secret
 from oms_server.config import Settings
 from oms_server.domain.access import Role
+from oms_server.domain.errors import OmsError
 from oms_server.observability import configure_logging, configure_tracing
 from venues.scenario import Scenario, VenueConfig, load_scenario
 
@@ -37,7 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:
         log.debug("command failed", exc_info=True)
-        print(f"oms: error: {exc}", file=sys.stderr)
+        message = exc.message if isinstance(exc, OmsError) else str(exc)
+        print(f"oms: error: {message}", file=sys.stderr)
         return 1
 
 
@@ -103,7 +105,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         print(f"  token     {stack.admin_token()}")
         print(f"{READY_LINE}: gRPC on {stack.app.address if stack.app else '?'}", flush=True)
 
-    return _run_until_signal(stack.start, ready, stack.stop)
+    return _run_until_signal(stack.start, ready, stack.stop, stack.wait_failed)
 
 
 def _cmd_server(args: argparse.Namespace) -> int:
@@ -123,7 +125,7 @@ def _cmd_server(args: argparse.Namespace) -> int:
     async def ready() -> None:
         print(f"{READY_LINE}: gRPC on {app.address}", flush=True)
 
-    return _run_until_signal(app.start, ready, app.stop)
+    return _run_until_signal(app.start, ready, app.stop, app.wait_failed)
 
 
 def _cmd_venue(args: argparse.Namespace) -> int:
@@ -179,26 +181,48 @@ def _run_until_signal(
     start: Callable[[], Awaitable[None]],
     ready: Callable[[], Awaitable[None]],
     stop: Callable[[], Awaitable[None]],
+    failed: Callable[[], Awaitable[BaseException]] | None = None,
 ) -> int:
-    """Start, announce, wait for SIGINT/SIGTERM, stop cleanly."""
+    """Start, announce, wait for SIGINT/SIGTERM (exit 0) or for ``failed`` to return
+    (stop, then raise what it returned: exit 1 with its message); stop cleanly."""
 
     async def run() -> int:
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stopping.set)
+        failure: BaseException | None = None
         try:
             await start()
             settle_garbage_collector()
             await ready()
-            await stopping.wait()
+            failure = await _signal_or_failure(stopping, failed)
             log.info("stopping")
         finally:
             with contextlib.suppress(Exception):
                 await stop()
+        if failure is not None:
+            raise failure
         return 0
 
     return _event_loop_run(run())
+
+
+async def _signal_or_failure(
+    stopping: asyncio.Event, failed: Callable[[], Awaitable[BaseException]] | None
+) -> BaseException | None:
+    """Wait for a stop signal (None) or for what ``failed`` returns, whichever comes first."""
+    signalled = asyncio.ensure_future(stopping.wait())
+    failing = None if failed is None else asyncio.ensure_future(failed())
+    waits = [signalled] if failing is None else [signalled, failing]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+    if failing is not None and failing.done() and not failing.cancelled():
+        return failing.result()
+    return None
 
 
 def _event_loop_run(coro: Awaitable[int]) -> int:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from oms_server.api.auth import issue_token
-from oms_server.app import OmsApp, resolve_auth_secret
+from oms_server.app import EngineStoppedError, OmsApp, resolve_auth_secret
 from oms_server.config import Settings
 from oms_server.domain.access import Role
 from venues.nats_runtime import EmbeddedNats, resolve_nats
@@ -34,19 +34,26 @@ class Stack:
 
     async def start(self) -> None:
         self.scenario = load_scenario(self.settings.scenario_path)
-        self.nats_url, self._nats = await resolve_nats(self.settings.nats_url)
-        self.venues = VenueHost(self.nats_url, self.scenario)
-        await self.venues.start()
         instruments = {i.symbol: i for i in self.scenario.instruments}
         self.app = OmsApp(
             self.settings,
             instruments,
             resolve_auth_secret(self.settings),
             venue_configs=self.scenario.venues,
-            nats_url=self.nats_url,
         )
+        # The port and the store first: a second stack stops here, before NATS or venues.
+        await self.app.claim()
+        self.nats_url, self._nats = await resolve_nats(self.settings.nats_url)
+        self.app.nats_url = self.nats_url
+        self.venues = VenueHost(self.nats_url, self.scenario)
+        await self.venues.start()
         await self.app.start()
         await self._open_demo_account()
+
+    async def wait_failed(self) -> EngineStoppedError:
+        """Wait until the OMS's engine stops under the stack; returns why."""
+        assert self.app is not None
+        return await self.app.wait_failed()
 
     async def _open_demo_account(self) -> None:
         """A funded account to try things with, made once (it lives in the store)."""

@@ -53,6 +53,13 @@ def create_server(
     tls: TlsFiles | None = None,
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
     """A server bound to ``addr`` (port 0 picks a free one); returns it, its port, health."""
+    server, port = bind_server(addr, tls=tls)
+    return server, port, add_services(server, services, auth_secret=auth_secret)
+
+
+def bind_server(addr: str, *, tls: TlsFiles | None = None) -> tuple[grpc.aio.Server, int]:
+    """A server bound to ``addr``, with no services yet, and its port: a process learns
+    that its port is taken before it opens anything else (``add_services`` next)."""
     server = grpc.aio.server(
         maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
         options=[
@@ -60,6 +67,13 @@ def create_server(
             ("grpc.so_reuseport", 0),
         ],
     )
+    return server, _bind(server, addr, tls)
+
+
+def add_services(
+    server: grpc.aio.Server, services: Iterable[ServiceBinding], *, auth_secret: str
+) -> health.aio.HealthServicer:
+    """Register ``services`` behind the authenticator, with health and reflection."""
     registrar = AuthenticatingRegistrar(server, Authenticator(auth_secret))
     names = []
     for binding in services:
@@ -72,8 +86,7 @@ def create_server(
         reflection.aio.ReflectionServicer([*names, health.SERVICE_NAME, reflection.SERVICE_NAME]),
         registrar,
     )
-    port = _bind(server, addr, tls)
-    return server, port, health_servicer
+    return health_servicer
 
 
 async def set_serving(health_servicer: health.aio.HealthServicer, names: Iterable[str]) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -30,18 +30,24 @@ class DatabaseConfigError(ValueError):
 
 def create_engine(url: str) -> AsyncEngine:
     """An async engine for ``url``; SQLite gets WAL and durable (FULL) commits."""
+    parsed = parse_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _create_sqlite_engine(url, parsed.database)
+    return create_async_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
+
+
+def parse_url(url: str) -> URL:
+    """``url`` parsed; DatabaseConfigError unless it is a SQLite or PostgreSQL URL."""
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
         raise DatabaseConfigError(f"cannot parse OMS_DB_URL {url!r}: {exc}") from exc
-    if parsed.get_backend_name() == "sqlite":
-        return _create_sqlite_engine(url, parsed.database)
-    if parsed.get_backend_name() == "postgresql":
-        return create_async_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
-    raise DatabaseConfigError(
-        f"unsupported database {parsed.get_backend_name()!r}; use sqlite+aiosqlite or "
-        "postgresql+asyncpg"
-    )
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise DatabaseConfigError(
+            f"unsupported database {parsed.get_backend_name()!r}; use sqlite+aiosqlite or "
+            "postgresql+asyncpg"
+        )
+    return parsed
 
 
 def sqlite_file_path(url: str) -> str | None:

@@ -19,6 +19,7 @@ from oms_server.store import schema
 from oms_server.store.changes import encode_changes, row_to_halt, rows_to_accounts
 from oms_server.store.database import create_engine, create_schema, sqlite_file_path
 from oms_server.store.journal import JournalBatch, Row
+from oms_server.store.lease import StoreLease, check_fence
 from oms_server.store.rows import row_to_child, row_to_order, row_to_report
 from oms_server.store.sqlite_writer import SqliteWriter
 
@@ -44,12 +45,21 @@ class Store:
     """Durable journal of orders, events, child orders and executions.
 
     Reads go through the SQLAlchemy async ``engine``. Commits do too, unless a
-    ``writer`` is given: on a SQLite file, a stdlib sqlite3 thread writes them.
+    ``writer`` is given: on a SQLite file, a stdlib sqlite3 thread writes them. With a
+    ``lease``, every commit checks its fencing token in the same transaction: once the
+    lease is lost (or released), nothing more is committed.
     """
 
-    def __init__(self, engine: AsyncEngine, writer: SqliteWriter | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        writer: SqliteWriter | None = None,
+        *,
+        lease: StoreLease | None = None,
+    ) -> None:
         self.engine = engine
         self._writer = writer
+        self._lease = lease
         self._updates = {t.name: _update_statement(t) for t in WRITE_ORDER}
         self._deletes = {t.name: _delete_statement(t) for t in WRITE_ORDER}
         self._inserts = {t.name: t.insert() for t in WRITE_ORDER}
@@ -57,8 +67,8 @@ class Store:
             self._inserts[name] = _insert_ignoring_duplicates(_TABLES[name], self.dialect)
 
     @classmethod
-    async def open(cls, url: str) -> Store:
-        """Connect to ``url`` and create the schema if needed."""
+    async def open(cls, url: str, *, lease: StoreLease | None = None) -> Store:
+        """Connect to ``url`` and create the schema if needed; commits check ``lease``."""
         engine = create_engine(url)
         try:
             await create_schema(engine)
@@ -66,7 +76,7 @@ class Store:
         except BaseException:
             await engine.dispose()
             raise
-        return cls(engine, writer)
+        return cls(engine, writer, lease=lease)
 
     async def close(self) -> None:
         try:
@@ -84,11 +94,15 @@ class Store:
         return encode_changes(changes)
 
     async def commit(self, batch: JournalBatch) -> None:
-        """Write every row of ``batch`` in one transaction."""
+        """Write every row of ``batch`` in one transaction (LeaseLostError, and nothing
+        stored, if this store's lease was taken over)."""
+        fence_token = None if self._lease is None else self._lease.fence_token()
         if self._writer is not None:
-            await self._writer.commit(batch)
+            await self._writer.commit(batch, fence_token)
             return
         async with self.engine.begin() as conn:
+            if fence_token is not None:
+                await check_fence(conn, fence_token)
             for table in WRITE_ORDER:
                 await self._write_table(conn, table, batch)
 

@@ -179,3 +179,16 @@ halts = Table(
     Column("halted_by", String(64), nullable=False),
     Column("halted_ns", BigInteger, nullable=False),
 )
+
+#: The lease on this store: one row (lease_id 1). Each process that takes the lease
+#: increments ``token``, and every journal commit checks it still holds that token
+#: (store/lease.py), so a process that lost the lease can never commit.
+store_lease = Table(
+    "store_lease",
+    metadata,
+    Column("lease_id", Integer, primary_key=True, autoincrement=False),
+    Column("token", BigInteger, nullable=False),
+    Column("holder", Text, nullable=False, default=""),
+    Column("acquired_ns", BigInteger, nullable=False),
+    Column("committed_ns", BigInteger, nullable=False, default=0),
+)

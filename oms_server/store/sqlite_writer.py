@@ -20,12 +20,15 @@ from sqlalchemy import Dialect, Table
 
 from oms_server.store.database import connect_sqlite
 from oms_server.store.journal import JournalBatch
+from oms_server.store.lease import FenceSql, lease_lost
 from oms_server.store.statements import Step, TableStatements, batch_steps
 
 #: Name of the writer thread.
 THREAD_NAME = "sqlite-writer"
 
 _Job = tuple[Callable[[Any], Any], Any, asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
+#: What one commit writes: its statements, and the lease token to check first (or None).
+_Write = tuple[list[Step], int | None]
 
 
 class WriterClosedError(RuntimeError):
@@ -45,6 +48,7 @@ class SqliteWriter:
             TableStatements(t, dialect, ignore_duplicates=t.name in ignore_duplicates)
             for t in tables
         ]
+        self._fence = FenceSql(dialect)
         self._connection: sqlite3.Connection | None = None
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._serve, name=THREAD_NAME, daemon=True)
@@ -68,16 +72,19 @@ class SqliteWriter:
             raise
         return writer
 
-    async def commit(self, batch: JournalBatch) -> None:
+    async def commit(self, batch: JournalBatch, fence_token: int | None = None) -> None:
         """Write ``batch`` in one transaction; on any error nothing of it is stored.
 
-        The rows become parameters here, on the event loop: that work holds the GIL in
-        whichever thread does it, and here it costs no extra GIL hand-off. A commit whose
-        caller is cancelled still finishes (or rolls back) in the thread.
+        With a ``fence_token``, the transaction first checks the store's lease still has
+        it (LeaseLostError otherwise). The rows become parameters here, on the event loop:
+        that work holds the GIL in whichever thread does it, and here it costs no extra
+        GIL hand-off. A commit whose caller is cancelled still finishes (or rolls back) in
+        the thread.
         """
         steps = batch_steps(self._tables, batch)
         if steps:
-            await self._call(self._write, steps)
+            write: _Write = (steps, fence_token)
+            await self._call(self._write, write)
 
     async def close(self) -> None:
         """Close the connection and end the thread (after any commit in flight)."""
@@ -120,18 +127,26 @@ class SqliteWriter:
             self._connection.close()
             self._connection = None
 
-    def _write(self, steps: list[Step]) -> None:
+    def _write(self, write: _Write) -> None:
+        steps, fence_token = write
         connection = self._connection
         if connection is None:
             raise WriterClosedError("not connected")
         connection.execute("BEGIN IMMEDIATE")
         try:
+            if fence_token is not None:
+                self._check_fence(connection, fence_token)
             for sql, params in steps:
                 connection.executemany(sql, params)
             connection.execute("COMMIT")
         except BaseException:
             connection.rollback()
             raise
+
+    def _check_fence(self, connection: sqlite3.Connection, token: int) -> None:
+        """LeaseLostError unless the store's lease token is still ``token``."""
+        if connection.execute(self._fence.fence, self._fence.fence_params(token)).rowcount != 1:
+            raise lease_lost(token, connection.execute(self._fence.current).fetchone())
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
