@@ -42,11 +42,28 @@ class TimeInForce(StrEnum):
     GTC = "GTC"
     IOC = "IOC"
     FOK = "FOK"
+    GTD = "GTD"
 
     @property
     def rests(self) -> bool:
         """True when an unfilled remainder may rest on a book."""
-        return self in (TimeInForce.DAY, TimeInForce.GTC)
+        return self in (TimeInForce.DAY, TimeInForce.GTC, TimeInForce.GTD)
+
+    @property
+    def has_expire_time(self) -> bool:
+        """True when the order carries its own expire time (GTD)."""
+        return self is TimeInForce.GTD
+
+    @property
+    def waits_while_closed(self) -> bool:
+        """True when an order submitted outside the trading session is accepted and waits
+        for the open (GTC, GTD); the others are refused then."""
+        return self in (TimeInForce.GTC, TimeInForce.GTD)
+
+    @property
+    def at_venue(self) -> TimeInForce:
+        """What children are sent as: GTD works at a venue as GTC (the OMS expires it)."""
+        return TimeInForce.GTC if self is TimeInForce.GTD else self
 
 
 class OrderState(StrEnum):

@@ -24,6 +24,7 @@ from oms_server.domain.errors import FailedPreconditionError, ValidationError
 from oms_server.domain.instruments import Instrument
 from oms_server.domain.order_types import ORDER_TYPES, PRICE_TERMS, PriceSource, term_values
 from oms_server.domain.reports import ExecutionReport
+from oms_server.domain.session import utc_text
 from oms_server.domain.state_machine import Trigger, is_legal, next_state
 
 #: Longest client_order_id / account_id / venue name accepted.
@@ -45,6 +46,8 @@ class OrderRequest:
     stop_price: Decimal | None
     routing_strategy: RoutingStrategy
     venue: str
+    #: When a GTD order expires (Unix ns); None for every other time in force.
+    expire_ns: int | None = None
 
     def check(self, instrument: Instrument) -> None:
         """Check the request against the instrument; raise ValidationError naming the field."""
@@ -57,8 +60,27 @@ class OrderRequest:
             if price is not None:
                 instrument.check_price(price, term.value)
         rule.check_time_in_force(self.time_in_force)
+        check_expire_time(self.time_in_force, self.expire_ns)
         if self.routing_strategy is RoutingStrategy.DIRECT and not self.venue:
             raise ValidationError("venue", "is required for ROUTING_STRATEGY_DIRECT")
+
+    def check_lifetime(self, now_ns: int) -> None:
+        """Refuse a GTD order whose expire time is not after ``now_ns`` (the engine's clock)."""
+        if self.expire_ns is not None and self.expire_ns <= now_ns:
+            raise ValidationError(
+                "expire_time",
+                f"must be in the future (it is {utc_text(self.expire_ns)}, now {utc_text(now_ns)})",
+            )
+
+
+def check_expire_time(time_in_force: TimeInForce, expire_ns: int | None) -> None:
+    """Refuse a GTD order without an expire time, and an expire time on any other."""
+    if time_in_force.has_expire_time and expire_ns is None:
+        raise ValidationError("expire_time", f"is required for {time_in_force.value} orders")
+    if not time_in_force.has_expire_time and expire_ns is not None:
+        raise ValidationError(
+            "expire_time", f"must be empty for {time_in_force.value} orders (only GTD has one)"
+        )
 
 
 @dataclass(slots=True)
@@ -98,6 +120,8 @@ class Order:
     reroutes: int = 0
     #: Price the account's reservation for this order is computed at.
     reserve_price: Decimal | None = None
+    #: When a GTD order expires (Unix ns); None for every other time in force.
+    expire_ns: int | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     def __copy__(self) -> Order:
@@ -122,6 +146,7 @@ class Order:
             stop_price=request.stop_price,
             routing_strategy=request.routing_strategy,
             venue=request.venue,
+            expire_ns=request.expire_ns,
             sender=sender,
             created_ns=now_ns,
             updated_ns=now_ns,

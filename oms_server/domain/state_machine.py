@@ -3,6 +3,11 @@
 NEW -> REJECTED exists because the OMS acknowledges an order (NEW) before venues
 see it; when every venue refuses it and nothing filled, the order ends REJECTED.
 
+Expiry (a DAY order at the session close, a GTD order at its expire time) is EXPIRE:
+straight from a working state when nothing of the order is live at a venue, else from
+PENDING_CANCEL once the children the OMS asked to cancel are done (a late fill is
+applied first: PENDING_CANCEL takes fills).
+
 The table maps (current state, trigger) to the next state. ``RESUME`` stands for
 "the working state the order's fills imply": NEW with nothing filled, otherwise
 PARTIALLY_FILLED. Anything not in the table is illegal and refused.

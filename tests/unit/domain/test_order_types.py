@@ -29,6 +29,8 @@ from venues import wire
 AAPL = Instrument("AAPL", Decimal("0.01"), Decimal("1"), Decimal("190"))
 ROWS = list(ORDER_TYPES.values())
 PRICE = Decimal("190.01")
+#: An expire time for GTD requests (the check of the time itself is the engine's).
+EXPIRE_NS = 2_000_000_000_000_000_000
 
 
 def request(order_type: OrderType, **terms: Decimal | None) -> OrderRequest:
@@ -115,7 +117,8 @@ def test_a_term_the_type_does_not_take_is_refused_naming_it(kind: OrderType, ter
     ("kind", "tif"), [(row.order_type, tif) for row in ROWS for tif in TimeInForce]
 )
 def test_the_time_in_force_is_one_the_type_allows(kind: OrderType, tif: TimeInForce) -> None:
-    checked = dataclasses.replace(request(kind), time_in_force=tif)
+    expire_ns = EXPIRE_NS if tif.has_expire_time else None
+    checked = dataclasses.replace(request(kind), time_in_force=tif, expire_ns=expire_ns)
     if tif in ORDER_TYPES[kind].time_in_force:
         checked.check(AAPL)
         return
