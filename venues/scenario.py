@@ -15,6 +15,11 @@ Keys (``*`` required; the rest have the default shown)::
     mm_step_ms = 200                 # random-walk market-maker step interval (ms, > 0)
     md_throttle_ms = 20              # least gap between book updates of a symbol (ms)
 
+    [session]                        # optional table: when the market is open, every day
+    timezone = "UTC"                 # any IANA name, e.g. "America/New_York"
+    open = "00:00"                   # "HH:MM" or "HH:MM:SS", local to timezone
+    close = "23:59:59"               # DAY orders expire here; at or before open: next day
+
     [[instruments]]                  # * at least one
     symbol = "AAPL"                  # * ^[A-Z0-9_-]{1,16}$, unique
     tick_size = "0.01"               # * > 0
@@ -46,6 +51,7 @@ import re
 import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import time
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
@@ -54,6 +60,13 @@ from typing import Any, Literal, TypeVar, cast, get_args
 from oms_server.domain.decimals import fmt, parse_decimal
 from oms_server.domain.errors import ValidationError
 from oms_server.domain.instruments import Instrument
+from oms_server.domain.session import (
+    DEFAULT_CLOSE,
+    DEFAULT_OPEN,
+    DEFAULT_TIMEZONE,
+    TradingSession,
+    parse_clock_time,
+)
 from venues.sim.faults import FAULT_RATE_NAMES, FaultConfig
 from venues.sim.order_book import PriceLevel
 
@@ -145,6 +158,7 @@ class Scenario:
     instruments: tuple[Instrument, ...]
     venues: tuple[VenueConfig, ...]
     market: MarketConfig = field(default_factory=MarketConfig)
+    session: TradingSession = field(default_factory=TradingSession)
 
     def venue(self, name: str) -> VenueConfig:
         """The venue named ``name``; KeyError if there is none."""
@@ -179,8 +193,9 @@ def parse_scenario(text: str, source: str) -> Scenario:
 
 # -- the tables, top-down ---------------------------------------------------------------
 
-_TOP_KEYS = frozenset({"seed", "liquidity", "market", "instruments", "venues"})
+_TOP_KEYS = frozenset({"seed", "liquidity", "market", "session", "instruments", "venues"})
 _MARKET_KEYS = frozenset({"book_depth", "mm_step_ms", "md_throttle_ms"})
+_SESSION_KEYS = frozenset({"timezone", "open", "close"})
 _INSTRUMENT_KEYS = frozenset({"symbol", "tick_size", "lot_size", "reference_price"})
 _VENUE_KEYS = frozenset(
     {"name", "taker_fee_bps", "maker_rebate_bps", "latency_ms", "dark", "faults", "books"}
@@ -194,6 +209,7 @@ def _scenario(doc: Table) -> Scenario:
     seed = _int(doc, "", "seed", DEFAULT_SEED, 0, MAX_SEED)
     liquidity = _choice(doc, "", "liquidity", DEFAULT_LIQUIDITY_MODEL, get_args(LiquidityModel))
     market = _market(doc.get("market", {}), "market")
+    session = _session(doc.get("session", {}), "session")
     instruments = _unique(
         (_instrument(t, p) for t, p in _tables(doc, "", "instruments", required=True)),
         lambda i: i.symbol,
@@ -207,7 +223,7 @@ def _scenario(doc: Table) -> Scenario:
         "name",
         "venues",
     )
-    return Scenario(seed, liquidity, instruments, venues, market)
+    return Scenario(seed, liquidity, instruments, venues, market, session)
 
 
 def _market(table: object, path: str) -> MarketConfig:
@@ -218,6 +234,18 @@ def _market(table: object, path: str) -> MarketConfig:
         mm_step_ms=_number(table, path, "mm_step_ms", DEFAULT_MM_STEP_MS, positive=True),
         md_throttle_ms=_number(table, path, "md_throttle_ms", DEFAULT_MD_THROTTLE_MS),
     )
+
+
+def _session(table: object, path: str) -> TradingSession:
+    table = _as_table(table, path)
+    _check_keys(table, path, _SESSION_KEYS)
+    timezone = _str(table, path, "timezone") if "timezone" in table else DEFAULT_TIMEZONE
+    opens = _clock_time(table, path, "open", DEFAULT_OPEN)
+    closes = _clock_time(table, path, "close", DEFAULT_CLOSE)
+    try:
+        return TradingSession(timezone, opens, closes)
+    except ValueError as exc:
+        raise ScenarioError(_key(path, "timezone"), str(exc)) from exc
 
 
 def _instrument(table: Table, path: str) -> Instrument:
@@ -384,6 +412,18 @@ def _bool(table: Table, path: str, key: str, default: bool) -> bool:
     if not isinstance(value, bool):
         raise ScenarioError(_key(path, key), "must be true or false")
     return value
+
+
+def _clock_time(table: Table, path: str, key: str, default: time) -> time:
+    if key not in table:
+        return default
+    value = table[key]
+    if not isinstance(value, str):
+        raise ScenarioError(_key(path, key), 'must be a string "HH:MM" or "HH:MM:SS"')
+    try:
+        return parse_clock_time(value)
+    except ValueError as exc:
+        raise ScenarioError(_key(path, key), str(exc)) from exc
 
 
 def _int(table: Table, path: str, key: str, default: int, low: int, high: int) -> int:

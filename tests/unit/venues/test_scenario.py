@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import time
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from oms_server.domain.instruments import Instrument
+from oms_server.domain.session import TradingSession
 from venues.scenario import (
     BookConfig,
     MarketConfig,
@@ -365,3 +367,58 @@ def test_refusal_names_its_key(text: str, path: str, description: str) -> None:
     assert description in error.description
     where = f"{path}: " if path else ""
     assert str(error).startswith(f"scenario: broken.toml: {where}")
+
+
+# -- [session] ------------------------------------------------------------------------------
+
+#: The [session] example of CONTRACT.md ("Wave 2 additions").
+CONTRACT_SESSION = """
+[session]
+timezone = "America/New_York"   # any IANA name; default "UTC"
+open = "09:30"                  # HH:MM or HH:MM:SS, local to timezone; default "00:00"
+close = "16:00"                 # default "23:59:59"
+"""
+
+
+def test_the_contract_session_parses() -> None:
+    scenario = parse_scenario(CONTRACT_EXAMPLE + CONTRACT_SESSION, "t")
+
+    assert scenario.session == TradingSession("America/New_York", time(9, 30), time(16, 0))
+
+
+def test_without_a_session_table_the_market_is_open_all_utc_day() -> None:
+    scenario = parse_scenario(CONTRACT_EXAMPLE, "t")
+
+    assert scenario.session == TradingSession("UTC", time(0, 0), time(23, 59, 59))
+
+
+def test_session_keys_default_one_by_one() -> None:
+    scenario = parse_scenario(CONTRACT_EXAMPLE + '\n[session]\nclose = "17:30:15"\n', "t")
+
+    assert scenario.session == TradingSession("UTC", time(0, 0), time(17, 30, 15))
+
+
+@pytest.mark.parametrize(
+    ("table", "path", "description"),
+    [
+        ('colour = "red"', "session.colour", "unknown key"),
+        ('timezone = "Mars/Olympus"', "session.timezone", "unknown time zone 'Mars/Olympus'"),
+        ("timezone = 5", "session.timezone", "must be a string"),
+        ('open = "9:30"', "session.open", '"HH:MM" or "HH:MM:SS"'),
+        ('close = "24:00"', "session.close", '"HH:MM" or "HH:MM:SS"'),
+        ("open = 09:30:00", "session.open", "must be a string"),
+    ],
+)
+def test_a_bad_session_key_is_refused_by_name(table: str, path: str, description: str) -> None:
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(f"{CONTRACT_EXAMPLE}\n[session]\n{table}\n", "broken.toml")
+
+    assert info.value.path == path
+    assert description in info.value.description
+
+
+def test_a_session_that_is_not_a_table_is_refused() -> None:
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario('session = "always"\n' + CONTRACT_EXAMPLE, "broken.toml")
+
+    assert (info.value.path, info.value.description) == ("session", "must be a table")
