@@ -20,7 +20,9 @@ class ParentSpec:
 
     ``quantity`` is what is left to route (the engine passes leaves minus what its live
     children already hold). ``venue`` names the venue for DIRECT routing. ``min_child_qty``
-    defaults to one lot. A triggered type is routed as the type it becomes (STOP_LIMIT
+    defaults to one lot. ``rest_only`` asks for a plan that rests the quantity at the
+    best venue for resting and takes nothing (DIRECT plans are the same either way). A
+    triggered type is routed as the type it becomes (STOP_LIMIT
     as LIMIT, STOP as MARKET: see ORDER_TYPES); the engine routes it once triggered.
     """
 
@@ -33,6 +35,8 @@ class ParentSpec:
     strategy: RoutingStrategy = RoutingStrategy.BEST_PRICE
     venue: str = ""
     min_child_qty: Decimal | None = None
+    #: Take nothing: rest the whole quantity (a remainder whose takes kept missing).
+    rest_only: bool = False
 
     def __post_init__(self) -> None:
         if self.is_limit and self.limit_price is None:

@@ -13,6 +13,7 @@ from oms_server.domain.enums import RoutingStrategy
 from router.book import VenueBook, VenueInfo
 from router.plan import ParentSpec, RoutingPlan
 from router.strategies.best_price import plan_best_price
+from router.strategies.common import plan_rest
 from router.strategies.direct import plan_direct
 from router.strategies.liquidity import plan_liquidity
 
@@ -37,6 +38,8 @@ def plan_route(
     """
     if parent.quantity <= ZERO:
         return RoutingPlan.empty(ZERO, "nothing to route")
+    if parent.rest_only and parent.strategy is not RoutingStrategy.DIRECT:
+        return plan_rest(parent, books, venues)
     return STRATEGIES[parent.strategy](parent, books, venues)
 
 

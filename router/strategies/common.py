@@ -18,9 +18,12 @@ from router.book import VenueBook, VenueInfo
 from router.plan import ChildPlan, ParentSpec, Purpose, RoutingPlan
 
 #: Reason of a FOK parent whose quantity is not all takeable within its limit.
-FOK_REASON = "FOK cannot be filled"
+FOK_REASON = "cannot be filled in full"
 #: Reason of a plan made when no venue is healthy and known with a book.
 NO_VENUE_REASON = "no healthy venue"
+#: Reasons of a plan that can take nothing and rest nothing: a limit parent, a market one.
+NO_LIQUIDITY_AT_LIMIT = "no liquidity at the limit"
+NO_LIQUIDITY = "no liquidity"
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +160,20 @@ def finish(parent: ParentSpec, takes: list[ChildPlan], market: Market, what: str
     rest = _rest_child(parent, floor_to_lot(remaining, parent.lot_size), market)
     children = (*takes, rest) if rest is not None else tuple(takes)
     unrouted = parent.quantity - taken - (rest.quantity if rest is not None else ZERO)
+    if not children:
+        return RoutingPlan.empty(unrouted, _no_liquidity(parent))
     return RoutingPlan(children, unrouted, _reason(what, takes, rest, unrouted))
+
+
+def plan_rest(
+    parent: ParentSpec, books: Mapping[str, VenueBook], venues: Mapping[str, VenueInfo]
+) -> RoutingPlan:
+    """Rest the whole quantity at the best venue for resting, taking nothing first (a
+    limit that crosses takes at that venue on arrival and rests the rest)."""
+    market = Market.of(books, venues)
+    if not market.venues:
+        return RoutingPlan.empty(parent.quantity, NO_VENUE_REASON)
+    return finish(parent, [], market, "rest")
 
 
 def _rest_child(parent: ParentSpec, quantity: Decimal, market: Market) -> ChildPlan | None:
@@ -177,6 +193,10 @@ def _rest_child(parent: ParentSpec, quantity: Decimal, market: Market) -> ChildP
         expected_price=parent.limit_price,
         purpose=Purpose.REST,
     )
+
+
+def _no_liquidity(parent: ParentSpec) -> str:
+    return NO_LIQUIDITY_AT_LIMIT if parent.is_limit else NO_LIQUIDITY
 
 
 def _reason(what: str, takes: list[ChildPlan], rest: ChildPlan | None, unrouted: Decimal) -> str:

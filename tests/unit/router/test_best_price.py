@@ -10,6 +10,7 @@ from oms_server.domain.enums import OrderType, RoutingStrategy, Side, TimeInForc
 from router.book import VenueInfo
 from router.plan import ChildPlan, ParentSpec, Purpose
 from router.strategies import plan_route
+from router.strategies.common import FOK_REASON, NO_LIQUIDITY, NO_LIQUIDITY_AT_LIMIT
 from tests.support.routing import book, take
 from tests.support.routing import parent as routing_parent
 
@@ -120,7 +121,7 @@ def test_fok_that_cannot_be_filled_gives_an_empty_plan() -> None:
 
     assert plan.children == ()
     assert plan.unrouted_qty == 1000
-    assert plan.reason == "FOK cannot be filled"
+    assert plan.reason == FOK_REASON
 
 
 def test_fok_that_can_be_filled_sends_ioc_children_for_all_of_it() -> None:
@@ -217,3 +218,34 @@ def test_nothing_left_to_route_gives_an_empty_plan() -> None:
 def test_a_limit_parent_needs_a_limit_price() -> None:
     with pytest.raises(ValueError, match="limit price"):
         parent(order_type=LIMIT, limit_price=None)
+
+
+def test_an_ioc_limit_below_every_offer_plans_nothing_for_want_of_liquidity() -> None:
+    plan = plan_route(limit("9.99", IOC), BOOKS, VENUES)
+
+    assert (plan.children, plan.unrouted_qty) == ((), 1000)
+    assert plan.reason == NO_LIQUIDITY_AT_LIMIT
+
+
+def test_a_market_order_with_no_offers_plans_nothing_for_want_of_liquidity() -> None:
+    empty = {name: book(name) for name in BOOKS}
+    plan = plan_route(parent(), empty, VENUES)
+
+    assert (plan.children, plan.reason) == ((), NO_LIQUIDITY)
+
+
+@pytest.mark.parametrize("strategy", [RoutingStrategy.BEST_PRICE, RoutingStrategy.LIQUIDITY])
+def test_rest_only_rests_everything_at_the_best_venue_for_resting(
+    strategy: RoutingStrategy,
+) -> None:
+    marketable = routing_parent(
+        strategy,
+        order_type=LIMIT,
+        limit_price=D("10.05"),
+        time_in_force=DAY,
+        rest_only=True,
+    )
+    plan = plan_route(marketable, BOOKS, VENUES)
+
+    assert plan.children == (rest("A", "1000", "10.05"),)  # A pays the largest rebate
+    assert plan.unrouted_qty == 0

@@ -10,6 +10,7 @@ from oms_server.domain.enums import OrderType, RoutingStrategy, TimeInForce
 from router.book import VenueInfo
 from router.plan import ChildPlan, ParentSpec, Purpose
 from router.strategies import plan_route
+from router.strategies.common import FOK_REASON
 from router.strategies.liquidity import allocate
 from tests.support.routing import asks, take
 from tests.support.routing import parent as routing_parent
@@ -74,7 +75,7 @@ def test_fok_beyond_the_depth_within_the_limit_is_refused() -> None:
     plan = plan_route(spec, BOOKS, VENUES)
 
     assert plan.children == ()
-    assert plan.reason == "FOK cannot be filled"
+    assert plan.reason == FOK_REASON
 
 
 def test_unhealthy_venue_gets_no_share() -> None:
