@@ -31,6 +31,7 @@ from oms_server.domain.enums import (
     TimeInForce,
 )
 from oms_server.domain.order import Order
+from oms_server.engine.ports import AppliedReport
 from oms_server.store.database import create_engine, create_schema
 from oms_server.store.journal import JournalBatch
 from oms_server.store.repository import Store
@@ -112,7 +113,8 @@ def make_batches(number: int, rows: int, sequence: int) -> dict[str, JournalBatc
         new.upsert("child_orders", child.child_order_id, child_to_row(child), is_new=True)
         for fill in range(2):
             venue_report = fill_child(order, child, fill)
-            fills.append("executions", execution_to_row(venue_report, order.order_id))
+            applied = AppliedReport(venue_report, order.order_id, f"{order.order_id}.{fill + 2}")
+            fills.append("executions", execution_to_row(applied))
         order.state = OrderState.FILLED
         fills.upsert("orders", order.order_id, order_to_row(order), is_new=False)
     return {"new": new, "fills": fills}

@@ -14,6 +14,7 @@ from typing import TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from oms_server.domain.child import Liquidity
 from oms_server.domain.decimals import fmt, parse_decimal, parse_positive
 from oms_server.domain.enums import (
     ExecType,
@@ -24,6 +25,7 @@ from oms_server.domain.enums import (
     TimeInForce,
 )
 from oms_server.domain.errors import ValidationError
+from oms_server.domain.executions import Execution
 from oms_server.domain.instruments import Instrument
 from oms_server.domain.order import MAX_ID_CHARS, Order, OrderRequest
 from oms_server.domain.order_types import ORDER_TYPES
@@ -39,6 +41,8 @@ DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 #: Times are stored as signed 64-bit nanoseconds.
 MAX_TIMESTAMP_NS = 2**63
+#: What a ListExecutions page token holds before its sequence (tells it from others).
+FILLS_TOKEN_PREFIX = "fills:"
 
 
 def _enum_maps(
@@ -58,6 +62,11 @@ EXEC_IN, EXEC_OUT = _enum_maps(common_pb2.ExecType.Value, "EXEC_TYPE", ExecType)
 ROUTING_IN, ROUTING_OUT = _enum_maps(
     common_pb2.RoutingStrategy.Value, "ROUTING_STRATEGY", RoutingStrategy
 )
+LIQUIDITY_OUT: dict[Liquidity, common_pb2.Liquidity.ValueType] = {
+    Liquidity.NONE: common_pb2.LIQUIDITY_UNSPECIFIED,
+    Liquidity.MAKER: common_pb2.LIQUIDITY_MAKER,
+    Liquidity.TAKER: common_pb2.LIQUIDITY_TAKER,
+}
 
 
 # -- requests -> domain ---------------------------------------------------------------
@@ -150,6 +159,27 @@ def decode_page_token(token: str) -> tuple[int, str] | None:
         raise ValidationError("page_token", "is not a token from a previous page") from exc
 
 
+def encode_fills_page_token(execution: Execution) -> str:
+    """The opaque cursor after ``execution`` in a fills list (its report's sequence)."""
+    return base64.urlsafe_b64encode(f"{FILLS_TOKEN_PREFIX}{execution.sequence}".encode()).decode()
+
+
+def decode_fills_page_token(token: str) -> int | None:
+    """The report sequence a fills page continues below, or None for the first page."""
+    if not token:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(token.encode()).decode()
+        if not text.startswith(FILLS_TOKEN_PREFIX):
+            raise ValueError("not a fills token")
+        sequence = int(text.removeprefix(FILLS_TOKEN_PREFIX))
+        if not 0 < sequence < MAX_TIMESTAMP_NS:
+            raise ValueError("sequence out of range")
+        return sequence
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise ValidationError("page_token", "is not a token from a previous page") from exc
+
+
 # -- domain -> messages ---------------------------------------------------------------
 
 
@@ -202,6 +232,23 @@ def report_message(report: ExecutionReport) -> order_pb2.ExecutionReport:
         avg_price=fmt(report.avg_price),
         text=report.text,
         transact_time=timestamp(report.transact_ns),
+    )
+
+
+def execution_message(execution: Execution) -> order_pb2.Execution:
+    return order_pb2.Execution(
+        exec_id=execution.exec_id,
+        order_id=execution.order_id,
+        client_order_id=execution.client_order_id,
+        symbol=execution.symbol,
+        side=SIDE_OUT[execution.side],
+        venue=execution.venue,
+        venue_exec_id=execution.venue_exec_id,
+        last_qty=fmt(execution.last_qty),
+        last_price=fmt(execution.last_price),
+        fee=fmt(execution.fee),
+        liquidity=LIQUIDITY_OUT[execution.liquidity],
+        transact_time=timestamp(execution.transact_ns),
     )
 
 

@@ -141,9 +141,21 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
     async def ListExecutions(
         self, request: pb.ListExecutionsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListExecutionsResponse:
-        require_account(mapping.identifier(request.account_id, "account_id"))
-        mapping.page_size(request.page_size)
-        return pb.ListExecutionsResponse()
+        account_id = mapping.identifier(request.account_id, "account_id")
+        require_account(account_id)
+        limit = mapping.page_size(request.page_size)
+        fills = await self._store.list_executions(
+            account_id,
+            order_id=mapping.identifier(request.order_id, "order_id", required=False),
+            symbol=request.symbol[:32],
+            limit=limit + 1,
+            before=mapping.decode_fills_page_token(request.page_token),
+        )
+        page, more = fills[:limit], len(fills) > limit
+        return pb.ListExecutionsResponse(
+            executions=[mapping.execution_message(f) for f in page],
+            next_page_token=mapping.encode_fills_page_token(page[-1]) if more else "",
+        )
 
     @rpc_errors
     # Written with context.write (grpc.aio allows it), not as a generator: one write per

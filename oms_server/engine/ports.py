@@ -20,6 +20,7 @@ from typing import Protocol, TypeVar
 from oms_server.domain.accounts import Account
 from oms_server.domain.child import ChildOrder, VenueOrderStatus, VenueReport
 from oms_server.domain.enums import OrderState
+from oms_server.domain.executions import Execution
 from oms_server.domain.order import Order
 from oms_server.domain.reports import ExecutionReport
 from router.book import VenueBook, VenueInfo
@@ -101,6 +102,17 @@ class Halt:
     halted_ns: int
 
 
+@dataclass(frozen=True, slots=True)
+class AppliedReport:
+    """A venue report the engine applied, for the journal (the dedupe key of venue
+    reports, and the fills ledger)."""
+
+    report: VenueReport
+    parent_order_id: str
+    #: For a fill: the exec id of the parent's TRADE report it made ('' otherwise).
+    fill_exec_id: str = ""
+
+
 @dataclass(slots=True)
 class ChangeSet:
     """Everything one batch of commands changed, as domain values, for one commit.
@@ -111,8 +123,8 @@ class ChangeSet:
     orders: dict[str, tuple[Order, bool]] = field(default_factory=dict)
     children: dict[str, tuple[ChildOrder, bool]] = field(default_factory=dict)
     events: list[ExecutionReport] = field(default_factory=list)
-    #: Venue reports applied, each with the id of its child's parent.
-    executions: list[tuple[VenueReport, str]] = field(default_factory=list)
+    #: Venue reports applied.
+    executions: list[AppliedReport] = field(default_factory=list)
     accounts: dict[str, tuple[Account, bool, int]] = field(default_factory=dict)
     #: (account id, symbol) -> (account, is new): the position is read from the account.
     positions: dict[tuple[str, str], tuple[Account, bool]] = field(default_factory=dict)
@@ -198,6 +210,18 @@ class OrderHistory(Protocol):
         ...
 
     async def order_events(self, order_id: str) -> list[ExecutionReport]: ...
+
+    async def list_executions(
+        self,
+        account_id: str,
+        *,
+        order_id: str = "",
+        symbol: str = "",
+        limit: int,
+        before: int | None = None,
+    ) -> list[Execution]:
+        """An account's fills, newest first, with report sequence below ``before``."""
+        ...
 
     async def reports_after(
         self, account_id: str, after: int, *, limit: int, up_to: int | None = None

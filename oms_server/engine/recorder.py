@@ -22,7 +22,7 @@ from oms_server.domain.decimals import ZERO
 from oms_server.domain.enums import ExecType
 from oms_server.domain.order import Order
 from oms_server.domain.reports import ExecutionReport
-from oms_server.engine.ports import ChangeSet, Halt
+from oms_server.engine.ports import AppliedReport, ChangeSet, Halt
 from oms_server.telemetry import tracing_enabled
 
 _T = TypeVar("_T")
@@ -91,9 +91,12 @@ class BatchRecorder:
         self.on_order_changed(order)
         return report
 
-    def record_execution(self, report: VenueReport, parent_order_id: str) -> None:
-        """Journal an applied venue report (the fills ledger and the dedupe key)."""
-        self._batch.changes.executions.append((report, parent_order_id))
+    def record_execution(
+        self, report: VenueReport, parent_order_id: str, fill_exec_id: str = ""
+    ) -> None:
+        """Journal an applied venue report (the fills ledger and the dedupe key); a fill
+        names the exec id of the parent's TRADE report it made."""
+        self._batch.changes.executions.append(AppliedReport(report, parent_order_id, fill_exec_id))
 
     # -- accounts and halts -------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from oms_server.domain.enums import ExecType, OrderState, TimeInForce
 from oms_server.domain.errors import OmsError
 from oms_server.domain.instruments import Instrument
 from oms_server.domain.order import Order
+from oms_server.domain.reports import ExecutionReport
 from oms_server.domain.state_machine import Trigger
 from oms_server.engine.ports import VenuePort
 from oms_server.engine.recorder import BatchRecorder
@@ -230,13 +231,15 @@ class ParentRouting:
             return
         child.updated_ns = self._recorder.now_ns()
         self._touch(child, False)
-        self._recorder.record_execution(report, child.parent_order_id)
         parent = self._orders.get(child.parent_order_id)
+        trade = None
+        if parent is not None and fill is not None:
+            trade = self._fill_parent(parent, child, fill.quantity, fill.price, fill.fee)
+        fill_exec_id = trade.exec_id if trade is not None else ""
+        self._recorder.record_execution(report, child.parent_order_id, fill_exec_id)
         if parent is None:
             log.warning("venue report for child %s of an unknown parent", child.child_order_id)
             return
-        if fill is not None:
-            self._fill_parent(parent, child, fill.quantity, fill.price, fill.fee)
         if child.is_done:
             self._on_child_done(parent, child)
 
@@ -389,20 +392,23 @@ class ParentRouting:
 
     def _fill_parent(
         self, parent: Order, child: ChildOrder, qty: Decimal, price: Decimal, fee: Decimal
-    ) -> None:
+    ) -> ExecutionReport | None:
+        """Roll a child's fill up into its parent; the parent's TRADE report (None when
+        the parent refused it)."""
         try:
             parent.apply_fill(qty, price)
         except OmsError as exc:
             self.refused_overfills += 1
             log.error("fill of child %s refused on its parent: %s", child.child_order_id, exc)
-            return
+            return None
         parent.fees += fee
         self._on_fill(parent, qty, price, fee)
-        self._recorder.report(
+        trade = self._recorder.report(
             parent, ExecType.TRADE, last_qty=qty, last_price=price, last_venue=child.venue
         )
         if parent.is_terminal:
             self._forget(parent)
+        return trade
 
     def _on_child_done(self, parent: Order, child: ChildOrder) -> None:
         if parent.is_terminal or self.live_children(parent):

@@ -27,8 +27,8 @@ def encode_changes(changes: ChangeSet) -> JournalBatch:
         batch.upsert("child_orders", child.child_order_id, child_to_row(child), is_new=is_new)
     for report in changes.events:
         batch.append("order_events", report_to_row(report))
-    for venue_report, parent_order_id in changes.executions:
-        batch.append("executions", execution_to_row(venue_report, parent_order_id))
+    for applied in changes.executions:
+        batch.append("executions", execution_to_row(applied))
     for account, is_new, updated_ns in changes.accounts.values():
         batch.upsert(
             "accounts", account.account_id, account_to_row(account, updated_ns), is_new=is_new

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from oms_server.domain.accounts import Account
 from oms_server.domain.child import ChildOrder, ChildState
 from oms_server.domain.enums import TERMINAL_STATES, OrderState
+from oms_server.domain.executions import Execution
 from oms_server.domain.order import Order
 from oms_server.domain.reports import ExecutionReport
 from oms_server.engine.ports import ChangeSet, Halt
@@ -20,7 +21,7 @@ from oms_server.store.changes import encode_changes, row_to_halt, rows_to_accoun
 from oms_server.store.database import create_engine, create_schema, sqlite_file_path
 from oms_server.store.journal import JournalBatch, Row
 from oms_server.store.lease import StoreLease, check_fence
-from oms_server.store.rows import row_to_child, row_to_order, row_to_report
+from oms_server.store.rows import row_to_child, row_to_execution, row_to_order, row_to_report
 from oms_server.store.sqlite_writer import SqliteWriter
 
 #: Tables in the order they are written within a commit.
@@ -37,6 +38,8 @@ _TABLES = {table.name: table for table in WRITE_ORDER}
 #: Tables of facts keyed by their primary key (a venue report by (venue, exec_id)):
 #: storing one twice is a no-op.
 IGNORE_DUPLICATES = frozenset({schema.executions.name})
+#: Columns of a fill's TRADE event that the fills list shows with the venue's report.
+_FILL_EVENT = ("sequence", "account_id", "order_id", "client_order_id", "symbol", "side")
 #: Rows per read when start-up walks every idempotency key.
 CLIENT_IDS_CHUNK = 50_000
 
@@ -253,6 +256,32 @@ class Store:
         e = schema.order_events.c
         query = select(schema.order_events).where(e.order_id == order_id).order_by(e.sequence)
         return [row_to_report(r) for r in await self._fetch(query)]
+
+    async def list_executions(
+        self,
+        account_id: str,
+        *,
+        order_id: str = "",
+        symbol: str = "",
+        limit: int,
+        before: int | None = None,
+    ) -> list[Execution]:
+        """An account's fills, newest first: each stored venue fill joined with the TRADE
+        event it made, ordered by that event's sequence (below ``before``, if given)."""
+        x, e = schema.executions.c, schema.order_events.c
+        query = (
+            select(schema.executions, *(e[name].label(f"event_{name}") for name in _FILL_EVENT))
+            .select_from(schema.order_events.join(schema.executions, x.fill_exec_id == e.exec_id))
+            .where(e.account_id == account_id)
+        )
+        if order_id:
+            query = query.where(e.order_id == order_id)
+        if symbol:
+            query = query.where(e.symbol == symbol)
+        if before is not None:
+            query = query.where(e.sequence < before)
+        query = query.order_by(e.sequence.desc()).limit(limit)
+        return [row_to_execution(r) for r in await self._fetch(query)]
 
     async def reports_after(
         self, account_id: str, after: int, *, limit: int, up_to: int | None = None

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from oms_server.domain.child import ChildOrder, ChildPurpose, ChildState, VenueReport
+from oms_server.domain.child import ChildOrder, ChildPurpose, ChildState, Liquidity
 from oms_server.domain.decimals import ZERO
 from oms_server.domain.enums import (
     ExecType,
@@ -16,8 +16,10 @@ from oms_server.domain.enums import (
     Side,
     TimeInForce,
 )
+from oms_server.domain.executions import Execution
 from oms_server.domain.order import Order
 from oms_server.domain.reports import ExecutionReport
+from oms_server.engine.ports import AppliedReport
 
 
 def order_to_row(order: Order) -> dict[str, Any]:
@@ -185,19 +187,41 @@ def row_to_child(row: Mapping[str, Any], exec_ids: set[str]) -> ChildOrder:
     )
 
 
-def execution_to_row(report: VenueReport, parent_order_id: str) -> dict[str, Any]:
+def execution_to_row(applied: AppliedReport) -> dict[str, Any]:
+    report = applied.report
     return {
         "venue": report.venue,
         "exec_id": report.exec_id,
         "child_order_id": report.child_order_id,
-        "parent_order_id": parent_order_id,
+        "parent_order_id": applied.parent_order_id,
         "exec_type": report.exec_type.value,
         "last_qty": report.last_qty,
         "last_price": report.last_price,
         "fee": report.fee,
         "liquidity": report.liquidity.value,
         "transact_ns": report.transact_ns,
+        "fill_exec_id": applied.fill_exec_id,
     }
+
+
+def row_to_execution(row: Mapping[str, Any]) -> Execution:
+    """A fill from an executions row joined with its TRADE event (``event_*`` columns)."""
+    return Execution(
+        exec_id=row["fill_exec_id"],
+        sequence=row["event_sequence"],
+        account_id=row["event_account_id"],
+        order_id=row["event_order_id"],
+        client_order_id=row["event_client_order_id"],
+        symbol=row["event_symbol"],
+        side=Side(row["event_side"]),
+        venue=row["venue"],
+        venue_exec_id=row["exec_id"],
+        last_qty=_dec(row["last_qty"]),
+        last_price=_dec(row["last_price"]),
+        fee=_dec(row["fee"]),
+        liquidity=Liquidity(row["liquidity"]),
+        transact_ns=row["transact_ns"],
+    )
 
 
 def _dec(value: Decimal | None) -> Decimal:

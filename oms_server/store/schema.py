@@ -148,7 +148,11 @@ executions = Table(
     Column("fee", DecimalString, nullable=False),
     Column("liquidity", String(8), nullable=False),
     Column("transact_ns", BigInteger, nullable=False),
+    # For a fill: the exec_id of the parent's TRADE event it made (its id in the fills
+    # list); '' for the other reports.
+    Column("fill_exec_id", String(64), nullable=False, default=""),
     PrimaryKeyConstraint("venue", "exec_id", name="pk_executions"),
+    Index("ix_executions_fill", "fill_exec_id"),
 )
 
 accounts = Table(

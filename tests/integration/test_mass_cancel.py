@@ -17,7 +17,7 @@ import pytest
 
 from clients.bench.venue_fills import venue_fills
 from oms_server.domain.child import ChildState
-from protos.oms.v1 import common_pb2
+from protos.oms.v1 import common_pb2, order_pb2
 from protos.oms.v1 import order_service_pb2 as pb
 from protos.venue.v1 import venue_pb2 as v
 from tests.support.fixtures import call_metadata
@@ -117,11 +117,30 @@ async def test_mass_cancel_of_200_orders_at_three_venues_with_fills_racing_it(
     assert at_venues.complete
     assert await stored_executions(routed_oms, "TRADE") == at_venues.trades
     assert filled_qty == at_venues.quantity
+    listed = await listed_fills(routed_oms)
+    assert len(listed) == at_venues.trades
+    by_order: dict[str, Decimal] = {}
+    for fill in listed:
+        by_order[fill.order_id] = by_order.get(fill.order_id, Decimal(0)) + Decimal(fill.last_qty)
+    assert by_order == {o.order_id: Decimal(o.cum_qty) for o in orders if o.cum_qty != "0"}
     assert not any(
         price == Decimal(RESTING_PRICE)
         for s in market.simulators.values()
         for price, _ in s.engine.top_of_book("AAPL", 10).bids
     )
+
+
+async def listed_fills(oms: RoutedOms) -> list[order_pb2.Execution]:
+    """Every fill of ACC1 as ListExecutions gives them, page by page."""
+    found: list[order_pb2.Execution] = []
+    page_token = ""
+    while True:
+        request = pb.ListExecutionsRequest(account_id="ACC1", page_token=page_token)
+        page = await oms.orders.ListExecutions(request, metadata=MD)
+        found.extend(page.executions)
+        page_token = page.next_page_token
+        if not page_token:
+            return found
 
 
 async def fills_after_the_cancel(oms: RoutedOms, order_ids: list[str]) -> int:

@@ -16,6 +16,7 @@ from oms_server.domain.errors import (
 )
 from oms_server.domain.order import Order
 from oms_server.engine.commands import OrderCommands
+from oms_server.engine.ports import AppliedReport
 from tests.unit.engine.stubs import (
     ADMIN,
     FUNDS,
@@ -248,7 +249,7 @@ def test_a_fill_is_reported_on_the_parent_and_moves_the_cash(
         child.venue,
     )
     assert (trade.cum_qty, trade.leaves_qty) == (Decimal(40), Decimal(60))
-    assert batch.changes.executions == [(fill, accepted.order_id)]
+    assert batch.changes.executions == [AppliedReport(fill, accepted.order_id, trade.exec_id)]
     assert engine.account("A").cash == FUNDS - Decimal(4000)
     assert engine.stats.fills == 1
 
@@ -382,7 +383,7 @@ def test_fills_the_engine_missed_are_applied_from_the_venues_status(
     batch = settle(engine)
     assert [r.exec_type.value for r in reports_of(batch, accepted.order_id)] == ["TRADE"]
     assert state_of(engine, accepted.order_id) is OrderState.FILLED
-    assert [report for report, _ in batch.changes.executions] == [missed]
+    assert [applied.report for applied in batch.changes.executions] == [missed]
 
 
 def test_reconcile_passes_over_children_it_does_not_hold(

@@ -11,7 +11,7 @@ from oms_server.domain.accounts import Account
 from oms_server.domain.child import ChildState, VenueExecType, VenueReport
 from oms_server.domain.enums import ExecType, OrderState
 from oms_server.domain.order import Order
-from oms_server.engine.ports import Halt
+from oms_server.engine.ports import AppliedReport, Halt
 from oms_server.engine.recorder import BatchRecorder
 from tests.unit.engine.stubs import START_NS, ManualClock, child, order
 
@@ -125,8 +125,8 @@ def test_a_fill_report_carries_the_last_fill(recorder: BatchRecorder) -> None:
 
 def test_applied_venue_reports_are_journaled_with_their_parent(recorder: BatchRecorder) -> None:
     fill = VenueReport("V1", "x1", "o1.1", VenueExecType.TRADE, ChildState.FILLED)
-    recorder.record_execution(fill, "o1")
-    assert recorder.seal().changes.executions == [(fill, "o1")]
+    recorder.record_execution(fill, "o1", "o1.3")
+    assert recorder.seal().changes.executions == [AppliedReport(fill, "o1", "o1.3")]
 
 
 @pytest.mark.parametrize(
