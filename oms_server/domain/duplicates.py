@@ -13,6 +13,7 @@ from enum import Enum
 from oms_server.domain.decimals import fmt
 from oms_server.domain.errors import AlreadyExistsError
 from oms_server.domain.order import Order, OrderRequest
+from oms_server.domain.session import utc_text
 
 #: The terms a retry must repeat, in the order a refusal names the first that differs.
 ORDER_TERMS: tuple[str, ...] = (
@@ -27,6 +28,8 @@ ORDER_TERMS: tuple[str, ...] = (
     "venue",
     "expire_ns",
 )
+#: Terms whose public (API) name differs from the attribute's.
+PUBLIC_TERM_NAMES = {"expire_ns": "expire_time"}
 DUPLICATE_REASON = "DUPLICATE_CLIENT_ORDER_ID"
 
 
@@ -46,29 +49,30 @@ def retried_submit(existing: Order, request: OrderRequest) -> Order:
     term = first_differing_term(existing, request)
     if term is None:
         return existing
+    name = PUBLIC_TERM_NAMES.get(term, term)
     raise DuplicateClientOrderIdError(
         f"client_order_id {request.client_order_id!r} is already used by order "
-        f"{existing.order_id} with other terms: its {term} is "
-        f"{_shown(getattr(existing, term, None))}, not {_shown(getattr(request, term, None))}",
+        f"{existing.order_id} with other terms: its {name} is "
+        f"{_shown(term, getattr(existing, term))}, not {_shown(term, getattr(request, term))}",
         order_id=existing.order_id,
-        term=term,
+        term=name,
     )
 
 
 def first_differing_term(existing: Order, request: OrderRequest) -> str | None:
-    """The first of ORDER_TERMS in which ``request`` differs from ``existing``, or None.
-
-    A term neither side has yet (an older build's order) counts as equal.
-    """
+    """The first of ORDER_TERMS (attribute names) in which ``request`` differs from
+    ``existing``, or None."""
     for term in ORDER_TERMS:
-        if getattr(existing, term, None) != getattr(request, term, None):
+        if getattr(existing, term) != getattr(request, term):
             return term
     return None
 
 
-def _shown(value: object) -> str:
+def _shown(term: str, value: object) -> str:
     if value is None or value == "":
         return "none"
+    if term == "expire_ns" and isinstance(value, int):
+        return utc_text(value)
     if isinstance(value, Enum):
         return str(value.value)
     if isinstance(value, Decimal):

@@ -90,3 +90,17 @@ def test_every_term_of_a_request_is_compared() -> None:
     """A field of OrderRequest is either a term or names the key itself."""
     fields = {f.name for f in dataclasses.fields(OrderRequest)}
     assert fields - {"account_id", "client_order_id"} <= set(ORDER_TERMS)
+
+
+def test_another_expire_time_is_named_as_the_api_names_it() -> None:
+    gtd = dataclasses.replace(
+        REQUEST, time_in_force=TimeInForce.GTD, expire_ns=1_700_000_000_000_000_000
+    )
+    existing = Order.from_request("o2", gtd, sender="t", now_ns=1)
+    later = dataclasses.replace(gtd, expire_ns=1_700_000_060_000_000_000)
+    with pytest.raises(DuplicateClientOrderIdError) as refused:
+        retried_submit(existing, later)
+    assert refused.value.term == "expire_time"
+    assert refused.value.message.endswith(
+        "its expire_time is 2023-11-14T22:13:20Z, not 2023-11-14T22:14:20Z"
+    )
