@@ -25,9 +25,11 @@ from oms_server.domain.decimals import ZERO
 from oms_server.domain.enums import ExecType, Side
 from oms_server.domain.instruments import Instrument
 from oms_server.domain.order import Order, OrderRequest
+from oms_server.domain.session import TradingSession
 from oms_server.domain.state_machine import Trigger
 from oms_server.engine import reconciliation
 from oms_server.engine.accounts import AccountBook
+from oms_server.engine.expiry import Expiry
 from oms_server.engine.hub import ReportHub
 from oms_server.engine.idempotency import Idempotency, KeyCheck
 from oms_server.engine.live_orders import LiveOrders
@@ -64,6 +66,7 @@ class OrderCommands:
         venues: VenuePort | None = None,
         clock: Callable[[], int] = time.time_ns,
         policy: ReconcilePolicy | None = None,
+        session: TradingSession | None = None,
     ) -> None:
         self.instruments = dict(instruments)
         self.hub = hub
@@ -75,11 +78,19 @@ class OrderCommands:
         self.live = LiveOrders()
         self.keys = Idempotency(self.live)
         self.accounts = AccountBook(self.recorder, _largest_taker_fee_bps(venues))
-        self.recorder.on_order_changed = self.accounts.refresh
+        self.expiry = Expiry(session or TradingSession(), self.live.working, self.recorder)
+        self.recorder.on_order_changed = self._on_order_changed
         self.risk = RiskGate(self.accounts, self.recorder)
         self.venues = venues
         self.routing: Routing = (
-            ParentRouting(venues, self.instruments, self.live.working, self.recorder, self._on_fill)
+            ParentRouting(
+                venues,
+                self.instruments,
+                self.live.working,
+                self.recorder,
+                self._on_fill,
+                gate=self.expiry,
+            )
             if venues is not None
             else NoVenueRouting(self.instruments)
         )
@@ -124,6 +135,9 @@ class OrderCommands:
         if existing is not None:
             return existing
         now = self.clock()
+        request.check_lifetime(now)
+        self.routing.check(request)
+        self.expiry.admit(request, now)
         basis = self.risk.admit(request, self.routing.reference_price(request.symbol), now)
         order = Order.from_request(
             self._new_order_id(now), request, sender=principal.subject, now_ns=now
@@ -214,6 +228,14 @@ class OrderCommands:
     def resume(self, account_id: str | None) -> None:
         self.risk.resume(account_id or ALL_ACCOUNTS)
 
+    # -- timers -------------------------------------------------------------------------
+
+    def run_timers(self) -> int | None:
+        """Route the orders that waited for the session to open, expire those whose time
+        came (DAY at the close, GTD at their expire time); returns when this is next due
+        on the engine's clock (ns), or None when nothing waits."""
+        return self.expiry.run(self.routing)
+
     # -- accounts -----------------------------------------------------------------------
 
     def create_account(self, account_id: str) -> Account:
@@ -299,6 +321,10 @@ class OrderCommands:
     def _send_cancel(self, child: ChildOrder) -> None:
         if self.venues is not None:
             self.venues.send_cancel(child)
+
+    def _on_order_changed(self, order: Order) -> None:
+        self.accounts.refresh(order)
+        self.expiry.track(order)
 
     def _on_fill(self, order: Order, qty: Decimal, price: Decimal, fee: Decimal) -> None:
         self.stats.fills += 1

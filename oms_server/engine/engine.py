@@ -5,16 +5,20 @@ writer (``writer.SingleWriter``), which runs the synchronous handler
 (``commands.OrderCommands``), commits the batch, and only then answers. On start-up it
 rebuilds live state from the store. It implements the ``ExecutionSink`` port that
 venue connectors feed.
+
+Timers (expiry, the session's open) run on the engine's clock: the commands say when
+they are next due (``OrderCommands.run_timers``) and a task of the facade waits until
+then, at most ``TIMER_MAX_WAIT_S`` at a time, and sooner when a nearer deadline appears.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import functools
 import logging
 import time
-from collections.abc import Callable, Coroutine, Mapping
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -26,6 +30,7 @@ from oms_server.domain.enums import Side
 from oms_server.domain.errors import FailedPreconditionError, NotFoundError
 from oms_server.domain.instruments import Instrument
 from oms_server.domain.order import Order, OrderRequest
+from oms_server.domain.session import NS_PER_S, TradingSession
 from oms_server.engine.client_ids import ClientOrderIds, Key
 from oms_server.engine.commands import CommandStats, OrderCommands
 from oms_server.engine.hub import ReportHub
@@ -45,6 +50,9 @@ log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
+#: Longest the timer task waits before it asks the commands again, in seconds.
+TIMER_MAX_WAIT_S = 1.0
+
 
 class OrderEngine:
     """Owns working orders, per-account sequences and idempotency keys."""
@@ -60,10 +68,14 @@ class OrderEngine:
         queue_size: int = DEFAULT_QUEUE_SIZE,
         clock: Callable[[], int] = time.time_ns,
         policy: ReconcilePolicy | None = None,
+        session: TradingSession | None = None,
     ) -> None:
         self.store = store
         self.hub = hub
-        self.commands = OrderCommands(instruments, hub, venues=venues, clock=clock, policy=policy)
+        self.clock = clock
+        self.commands = OrderCommands(
+            instruments, hub, venues=venues, clock=clock, policy=policy, session=session
+        )
         self.writer = SingleWriter(
             store,
             self.commands.seal,
@@ -72,6 +84,9 @@ class OrderEngine:
             queue_size=queue_size,
         )
         self._background: set[asyncio.Task[object]] = set()
+        self._timer: asyncio.Task[None] | None = None
+        self._timer_wake = asyncio.Event()
+        self.commands.expiry.on_sooner = self._timer_wake.set
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -91,7 +106,10 @@ class OrderEngine:
         children = await self.store.load_open_children()
         counts = await self.store.child_counts(list(commands.live.working))
         commands.routing.load(children, counts)
+        commands.expiry.load(commands.routing)
         self.writer.start()
+        await self.run_timers()  # what expired while the OMS was down
+        self._timer = asyncio.create_task(self._run_timers_when_due(), name="engine-timers")
         log.info(
             "order engine started: %d working orders, %d accounts",
             len(commands.live.working),
@@ -100,6 +118,11 @@ class OrderEngine:
 
     async def stop(self) -> None:
         """Finish the queued commands, commit them, and stop."""
+        if self._timer is not None:
+            self._timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer
+            self._timer = None
         await self.writer.stop()
         await asyncio.gather(*self._background, return_exceptions=True)
 
@@ -269,6 +292,32 @@ class OrderEngine:
     async def trigger_stops(self, symbol: str) -> int:
         """Route the stop orders of ``symbol`` whose stop price traded."""
         return int(await self._call(functools.partial(self.commands.trigger_stops, symbol)))
+
+    # -- timers --------------------------------------------------------------------------
+
+    async def run_timers(self) -> int | None:
+        """Expire what is due and route what waited for the open; returns when this is
+        next due on the engine's clock (ns), or None."""
+        due: int | None = await self._call(self.commands.run_timers)
+        return due
+
+    async def _run_timers_when_due(self) -> None:
+        """Run the timers whenever they are due, for as long as the writer runs."""
+        while self.writer.running:
+            self._timer_wake.clear()  # before the run: a deadline it adds wakes the wait
+            try:
+                due = await self.run_timers()
+            except Exception:  # one failed run must not end expiry for good
+                log.exception("engine timers failed; trying again")
+                due = None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._timer_wake.wait(), self._wait_s(due))
+
+    def _wait_s(self, due_ns: int | None) -> float:
+        """Seconds until ``due_ns`` on the engine's clock, at most TIMER_MAX_WAIT_S."""
+        if due_ns is None:
+            return TIMER_MAX_WAIT_S
+        return min(max(due_ns - self.clock(), 0) / NS_PER_S, TIMER_MAX_WAIT_S)
 
     # -- reads for metrics ---------------------------------------------------------------
 

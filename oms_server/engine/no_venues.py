@@ -11,7 +11,7 @@ from decimal import Decimal
 from oms_server.domain.child import ChildOrder, VenueReport
 from oms_server.domain.errors import UnavailableError
 from oms_server.domain.instruments import Instrument
-from oms_server.domain.order import Order
+from oms_server.domain.order import Order, OrderRequest
 
 NO_VENUES = "no venues are connected"
 
@@ -28,10 +28,13 @@ class NoVenueRouting:
     def load(self, children: Iterable[ChildOrder], child_counts: dict[str, int]) -> None:
         return None
 
+    def check(self, request: OrderRequest) -> None:
+        return None  # any venue: the order rests in the OMS
+
     def on_accepted(self, order: Order) -> None:
         return None  # it rests in the OMS
 
-    def route(self, order: Order) -> None:
+    def route(self, order: Order, *, rest_only: bool = False) -> None:
         return None
 
     def cancel(self, order: Order) -> bool:

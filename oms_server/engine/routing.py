@@ -21,10 +21,11 @@ from oms_server.domain.child import (
     VenueReport,
 )
 from oms_server.domain.decimals import ZERO
-from oms_server.domain.enums import ExecType, OrderState, TimeInForce
-from oms_server.domain.errors import OmsError
+from oms_server.domain.enums import ExecType, OrderState, RoutingStrategy, TimeInForce
+from oms_server.domain.errors import OmsError, ValidationError
 from oms_server.domain.instruments import Instrument
-from oms_server.domain.order import Order
+from oms_server.domain.order import Order, OrderRequest
+from oms_server.domain.order_types import PriceSource
 from oms_server.domain.reports import ExecutionReport
 from oms_server.domain.state_machine import Trigger
 from oms_server.engine.ports import VenuePort
@@ -34,6 +35,7 @@ from router.book import ConsolidatedBook, VenueBook, VenueInfo
 from router.plan import ChildPlan, ParentSpec
 from router.quality import best_single_venue
 from router.strategies import plan_route
+from router.strategies.common import FOK_REASON, NO_LIQUIDITY, NO_LIQUIDITY_AT_LIMIT
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("oms.router")
@@ -54,8 +56,9 @@ class Routing(Protocol):
     refused_overfills: int
 
     def load(self, children: Iterable[ChildOrder], child_counts: dict[str, int]) -> None: ...
+    def check(self, request: OrderRequest) -> None: ...
     def on_accepted(self, order: Order) -> None: ...
-    def route(self, order: Order) -> None: ...
+    def route(self, order: Order, *, rest_only: bool = False) -> None: ...
     def cancel(self, order: Order) -> bool: ...
     def live_children(self, order: Order) -> list[ChildOrder]: ...
     def adopt(self, old: Order, new: Order) -> None: ...
@@ -69,6 +72,29 @@ class Routing(Protocol):
     def note_resend(self, child_order_id: str) -> ChildOrder | None: ...
     def has_stops(self, symbol: str) -> bool: ...
     def trigger_stops(self, symbol: str) -> int: ...
+
+
+class RoutingGate(Protocol):
+    """What routing asks of order lifetimes (``engine.expiry.Expiry``)."""
+
+    def holds(self, order: Order) -> bool:
+        """True when ``order`` may not be routed now: the market is closed (it is routed
+        at the open) or its lifetime is over (it expires)."""
+        ...
+
+    def expiring(self, order: Order) -> bool:
+        """True when ``order`` waits on its children only to expire."""
+        ...
+
+
+class _AlwaysOpen:
+    """The gate of routing without a session: everything may be routed at once."""
+
+    def holds(self, order: Order) -> bool:
+        return False
+
+    def expiring(self, order: Order) -> bool:
+        return False
 
 
 class ConsolidatedCache:
@@ -109,8 +135,10 @@ class ParentRouting:
         orders: dict[str, Order],
         recorder: BatchRecorder,
         on_fill: FillListener,
+        gate: RoutingGate | None = None,
     ) -> None:
         self.venues = venues
+        self._gate: RoutingGate = gate or _AlwaysOpen()
         self._instruments = instruments
         self._orders = orders
         self._recorder = recorder
@@ -143,6 +171,17 @@ class ParentRouting:
 
     # -- parents ------------------------------------------------------------------------
 
+    def check(self, request: OrderRequest) -> None:
+        """Refuse at submit an order no venue could ever take: DIRECT to a venue that
+        does not exist (ValidationError naming ``venue``)."""
+        known = self.venues.venue_infos()
+        direct = request.routing_strategy is RoutingStrategy.DIRECT
+        if direct and known and request.venue not in known:
+            raise ValidationError(
+                "venue",
+                f"unknown venue {request.venue!r} (the venues are {', '.join(sorted(known))})",
+            )
+
     def on_accepted(self, order: Order) -> None:
         """Route a newly accepted order (stop orders wait for their trigger)."""
         if order.order_type.rule.waits_for_trigger:
@@ -150,18 +189,22 @@ class ParentRouting:
             return
         self.route(order)
 
-    def route(self, order: Order) -> None:
-        """Plan and create children for the part of ``order`` no live child covers."""
+    def route(self, order: Order, *, rest_only: bool = False) -> None:
+        """Plan and create children for the part of ``order`` no live child covers (with
+        ``rest_only``, one resting child and no taking ones); an order the gate holds
+        (the market is closed, or its lifetime is over) is not routed now."""
+        if self._gate.holds(order):
+            return
         with span(tracer, "router.route", attributes={"oms.order_id": order.order_id}):
-            self._route(order)
+            self._route(order, rest_only)
 
-    def _route(self, order: Order) -> None:
+    def _route(self, order: Order, rest_only: bool) -> None:
         remaining = order.open_qty - sum(c.open_qty for c in self.live_children(order))
         if remaining <= ZERO:
             return
         books = self.venues.books(order.symbol)
         infos = self.venues.venue_infos()
-        spec = self._spec(order, remaining)
+        spec = self._spec(order, remaining, rest_only)
         if order.arrival_price is None:
             book = self._consolidated.of(order.symbol, books, infos)
             self._record_arrival(order, books, infos, book)
@@ -319,16 +362,17 @@ class ParentRouting:
 
     # -- internals ----------------------------------------------------------------------
 
-    def _spec(self, order: Order, quantity: Decimal) -> ParentSpec:
+    def _spec(self, order: Order, quantity: Decimal, rest_only: bool) -> ParentSpec:
         return ParentSpec(
             side=order.side,
             order_type=order.order_type,
-            time_in_force=order.time_in_force,
+            time_in_force=order.time_in_force.at_venue,
             quantity=quantity,
             instrument=self._instruments[order.symbol],
             limit_price=order.limit_price,
             strategy=order.routing_strategy,
             venue=order.venue,
+            rest_only=rest_only,
         )
 
     def _record_arrival(
@@ -411,12 +455,11 @@ class ParentRouting:
         return trade
 
     def _on_child_done(self, parent: Order, child: ChildOrder) -> None:
+        """Every child of a working parent is done: end it, or route what is left."""
         if parent.is_terminal or self.live_children(parent):
             return
         if parent.state is OrderState.PENDING_CANCEL:
-            parent.apply(Trigger.CANCEL_ACCEPT)
-            self._recorder.report(parent, ExecType.CANCELED)
-            self._forget(parent)
+            self._end_canceled(parent)
         elif parent.state is OrderState.PENDING_REPLACE:
             return  # the engine finishes the replace (it owns successor creation)
         elif child.state is ChildState.EXPIRED:
@@ -427,24 +470,42 @@ class ParentRouting:
             parent.reroutes += 1
             self._recorder.touch_order(parent)
             self.route(parent)
+        elif _rests(parent) and child.state is not ChildState.REJECTED:
+            # Its taking children kept missing (the books moved, or others took the
+            # liquidity first): a DAY/GTC/GTD limit rests rather than ends.
+            self._recorder.touch_order(parent)
+            self.route(parent, rest_only=True)
         else:
-            self._finish_unroutable(parent, child.text or "unfilled remainder canceled")
+            self._finish_unroutable(parent, _shortfall_reason(parent, child))
+
+    def _end_canceled(self, parent: Order) -> None:
+        """A PENDING_CANCEL parent whose children are done: EXPIRED when the cancel was
+        its expiry, else CANCELED."""
+        if self._gate.expiring(parent):
+            parent.apply(Trigger.EXPIRE)
+            self._recorder.report(parent, ExecType.EXPIRED)
+        else:
+            parent.apply(Trigger.CANCEL_ACCEPT)
+            self._recorder.report(parent, ExecType.CANCELED)
+        self._forget(parent)
 
     def _finish_unroutable(self, order: Order, reason: str) -> None:
-        """End an order nothing more can be routed for: rejected if untouched, else canceled."""
-        if order.cum_qty == ZERO and order.state is OrderState.NEW and self._all_rejected(order):
+        """End an order nothing more can be routed for: REJECTED when venues refused every
+        child and nothing filled, else CANCELED with ``reason`` in its text."""
+        if order.cum_qty == ZERO and order.state is OrderState.NEW and self._refused(order):
             order.apply(Trigger.REJECT)
             order.text = reason
             self._recorder.report(order, ExecType.REJECTED, text=reason)
         else:
             order.apply(Trigger.CANCEL_ACCEPT)
-            order.text = reason
-            self._recorder.report(order, ExecType.CANCELED, text=reason)
+            order.text = canceled_text(order, reason)
+            self._recorder.report(order, ExecType.CANCELED)
         self._forget(order)
 
-    def _all_rejected(self, order: Order) -> bool:
+    def _refused(self, order: Order) -> bool:
+        """True when the order had children and every venue refused its own."""
         children = [self.children[i] for i in self._by_parent.get(order.order_id, ())]
-        return all(c.state is ChildState.REJECTED for c in children)
+        return bool(children) and all(c.state is ChildState.REJECTED for c in children)
 
     def _forget(self, order: Order) -> None:
         """Drop a finished parent's children from memory once none can change."""
@@ -461,6 +522,35 @@ class ParentRouting:
             ids.discard(order.order_id)
             return True
         return False
+
+
+def canceled_text(order: Order, reason: str) -> str:
+    """Why the unfilled rest of ``order`` was canceled, e.g. ``IOC remainder canceled: no
+    liquidity at the limit``."""
+    tif = order.time_in_force
+    if tif is TimeInForce.FOK and order.cum_qty == ZERO:
+        return f"FOK order canceled: {reason}"
+    if tif in (TimeInForce.IOC, TimeInForce.FOK):
+        return f"{tif.value} remainder canceled: {reason}"
+    if order.order_type.rule.routes_at is PriceSource.MARKET:
+        return f"market order remainder canceled: {reason}"
+    return f"{tif.value} order canceled: {reason}"
+
+
+def _rests(order: Order) -> bool:
+    """True for a limit order whose remainder rests on a book (DAY, GTC, GTD)."""
+    return order.time_in_force.rests and order.order_type.rule.routes_at is PriceSource.LIMIT
+
+
+def _shortfall_reason(order: Order, child: ChildOrder) -> str:
+    """Why the last child of ``order`` left part of it unfilled."""
+    if child.state is ChildState.REJECTED:
+        return child.text or "rejected by the venue"
+    if order.time_in_force is TimeInForce.FOK:
+        return FOK_REASON
+    if order.order_type.rule.routes_at is PriceSource.LIMIT:
+        return NO_LIQUIDITY_AT_LIMIT
+    return NO_LIQUIDITY
 
 
 def _triggered(order: Order, book: ConsolidatedBook) -> bool:

@@ -23,6 +23,7 @@ from oms_server.domain.enums import OrderState, OrderType, RoutingStrategy, Side
 from oms_server.domain.instruments import Instrument
 from oms_server.domain.order import Order, OrderRequest
 from oms_server.domain.reports import ExecutionReport
+from oms_server.domain.session import TradingSession
 from oms_server.engine.commands import OrderCommands
 from oms_server.engine.hub import ReportHub
 from oms_server.engine.ports import ChangeSet, Halt, SealedChanges
@@ -177,6 +178,7 @@ def request(
     time_in_force: TimeInForce = TimeInForce.DAY,
     order_type: OrderType = OrderType.LIMIT,
     stop_price: Decimal | None = None,
+    expire_ns: int | None = None,
 ) -> OrderRequest:
     """A limit order request (a DAY buy of 100 AAPL at 100.00 unless told otherwise)."""
     return OrderRequest(
@@ -191,6 +193,7 @@ def request(
         stop_price=stop_price,
         routing_strategy=RoutingStrategy.BEST_PRICE,
         venue="",
+        expire_ns=expire_ns,
     )
 
 
@@ -237,9 +240,12 @@ def commands(
     venues: ScriptedVenues | None = None,
     clock: ManualClock | None = None,
     accounts: Sequence[str] = ("A", "B"),
+    session: TradingSession | None = None,
 ) -> OrderCommands:
     """Command handlers with funded accounts (each holding 10,000 AAPL), that batch committed."""
-    engine = OrderCommands(INSTRUMENTS, ReportHub(), venues=venues, clock=clock or ManualClock())
+    engine = OrderCommands(
+        INSTRUMENTS, ReportHub(), venues=venues, clock=clock or ManualClock(), session=session
+    )
     for account_id in accounts:
         engine.create_account(account_id)
         engine.deposit(account_id, FUNDS)
