@@ -662,12 +662,18 @@ class Output:
         table = Table(show_header=False, title=f"account {account.account_id}")
         for key in ("cash", "reserved_cash", "active"):
             table.add_row(key, str(getattr(account, key)))
+        halted = f"yes: {account.halt_reason}" if account.halted else "no"
+        table.add_row("halted", halted, style="bold red" if account.halted else None)
         for key, value in as_dict(account.risk_limits).items():
             table.add_row(f"limit {key}", str(value))
         self.console.print(table)
-        positions = Table("symbol", "quantity", "average cost", title="positions")
+        positions = Table(
+            "symbol", "quantity", "average cost", "realized P&L", "unrealized P&L",
+            title="positions (P&L net of fees, open quantity marked at the consolidated mid)",
+        )  # fmt: skip
         for p in account.positions:
-            positions.add_row(p.symbol, p.quantity, p.average_cost)
+            unrealized = p.unrealized_pnl or "no mid"
+            positions.add_row(p.symbol, p.quantity, p.average_cost, p.realized_pnl, unrealized)
         self.console.print(positions)
 
     def venues(self, venues: list[Any]) -> None:

@@ -19,6 +19,7 @@ import copy
 import functools
 import logging
 import time
+from collections.abc import Callable, Coroutine, Mapping
 from decimal import Decimal
 from typing import Any, TypeVar
 

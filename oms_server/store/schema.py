@@ -172,6 +172,7 @@ positions = Table(
     Column("symbol", String(16), nullable=False),
     Column("quantity", DecimalString, nullable=False),
     Column("cost", DecimalString, nullable=False),
+    Column("realized_pnl", DecimalString, nullable=False, default="0"),
     PrimaryKeyConstraint("account_id", "symbol", name="pk_positions"),
 )
 
