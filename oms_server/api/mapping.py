@@ -12,6 +12,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import TypeVar
 
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from oms_server.domain.child import Liquidity
@@ -96,9 +97,21 @@ def order_request(
         stop_price=parse_decimal(msg.stop_price, "stop_price", allow_empty=True),
         routing_strategy=routing,
         venue=identifier(msg.venue, "venue", required=False),
+        expire_ns=optional_time(msg, "expire_time"),
     )
     request.check(instrument)
     return request
+
+
+def optional_time(msg: Message, field: str) -> int | None:
+    """The Timestamp ``field`` of ``msg`` in Unix ns, or None when it is not set."""
+    if not msg.HasField(field):
+        return None
+    value: Timestamp = getattr(msg, field)
+    ns = value.ToNanoseconds()
+    if not 0 < ns < MAX_TIMESTAMP_NS:
+        raise ValidationError(field, "is out of range")
+    return ns
 
 
 def identifier(value: str, field: str, *, required: bool = True) -> str:
@@ -210,6 +223,7 @@ def order_message(order: Order) -> order_pb2.Order:
         net_avg_price=fmt(order.net_avg_price),
         arrival_price=fmt(order.arrival_price),
         best_single_venue_price=fmt(order.single_venue_price),
+        expire_time=timestamp(order.expire_ns) if order.expire_ns is not None else None,
     )
 
 

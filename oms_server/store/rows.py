@@ -51,6 +51,7 @@ def order_to_row(order: Order) -> dict[str, Any]:
         "single_venue_price": order.single_venue_price,
         "reroutes": order.reroutes,
         "reserve_price": order.reserve_price,
+        "expire_ns": order.expire_ns,
     }
 
 
@@ -83,6 +84,7 @@ def row_to_order(row: Mapping[str, Any]) -> Order:
         single_venue_price=row["single_venue_price"],
         reroutes=row["reroutes"],
         reserve_price=row["reserve_price"],
+        expire_ns=row["expire_ns"],
     )
 
 

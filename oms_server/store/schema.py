@@ -77,6 +77,8 @@ orders = Table(
     Column("single_venue_price", DecimalString),
     Column("reroutes", Integer, nullable=False, default=0),
     Column("reserve_price", DecimalString),
+    #: When a GTD order expires (Unix ns); NULL for every other time in force.
+    Column("expire_ns", BigInteger),
     UniqueConstraint("account_id", "client_order_id", name="uq_orders_account_clordid"),
     Index("ix_orders_account_created", "account_id", "created_ns"),
     Index("ix_orders_state", "state"),

@@ -169,6 +169,16 @@ async def test_decimals_read_back_exactly(store: Store, value: str) -> None:
     assert (stored.quantity, stored.cum_notional, stored.fees) == (Decimal(value),) * 3
 
 
+async def test_a_gtd_orders_expire_time_reads_back_and_other_orders_have_none(
+    store: Store,
+) -> None:
+    gtd = order("o1", time_in_force=TimeInForce.GTD, expire_ns=1_717_444_800_123_456_789)
+    await commit(store, orders=[(gtd, True), (order("o2"), True)])
+    assert await store.get_order("o1") == gtd
+    stored = await store.get_order("o2")
+    assert stored is not None and stored.expire_ns is None
+
+
 async def test_both_write_paths_store_the_same_text(tmp_path: Path) -> None:
     paths = ("sqlite3", "sqlalchemy")
     files = {p: tmp_path / f"{p}.db" for p in paths}
