@@ -28,6 +28,7 @@ from oms_server.api.server import (
 from oms_server.config import Settings
 from oms_server.domain.errors import OmsError, UnavailableError
 from oms_server.domain.instruments import Instrument
+from oms_server.domain.session import TradingSession
 from oms_server.engine.engine import OrderEngine
 from oms_server.engine.hub import ReportHub
 from oms_server.engine.ports import NoVenueDirectory, VenueDirectory
@@ -81,6 +82,8 @@ class OmsApp:
     nats_url: str | None = None
     #: Seconds a child may wait for its venue before it is reconciled.
     venue_ack_timeout_s: float = DEFAULT_ACK_TIMEOUT_S
+    #: When the market is open: DAY orders expire at its close (the scenario's [session]).
+    session: TradingSession = field(default_factory=TradingSession)
     connector: VenueConnector | None = None
     nats: NatsClient | None = None
     store: Store | None = None
@@ -118,7 +121,12 @@ class OmsApp:
             self.connector = VenueConnector(self.nats, self.venue_configs)
         policy = ReconcilePolicy(ack_timeout_ns=int(self.venue_ack_timeout_s * 1e9))
         self.engine = OrderEngine(
-            self.store, self.instruments, self.hub, venues=self.connector, policy=policy
+            self.store,
+            self.instruments,
+            self.hub,
+            venues=self.connector,
+            policy=policy,
+            session=self.session,
         )
         await self.engine.start()
         if self.connector is not None:

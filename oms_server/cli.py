@@ -120,6 +120,7 @@ def _cmd_server(args: argparse.Namespace) -> int:
         resolve_auth_secret(settings),
         venue_configs=scenario.venues,
         nats_url=settings.nats_url,
+        session=scenario.session,
     )
 
     async def ready() -> None:

@@ -40,6 +40,7 @@ class Stack:
             instruments,
             resolve_auth_secret(self.settings),
             venue_configs=self.scenario.venues,
+            session=self.scenario.session,
         )
         # The port and the store first: a second stack stops here, before NATS or venues.
         await self.app.claim()

@@ -161,6 +161,7 @@ class RoutedOms(RunningOms):
             venue_configs=self.market.scenario.venues,
             nats_url=self.market.nats.url,
             venue_ack_timeout_s=self.ack_timeout_s,
+            session=self.market.scenario.session,
         )
 
     async def ready(self) -> None:
