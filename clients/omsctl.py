@@ -26,8 +26,10 @@ import binascii
 import contextlib
 import json
 import os
+import re
 import sys
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -55,7 +57,9 @@ PIPE_WIDTH_CHARS = 200
 
 SIDES = ("buy", "sell")
 ORDER_TYPES = tuple(n.removeprefix("ORDER_TYPE_").lower() for n in common_pb2.OrderType.keys()[1:])
-TIFS = ("day", "gtc", "ioc", "fok")
+TIFS = ("day", "gtc", "ioc", "fok", "gtd")
+#: ``--expire-time +1h30m``: a duration from now in days, hours, minutes and seconds.
+DURATION_RE = re.compile(r"\+(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 STRATEGIES = ("best_price", "liquidity", "direct")
 STATES = tuple(n.removeprefix("ORDER_STATE_").lower() for n in common_pb2.OrderState.keys()[1:])
 #: Commands whose Ctrl-C is the normal way out.
@@ -167,6 +171,11 @@ def _order_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--stop", help="stop price")
     p.add_argument("--type", type=str.lower, choices=ORDER_TYPES, help="default: from prices")
     p.add_argument("--tif", type=str.lower, choices=TIFS, default="day")
+    p.add_argument(
+        "--expire-time",
+        help="when a gtd order expires: ISO-8601 (UTC unless it has an offset) or +duration "
+        "such as +90s, +30m, +1h30m, +2d",
+    )
     p.add_argument("--strategy", type=str.lower, choices=STRATEGIES)
     p.add_argument("--venue", default="", help="venue for direct routing")
     p.add_argument("--account")
@@ -285,8 +294,27 @@ async def cmd_submit(client: OmsClient, args: argparse.Namespace, out: Output) -
         routing_strategy=args.strategy,
         venue=args.venue,
         client_order_id=args.client_order_id,
+        expire_time=parse_expire_time(args.expire_time) if args.expire_time else None,
     )
     out.order(order)
+
+
+def parse_expire_time(text: str, now: datetime | None = None) -> datetime:
+    """``--expire-time``: an ISO-8601 time (UTC unless it has an offset), or ``+`` and a
+    duration from ``now`` (default: the current time)."""
+    duration = DURATION_RE.fullmatch(text.strip())
+    if duration is not None and any(duration.groups()):
+        days, hours, minutes, seconds = (int(g or 0) for g in duration.groups())
+        delta = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+        return (now or datetime.now(UTC)) + delta
+    try:
+        parsed = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(
+            f"--expire-time {text!r}: give an ISO-8601 time such as 2024-06-03T16:00:00-04:00 "
+            "or a duration such as +30m"
+        ) from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 async def cmd_cancel(client: OmsClient, args: argparse.Namespace, out: Output) -> None:

@@ -21,11 +21,12 @@ import random
 import uuid
 from collections.abc import AsyncGenerator, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol, TypedDict, TypeVar, Unpack
 
 import grpc
-from google.protobuf import field_mask_pb2
+from google.protobuf import field_mask_pb2, timestamp_pb2
 from google.protobuf.message import Message
 from tenacity import (
     AsyncRetrying,
@@ -195,13 +196,15 @@ class OmsClient:
         routing_strategy: EnumArg | None = None,
         venue: str = "",
         client_order_id: str | None = None,
+        expire_time: datetime | None = None,
         timeout_s: float | None = None,
     ) -> order_pb2.Order:
         """Submit an order; retried safely under one ``client_order_id`` (generated if None).
 
         ``order_type`` defaults from the prices given (market, limit, stop, stop-limit);
         ``routing_strategy`` defaults to DIRECT when a ``venue`` is named. Enums take the
-        proto value or a name such as ``"buy"``, ``"SIDE_BUY"``, ``"ioc"``.
+        proto value or a name such as ``"buy"``, ``"SIDE_BUY"``, ``"ioc"``, ``"gtd"``.
+        ``expire_time`` (an aware datetime) is when a ``"gtd"`` order expires.
         """
         request = order_service_pb2.SubmitOrderRequest(
             account_id=account_id,
@@ -215,6 +218,7 @@ class OmsClient:
             stop_price=_optional_decimal(stop_price, "stop_price"),
             routing_strategy=_routing(routing_strategy, venue),
             venue=venue,
+            expire_time=_timestamp(expire_time, "expire_time"),
         )
         reply = await self._unary(self._orders.SubmitOrder, request, timeout_s, retry=True)
         return reply.order
@@ -617,6 +621,17 @@ def decimal_text(value: Decimalish, field: str) -> str:
     if isinstance(value, Decimal):
         return format(value, "f")
     return str(value)
+
+
+def _timestamp(value: datetime | None, field: str) -> timestamp_pb2.Timestamp | None:
+    """A Timestamp of an aware datetime (a naive one is refused: its zone is unknown)."""
+    if value is None:
+        return None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise TypeError(f"{field} must be an aware datetime (with a time zone)")
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(value.astimezone(UTC))
+    return stamp
 
 
 def _optional_decimal(value: Decimalish | None, field: str) -> str:

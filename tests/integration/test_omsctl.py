@@ -17,6 +17,7 @@ from clients.sdk import OmsClient
 from oms_server.domain.access import Role
 from tests.support.fixtures import TEST_SECRET, RunningOms, token
 from tests.support.omsctl import NO_TOKEN, WAIT_S, Omsctl
+from tests.support.waiting import eventually
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TRADER = token(Role.TRADER, ("ACC1",))
@@ -129,6 +130,22 @@ async def test_refusals_exit_1_with_status_reason_and_fields_on_stderr(omsctl: O
     assert [v["field"] for v in error["field_violations"]] == ["limit_price"]
     missing = await omsctl("get", "no-such-order")
     assert missing.code == EXIT_REFUSED and "NOT_FOUND (ORDER_NOT_FOUND)" in missing.err
+
+
+async def test_a_gtd_order_takes_an_expire_time_and_shows_it_expired(omsctl: Omsctl) -> None:
+    order = await submit(omsctl, "--tif", "gtd", "--expire-time", "+1s")
+    assert order["time_in_force"] == "TIME_IN_FORCE_GTD"
+    assert order["expire_time"].endswith("Z")
+
+    async def expired() -> bool:
+        got = await omsctl("--json", "get", order["order_id"])
+        return bool(got.json()["state"] == "ORDER_STATE_EXPIRED")
+
+    await eventually(expired, timeout_s=WAIT_S, message="the GTD order expired")
+    events = (await omsctl("--json", "events", order["order_id"])).json()["events"]
+    assert events[-1]["exec_type"] == "EXEC_TYPE_EXPIRED"
+    missing = await omsctl("submit", "AAPL", "buy", "1", "--limit", "190", "--tif", "gtd")
+    assert missing.code == EXIT_REFUSED and "field expire_time: is required" in missing.err
 
 
 async def test_other_accounts_are_refused(omsctl: Omsctl) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import jwt
@@ -110,3 +111,35 @@ def test_the_account_defaults_to_the_tokens_only_account(monkeypatch: pytest.Mon
 @pytest.mark.parametrize("garbage", ["", "a.b.c", "x", "a.!!!.c"])
 def test_unreadable_tokens_name_no_accounts(garbage: str) -> None:
     assert omsctl.token_accounts(garbage) == []
+
+
+def test_submit_takes_gtd_with_an_expire_time() -> None:
+    args = parse(
+        "submit", "AAPL", "buy", "1", "--limit", "1", "--tif", "GTD", "--expire-time", "+1h"
+    )
+    assert (args.tif, args.expire_time) == ("gtd", "+1h")
+
+
+NOW = datetime(2024, 6, 3, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("+90s", NOW + timedelta(seconds=90)),
+        ("+30m", NOW + timedelta(minutes=30)),
+        ("+1h30m", NOW + timedelta(hours=1, minutes=30)),
+        ("+2d", NOW + timedelta(days=2)),
+        ("2024-06-03T16:00:00-04:00", datetime(2024, 6, 3, 20, 0, tzinfo=UTC)),
+        ("2024-06-03T20:00:00Z", datetime(2024, 6, 3, 20, 0, tzinfo=UTC)),
+        ("2024-06-03T20:00:00", datetime(2024, 6, 3, 20, 0, tzinfo=UTC)),  # no offset: UTC
+    ],
+)
+def test_expire_times_are_iso_8601_or_a_duration_from_now(text: str, expected: datetime) -> None:
+    assert omsctl.parse_expire_time(text, NOW) == expected
+
+
+@pytest.mark.parametrize("text", ["+", "+5x", "tomorrow", "16:00 today"])
+def test_other_expire_times_are_usage_errors(text: str) -> None:
+    with pytest.raises(omsctl.UsageError, match="--expire-time"):
+        omsctl.parse_expire_time(text, NOW)
