@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 import grpc
@@ -34,7 +35,7 @@ class AccountService(account_service_pb2_grpc.AccountServiceServicer):
         account_id = mapping.identifier(request.account_id, "account_id")
         require_admin()
         account = await self._engine.create_account(account_id)
-        return pb.CreateAccountResponse(account=account_message(account))
+        return pb.CreateAccountResponse(account=self._message(account))
 
     @rpc_errors
     async def Deposit(
@@ -44,7 +45,7 @@ class AccountService(account_service_pb2_grpc.AccountServiceServicer):
         amount = parse_money(request.amount, "amount")
         require_admin()
         account = await self._engine.deposit(account_id, amount)
-        return pb.DepositResponse(account=account_message(account))
+        return pb.DepositResponse(account=self._message(account))
 
     @rpc_errors
     async def GetAccount(
@@ -52,7 +53,12 @@ class AccountService(account_service_pb2_grpc.AccountServiceServicer):
     ) -> pb.GetAccountResponse:
         account_id = mapping.identifier(request.account_id, "account_id")
         require_account(account_id)
-        return pb.GetAccountResponse(account=account_message(self._engine.account(account_id)))
+        return pb.GetAccountResponse(account=self._message(self._engine.account(account_id)))
+
+    def _message(self, account: Account) -> pb.Account:
+        """The account with its positions marked now and whether it is halted."""
+        marks = self._engine.marks(account.positions)
+        return account_message(account, marks, self._engine.halted(account.account_id))
 
     @rpc_errors
     async def SetRiskLimits(
@@ -63,7 +69,7 @@ class AccountService(account_service_pb2_grpc.AccountServiceServicer):
         limits = risk_limits(named_fields(request.risk_limits, names))
         require_admin()
         account = await self._engine.set_risk_limits(account_id, limits, names)
-        return pb.SetRiskLimitsResponse(account=account_message(account))
+        return pb.SetRiskLimitsResponse(account=self._message(account))
 
 
 def risk_limits(msg: pb.RiskLimits) -> RiskLimits:
@@ -100,8 +106,15 @@ def named_fields(msg: pb.RiskLimits, names: frozenset[str]) -> pb.RiskLimits:
     return named
 
 
-def account_message(account: Account) -> pb.Account:
+def account_message(
+    account: Account,
+    marks: Mapping[str, Decimal | None] | None = None,
+    halt_reason: str | None = None,
+) -> pb.Account:
+    """The account as oms.v1 shows it: positions (open, or with P&L realized) marked at
+    ``marks`` (unrealized P&L is '' for a position with no mark), and its halt."""
     limits = account.limits
+    marks = marks or {}
     return pb.Account(
         account_id=account.account_id,
         cash=fmt(account.cash),
@@ -112,10 +125,14 @@ def account_message(account: Account) -> pb.Account:
                 symbol=symbol,
                 quantity=fmt(position.quantity),
                 average_cost=fmt(position.average_cost),
+                realized_pnl=fmt(position.realized_pnl),
+                unrealized_pnl=fmt(position.unrealized_pnl(marks.get(symbol))),
             )
             for symbol, position in sorted(account.positions.items())
-            if position.quantity != 0
+            if position.quantity != 0 or position.realized_pnl != 0
         ],
+        halted=halt_reason is not None,
+        halt_reason=halt_reason or "",
         risk_limits=pb.RiskLimits(
             max_order_quantity=fmt(limits.max_order_quantity),
             max_order_notional=fmt(limits.max_order_notional),

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from oms_server.domain.decimals import ZERO, average_price, bps_of
+from oms_server.domain.decimals import EXACT, MONEY_PLACES, ZERO, average_price, bps_of
 from oms_server.domain.enums import Side
 from oms_server.domain.errors import ValidationError
 
@@ -97,14 +97,56 @@ def limit_names(names: Iterable[str]) -> frozenset[str]:
 
 @dataclass(slots=True)
 class Position:
-    """Quantity held of one symbol and what it cost (average-cost method)."""
+    """Quantity held of one symbol (negative: short) and its P&L, by the average-cost method.
+
+    ``cost`` is the cost basis of the open quantity, signed like it: what a long cost,
+    fees included; minus what a short brought in, net of fees. P&L is net of fees: a
+    trade that opens or adds puts its fee into the cost basis; a trade that closes (a
+    sell against a long, a buy against a short) realizes (price - average cost) x
+    quantity for a long, (average cost - price) x quantity for a short, less its fee.
+    A trade that crosses through flat closes first and opens the rest; its fee is split
+    between the two in proportion. Amounts split off by ratio are rounded half-even to
+    MONEY_PLACES; what stays in the cost basis is the exact rest, so nothing drifts.
+    """
 
     quantity: Decimal = ZERO
     cost: Decimal = ZERO
+    #: P&L realized by closing trades so far, net of fees.
+    realized_pnl: Decimal = ZERO
 
     @property
     def average_cost(self) -> Decimal:
-        return average_price(self.cost, self.quantity) if self.quantity > ZERO else ZERO
+        """Cost basis per unit held (fees included): zero when flat."""
+        return average_price(abs(self.cost), abs(self.quantity))
+
+    def unrealized_pnl(self, mark: Decimal | None) -> Decimal | None:
+        """The open quantity marked at ``mark`` against its cost basis; zero when flat,
+        None when there is no mark."""
+        if self.quantity == ZERO:
+            return ZERO
+        if mark is None:
+            return None
+        return mark * self.quantity - self.cost
+
+    def apply_fill(self, side: Side, qty: Decimal, price: Decimal, fee: Decimal) -> Decimal:
+        """Add a fill of ``qty`` at ``price`` paying ``fee``; returns the P&L it realized."""
+        sign = 1 if side is Side.BUY else -1
+        held = abs(self.quantity)
+        against = self.quantity != ZERO and (self.quantity > ZERO) != (sign > 0)
+        closing = min(qty, held) if against else ZERO
+        opening = qty - closing
+        closing_fee = fee if opening == ZERO else _share(fee, closing, qty)
+        realized = ZERO
+        if closing:
+            released = self.cost if closing == held else _share(self.cost, closing, held)
+            realized = -sign * closing * price - released - closing_fee
+            self.cost -= released
+            self.quantity += sign * closing
+            self.realized_pnl += realized
+        if opening:
+            self.cost += sign * opening * price + (fee - closing_fee)
+            self.quantity += sign * opening
+        return realized
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,22 +208,16 @@ class Account:
 
     def apply_fill(
         self, side: Side, symbol: str, qty: Decimal, price: Decimal, fee: Decimal
-    ) -> None:
-        """Move cash and position for a fill; fees are paid in cash."""
-        position = self.position(symbol)
+    ) -> Decimal:
+        """Move cash and position for a fill (fees are paid in cash); the P&L it realized."""
         notional = qty * price
-        if side is Side.BUY:
-            self.cash -= notional + fee
-            position.cost += notional + fee
-            position.quantity += qty
-            return
-        self.cash += notional - fee
-        if position.quantity > ZERO:
-            sold_from_long = min(qty, position.quantity)
-            position.cost -= position.cost * sold_from_long / position.quantity
-        position.quantity -= qty
-        if position.quantity <= ZERO:
-            position.cost = ZERO
+        self.cash += -(notional + fee) if side is Side.BUY else notional - fee
+        return self.position(symbol).apply_fill(side, qty, price, fee)
+
+
+def _share(amount: Decimal, part: Decimal, whole: Decimal) -> Decimal:
+    """``amount`` x ``part`` / ``whole``, rounded half-even to MONEY_PLACES."""
+    return EXACT.divide(EXACT.multiply(amount, part), whole).quantize(MONEY_PLACES, context=EXACT)
 
 
 def buy_reservation(open_qty: Decimal, price: Decimal, fee_bps: Decimal) -> Reservation:

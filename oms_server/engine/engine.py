@@ -19,7 +19,7 @@ import copy
 import functools
 import logging
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -254,6 +254,12 @@ class OrderEngine:
     def halted(self, account_id: str) -> str | None:
         """Why ``account_id`` may not trade, or None."""
         return self.commands.risk.halted(account_id)
+
+    def marks(self, symbols: Iterable[str]) -> dict[str, Decimal | None]:
+        """The price each symbol's positions are marked at: the consolidated mid (the
+        risk checks' reference price), None when there is none."""
+        routing, known = self.commands.routing, self.commands.instruments
+        return {s: routing.reference_price(s) if s in known else None for s in symbols}
 
     # -- ExecutionSink: what venue connectors feed --------------------------------------
 

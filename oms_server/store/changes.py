@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from oms_server.domain.accounts import Account, Position, RiskLimits
+from oms_server.domain.decimals import ZERO
 from oms_server.engine.ports import ChangeSet, Halt
 from oms_server.store.journal import JournalBatch
 from oms_server.store.rows import child_to_row, execution_to_row, order_to_row, report_to_row
@@ -59,6 +60,7 @@ def position_to_row(account_id: str, symbol: str, position: Position) -> dict[st
         "symbol": symbol,
         "quantity": position.quantity,
         "cost": position.cost,
+        "realized_pnl": position.realized_pnl,
     }
 
 
@@ -87,7 +89,9 @@ def rows_to_accounts(
     for row in positions:
         account = by_id.get(row["account_id"])
         if account is not None:
-            account.positions[row["symbol"]] = Position(row["quantity"], row["cost"])
+            account.positions[row["symbol"]] = Position(
+                row["quantity"], row["cost"], row["realized_pnl"] or ZERO
+            )
     return list(by_id.values())
 
 
