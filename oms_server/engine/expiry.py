@@ -99,14 +99,15 @@ class Expiry:
                 self._set(order_id, deadline)
 
     def load(self, routing: Routing) -> None:
-        """At start-up: follow every working order; hold those never routed (accepted
-        while closed), and mark those whose expiry was cancelling their children."""
+        """At start-up: follow every working order; mark those whose expiry was
+        cancelling their children, and hold those that wait to be routed (accepted, or
+        due a reroute, while the market was closed)."""
         now = self._recorder.now_ns()
         for order in self._orders.values():
             self.track(order)
             if order.state is OrderState.PENDING_CANCEL and self._past_deadline(order, now):
                 self._expiring.add(order.order_id)
-            elif _never_routed(order, routing):
+            elif _waits_to_be_routed(order, routing):
                 self._held[order.order_id] = None
         self.on_sooner()
 
@@ -215,10 +216,12 @@ class Expiry:
             self.on_sooner()
 
 
-def _never_routed(order: Order, routing: Routing) -> bool:
-    """True for a working order that was held for the open and never routed."""
-    waits = order.order_type.rule.waits_for_trigger
-    return order.arrival_price is None and not waits and not routing.live_children(order)
+def _waits_to_be_routed(order: Order, routing: Routing) -> bool:
+    """True for a NEW or PARTIALLY_FILLED order with nothing live at a venue that is not
+    a stop waiting for its trigger: routing held it while the market was closed."""
+    untriggered = order.order_type.rule.waits_for_trigger and order.arrival_price is None
+    working = order.state in (OrderState.NEW, OrderState.PARTIALLY_FILLED)
+    return working and not untriggered and not routing.live_children(order)
 
 
 def _nothing() -> None:

@@ -174,9 +174,10 @@ class ParentRouting:
     def check(self, request: OrderRequest) -> None:
         """Refuse at submit an order no venue could ever take: DIRECT to a venue that
         does not exist (ValidationError naming ``venue``)."""
+        if request.routing_strategy is not RoutingStrategy.DIRECT:
+            return
         known = self.venues.venue_infos()
-        direct = request.routing_strategy is RoutingStrategy.DIRECT
-        if direct and known and request.venue not in known:
+        if known and request.venue not in known:
             raise ValidationError(
                 "venue",
                 f"unknown venue {request.venue!r} (the venues are {', '.join(sorted(known))})",
