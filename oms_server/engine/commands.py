@@ -218,12 +218,15 @@ class OrderCommands:
         """Cancel every working order ``matches`` picks (halt and mass cancel), each with
         ``text``; every live child at every venue is asked to cancel, and a fill that
         comes after is still applied (the parent stays PENDING_CANCEL until its children
-        are done)."""
-        targets = [o for o in self.live if matches(o) and o.can(Trigger.CANCEL_REQUEST)]
+        are done). A pending replace is refused and its original cancelled once its
+        children are done, so no replacement starts working after the cancel."""
+        picked = [o for o in self.live if matches(o)]
+        targets = [o for o in picked if o.can(Trigger.CANCEL_REQUEST)]
         for order in targets:
             order.text = text
             self.cancel(order.order_id, principal)
-        return len(targets)
+        replacing = [o for o in picked if self.replaces.cancel_when_done(o.order_id, text)]
+        return len(targets) + len(replacing)
 
     def resume(self, account_id: str | None) -> None:
         self.risk.resume(account_id or ALL_ACCOUNTS)

@@ -59,6 +59,9 @@ class ReplaceWorkflow:
         self._new_order_id = new_order_id
         self._cancel = cancel
         self._pending: dict[str, ReplaceTerms] = {}
+        #: Pending replaces a mass cancel caught, with its reason: once the original's
+        #: children are done, the replace is refused and the original cancelled.
+        self._canceled: dict[str, str] = {}
 
     def request(
         self,
@@ -114,6 +117,14 @@ class ReplaceWorkflow:
             existing_id, lambda found: earlier_replacement(found, order_id, client_order_id)
         )
 
+    def cancel_when_done(self, order_id: str, reason: str) -> bool:
+        """Cancel the original of a pending replace instead of replacing it, once its
+        children are done (a mass cancel); False when no replace of it is pending."""
+        if order_id not in self._pending:
+            return False
+        self._canceled[order_id] = reason
+        return True
+
     def on_children_done(self, parent_order_id: str) -> None:
         """Finish a pending replace once the original has no live child left."""
         terms = self._pending.get(parent_order_id)
@@ -121,18 +132,20 @@ class ReplaceWorkflow:
         if terms is None or parent is None or self._routing.live_children(parent):
             return
         del self._pending[parent_order_id]
+        canceled = self._canceled.pop(parent_order_id, None)
         self._keys.release(terms.new_order_id)
         if parent.is_terminal:  # it filled (or ended) before its children were done
             self._withdraw(parent, terms, f"order is {parent.state.value}")
         else:
-            self._complete(parent, terms)
+            self._complete(parent, terms, canceled)
 
-    def _complete(self, old: Order, terms: ReplaceTerms) -> Order:
-        """Replace ``old`` by a new order with ``terms``, or resume it if it filled too far."""
-        halt_reason = self._risk.halted(old.account_id)
-        if halt_reason is not None:
-            self._reject(old, terms, halt_reason)
-            old.text = halt_reason
+    def _complete(self, old: Order, terms: ReplaceTerms, canceled: str | None = None) -> Order:
+        """Replace ``old`` by a new order with ``terms``, or resume it if it filled too far;
+        a halt or a mass cancel (``canceled``) refuses the replace and cancels ``old``."""
+        stop_reason = canceled or self._risk.halted(old.account_id)
+        if stop_reason is not None:
+            self._reject(old, terms, stop_reason)
+            old.text = stop_reason
             self._cancel(old.order_id, SYSTEM)
             return old
         if terms.quantity <= old.cum_qty:

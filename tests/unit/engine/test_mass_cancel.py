@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from oms_server.domain.child import ChildState, VenueExecType
@@ -75,3 +77,26 @@ def test_every_live_child_is_asked_and_a_late_fill_is_still_applied() -> None:
 def test_an_unknown_account_is_not_found() -> None:
     with pytest.raises(NotFoundError):
         commands().cancel_all("NOPE", trader("NOPE"))
+
+
+def test_a_pending_replace_is_refused_and_its_original_cancelled() -> None:
+    venues = ScriptedVenues()
+    engine = commands(venues)
+    (order_id,) = working(engine, ("A", "c1", Side.BUY))
+    (child,) = list(engine.routing.children.values())
+    engine.apply_venue_reports([venue_report(child, VenueExecType.NEW, ChildState.NEW)])
+    settle(engine)
+    waiting = engine.replace(order_id, trader("A"), Decimal(200), None, "r1")
+    settle(engine)
+    assert waiting.state is OrderState.PENDING_REPLACE
+    assert engine.cancel_all("A", trader("A")) == 1
+    settle(engine)
+    engine.apply_venue_reports([venue_report(child, VenueExecType.CANCELED, ChildState.CANCELED)])
+    batch = settle(engine)
+    assert [(r.order_id, r.exec_type.value) for r in batch.changes.events] == [
+        (order_id, "REPLACE_REJECTED"),
+        (order_id, "PENDING_CANCEL"),
+        (order_id, "CANCELED"),
+    ]
+    assert [o.order_id for o in engine.live] == []  # no replacement works on
+    assert engine.live.get(waiting.replaced_by_order_id) is None

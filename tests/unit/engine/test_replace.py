@@ -169,7 +169,7 @@ def test_a_replace_the_halt_overtook_is_rejected_and_the_original_canceled(
     original, child = resting(engine, venues)
     engine.replace(original.order_id, ADMIN, Decimal(200), None, "r1")
     settle(engine)
-    assert engine.halt("A", ADMIN, "fat finger") == 0  # it waits on its venue already
+    assert engine.halt("A", ADMIN, "fat finger") == 1  # cancelled once its venue answers
     settle(engine)
     assert canceled_at_venue(engine, child) == [
         (original.order_id, 3, "REPLACE_REJECTED"),
