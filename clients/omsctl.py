@@ -625,14 +625,15 @@ class Output:
         if self.as_json:
             fills_data = [as_dict(f) for f in fills]
             return self.json({"executions": fills_data, "next_page_token": next_page_token})
+        # exec_id is "<order_id>.<n>": it names the order too (--json has every field)
         table = Table(
-            "time", "exec_id", "order_id", "symbol", "side", "qty", "price", "venue", "fee",
-            "liquidity", "venue exec id", title=f"{len(fills)} fills",
+            "time (UTC)", "exec_id", "symbol", "side", "qty", "price", "venue", "fee",
+            "liquidity", "venue exec id", title=f"{len(fills)} fills, newest first",
         )  # fmt: skip
         for f in fills:
             table.add_row(
                 f.transact_time.ToDatetime().strftime("%H:%M:%S.%f")[:-3], f.exec_id,
-                f.order_id, f.symbol, enum_name(common_pb2.Side, "SIDE_", f.side), f.last_qty,
+                f.symbol, enum_name(common_pb2.Side, "SIDE_", f.side), f.last_qty,
                 f.last_price, f.venue, f.fee,
                 enum_name(common_pb2.Liquidity, "LIQUIDITY_", f.liquidity), f.venue_exec_id,
             )  # fmt: skip
@@ -697,7 +698,7 @@ class Output:
         self.console.print(table)
         positions = Table(
             "symbol", "quantity", "average cost", "realized P&L", "unrealized P&L",
-            title="positions (P&L net of fees, open quantity marked at the consolidated mid)",
+            title="positions (P&L net of fees; unrealized at the consolidated mid)",
         )  # fmt: skip
         for p in account.positions:
             unrealized = p.unrealized_pnl or "no mid"
