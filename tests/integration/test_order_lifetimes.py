@@ -1,8 +1,8 @@
 """Order lifetimes end to end: a scenario whose [session] closes a few seconds ahead, real
 venues over real NATS, and what the remainders of IOC and FOK orders become.
 
-Each session test gets its own market and OMS, because the session is written from the
-time the test starts: open an hour ago (UTC), close ``CLOSE_IN_S`` from now.
+Each session test gets its own OMS, because its scenario's session is written from the
+time the OMS starts: open an hour ago (UTC), close ``CLOSE_IN_S`` from then.
 """
 
 from __future__ import annotations
@@ -27,10 +27,11 @@ from tests.support.orders import error_reason, field_violations, limit_buy
 from tests.support.reports import final_order, order_events
 from tests.support.waiting import eventually
 from venues.nats_runtime import EmbeddedNats
+from venues.scenario import parse_scenario
 
 MD = call_metadata()
-#: Seconds from the start of a test to its session's close.
-CLOSE_IN_S = 3
+#: Seconds from the start of a test's OMS to its session's close.
+CLOSE_IN_S = 4
 #: Below every AAPL offer of THREE_VENUES (best ask 190.01): a buy here rests at a venue.
 RESTING_PRICE = "189.50"
 S = common_pb2
@@ -61,9 +62,10 @@ def closing_soon(close_in_s: float) -> tuple[str, int]:
 async def session(
     nats_server: EmbeddedNats, sqlite_url: str, tmp_path: Path
 ) -> AsyncIterator[Session]:
+    market = await started_market(nats_server, THREE_VENUES)
     table, close_ns = closing_soon(CLOSE_IN_S)
-    market = await started_market(nats_server, THREE_VENUES + table)
-    oms = RoutedOms(sqlite_url, tmp_path / "state", market=market)
+    market.scenario = parse_scenario(THREE_VENUES + table, "closing-soon.toml")
+    oms = RoutedOms(sqlite_url, tmp_path / "state", market=market)  # its session: the table's
     try:
         await oms.start()
         yield Session(oms, market, close_ns)
