@@ -167,7 +167,7 @@ class Expiry:
         if order.state in _REQUEST_IN_FLIGHT:
             self._push(now_ns + RECHECK_NS, order.order_id)  # expires once it is answered
             return
-        order.text = self._expired_text(order)
+        order.text = self._lifetime_text(order, "expired")
         if not routing.live_children(order):
             routing.cancel(order)  # nothing at a venue (a waiting stop is dropped)
             order.apply(Trigger.EXPIRE)
@@ -175,15 +175,15 @@ class Expiry:
             return
         order.apply(Trigger.CANCEL_REQUEST)
         self._expiring.add(order.order_id)
-        self._recorder.report(
-            order, ExecType.PENDING_CANCEL, text=f"{order.text}: canceling at the venues"
-        )
+        pending = f"{self._lifetime_text(order, 'expiring')}: canceling at the venues"
+        self._recorder.report(order, ExecType.PENDING_CANCEL, text=pending)
         routing.cancel(order)
 
-    def _expired_text(self, order: Order) -> str:
+    def _lifetime_text(self, order: Order, verb: str) -> str:
+        """E.g. ``DAY order expired at the session close (09:30-16:00 America/New_York)``."""
         if order.expire_ns is not None:
-            return f"{order.time_in_force.value} order expired at {utc_text(order.expire_ns)}"
-        return f"DAY order expired at the session close ({self.session.describe()})"
+            return f"{order.time_in_force.value} order {verb} at {utc_text(order.expire_ns)}"
+        return f"DAY order {verb} at the session close ({self.session.describe()})"
 
     def _deadline_of(self, order: Order) -> int | None:
         if order.expire_ns is not None:

@@ -112,7 +112,9 @@ def test_a_resting_day_order_is_canceled_at_the_venue_at_the_close_then_expired(
         OrderState.PENDING_CANCEL,
     )
     expired_text = "DAY order expired at the session close (09:30-16:00 UTC)"
-    assert pending.text == f"{expired_text}: canceling at the venues"
+    assert pending.text == (
+        "DAY order expiring at the session close (09:30-16:00 UTC): canceling at the venues"
+    )
     assert venues.cancels == [sent.child_order_id]
 
     late = venue_report(sent, VenueExecType.TRADE, ChildState.PARTIALLY_FILLED, qty=40)
