@@ -42,6 +42,10 @@ class AccountBook:
         self._throttle = OrderRateThrottle()
         self._duplicates = DuplicateOrderGuard()
 
+    @property
+    def count(self) -> int:
+        return len(self._accounts)
+
     # -- start-up -----------------------------------------------------------------------
 
     def load(self, accounts: Iterable[Account]) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import functools
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from oms_server.domain.decimals import ZERO
 from oms_server.domain.enums import ExecType, Side
 from oms_server.domain.instruments import Instrument
 from oms_server.domain.order import Order, OrderRequest
+from oms_server.domain.order_ids import OrderIds
 from oms_server.domain.session import TradingSession
 from oms_server.domain.state_machine import Trigger
 from oms_server.engine import reconciliation
@@ -67,6 +67,7 @@ class OrderCommands:
         clock: Callable[[], int] = time.time_ns,
         policy: ReconcilePolicy | None = None,
         session: TradingSession | None = None,
+        order_id_prefix: str | None = None,
     ) -> None:
         self.instruments = dict(instruments)
         self.hub = hub
@@ -103,8 +104,7 @@ class OrderCommands:
             self._new_order_id,
             self.cancel,
         )
-        self._id_prefix = os.urandom(2).hex()
-        self._id_counter = 0
+        self._order_ids = OrderIds(order_id_prefix)
 
     # -- a batch's end ------------------------------------------------------------------
 
@@ -334,8 +334,7 @@ class OrderCommands:
         self.accounts.apply_fill(order, qty, price, fee, self.clock())
 
     def _new_order_id(self, now_ns: int) -> str:
-        self._id_counter = (self._id_counter + 1) % 0x1000000
-        return f"{now_ns:016x}{self._id_prefix}{self._id_counter:06x}"
+        return self._order_ids.next(now_ns)
 
 
 def _snapshot(account: Account) -> Account:

@@ -70,12 +70,19 @@ class OrderEngine:
         clock: Callable[[], int] = time.time_ns,
         policy: ReconcilePolicy | None = None,
         session: TradingSession | None = None,
+        order_id_prefix: str | None = None,
     ) -> None:
         self.store = store
         self.hub = hub
         self.clock = clock
         self.commands = OrderCommands(
-            instruments, hub, venues=venues, clock=clock, policy=policy, session=session
+            instruments,
+            hub,
+            venues=venues,
+            clock=clock,
+            policy=policy,
+            session=session,
+            order_id_prefix=order_id_prefix,
         )
         self.writer = SingleWriter(
             store,
@@ -219,6 +226,9 @@ class OrderEngine:
 
     def find_account(self, account_id: str) -> Account | None:
         return self.commands.accounts.find(account_id)
+
+    def account_count(self) -> int:
+        return self.commands.accounts.count
 
     async def halt(self, account_id: str | None, principal: Principal, reason: str) -> int:
         """Refuse new orders of ``account_id`` (all when None) and cancel its working ones."""
