@@ -6,11 +6,18 @@ nothing. Once the cool-down has passed, ``allows_probe`` turns it HALF_OPEN and 
 exactly one probe. HALF_OPEN: the probe's success closes the breaker, its failure opens it
 again for another cool-down. The caller reports a probe that never answers as a failure
 (its own timeout), so the breaker never waits forever.
+
+Failures and successes carry their cause, in words: opening and closing are logged once
+each with it (a probe failing again while open is only a debug line), and
+``exclusion_reason`` says why the venue is out of routing.
 """
 
 from __future__ import annotations
 
+import logging
 from enum import StrEnum
+
+log = logging.getLogger(__name__)
 
 #: Consecutive failures (timeouts, connection drops) that open the breaker.
 DEFAULT_FAILURE_THRESHOLD = 3
@@ -29,7 +36,9 @@ class CircuitBreaker:
 
     __slots__ = (
         "_consecutive_failures",
+        "_open_reason",
         "_opened_at",
+        "_out_since",
         "_probe_granted",
         "_state",
         "cool_down_s",
@@ -54,6 +63,8 @@ class CircuitBreaker:
         self._state = BreakerState.CLOSED
         self._consecutive_failures = 0
         self._opened_at = 0.0
+        self._out_since = 0.0
+        self._open_reason = ""
         self._probe_granted = False
 
     @property
@@ -65,6 +76,14 @@ class CircuitBreaker:
     def consecutive_failures(self) -> int:
         return self._consecutive_failures
 
+    @property
+    def exclusion_reason(self) -> str | None:
+        """Why the venue is out of routing, in words; None while the breaker is CLOSED."""
+        if self._state is BreakerState.CLOSED:
+            return None
+        state = "open" if self._state is BreakerState.OPEN else "half-open (probing)"
+        return f"circuit breaker {state}: {self._open_reason}"
+
     def is_routable(self, now: float) -> bool:
         """True when ordinary orders may go to the venue: only while CLOSED."""
         del now  # part of the clock-injected interface; routability does not depend on it
@@ -75,24 +94,40 @@ class CircuitBreaker:
         if self._state is BreakerState.OPEN and now - self._opened_at >= self.cool_down_s:
             self._state = BreakerState.HALF_OPEN
             self._probe_granted = False
+            log.debug("venue %s: circuit breaker half-open, one probe allowed", self.venue)
         if self._state is not BreakerState.HALF_OPEN or self._probe_granted:
             return False
         self._probe_granted = True
         return True
 
-    def record_failure(self, now: float) -> BreakerState:
-        """A timeout or connection drop; returns the state after it."""
+    def record_failure(self, now: float, cause: str = "a failure") -> BreakerState:
+        """A timeout or connection drop (``cause`` says which); returns the state after it."""
         if self._state is BreakerState.HALF_OPEN:
+            log.debug("venue %s: the probe failed (%s); circuit breaker open", self.venue, cause)
             self._open(now)
         elif self._state is BreakerState.CLOSED:
             self._consecutive_failures += 1
             if self._consecutive_failures >= self.failure_threshold:
+                self._open_reason = _failures(self._consecutive_failures, cause)
+                self._out_since = now
+                log.warning(
+                    "venue %s: circuit breaker opened: %s; out of routing until a probe is "
+                    "answered",
+                    self.venue,
+                    self._open_reason,
+                )
                 self._open(now)
         return self._state
 
-    def record_success(self, now: float) -> BreakerState:
-        """A timely answer from the venue; returns the state after it."""
-        del now  # kept for a uniform clock-injected interface
+    def record_success(self, now: float, cause: str = "an answer") -> BreakerState:
+        """A timely answer from the venue (``cause`` says which); returns the state after it."""
+        if self._state is BreakerState.HALF_OPEN:
+            log.info(
+                "venue %s: circuit breaker closed: %s, after %.1f s out of routing",
+                self.venue,
+                cause,
+                now - self._out_since,
+            )
         if self._state is not BreakerState.OPEN:
             self._state = BreakerState.CLOSED
             self._consecutive_failures = 0
@@ -103,3 +138,8 @@ class CircuitBreaker:
         self._state = BreakerState.OPEN
         self._opened_at = now
         self._probe_granted = False
+
+
+def _failures(count: int, last_cause: str) -> str:
+    """What opened a breaker: the run of failures and the last one's cause."""
+    return f"{count} failures in a row, the last: {last_cause}" if count > 1 else last_cause

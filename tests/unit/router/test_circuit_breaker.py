@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from router.circuit_breaker import (
@@ -96,3 +98,79 @@ def test_custom_threshold_and_cool_down() -> None:
 def test_bad_settings_are_refused(threshold: int, cool_down: float) -> None:
     with pytest.raises(ValueError):
         CircuitBreaker("A", failure_threshold=threshold, cool_down_s=cool_down)
+
+
+# -- the cause, in the log and as the reason a venue is left out -----------------------
+
+NO_ANSWER = "a status request got no answer within 1 s"
+
+
+def transitions(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str]]:
+    """(level, message) of the breaker's INFO-and-above log records."""
+    return [
+        (r.levelname, r.getMessage())
+        for r in caplog.records
+        if r.name == "router.circuit_breaker" and r.levelno >= logging.INFO
+    ]
+
+
+def test_an_outage_logs_one_open_and_one_close_with_their_causes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="router.circuit_breaker")
+    breaker = CircuitBreaker("ALPHA")
+    for at in (1.0, 1.1, 1.2):
+        breaker.record_failure(at, NO_ANSWER)
+    for probe_at in (3.5, 6.0, 8.5):  # the probes fail, the breaker stays out: no new line
+        assert breaker.allows_probe(probe_at)
+        breaker.record_failure(probe_at + 0.1, NO_ANSWER)
+    breaker.record_failure(9.0, NO_ANSWER)  # while open: nothing
+    assert breaker.allows_probe(11.0)
+    breaker.record_success(11.1, "a status request was answered")
+    breaker.record_success(11.2, "a status request was answered")  # already closed: nothing
+
+    assert transitions(caplog) == [
+        (
+            "WARNING",
+            f"venue ALPHA: circuit breaker opened: 3 failures in a row, the last: {NO_ANSWER}; "
+            "out of routing until a probe is answered",
+        ),
+        (
+            "INFO",
+            "venue ALPHA: circuit breaker closed: a status request was answered, "
+            "after 9.9 s out of routing",
+        ),
+    ]
+
+
+def test_a_failure_run_cut_short_by_a_success_logs_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="router.circuit_breaker")
+    breaker = CircuitBreaker("ALPHA")
+    breaker.record_failure(1.0, NO_ANSWER)
+    breaker.record_failure(1.1, NO_ANSWER)
+    breaker.record_success(1.2)
+    assert transitions(caplog) == []
+
+
+def test_the_exclusion_reason_names_the_state_and_what_opened_it() -> None:
+    breaker = CircuitBreaker("ALPHA")
+    assert breaker.exclusion_reason is None
+    for at in (1.0, 1.1, 1.2):
+        breaker.record_failure(at, NO_ANSWER)
+    assert breaker.exclusion_reason == (
+        f"circuit breaker open: 3 failures in a row, the last: {NO_ANSWER}"
+    )
+    breaker.allows_probe(3.2)
+    assert breaker.exclusion_reason == (
+        f"circuit breaker half-open (probing): 3 failures in a row, the last: {NO_ANSWER}"
+    )
+    breaker.record_success(3.3)
+    assert breaker.exclusion_reason is None
+
+
+def test_a_threshold_of_one_gives_the_cause_alone() -> None:
+    breaker = CircuitBreaker("ALPHA", failure_threshold=1)
+    breaker.record_failure(1.0, NO_ANSWER)
+    assert breaker.exclusion_reason == f"circuit breaker open: {NO_ANSWER}"
