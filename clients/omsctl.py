@@ -668,12 +668,17 @@ class Output:
             for v in q.venues:
                 table.add_row("", v.venue, v.bid_size, v.bid_price, v.ask_price, v.ask_size)
         self.console.print(table)
+        for q in quotes:
+            for e in q.excluded_venues:
+                self.console.print(f"{q.symbol}: {e.venue} left out: {e.reason}", markup=False)
 
     def quote_line(self, q: Any) -> None:
         if self.as_json:
             return self.json(as_dict(q))
+        left_out = "".join(f"  ({e.venue} left out: {e.reason})" for e in q.excluded_venues)
         self.console.print(
-            f"{q.symbol} {q.bid_size} x {q.bid_price or '-'} / {q.ask_price or '-'} x {q.ask_size}",
+            f"{q.symbol} {q.bid_size} x {q.bid_price or '-'} / {q.ask_price or '-'} x {q.ask_size}"
+            f"{left_out}",
             markup=False,
         )
 

@@ -46,6 +46,7 @@ from protos.oms.v1 import (
     order_service_pb2,
     order_service_pb2_grpc,
 )
+from router.freshness import QuoteFreshness
 from venues.connector import VenueConnector
 from venues.nats_client import close_nats, connect_nats
 from venues.scenario import VenueConfig
@@ -118,7 +119,11 @@ class OmsApp:
         self.store = await Store.open(self.settings.db_url, lease=self.lease)
         if self.nats_url and self.venue_configs:
             self.nats = await connect_nats(self.nats_url, name="oms")
-            self.connector = VenueConnector(self.nats, self.venue_configs)
+            self.connector = VenueConnector(
+                self.nats,
+                self.venue_configs,
+                freshness=QuoteFreshness.of_seconds(self.settings.quote_max_age_s),
+            )
         policy = ReconcilePolicy(ack_timeout_ns=int(self.venue_ack_timeout_s * 1e9))
         self.engine = OrderEngine(
             self.store,

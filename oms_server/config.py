@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from router.freshness import DEFAULT_QUOTE_MAX_AGE_S
+
 DEFAULT_GRPC_ADDR = "127.0.0.1:50051"
 DEFAULT_STATE_DIR = ".oms"
 DEFAULT_DB_URL = f"sqlite+aiosqlite:///{DEFAULT_STATE_DIR}/oms.db"
@@ -26,6 +28,8 @@ class Settings:
     tls_key_file: str | None = None
     tls_client_ca_file: str | None = None
     metrics_addr: str | None = None
+    #: A venue's book older than this is left out of quotes and routing.
+    quote_max_age_s: float = DEFAULT_QUOTE_MAX_AGE_S
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -41,4 +45,21 @@ class Settings:
             tls_key_file=env.get("OMS_TLS_KEY") or None,
             tls_client_ca_file=env.get("OMS_TLS_CLIENT_CA") or None,
             metrics_addr=env.get("OMS_METRICS_ADDR") or None,
+            quote_max_age_s=_milliseconds_as_s(
+                env, "OMS_QUOTE_MAX_AGE_MS", DEFAULT_QUOTE_MAX_AGE_S
+            ),
         )
+
+
+def _milliseconds_as_s(env: Mapping[str, str], name: str, default_s: float) -> float:
+    """A positive number of milliseconds from ``env[name]``, in seconds; unset: the default."""
+    text = env.get(name)
+    if not text:
+        return default_s
+    try:
+        value_ms = float(text)
+    except ValueError:
+        value_ms = 0.0
+    if not 0 < value_ms < float("inf"):
+        raise ValueError(f"{name} must be a positive number of milliseconds, not {text!r}")
+    return value_ms / 1000

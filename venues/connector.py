@@ -12,6 +12,11 @@
 - Each venue has a circuit breaker: timeouts open it (no routing), a successful
   status probe closes it. ``venue_infos()`` returns the same mapping object until a
   venue's routability changes, so callers may cache on its identity.
+- Market data is honest (router.freshness): each book keeps the time its venue published
+  it; a book older than the allowed age leaves ``books()`` (so routing skips it), and a
+  venue with no fresh book at all is unroutable, even for DIRECT orders. Staleness is
+  decided when a book arrives and by a periodic check, never per order; ``quote_sources``
+  (GetQuote) decides at read time and says which venues were left out and why.
 """
 
 from __future__ import annotations
@@ -37,6 +42,13 @@ from oms_server.telemetry import extract_context, inject_headers, span, tracer, 
 from protos.venue.v1 import venue_pb2 as v
 from router.book import VenueBook, VenueInfo
 from router.circuit_breaker import BreakerState, CircuitBreaker
+from router.freshness import (
+    NS_PER_S,
+    ExcludedVenue,
+    PublishedBook,
+    QuoteFreshness,
+    QuoteSources,
+)
 from venues import subjects, wire
 from venues.nats_client import ensure_exec_stream
 from venues.pull import PullConsumer
@@ -68,6 +80,12 @@ STATUS_REQUEST_MAX_IDS = 200
 #: The id a health probe asks about: unknown to the venue, so the answer is tiny.
 PROBE_CHILD_ID = "probe"
 PROBE_INTERVAL_S = 0.5
+#: Staleness is checked this many times per allowed book age, at most every
+#: PROBE_INTERVAL_S and at least every FRESHNESS_CHECK_MIN_S.
+FRESHNESS_CHECKS_PER_AGE = 4
+FRESHNESS_CHECK_MIN_S = 0.02
+#: A book from a venue the OMS is not configured for is never quoted or routed to.
+UNKNOWN_VENUE_REASON = "not a configured venue"
 #: Outbound messages published per turn of the sender task.
 OUTBOUND_FLUSH_EVERY = 256
 
@@ -88,6 +106,8 @@ class VenueConnector:
         *,
         breaker_cool_down_s: float = 2.0,
         status_batch: int = STATUS_REQUEST_MAX_IDS,
+        freshness: QuoteFreshness | None = None,
+        clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self._nc = nc
         self._js = nc.jetstream()
@@ -99,7 +119,17 @@ class VenueConnector:
         #: venue_infos() as last built, and the routability of each venue it was built from.
         self._infos: Mapping[str, VenueInfo] = MappingProxyType({})
         self._infos_routable: list[bool] | None = None
+        #: Per symbol, the fresh book of each venue (what routing reads), and the latest
+        #: book of each venue with its publication time, fresh or not.
         self._books: dict[str, dict[str, VenueBook]] = {}
+        self._latest: dict[str, dict[str, PublishedBook]] = {}
+        #: Per venue, when it published its newest book; the venues with no fresh book.
+        self._newest_ns: dict[str, int] = {}
+        self._stale_venues: set[str] = set()
+        self._freshness = freshness or QuoteFreshness()
+        self._clock_ns = clock_ns
+        #: Routability of each venue as book listeners were last told (all start routable).
+        self._told_routable = dict.fromkeys(self._configs, True)
         self._book_decoder = wire.BookDecoder()
         self._reports = PullConsumer(
             nc,
@@ -140,6 +170,7 @@ class VenueConnector:
             asyncio.create_task(self._send_loop(), name="venue-sender"),
             asyncio.create_task(self._reconcile_loop(), name="venue-reconciler"),
             asyncio.create_task(self._probe_loop(), name="venue-prober"),
+            asyncio.create_task(self._freshness_loop(), name="venue-freshness"),
         ]
 
     async def stop(self) -> None:
@@ -162,10 +193,15 @@ class VenueConnector:
         """Fees, latency and health per venue: the same object while none of them changes.
 
         Configs are fixed at construction, so a venue's routability (its breaker, which
-        callers may also change through ``breaker()``) is the only input that moves.
+        callers may also change through ``breaker()``, and whether it has a fresh book) is
+        the only input that moves.
         """
         now = time.monotonic()
-        routable = [breaker.is_routable(now) for breaker in self._breakers.values()]
+        stale = self._stale_venues
+        routable = [
+            breaker.is_routable(now) and name not in stale
+            for name, breaker in self._breakers.items()
+        ]
         if routable != self._infos_routable:
             self._infos = MappingProxyType(
                 {
@@ -378,12 +414,12 @@ class VenueConnector:
                 timeout=STATUS_REQUEST_TIMEOUT_S,
                 headers=inject_headers(),
             )
-        except NO_ANSWER_ERRORS:
-            breaker.record_failure(time.monotonic())
+        except NO_ANSWER_ERRORS as exc:
+            breaker.record_failure(time.monotonic(), _unanswered(exc))
             return None
         response = v.OrderStatusResponse()
         response.ParseFromString(reply.data)
-        breaker.record_success(time.monotonic())
+        breaker.record_success(time.monotonic(), "a status request was answered")
         return response
 
     async def _probe_loop(self) -> None:
@@ -410,32 +446,125 @@ class VenueConnector:
         response = v.BookResponse()
         response.ParseFromString(reply.data)
         for snapshot in response.books:
-            self._store_book(self._book_decoder.decode(snapshot))
+            self.store_book(self._book_decoder.decode(snapshot), snapshot.time_ns)
 
-    def _store_book(self, book: VenueBook) -> None:
-        current = self._books.setdefault(book.symbol, {})
-        current[book.venue] = book
+    def store_book(self, book: VenueBook, published_ns: int) -> None:
+        """Keep a venue's book with its publication time (0: unknown, taken as now)."""
+        now = self._clock_ns()
+        published_ns = published_ns or now
+        venue = book.venue
+        self._latest.setdefault(book.symbol, {})[venue] = PublishedBook(book, published_ns)
+        fresh = self._books.setdefault(book.symbol, {})
+        if self._freshness.is_stale(published_ns, now):
+            fresh.pop(venue, None)
+            return
+        fresh[venue] = book
+        if published_ns > self._newest_ns.get(venue, 0):
+            self._newest_ns[venue] = published_ns
+        if venue in self._stale_venues:
+            self._stale_venues.discard(venue)
+            log.info("venue %s: fresh books again; back in quotes and routing", venue)
+
+    def check_freshness(self) -> None:
+        """Leave out the books that grew too old, and the venues without a fresh book, and
+        tell book listeners about every book whose standing changed (periodic, cheap)."""
+        now = self._clock_ns()
+        changed: list[VenueBook] = []
+        for symbol, latest in self._latest.items():
+            fresh = self._books[symbol]
+            for venue, published in latest.items():
+                if venue in fresh and self._freshness.is_stale(published.published_ns, now):
+                    del fresh[venue]
+                    changed.append(published.book)
+        for venue, newest_ns in self._newest_ns.items():
+            if venue not in self._stale_venues and self._freshness.is_stale(newest_ns, now):
+                self._stale_venues.add(venue)
+                log.warning(
+                    "venue %s: no book for %.1f s (max %.1f s); out of quotes and routing",
+                    venue,
+                    (now - newest_ns) / NS_PER_S,
+                    self._freshness.max_age_s,
+                )
+        changed.extend(self._books_of_venues_whose_routability_changed())
+        for book in {(b.venue, b.symbol): b for b in changed}.values():  # each book once
+            self._tell_listeners(book)
+
+    def quote_sources(self, symbol: str) -> QuoteSources:
+        """The books ``symbol``'s consolidated quote is made of now, and the venues left
+        out with why (VenueDirectory): decided at read time, so never a stale book."""
+        now = self._clock_ns()
+        latest = self._latest.get(symbol, {})
+        used: list[PublishedBook] = []
+        excluded: list[ExcludedVenue] = []
+        for venue in sorted(self._breakers.keys() | latest.keys()):
+            published = latest.get(venue)
+            breaker = self._breakers.get(venue)
+            if breaker is None:
+                reason: str | None = UNKNOWN_VENUE_REASON
+            else:
+                reason = breaker.exclusion_reason
+            if reason is None and published is not None:
+                reason = self._freshness.stale_reason(published.published_ns, now)
+            if reason is not None:
+                excluded.append(ExcludedVenue(venue, reason))
+            elif published is not None:
+                used.append(published)
+        return QuoteSources.of(used, excluded)
+
+    def _books_of_venues_whose_routability_changed(self) -> list[VenueBook]:
+        infos = self.venue_infos()
+        moved = {name for name, info in infos.items() if self._told_routable[name] != info.healthy}
+        for name in moved:
+            self._told_routable[name] = infos[name].healthy
+        return [
+            published.book
+            for latest in self._latest.values()
+            for venue, published in latest.items()
+            if venue in moved
+        ]
+
+    async def _freshness_loop(self) -> None:
+        interval_s = self._freshness.max_age_s / FRESHNESS_CHECKS_PER_AGE
+        interval_s = max(FRESHNESS_CHECK_MIN_S, min(PROBE_INTERVAL_S, interval_s))
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                self.check_freshness()
+            except Exception:
+                log.exception("market data freshness check failed")
 
     async def _on_book(self, msg: Msg) -> None:
         try:
-            book = self._book_decoder.decode(v.BookSnapshot.FromString(msg.data))
+            snapshot = v.BookSnapshot.FromString(msg.data)
+            book = self._book_decoder.decode(snapshot)
         except Exception as exc:
             log.warning("dropped a malformed book on %s: %s", msg.subject, exc)
             return
-        self._store_book(book)
+        self.store_book(book, snapshot.time_ns)
         if self._sink is not None:
             self._sink.on_book(book)
-        for listener in self._book_listeners:
-            listener(book)
+        self._tell_listeners(book)
 
     def add_book_listener(self, listener: Callable[[VenueBook], None]) -> None:
-        """Call ``listener(book)`` for every book update (market-data streaming)."""
+        """Call ``listener(book)`` for every book update, and whenever a book is left out
+        or taken back (market-data streaming)."""
         self._book_listeners.append(listener)
+
+    def _tell_listeners(self, book: VenueBook) -> None:
+        for listener in self._book_listeners:
+            listener(book)
 
     def _spawn(self, coro: Coroutine[object, object, object], name: str) -> None:
         task = asyncio.create_task(coro, name=name)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+
+def _unanswered(exc: Exception) -> str:
+    """A status request's failure, in the words a breaker logs and GetQuote shows."""
+    if isinstance(exc, nats.errors.NoRespondersError):
+        return "a status request found no venue process listening"
+    return f"a status request got no answer within {STATUS_REQUEST_TIMEOUT_S:g} s"
 
 
 def _status_of(status: v.ChildOrderStatus | None) -> VenueOrderStatus | None:

@@ -17,7 +17,8 @@ from oms_server.domain.instruments import Instrument
 from oms_server.engine.ports import VenueDirectory
 from protos.oms.v1 import market_data_service_pb2 as pb
 from protos.oms.v1 import market_data_service_pb2_grpc
-from router.book import ConsolidatedBook, VenueBook
+from router.book import VenueBook
+from router.freshness import PublishedBook
 
 #: Symbols a StreamQuotes call may name.
 MAX_STREAM_SYMBOLS = 100
@@ -79,9 +80,17 @@ class MarketDataService(market_data_service_pb2_grpc.MarketDataServiceServicer):
             self._watchers.discard(watcher)
 
     def quote(self, symbol: str) -> pb.Quote:
-        books = dict(self._venues.books(symbol))
-        consolidated = ConsolidatedBook.of(books)
-        quote = pb.Quote(symbol=symbol, venues=[_venue_quote(b) for b in books.values()])
+        """The consolidated quote of the venues whose books count now, each venue's own
+        quote with its time, and the venues left out with why."""
+        sources = self._venues.quote_sources(symbol)
+        consolidated = sources.consolidated()
+        quote = pb.Quote(
+            symbol=symbol,
+            venues=[_venue_quote(published) for published in sources.used],
+            excluded_venues=[
+                pb.ExcludedVenue(venue=e.venue, reason=e.reason) for e in sources.excluded
+            ],
+        )
         if consolidated.best_bid is not None:
             quote.bid_price = fmt(consolidated.best_bid.price)
             quote.bid_size = fmt(consolidated.best_bid.size)
@@ -116,8 +125,10 @@ class _QuoteWatcher:
         return sorted(dirty)
 
 
-def _venue_quote(book: VenueBook) -> pb.VenueQuote:
+def _venue_quote(published: PublishedBook) -> pb.VenueQuote:
+    book = published.book
     quote = pb.VenueQuote(venue=book.venue)
+    quote.quote_time.FromNanoseconds(published.published_ns)
     if book.bids:
         quote.bid_price, quote.bid_size = fmt(book.bids[0].price), fmt(book.bids[0].size)
     if book.asks:

@@ -25,6 +25,7 @@ from oms_server.domain.order import Order
 from oms_server.domain.reports import ExecutionReport
 from router.book import VenueBook, VenueInfo
 from router.circuit_breaker import BreakerState
+from router.freshness import QuoteSources
 
 # -- needed from the venue side ----------------------------------------------------------
 
@@ -71,8 +72,13 @@ class VenueDirectory(Protocol):
         """The latest book of ``symbol`` at every venue that published one."""
         ...
 
+    def quote_sources(self, symbol: str) -> QuoteSources:
+        """The books of ``symbol`` a quote uses now (with their times), and the venues
+        left out and why (a book too old, a circuit breaker not closed)."""
+        ...
+
     def add_book_listener(self, listener: Callable[[VenueBook], None]) -> None:
-        """Call ``listener(book)`` for every book update."""
+        """Call ``listener(book)`` for every book update, and when a book is left out."""
         ...
 
 
@@ -84,6 +90,9 @@ class NoVenueDirectory:
 
     def books(self, symbol: str) -> Mapping[str, VenueBook]:
         return {}
+
+    def quote_sources(self, symbol: str) -> QuoteSources:
+        return QuoteSources()
 
     def add_book_listener(self, listener: Callable[[VenueBook], None]) -> None:
         return None

@@ -14,6 +14,7 @@ MODULES = (
     "router.plan",
     "router.strategies",
     "router.circuit_breaker",
+    "router.freshness",
     "router.quality",
 )
 FORBIDDEN = ("grpc", "nats", "sqlalchemy", "google.protobuf", "protos")
