@@ -8,11 +8,12 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from oms_server.store.migrations import VERSION_TABLE, upgrade_store
 from oms_server.store.schema import metadata
 
 log = logging.getLogger(__name__)
@@ -68,15 +69,15 @@ def connect_sqlite(path: str) -> sqlite3.Connection:
 
 
 async def create_schema(engine: AsyncEngine) -> None:
-    """Create every table that does not exist yet."""
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
+    """Make or upgrade the store's schema: the migrations, to their newest revision."""
+    await upgrade_store(engine)
 
 
 async def drop_schema(engine: AsyncEngine) -> None:
-    """Drop every table (tests only)."""
+    """Drop every table, the migrations' version table too (tests only)."""
     async with engine.begin() as conn:
         await conn.run_sync(metadata.drop_all)
+        await conn.execute(text(f"DROP TABLE IF EXISTS {VERSION_TABLE}"))
 
 
 def _create_sqlite_engine(url: str, database: str | None) -> AsyncEngine:
