@@ -325,6 +325,8 @@ class OrderEngine:
             try:
                 due = await self.run_timers()
             except Exception:  # one failed run must not end expiry for good
+                if not self.writer.running:
+                    return  # the writer ended: its owner reports why, once
                 log.exception("engine timers failed; trying again")
                 due = None
             with contextlib.suppress(TimeoutError):

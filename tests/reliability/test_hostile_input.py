@@ -165,8 +165,9 @@ TINY_AMOUNTS = ["0." + "0" * 29 + "1", "0.0000000001", "100000000.00000000000000
 #: A decimal the server may accept: plain ASCII digits, one optional point, 32 chars at most.
 STRICT_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", re.ASCII)
 
-#: Numbers outside Side, OrderType, TimeInForce and RoutingStrategy (and OrderState).
-BAD_ENUMS = [5, 7, 11, 999, -1, 2**31 - 1, -(2**31)]
+#: Numbers outside Side, OrderType, TimeInForce and RoutingStrategy, with room for them
+#: to grow (TIME_IN_FORCE_GTD took 5).
+BAD_ENUMS = [97, 998, 999, -1, 2**31 - 1, -(2**31)]
 BAD_STATES = [11, 999, -1, 2**31 - 1, -(2**31)]
 
 short_text = st.text(st.characters(exclude_categories=["Cs"]), max_size=40)
