@@ -60,11 +60,13 @@ class Upgrade:
         return self.stamped or self.before != self.after
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
+def alembic_config(
+    connection: Connection | None = None, script_location: Path = MIGRATIONS_DIR
+) -> Config:
     """The Alembic configuration of the OMS's revisions (no alembic.ini needed); env.py
     runs them on ``connection``."""
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", str(script_location))
     config.set_main_option("file_template", FILE_TEMPLATE)
     config.attributes[CONNECTION_ATTRIBUTE] = connection
     return config
