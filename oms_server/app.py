@@ -28,6 +28,7 @@ from oms_server.api.server import (
 from oms_server.config import Settings
 from oms_server.domain.errors import OmsError, UnavailableError
 from oms_server.domain.instruments import Instrument
+from oms_server.domain.order_ids import shard_prefix
 from oms_server.domain.session import TradingSession
 from oms_server.engine.engine import OrderEngine
 from oms_server.engine.hub import ReportHub
@@ -48,7 +49,7 @@ from protos.oms.v1 import (
 )
 from router.freshness import QuoteFreshness
 from venues.connector import VenueConnector
-from venues.nats_client import close_nats, connect_nats
+from venues.nats_client import DEFAULT_REPLICAS, close_nats, connect_nats
 from venues.scenario import VenueConfig
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,10 @@ class OmsApp:
     venue_ack_timeout_s: float = DEFAULT_ACK_TIMEOUT_S
     #: When the market is open: DAY orders expire at its close (the scenario's [session]).
     session: TradingSession = field(default_factory=TradingSession)
+    #: The account shard this process serves (oms_server.shards); None: every account.
+    shard_id: int | None = None
+    #: Copies JetStream keeps of the execution reports (3 on a three-node cluster).
+    exec_replicas: int = DEFAULT_REPLICAS
     connector: VenueConnector | None = None
     nats: NatsClient | None = None
     store: Store | None = None
@@ -99,6 +104,11 @@ class OmsApp:
     _stopping: bool = False
     _watcher: asyncio.Task[None] | None = None
     _failed: asyncio.Future[EngineStoppedError] | None = None
+
+    @property
+    def _route(self) -> str:
+        """What this process's venue orders carry to find it again: its shard id, if any."""
+        return "" if self.shard_id is None else str(self.shard_id)
 
     @property
     def address(self) -> str:
@@ -118,11 +128,15 @@ class OmsApp:
         await self.claim()
         self.store = await Store.open(self.settings.db_url, lease=self.lease)
         if self.nats_url and self.venue_configs:
-            self.nats = await connect_nats(self.nats_url, name="oms")
+            self.nats = await connect_nats(
+                self.nats_url, name=f"oms-shard-{self.shard_id}" if self.shard_id else "oms"
+            )
             self.connector = VenueConnector(
                 self.nats,
                 self.venue_configs,
                 freshness=QuoteFreshness.of_seconds(self.settings.quote_max_age_s),
+                route=self._route,
+                exec_replicas=self.exec_replicas,
             )
         policy = ReconcilePolicy(ack_timeout_ns=int(self.venue_ack_timeout_s * 1e9))
         self.engine = OrderEngine(
@@ -132,6 +146,7 @@ class OmsApp:
             venues=self.connector,
             policy=policy,
             session=self.session,
+            order_id_prefix=None if self.shard_id is None else shard_prefix(self.shard_id),
         )
         await self.engine.start()
         if self.connector is not None:
@@ -206,7 +221,7 @@ class OmsApp:
         order_service = OrderService(self.engine, self.store, self.hub, self.instruments)
         directory: VenueDirectory = self.connector or NoVenueDirectory()
         market_data = MarketDataService(self.instruments, directory)
-        admin = AdminService(self.engine, directory)
+        admin = AdminService(self.engine, directory, shard_id=self.shard_id or 1)
         accounts = AccountService(self.engine)
         # grpc.aio asks each service's handler in turn: the busiest service goes first.
         return [

@@ -50,7 +50,7 @@ from router.freshness import (
     QuoteSources,
 )
 from venues import subjects, wire
-from venues.nats_client import ensure_exec_stream
+from venues.nats_client import DEFAULT_REPLICAS, ensure_exec_stream
 from venues.pull import PullConsumer
 from venues.scenario import VenueConfig
 from venues.tasks import cancel_and_wait
@@ -108,7 +108,13 @@ class VenueConnector:
         status_batch: int = STATUS_REQUEST_MAX_IDS,
         freshness: QuoteFreshness | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
+        route: str = "",
+        exec_replicas: int = DEFAULT_REPLICAS,
     ) -> None:
+        #: The OMS shard this connector serves ("" for a single OMS): its orders carry
+        #: it, and it reads only its own reports (venues.subjects).
+        self._route = route
+        self._exec_replicas = exec_replicas
         self._nc = nc
         self._js = nc.jetstream()
         self._configs = {config.name: config for config in venues}
@@ -134,7 +140,7 @@ class VenueConnector:
         self._reports = PullConsumer(
             nc,
             subjects.EXEC_STREAM,
-            subjects.OMS_EXEC_CONSUMER,
+            subjects.oms_exec_consumer(route),
             batch=EXEC_FETCH_BATCH,
             expires_s=EXEC_FETCH_TIMEOUT_S,
         )
@@ -153,10 +159,10 @@ class VenueConnector:
     async def start(self, sink: ExecutionSink) -> None:
         """Subscribe to books and reports, reconcile what was open, start the loops."""
         self._sink = sink
-        await ensure_exec_stream(self._js)
+        await ensure_exec_stream(self._js, self._exec_replicas)
         books = await self._nc.subscribe(subjects.ALL_MARKET_DATA, cb=self._on_book)
         await self._reports.start(
-            subjects.EXEC_STREAM_SUBJECTS,
+            subjects.oms_exec_filter(self._route),
             ConsumerConfig(
                 ack_policy=AckPolicy.EXPLICIT,
                 ack_wait=EXEC_ACK_WAIT_S,
@@ -219,7 +225,7 @@ class VenueConnector:
         return self._infos
 
     def send_new(self, child: ChildOrder) -> None:
-        envelope = wire.new_order_envelope(child, time.time_ns())
+        envelope = wire.new_order_envelope(child, time.time_ns(), self._route)
         self._enqueue(self._orders_subject(child.venue), envelope.SerializeToString())
 
     def send_cancel(self, child: ChildOrder) -> None:

@@ -49,8 +49,8 @@ DECIMAL_CACHE_SIZE = 4096
 MAX_REPORTS_PER_MESSAGE = 256
 
 
-def new_order_envelope(child: ChildOrder, sent_ns: int) -> v.OrderEnvelope:
-    """The NewOrder message for a child order."""
+def new_order_envelope(child: ChildOrder, sent_ns: int, route: str = "") -> v.OrderEnvelope:
+    """The NewOrder message for a child order (``route``: the OMS shard sending it)."""
     order_type = child.order_type if child.order_type in TYPE_OUT else OrderType.LIMIT
     return v.OrderEnvelope(
         new_order=v.NewOrder(
@@ -62,6 +62,7 @@ def new_order_envelope(child: ChildOrder, sent_ns: int) -> v.OrderEnvelope:
             quantity=fmt(child.quantity),
             limit_price=fmt(child.limit_price),
             sent_time_ns=sent_ns,
+            route=route,
         )
     )
 

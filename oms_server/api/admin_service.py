@@ -1,6 +1,13 @@
-"""oms.v1.AdminService: the kill switch and the venues' routing state (admins only)."""
+"""oms.v1.AdminService: the kill switch, the venues' routing state and the shards (admins only).
+
+An OMS process serves one shard: every account when it is the only one (shard 1), or the
+shard it was started for. The sharded front answers ListShards for every shard itself
+(oms_server.shards.front).
+"""
 
 from __future__ import annotations
+
+import os
 
 import grpc
 
@@ -8,6 +15,7 @@ from oms_server.api import mapping
 from oms_server.api.auth import require_admin
 from oms_server.api.errors import rpc_errors
 from oms_server.domain.decimals import fmt
+from oms_server.domain.shards import ShardInfo, ShardState
 from oms_server.engine.engine import OrderEngine
 from oms_server.engine.ports import VenueDirectory
 from protos.oms.v1 import admin_service_pb2 as pb
@@ -24,9 +32,10 @@ _CIRCUIT = {
 class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
     """Operators' controls."""
 
-    def __init__(self, engine: OrderEngine, venues: VenueDirectory) -> None:
+    def __init__(self, engine: OrderEngine, venues: VenueDirectory, *, shard_id: int = 1) -> None:
         self._engine = engine
         self._venues = venues
+        self._shard_id = shard_id
 
     @rpc_errors
     async def Halt(
@@ -64,3 +73,16 @@ class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
             for status in self._venues.venue_statuses()
         ]
         return pb.ListVenuesResponse(venues=venues)
+
+    @rpc_errors
+    async def ListShards(
+        self, request: pb.ListShardsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListShardsResponse:
+        require_admin()
+        shard = ShardInfo(
+            self._shard_id,
+            ShardState.ACTIVE if self._engine.healthy else ShardState.DOWN,
+            owner_pid=os.getpid(),
+            account_count=self._engine.account_count(),
+        )
+        return pb.ListShardsResponse(shards=[mapping.shard_message(shard)])

@@ -31,7 +31,8 @@ from oms_server.domain.instruments import Instrument
 from oms_server.domain.order import MAX_ID_CHARS, Order, OrderRequest
 from oms_server.domain.order_types import ORDER_TYPES
 from oms_server.domain.reports import ExecutionReport
-from protos.oms.v1 import common_pb2, order_pb2, order_service_pb2
+from oms_server.domain.shards import ShardInfo, ShardState
+from protos.oms.v1 import admin_service_pb2, common_pb2, order_pb2, order_service_pb2
 
 E = TypeVar("E", bound=Enum)
 #: A generated proto enum's value type (an int).
@@ -270,3 +271,18 @@ def timestamp(ns: int) -> Timestamp:
     ts = Timestamp()
     ts.FromNanoseconds(ns)
     return ts
+
+
+SHARD_STATE_OUT = {
+    state: admin_service_pb2.ShardState.Value(f"SHARD_STATE_{state.value}") for state in ShardState
+}
+
+
+def shard_message(shard: ShardInfo) -> admin_service_pb2.Shard:
+    return admin_service_pb2.Shard(
+        shard_id=shard.shard_id,
+        state=SHARD_STATE_OUT[shard.state],
+        owner_pid=shard.owner_pid,
+        standby_pid=shard.standby_pid,
+        account_count=shard.account_count,
+    )

@@ -30,7 +30,15 @@ SERVICES = {
     "oms.v1.MarketDataService": market_data_service_pb2,
     "oms.v1.AdminService": admin_service_pb2,
 }
-ADMIN_ONLY = {"CreateAccount", "Deposit", "SetRiskLimits", "Halt", "Resume", "ListVenues"}
+ADMIN_ONLY = {
+    "CreateAccount",
+    "Deposit",
+    "SetRiskLimits",
+    "Halt",
+    "Resume",
+    "ListVenues",
+    "ListShards",
+}
 #: RPCs that name no account: any authenticated caller may use them.
 ACCOUNT_FREE = {"ListInstruments", "GetQuote", "StreamQuotes"}
 ORDER_ID: dict[str, str] = {}
@@ -56,6 +64,7 @@ REQUESTS: dict[str, Callable[[], Message]] = {
     "Halt": lambda: d.HaltRequest(account_id="ACC2"),
     "Resume": lambda: d.ResumeRequest(account_id="ACC2"),
     "ListVenues": lambda: d.ListVenuesRequest(),
+    "ListShards": lambda: d.ListShardsRequest(),
 }
 
 

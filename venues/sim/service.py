@@ -4,7 +4,8 @@ One ``VenueSimulator`` per scenario venue. Orders arrive on venue.<V>.orders and
 handled in arrival order after the venue's latency (every order due is handled in one
 pass). Execution reports leave on the JetStream stream through a pipelined publisher
 (many PubAcks awaited at once, a failed publish repeated), those made together in one
-message. Books are published on md.<V>.<SYMBOL>, throttled. Faults (rejects, dropped
+message, on the subject of the OMS shard that sent the order (``NewOrder.route``; see
+venues.subjects). Books are published on md.<V>.<SYMBOL>, throttled. Faults (rejects, dropped
 and duplicated reports, going dark) come from the scenario or at run time from
 venue.<V>.control; the venue's ``FaultPlan`` draws them from a seeded generator, so a
 run can be repeated.
@@ -89,11 +90,15 @@ class VenueSimulator:
         )
         self._inbound: collections.deque[_Inbound] = collections.deque()
         self._order_arrived = asyncio.Event()
-        #: Execution reports on their way to the stream; empty() once all are stored.
+        #: Execution reports on their way to the stream; empty() once all are stored:
+        #: those of orders with no route (a single OMS), and per route (an OMS shard).
         self._outbound = PipelinedPublisher(nc, subjects.exec_reports(self.name))
+        self._routed: dict[str, PipelinedPublisher] = {}
+        #: The route of each child order sent with one.
+        self._routes: dict[str, str] = {}
         self._exec_id_prefix = f"{self.name}-{self._session}-"
-        #: Reports made in this turn of the event loop, sent together at its end.
-        self._unsent: list[v.ExecutionReport] = []
+        #: Reports made in this turn of the event loop, by route, sent together at its end.
+        self._unsent: dict[str, list[v.ExecutionReport]] = {}
         self._send_scheduled = False
         self._dirty: set[str] = set()
         self._book_sequences: dict[str, int] = {}
@@ -135,6 +140,12 @@ class VenueSimulator:
         await cancel_and_wait(self._tasks, f"venue {self.name}")
         self._tasks = []
         await self._outbound.stop()
+        for publisher in self._routed.values():
+            await publisher.stop()
+
+    def reports_stored(self) -> bool:
+        """True when every report made so far is stored in the stream (every route)."""
+        return self._outbound.empty() and all(p.empty() for p in self._routed.values())
 
     @property
     def is_dark(self) -> bool:
@@ -155,8 +166,19 @@ class VenueSimulator:
         except Exception:
             log.warning("venue %s dropped a malformed order message", self.name)
             return
+        if envelope.WhichOneof("body") == "new_order" and envelope.new_order.route:
+            await self._remember_route(envelope.new_order)
         self._inbound.append(_Inbound(time.monotonic() + self.latency_s, envelope, msg.headers))
         self._order_arrived.set()
+
+    async def _remember_route(self, order: v.NewOrder) -> None:
+        """Note where the reports of ``order`` go, opening a publisher for a new route."""
+        route = order.route
+        if route not in self._routed:
+            publisher = PipelinedPublisher(self._nc, subjects.exec_reports(self.name, route))
+            self._routed[route] = publisher
+            await publisher.start()
+        self._routes[order.child_order_id] = route
 
     async def _order_loop(self) -> None:
         """Handle orders in arrival order, each no earlier than its due time."""
@@ -287,15 +309,17 @@ class VenueSimulator:
             self._dirty.add(event.symbol)
             if not event.reported:
                 continue
+            route = self._route_of(event)
             if isinstance(event, Filled):
                 self.fills_made += 1
             if self.faults.drops_report():
                 self.reports_dropped += 1
                 continue
             report = self._report_message(event)
-            self._unsent.append(report)
+            unsent = self._unsent.setdefault(route, [])
+            unsent.append(report)
             if self.faults.duplicates_report():
-                self._unsent.append(report)
+                unsent.append(report)
         if not self._unsent:
             return
         if tracing_enabled():
@@ -304,13 +328,21 @@ class VenueSimulator:
             self._send_scheduled = True
             asyncio.get_running_loop().call_soon(self._send_reports)
 
+    def _route_of(self, event: OrderEvent) -> str:
+        """The route of the order ``event`` reports on ("" for none). Kept for good, like
+        the order itself: a late refusal of a cancel still reaches the right shard."""
+        return self._routes.get(event.order_id, "")
+
     def _send_reports(self, headers: dict[str, str] | None = None) -> None:
-        """Publish the reports not sent yet, at most MAX_REPORTS_PER_MESSAGE a message."""
+        """Publish the reports not sent yet, at most MAX_REPORTS_PER_MESSAGE a message,
+        each route's on its own subject."""
         self._send_scheduled = False
-        unsent, self._unsent = self._unsent, []
+        by_route, self._unsent = self._unsent, {}
         step = wire.MAX_REPORTS_PER_MESSAGE
-        for start in range(0, len(unsent), step):
-            self._outbound.publish(wire.reports_payload(unsent[start : start + step]), headers)
+        for route, unsent in by_route.items():
+            publisher = self._routed[route] if route else self._outbound
+            for start in range(0, len(unsent), step):
+                publisher.publish(wire.reports_payload(unsent[start : start + step]), headers)
 
     async def _book_loop(self) -> None:
         interval = self._market.md_throttle_ms / 1000

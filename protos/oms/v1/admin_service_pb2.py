@@ -24,15 +24,17 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aoms/v1/admin_service.proto\x12\x06oms.v1\"1\n\x0bHaltRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\'\n\x0cHaltResponse\x12\x17\n\x0forders_canceled\x18\x01 \x01(\r\"#\n\rResumeRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\"\x10\n\x0eResumeResponse\"\xa9\x01\n\x05Venue\x12\x0c\n\x04name\x18\x01 \x01(\t\x12+\n\rcircuit_state\x18\x02 \x01(\x0e\x32\x14.oms.v1.CircuitState\x12\x1c\n\x14\x63onsecutive_failures\x18\x03 \x01(\r\x12\x15\n\rtaker_fee_bps\x18\x04 \x01(\t\x12\x18\n\x10maker_rebate_bps\x18\x05 \x01(\t\x12\x16\n\x0eworking_orders\x18\x06 \x01(\r\"\x13\n\x11ListVenuesRequest\"3\n\x12ListVenuesResponse\x12\x1d\n\x06venues\x18\x01 \x03(\x0b\x32\r.oms.v1.Venue*|\n\x0c\x43ircuitState\x12\x1d\n\x19\x43IRCUIT_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x43IRCUIT_STATE_CLOSED\x10\x01\x12\x16\n\x12\x43IRCUIT_STATE_OPEN\x10\x02\x12\x1b\n\x17\x43IRCUIT_STATE_HALF_OPEN\x10\x03\x32\xbf\x01\n\x0c\x41\x64minService\x12\x31\n\x04Halt\x12\x13.oms.v1.HaltRequest\x1a\x14.oms.v1.HaltResponse\x12\x37\n\x06Resume\x12\x15.oms.v1.ResumeRequest\x1a\x16.oms.v1.ResumeResponse\x12\x43\n\nListVenues\x12\x19.oms.v1.ListVenuesRequest\x1a\x1a.oms.v1.ListVenuesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aoms/v1/admin_service.proto\x12\x06oms.v1\"1\n\x0bHaltRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\'\n\x0cHaltResponse\x12\x17\n\x0forders_canceled\x18\x01 \x01(\r\"#\n\rResumeRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\"\x10\n\x0eResumeResponse\"\xa9\x01\n\x05Venue\x12\x0c\n\x04name\x18\x01 \x01(\t\x12+\n\rcircuit_state\x18\x02 \x01(\x0e\x32\x14.oms.v1.CircuitState\x12\x1c\n\x14\x63onsecutive_failures\x18\x03 \x01(\r\x12\x15\n\rtaker_fee_bps\x18\x04 \x01(\t\x12\x18\n\x10maker_rebate_bps\x18\x05 \x01(\t\x12\x16\n\x0eworking_orders\x18\x06 \x01(\r\"\x13\n\x11ListVenuesRequest\"3\n\x12ListVenuesResponse\x12\x1d\n\x06venues\x18\x01 \x03(\x0b\x32\r.oms.v1.Venue\"{\n\x05Shard\x12\x10\n\x08shard_id\x18\x01 \x01(\r\x12!\n\x05state\x18\x02 \x01(\x0e\x32\x12.oms.v1.ShardState\x12\x11\n\towner_pid\x18\x03 \x01(\r\x12\x13\n\x0bstandby_pid\x18\x04 \x01(\r\x12\x15\n\raccount_count\x18\x05 \x01(\r\"\x13\n\x11ListShardsRequest\"3\n\x12ListShardsResponse\x12\x1d\n\x06shards\x18\x01 \x03(\x0b\x32\r.oms.v1.Shard*s\n\nShardState\x12\x1b\n\x17SHARD_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12SHARD_STATE_ACTIVE\x10\x01\x12\x1a\n\x16SHARD_STATE_RECOVERING\x10\x02\x12\x14\n\x10SHARD_STATE_DOWN\x10\x03*|\n\x0c\x43ircuitState\x12\x1d\n\x19\x43IRCUIT_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x43IRCUIT_STATE_CLOSED\x10\x01\x12\x16\n\x12\x43IRCUIT_STATE_OPEN\x10\x02\x12\x1b\n\x17\x43IRCUIT_STATE_HALF_OPEN\x10\x03\x32\x84\x02\n\x0c\x41\x64minService\x12\x31\n\x04Halt\x12\x13.oms.v1.HaltRequest\x1a\x14.oms.v1.HaltResponse\x12\x37\n\x06Resume\x12\x15.oms.v1.ResumeRequest\x1a\x16.oms.v1.ResumeResponse\x12\x43\n\nListVenues\x12\x19.oms.v1.ListVenuesRequest\x1a\x1a.oms.v1.ListVenuesResponse\x12\x43\n\nListShards\x12\x19.oms.v1.ListShardsRequest\x1a\x1a.oms.v1.ListShardsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'oms.v1.admin_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CIRCUITSTATE']._serialized_start=431
-  _globals['_CIRCUITSTATE']._serialized_end=555
+  _globals['_SHARDSTATE']._serialized_start=630
+  _globals['_SHARDSTATE']._serialized_end=745
+  _globals['_CIRCUITSTATE']._serialized_start=747
+  _globals['_CIRCUITSTATE']._serialized_end=871
   _globals['_HALTREQUEST']._serialized_start=38
   _globals['_HALTREQUEST']._serialized_end=87
   _globals['_HALTRESPONSE']._serialized_start=89
@@ -47,6 +49,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTVENUESREQUEST']._serialized_end=376
   _globals['_LISTVENUESRESPONSE']._serialized_start=378
   _globals['_LISTVENUESRESPONSE']._serialized_end=429
-  _globals['_ADMINSERVICE']._serialized_start=558
-  _globals['_ADMINSERVICE']._serialized_end=749
+  _globals['_SHARD']._serialized_start=431
+  _globals['_SHARD']._serialized_end=554
+  _globals['_LISTSHARDSREQUEST']._serialized_start=556
+  _globals['_LISTSHARDSREQUEST']._serialized_end=575
+  _globals['_LISTSHARDSRESPONSE']._serialized_start=577
+  _globals['_LISTSHARDSRESPONSE']._serialized_end=628
+  _globals['_ADMINSERVICE']._serialized_start=874
+  _globals['_ADMINSERVICE']._serialized_end=1134
 # @@protoc_insertion_point(module_scope)

@@ -19,6 +19,38 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _ShardState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ShardStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ShardState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SHARD_STATE_UNSPECIFIED: _ShardState.ValueType  # 0
+    """SHARD_STATE_UNSPECIFIED is never reported."""
+    SHARD_STATE_ACTIVE: _ShardState.ValueType  # 1
+    """SHARD_STATE_ACTIVE means an owner serves the shard."""
+    SHARD_STATE_RECOVERING: _ShardState.ValueType  # 2
+    """SHARD_STATE_RECOVERING means an owner took the shard over and is rebuilding it
+    from its store and reconciling with the venues; its calls wait or are UNAVAILABLE.
+    """
+    SHARD_STATE_DOWN: _ShardState.ValueType  # 3
+    """SHARD_STATE_DOWN means no process owns the shard; its calls are UNAVAILABLE."""
+
+class ShardState(_ShardState, metaclass=_ShardStateEnumTypeWrapper):
+    """ShardState is the state of an account shard."""
+
+SHARD_STATE_UNSPECIFIED: ShardState.ValueType  # 0
+"""SHARD_STATE_UNSPECIFIED is never reported."""
+SHARD_STATE_ACTIVE: ShardState.ValueType  # 1
+"""SHARD_STATE_ACTIVE means an owner serves the shard."""
+SHARD_STATE_RECOVERING: ShardState.ValueType  # 2
+"""SHARD_STATE_RECOVERING means an owner took the shard over and is rebuilding it
+from its store and reconciling with the venues; its calls wait or are UNAVAILABLE.
+"""
+SHARD_STATE_DOWN: ShardState.ValueType  # 3
+"""SHARD_STATE_DOWN means no process owns the shard; its calls are UNAVAILABLE."""
+Global___ShardState: _TypeAlias = ShardState  # noqa: Y015
+
 class _CircuitState:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -216,3 +248,82 @@ class ListVenuesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListVenuesResponse: _TypeAlias = ListVenuesResponse  # noqa: Y015
+
+@_typing.final
+class Shard(_message.Message):
+    """Shard is one account shard and who owns it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SHARD_ID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    OWNER_PID_FIELD_NUMBER: _builtins.int
+    STANDBY_PID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_COUNT_FIELD_NUMBER: _builtins.int
+    shard_id: _builtins.int
+    """The shard, from 1."""
+    state: Global___ShardState.ValueType
+    """Whether it is served."""
+    owner_pid: _builtins.int
+    """The process id of its owner; 0 when none."""
+    standby_pid: _builtins.int
+    """The process id of its standby; 0 when none."""
+    account_count: _builtins.int
+    """How many accounts it holds."""
+    def __init__(
+        self,
+        *,
+        shard_id: _builtins.int = ...,
+        state: Global___ShardState.ValueType = ...,
+        owner_pid: _builtins.int = ...,
+        standby_pid: _builtins.int = ...,
+        account_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_count", b"account_count", "owner_pid", b"owner_pid", "shard_id", b"shard_id", "standby_pid", b"standby_pid", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Shard: _TypeAlias = Shard  # noqa: Y015
+
+@_typing.final
+class ListShardsRequest(_message.Message):
+    """ListShardsRequest asks for every shard."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListShardsRequest: _TypeAlias = ListShardsRequest  # noqa: Y015
+
+@_typing.final
+class ListShardsResponse(_message.Message):
+    """ListShardsResponse lists every shard, by shard_id."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SHARDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def shards(self) -> _containers.RepeatedCompositeFieldContainer[Global___Shard]:
+        """The shards."""
+
+    def __init__(
+        self,
+        *,
+        shards: _abc.Iterable[Global___Shard] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["shards", b"shards"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListShardsResponse: _TypeAlias = ListShardsResponse  # noqa: Y015

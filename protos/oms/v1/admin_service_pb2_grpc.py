@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class AdminServiceStub:
-    """AdminService is the operators' kill switch and venue view.
+    """AdminService is the operators' kill switch, venue view and shard view.
     """
 
     def __init__(self, channel):
@@ -50,10 +50,15 @@ class AdminServiceStub:
                 request_serializer=oms_dot_v1_dot_admin__service__pb2.ListVenuesRequest.SerializeToString,
                 response_deserializer=oms_dot_v1_dot_admin__service__pb2.ListVenuesResponse.FromString,
                 _registered_method=True)
+        self.ListShards = channel.unary_unary(
+                '/oms.v1.AdminService/ListShards',
+                request_serializer=oms_dot_v1_dot_admin__service__pb2.ListShardsRequest.SerializeToString,
+                response_deserializer=oms_dot_v1_dot_admin__service__pb2.ListShardsResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
-    """AdminService is the operators' kill switch and venue view.
+    """AdminService is the operators' kill switch, venue view and shard view.
     """
 
     def Halt(self, request, context):
@@ -78,6 +83,14 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListShards(self, request, context):
+        """ListShards shows who owns each account shard: its state, its owner and
+        standby processes, and how many accounts it holds.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -96,6 +109,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     request_deserializer=oms_dot_v1_dot_admin__service__pb2.ListVenuesRequest.FromString,
                     response_serializer=oms_dot_v1_dot_admin__service__pb2.ListVenuesResponse.SerializeToString,
             ),
+            'ListShards': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListShards,
+                    request_deserializer=oms_dot_v1_dot_admin__service__pb2.ListShardsRequest.FromString,
+                    response_serializer=oms_dot_v1_dot_admin__service__pb2.ListShardsResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'oms.v1.AdminService', rpc_method_handlers)
@@ -105,7 +123,7 @@ def add_AdminServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AdminService:
-    """AdminService is the operators' kill switch and venue view.
+    """AdminService is the operators' kill switch, venue view and shard view.
     """
 
     @staticmethod
@@ -179,6 +197,33 @@ class AdminService:
             '/oms.v1.AdminService/ListVenues',
             oms_dot_v1_dot_admin__service__pb2.ListVenuesRequest.SerializeToString,
             oms_dot_v1_dot_admin__service__pb2.ListVenuesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListShards(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oms.v1.AdminService/ListShards',
+            oms_dot_v1_dot_admin__service__pb2.ListShardsRequest.SerializeToString,
+            oms_dot_v1_dot_admin__service__pb2.ListShardsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -13,7 +13,7 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class AdminServiceStub:
-    """AdminService is the operators' kill switch and venue view."""
+    """AdminService is the operators' kill switch, venue view and shard view."""
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     Halt: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.HaltRequest, _admin_service_pb2.HaltResponse]
@@ -24,9 +24,13 @@ class AdminServiceStub:
     """Resume allows trading again after Halt."""
     ListVenues: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.ListVenuesRequest, _admin_service_pb2.ListVenuesResponse]
     """ListVenues shows each venue's health and circuit-breaker state."""
+    ListShards: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.ListShardsRequest, _admin_service_pb2.ListShardsResponse]
+    """ListShards shows who owns each account shard: its state, its owner and
+    standby processes, and how many accounts it holds.
+    """
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
-    """AdminService is the operators' kill switch and venue view."""
+    """AdminService is the operators' kill switch, venue view and shard view."""
 
     @_abc_1.abstractmethod
     def Halt(
@@ -53,5 +57,15 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _aio.ServicerContext[_admin_service_pb2.ListVenuesRequest, _abc.Awaitable[_admin_service_pb2.ListVenuesResponse]],
     ) -> _abc.Awaitable[_admin_service_pb2.ListVenuesResponse]:
         """ListVenues shows each venue's health and circuit-breaker state."""
+
+    @_abc_1.abstractmethod
+    def ListShards(
+        self,
+        request: _admin_service_pb2.ListShardsRequest,
+        context: _aio.ServicerContext[_admin_service_pb2.ListShardsRequest, _abc.Awaitable[_admin_service_pb2.ListShardsResponse]],
+    ) -> _abc.Awaitable[_admin_service_pb2.ListShardsResponse]:
+        """ListShards shows who owns each account shard: its state, its owner and
+        standby processes, and how many accounts it holds.
+        """
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _aio.Server) -> None: ...

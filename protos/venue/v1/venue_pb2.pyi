@@ -236,6 +236,7 @@ class NewOrder(_message.Message):
     QUANTITY_FIELD_NUMBER: _builtins.int
     LIMIT_PRICE_FIELD_NUMBER: _builtins.int
     SENT_TIME_NS_FIELD_NUMBER: _builtins.int
+    ROUTE_FIELD_NUMBER: _builtins.int
     child_order_id: _builtins.str
     """The OMS id of the child order; the venue's idempotency key."""
     symbol: _builtins.str
@@ -252,6 +253,10 @@ class NewOrder(_message.Message):
     """The limit price; empty for market orders."""
     sent_time_ns: _builtins.int
     """When the OMS sent it, in Unix nanoseconds."""
+    route: _builtins.str
+    """The OMS shard that owns it, when the OMS is sharded: the venue sends this child's
+    execution reports on venue.<VENUE>.exec.<route>. Empty: on venue.<VENUE>.exec.
+    """
     def __init__(
         self,
         *,
@@ -263,10 +268,11 @@ class NewOrder(_message.Message):
         quantity: _builtins.str = ...,
         limit_price: _builtins.str = ...,
         sent_time_ns: _builtins.int = ...,
+        route: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["child_order_id", b"child_order_id", "limit_price", b"limit_price", "order_type", b"order_type", "quantity", b"quantity", "sent_time_ns", b"sent_time_ns", "side", b"side", "symbol", b"symbol", "time_in_force", b"time_in_force"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["child_order_id", b"child_order_id", "limit_price", b"limit_price", "order_type", b"order_type", "quantity", b"quantity", "route", b"route", "sent_time_ns", b"sent_time_ns", "side", b"side", "symbol", b"symbol", "time_in_force", b"time_in_force"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
