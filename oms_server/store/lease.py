@@ -12,6 +12,10 @@ commit first updates that row where the token is still the one it took, in the s
 transaction (``check_fence``; the SQLite writer thread runs ``FenceSql``): a process
 whose lease was taken over commits nothing more, it gets LeaseLostError. In-memory SQLite
 needs no lease: no other process can open it.
+
+A process stopped with SIGSTOP keeps its OS lock: a standby that decides its owner is
+gone (it stopped announcing itself, oms_server.shards) takes the token anyway
+(``seize``), and the fence keeps the stopped owner from committing once it runs again.
 """
 
 from __future__ import annotations
@@ -153,6 +157,16 @@ class StoreLease(ABC):
             await asyncio.sleep(
                 ACQUIRE_POLL_INTERVAL_S if left_s is None else min(ACQUIRE_POLL_INTERVAL_S, left_s)
             )
+
+    async def seize(self) -> None:
+        """Take the token without the lock: a standby deposing an owner that went silent
+        but still holds the lock (stopped, not dead). The deposed owner's next commit
+        fails its fence. The lock stays where it is (freed when the deposed owner goes).
+        """
+        if self.token is not None:
+            return
+        self.token = await self._take_token(Holder.this_process())
+        log.warning("seized the lease on %s (token %d)", self.display_url, self.token)
 
     async def refusal(self) -> StoreOwnedError:
         """The error telling that another process owns this store, and which."""

@@ -225,6 +225,30 @@ async def test_a_postgres_owner_whose_session_died_is_deposed_and_cannot_commit(
         await store.close()
 
 
+async def test_a_seized_lease_deposes_its_holder_which_keeps_its_lock_but_cannot_commit(
+    db_url: str, leases: list[StoreLease]
+) -> None:
+    # A standby deposing a stopped (SIGSTOP) owner: the owner still holds the OS lock.
+    holder, standby = lease_on(db_url, leases), lease_on(db_url, leases)
+    await holder.acquire(timeout_s=0)
+    store = await Store.open(db_url, lease=holder)
+    try:
+        await store.commit(halt_and_event("ACC1", 1))
+        assert not await standby.try_acquire()
+        await standby.seize()
+        assert standby.token == 2
+        with pytest.raises(LeaseLostError):
+            await store.commit(halt_and_event("ACC2", 2))
+        seized = await Store.open(db_url, lease=standby)
+        try:
+            await seized.commit(halt_and_event("ACC3", 3))
+        finally:
+            await seized.close()
+        assert await stored(store) == (2, 2)
+    finally:
+        await store.close()
+
+
 async def test_an_existing_store_without_the_lease_table_gets_it(
     db_url: str, leases: list[StoreLease]
 ) -> None:
