@@ -73,6 +73,8 @@ def _verify(secret: str, token: str) -> tuple[Principal, float]:
         claims = jwt.decode(
             token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "role", "exp"]}
         )
+        if not _is_number(claims["exp"]):
+            raise UnauthenticatedError("token claim 'exp' must be a number (NumericDate)")
         role = Role(claims["role"])
         accounts = claims.get("accounts", [])
         if not isinstance(accounts, list) or not all(isinstance(a, str) for a in accounts):
@@ -81,6 +83,11 @@ def _verify(secret: str, token: str) -> tuple[Principal, float]:
         raise UnauthenticatedError(f"invalid token: {exc}") from exc
     principal = Principal(subject=str(claims["sub"]), role=role, accounts=frozenset(accounts))
     return principal, float(claims["exp"])
+
+
+def _is_number(value: object) -> bool:
+    """True for a JSON number (RFC 7519 NumericDate); PyJWT alone also takes "123"."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def current_principal() -> Principal:
@@ -142,8 +149,10 @@ class Authenticator:
         return handler  # pragma: no cover - the API has no client-streaming RPCs
 
     def _authenticate(self, context: Context) -> Principal:
-        metadata = dict(context.invocation_metadata() or ())
-        header = metadata.get("authorization", "")
+        headers = [v for k, v in (context.invocation_metadata() or ()) if k == "authorization"]
+        if len(headers) > 1:
+            raise UnauthenticatedError("more than one 'authorization' metadata entry")
+        header = headers[0] if headers else ""
         if not isinstance(header, str) or not header.lower().startswith("bearer "):
             raise UnauthenticatedError("missing 'authorization: Bearer <token>' metadata")
         return self._principal_of(header[7:].strip())

@@ -28,6 +28,7 @@ STATUS_BY_ERROR: tuple[tuple[type[e.OmsError], grpc.StatusCode], ...] = (
     (e.NotFoundError, grpc.StatusCode.NOT_FOUND),
     (e.AlreadyExistsError, grpc.StatusCode.ALREADY_EXISTS),
     (e.FailedPreconditionError, grpc.StatusCode.FAILED_PRECONDITION),
+    (e.OutOfRangeError, grpc.StatusCode.OUT_OF_RANGE),
     (e.PermissionDeniedError, grpc.StatusCode.PERMISSION_DENIED),
     (e.UnauthenticatedError, grpc.StatusCode.UNAUTHENTICATED),
     (e.ResourceExhaustedError, grpc.StatusCode.RESOURCE_EXHAUSTED),

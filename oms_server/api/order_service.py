@@ -10,7 +10,12 @@ from oms_server.api import mapping
 from oms_server.api.auth import current_principal, require_account
 from oms_server.api.errors import rpc_errors
 from oms_server.api.stream_encoding import StreamEncoder
-from oms_server.domain.errors import FailedPreconditionError, NotFoundError, ResourceExhaustedError
+from oms_server.domain.errors import (
+    FailedPreconditionError,
+    NotFoundError,
+    OutOfRangeError,
+    ResourceExhaustedError,
+)
 from oms_server.domain.instruments import Instrument
 from oms_server.domain.order import Order
 from oms_server.domain.reports import ExecutionReport
@@ -165,6 +170,13 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
     ) -> None:
         account_id = mapping.identifier(request.account_id, "account_id")
         require_account(account_id)
+        head = self._hub.last_sequence(account_id)
+        if request.from_sequence > head:
+            raise OutOfRangeError(
+                f"from_sequence {request.from_sequence} is past account {account_id}'s"
+                f" last sequence {head}",
+                reason="SEQUENCE_PAST_HEAD",
+            )
         max_batch = min(request.max_batch, MAX_STREAM_BATCH)
         batches = self._report_batches(account_id, request.from_sequence, max(max_batch, 1))
         single, encoder = max_batch <= 1, self._encoder

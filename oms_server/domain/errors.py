@@ -64,6 +64,12 @@ class IllegalTransitionError(FailedPreconditionError):
     reason = "ILLEGAL_TRANSITION"
 
 
+class OutOfRangeError(OmsError):
+    """A position past the end of what exists (e.g. a sequence past an account's head)."""
+
+    reason = "OUT_OF_RANGE"
+
+
 class PermissionDeniedError(OmsError):
     reason = "PERMISSION_DENIED"
 

@@ -58,6 +58,7 @@ REFUSALS = frozenset(
         Code.ALREADY_EXISTS,
         Code.PERMISSION_DENIED,
         Code.RESOURCE_EXHAUSTED,
+        Code.OUT_OF_RANGE,
     }
 )
 #: Tables whose row counts a refused request must not change.
