@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+FIX_CLIENT := tests/fix_client/node_modules/.package-lock.json
 
 .PHONY: run test lint protos protos-baseline check-protos bench soak clean
 
@@ -13,7 +14,7 @@ API_BASELINE := protos/api-baseline.binpb
 run: $(STAMP)
 	$(BIN)/oms up
 
-test: $(STAMP)
+test: $(STAMP) $(FIX_CLIENT)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -38,6 +39,11 @@ soak: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/oms-bench all
+
+# The FIX gateway's tests drive jspurefix (a FIX engine nobody here wrote, on Node.js),
+# pinned by tests/fix_client/package-lock.json; npm ci installs exactly that.
+$(FIX_CLIENT): tests/fix_client/package.json tests/fix_client/package-lock.json
+	npm ci --no-audit --no-fund --prefix tests/fix_client
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is needed")'

@@ -144,8 +144,6 @@ class Front:
             outbound = asyncio.ensure_future(_copy(up_reader, writer))
             try:
                 await asyncio.wait([inbound, outbound], return_when=asyncio.FIRST_COMPLETED)
-                if inbound.done() and not inbound.cancelled() and inbound.result():
-                    await asyncio.wait([outbound], timeout=LOGOUT_GRACE_S)
             finally:
                 inbound.cancel()
                 outbound.cancel()
@@ -161,20 +159,21 @@ class Front:
         up_writer: asyncio.StreamWriter,
         framer: Framer,
         session: FixSession,
-    ) -> bool:
-        """Forward whole messages; True when it stopped on bad input (a Logout is on its
-        way from the session), False when the client went away."""
+    ) -> None:
+        """Forward whole messages until the client goes away. On bad input, the session
+        sends a Logout and disconnects; what the client sends meanwhile is read and
+        dropped, so that it gets the Logout rather than a reset connection."""
         while data := await reader.read(READ_CHUNK_BYTES):
             try:
                 messages = framer.feed(data)
             except FramingError as bad:
                 log.info("FIX session %s: %s", session.comp_id, bad.text)
                 await asyncio.to_thread(session.acceptor.logout, bad.text)
-                return True
+                await _discard(reader, LOGOUT_GRACE_S)
+                return
             if messages:
                 up_writer.write(b"".join(messages))
                 await up_writer.drain()
-        return False
 
 
 async def _first_messages(reader: asyncio.StreamReader, framer: Framer) -> list[bytes]:
@@ -214,6 +213,14 @@ async def _connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWrite
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(UPSTREAM_CONNECT_RETRY_S)
+
+
+async def _discard(reader: asyncio.StreamReader, timeout_s: float) -> None:
+    """Read and drop what the client sends, until it closes or ``timeout_s`` passes."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout_s):
+            while await reader.read(READ_CHUNK_BYTES):
+                pass
 
 
 async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -1,0 +1,167 @@
+"""FIX sessions survive disconnects and gateway restarts: no report lost, none repeated."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from clients.sdk import OmsClient
+from protos.oms.v1 import common_pb2 as c
+from tests.integration.fix.conftest import Clients, RunningGateway
+from tests.support.fix_client import FixMessage, JsFixClient
+from tests.support.fix_messages import (
+    CL_ORD_ID,
+    EXEC_ID,
+    EXEC_TYPE,
+    OMS_SEQUENCE,
+    ORD_STATUS,
+    ORDER_ID,
+    POSS_DUP_FLAG,
+    new_order,
+)
+from tests.support.fixtures import token
+from tests.support.market import RoutedOms
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.timeout(120)
+
+RESTING = "180.00"
+SWEEP = "190.30"
+
+
+def is_report(cl_ord_id: str, status: str):
+    return lambda m: m.msg_type == "8" and m.get(CL_ORD_ID) == cl_ord_id and m[ORD_STATUS] == status
+
+
+def first_sent(clients: list[JsFixClient]) -> list[FixMessage]:
+    """The ExecutionReports of the stream the clients got, without resends (PossDupFlag)."""
+    return [
+        m
+        for client in clients
+        for m in client.received
+        if m.msg_type == "8" and OMS_SEQUENCE in m.fields and m.get(POSS_DUP_FLAG) != "Y"
+    ]
+
+
+def assert_each_report_once(clients: list[JsFixClient], last: int) -> None:
+    sequences = [int(m[OMS_SEQUENCE]) for m in first_sent(clients)]
+    assert sequences == list(range(1, last + 1)), sequences
+
+
+async def account_head(oms: RoutedOms) -> int:
+    async with OmsClient(oms.target, token()) as api:
+        order = await anext(api.iter_orders("ACC1"))
+        events = await api.get_order_events(order.order_id)
+        return max(e.sequence for e in events)
+
+
+async def disconnected(gateway: RunningGateway, comp_id: str) -> None:
+    assert gateway.gateway is not None
+    session = gateway.gateway.session(comp_id)
+    await eventually(lambda: session is None or not session.connected, message="disconnected")
+
+
+async def test_reports_made_while_logged_out_come_after_the_next_logon(
+    clients: Clients, routed_oms: RoutedOms
+) -> None:
+    first = await clients.connect("DESK1")
+    await first.send("D", new_order("away-1", 100, RESTING))
+    (new,) = await first.wait_for(is_report("away-1", "0"), what="New")
+    await first.logout()
+
+    async with OmsClient(routed_oms.target, token()) as api:
+        await api.cancel_order(new[ORDER_ID])
+        filled = await api.submit_order(
+            account_id="ACC1", symbol="AAPL", side="buy", quantity=100, limit_price=SWEEP,
+            client_order_id="away-2",
+        )  # fmt: skip
+        await eventually(
+            lambda: _state(api, filled.order_id, c.ORDER_STATE_FILLED), message="filled"
+        )
+
+    second = await clients.connect("DESK1")
+    await second.wait_for(is_report("away-1", "4"), what="the cancel made while away")
+    await second.wait_for(is_report("away-2", "2"), what="the fill made while away")
+    assert_each_report_once([first, second], await account_head(routed_oms))
+
+
+async def test_a_gateway_restart_loses_and_repeats_no_report(
+    clients: Clients, gateway: RunningGateway, routed_oms: RoutedOms
+) -> None:
+    first = await clients.connect("DESK1")
+    await first.send("D", new_order("r-1", 100, RESTING))
+    (new,) = await first.wait_for(is_report("r-1", "0"), what="New of r-1")
+    cursor = gateway.state_dir / "cursors" / "DESK1.json"
+    await eventually(lambda: cursor.exists() and '"ACC1": 1' in cursor.read_text())
+    stale = cursor.with_suffix(".stale")
+    shutil.copy(cursor, stale)
+    await first.send("D", new_order("r-2", 100, RESTING))
+    await first.wait_for(is_report("r-2", "0"), what="New of r-2")
+
+    await gateway.stop()
+    await first.wait_stopped()
+    async with OmsClient(routed_oms.target, token()) as api:
+        await api.cancel_order(new[ORDER_ID])
+        await api.submit_order(
+            account_id="ACC1", symbol="AAPL", side="buy", quantity=50, limit_price=SWEEP,
+            client_order_id="while-down",
+        )  # fmt: skip
+    # As if the gateway had died before its last checkpoint: the store must say the rest.
+    shutil.copy(stale, cursor)
+    await gateway.start()
+
+    second = await clients.connect("DESK1")
+    await second.wait_for(is_report("r-1", "4"), what="the cancel made while down")
+    await second.wait_for(is_report("while-down", "2"), what="the fill made while down")
+    assert_each_report_once([first, second], await account_head(routed_oms))
+
+
+async def test_a_forced_disconnect_then_resend_and_a_poss_dup_order_make_one_order(
+    clients: Clients, gateway: RunningGateway, routed_oms: RoutedOms
+) -> None:
+    first = await clients.connect("DESK1")
+    await first.send("D", new_order("pd-1", 100, RESTING))
+    (new,) = await first.wait_for(is_report("pd-1", "0"), what="New of pd-1")
+    original = next(m for m in first.sent if m.get(CL_ORD_ID) == "pd-1")
+    await first.drop()
+    await disconnected(gateway, "DESK1")
+    # The client lost everything the gateway sent it: it asks for it all again.
+    _expect_from_gateway(first.store_dir, 1)
+
+    second = await clients.connect("DESK1")
+    (resent,) = await second.wait_for(is_report("pd-1", "0"), what="the New, resent")
+    assert (resent.get(POSS_DUP_FLAG), resent[EXEC_ID]) == ("Y", new[EXEC_ID])
+    assert 122 in resent.fields  # OrigSendingTime
+    gap_fills = [m for m in second.received if m.msg_type == "4" and m.get(123) == "Y"]
+    assert gap_fills, "the session messages in the gap are skipped by SequenceReset-GapFill"
+
+    # Not sure the order arrived, the client sends it again with PossDupFlag=Y.
+    await second.send(
+        "D", new_order("pd-1", 100, RESTING), poss_dup=True, orig_time=_iso(original[52])
+    )
+    (status,) = await second.wait_for(
+        lambda m: m.get(CL_ORD_ID) == "pd-1" and m.get(EXEC_TYPE) == "I", what="order status"
+    )
+    assert (status[ORDER_ID], status[ORD_STATUS]) == (new[ORDER_ID], "0")
+    async with OmsClient(routed_oms.target, token()) as api:
+        orders = [o async for o in api.iter_orders("ACC1") if o.client_order_id == "pd-1"]
+    assert len(orders) == 1
+
+
+async def _state(api: OmsClient, order_id: str, state: int) -> bool:
+    return (await api.get_order(order_id)).state == state
+
+
+def _expect_from_gateway(store_dir: Path, next_seq: int) -> None:
+    """Rewind what jspurefix's store says it expects next from the gateway."""
+    (seqnums,) = store_dir.glob("*.seqnums")
+    sender, _, _ = seqnums.read_text().partition(" : ")
+    seqnums.write_text(f"{sender} : {next_seq:>20}")
+
+
+def _iso(sending_time: str) -> str:
+    """A FIX UTCTimestamp (YYYYMMDD-HH:MM:SS.sss) as ISO 8601."""
+    day, _, clock = sending_time.partition("-")
+    return f"{day[:4]}-{day[4:6]}-{day[6:]}T{clock}Z"

@@ -1,0 +1,96 @@
+"""Order messages read into requests; a bad field is named with what is wrong with it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from clients.fix.inbound import (
+    BadField,
+    CancelRequest,
+    MassCancelRequest,
+    NewOrder,
+    Problem,
+    ReplaceRequest,
+    Request,
+    read_request,
+)
+from protos.oms.v1 import common_pb2 as c
+
+ORDER = {11: "c1", 55: "AAPL", 54: "1", 38: "100", 40: "2", 44: "190.5", 59: "1", 1: "ACC1"}
+
+
+def read(msg_type: str, fields: dict[int, str], poss_dup: bool = False) -> Request:
+    return read_request(msg_type, fields.get, poss_dup)
+
+
+def test_a_new_order_single_becomes_a_submit() -> None:
+    order = read("D", ORDER | {100: "BRAVO"}, poss_dup=True)
+    assert isinstance(order, NewOrder)
+    assert (order.proto_side, order.proto_order_type, order.proto_time_in_force) == (
+        c.SIDE_BUY,
+        c.ORDER_TYPE_LIMIT,
+        c.TIME_IN_FORCE_GTC,
+    )
+    assert (order.quantity, order.price, order.venue, order.poss_dup) == (
+        "100",
+        "190.5",
+        "BRAVO",
+        True,
+    )
+
+
+def test_time_in_force_defaults_to_day_and_gtd_needs_expire_time() -> None:
+    without = {k: v for k, v in ORDER.items() if k != 59}
+    assert read("D", without).time_in_force == "0"
+    with pytest.raises(BadField) as missing:
+        read("D", ORDER | {59: "6"})
+    assert (missing.value.tag, missing.value.problem) == (126, Problem.MISSING)
+    gtd = read("D", ORDER | {59: "6", 126: "20301231-15:30:00.250"})
+    assert gtd.expire_time == datetime(2030, 12, 31, 15, 30, 0, 250_000, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("change", "tag", "problem"),
+    [
+        ({11: ""}, 11, Problem.MISSING),
+        ({55: ""}, 55, Problem.MISSING),
+        ({54: "7"}, 54, Problem.VALUE),
+        ({40: "P"}, 40, Problem.VALUE),
+        ({59: "2"}, 59, Problem.VALUE),
+        ({38: "1e3"}, 38, Problem.FORMAT),
+        ({44: ""}, 44, Problem.MISSING),
+        ({40: "4", 99: ""}, 99, Problem.MISSING),
+        ({59: "6", 126: "tomorrow"}, 126, Problem.FORMAT),
+    ],
+)
+def test_a_bad_field_is_named(change: dict[int, str], tag: int, problem: Problem) -> None:
+    with pytest.raises(BadField) as bad:
+        read("D", ORDER | change)
+    assert (bad.value.tag, bad.value.problem) == (tag, problem)
+
+
+def test_cancel_and_replace_name_the_order_by_orig_cl_ord_id() -> None:
+    cancel = read("F", {11: "x1", 41: "c1", 37: "o1"})
+    assert isinstance(cancel, CancelRequest)
+    assert (cancel.ref.cl_ord_id, cancel.ref.orig_cl_ord_id, cancel.ref.order_id) == (
+        "x1",
+        "c1",
+        "o1",
+    )
+    with pytest.raises(BadField, match="tag 41"):
+        read("F", {11: "x1"})
+    replace = read("G", {11: "c2", 41: "c1", 44: "191"})
+    assert isinstance(replace, ReplaceRequest)
+    assert (replace.quantity, replace.price) == ("", "191")
+    with pytest.raises(BadField, match="tag 38"):
+        read("G", {11: "c2", 41: "c1"})
+
+
+def test_mass_cancel_of_one_symbol_needs_the_symbol() -> None:
+    request = read("q", {11: "m1", 530: "1", 55: "AAPL", 54: "2"})
+    assert isinstance(request, MassCancelRequest)
+    assert (request.symbol, request.side) == ("AAPL", "2")
+    with pytest.raises(BadField, match="tag 55"):
+        read("q", {11: "m1", 530: "1"})
