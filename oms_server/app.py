@@ -14,6 +14,7 @@ from nats.aio.client import Client as NatsClient
 
 from oms_server.api.account_service import AccountService
 from oms_server.api.admin_service import AdminService
+from oms_server.api.admission import Admission
 from oms_server.api.market_data_service import MarketDataService
 from oms_server.api.order_service import OrderService
 from oms_server.api.server import (
@@ -26,6 +27,7 @@ from oms_server.api.server import (
     set_serving,
 )
 from oms_server.config import Settings
+from oms_server.descriptors import raise_descriptor_limit
 from oms_server.domain.errors import OmsError, UnavailableError
 from oms_server.domain.instruments import Instrument
 from oms_server.domain.order_ids import shard_prefix
@@ -95,6 +97,8 @@ class OmsApp:
     store: Store | None = None
     engine: OrderEngine | None = None
     hub: ReportHub = field(default_factory=ReportHub)
+    #: Caps on calls and streams in flight (api/admission.py).
+    admission: Admission = field(default_factory=Admission)
     server: grpc.aio.Server | None = None
     port: int = 0
     lease: StoreLease | None = None
@@ -119,6 +123,7 @@ class OmsApp:
         """Bind the gRPC port, then take the store's lease (StoreOwnedError, naming the
         holder, if another OMS has it). ``start`` does this first unless done already."""
         if self.server is None:
+            raise_descriptor_limit()
             self.server, self.port = bind_server(self.settings.grpc_addr, tls=self._tls())
         if self.lease is None:
             self.lease = open_lease(self.settings.db_url)
@@ -154,7 +159,9 @@ class OmsApp:
         assert self.server is not None
         bindings = self._bindings()
         self._service_names = [b.full_name for b in bindings]
-        self._health = add_services(self.server, bindings, auth_secret=self.auth_secret)
+        self._health = add_services(
+            self.server, bindings, auth_secret=self.auth_secret, admission=self.admission
+        )
         await self.server.start()
         self._serving = True
         serve_metrics(self, self.settings.metrics_addr)

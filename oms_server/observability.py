@@ -25,6 +25,7 @@ from prometheus_client import start_http_server
 from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from oms_server.descriptors import descriptor_limit, open_descriptors
 from oms_server.telemetry import install_tracer_provider
 
 if TYPE_CHECKING:
@@ -144,6 +145,18 @@ class OmsCollector(Collector):
             routing.refused_overfills,
         )
         yield from self._venue_metrics()
+        yield from self._admission_metrics()
+
+    def _admission_metrics(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "oms_open_descriptors", "File descriptors open", value=open_descriptors()
+        )
+        yield GaugeMetricFamily(
+            "oms_descriptor_limit", "Soft file descriptor limit", value=descriptor_limit()
+        )
+        admission = self._app.admission
+        yield GaugeMetricFamily("oms_calls_in_flight", "Admitted calls", value=admission.calls)
+        yield _counter("oms_calls_refused", "Calls refused by a cap", admission.refused)
 
     def _venue_metrics(self) -> Iterator[Metric]:
         connector = self._app.connector

@@ -18,8 +18,14 @@ import grpc
 import jwt
 from opentelemetry import propagate, trace
 
+from oms_server.api.admission import Admission
+from oms_server.api.errors import abort
 from oms_server.domain.access import Principal, Role
-from oms_server.domain.errors import PermissionDeniedError, UnauthenticatedError
+from oms_server.domain.errors import (
+    PermissionDeniedError,
+    ResourceExhaustedError,
+    UnauthenticatedError,
+)
 from oms_server.telemetry import tracing_enabled
 
 ALGORITHM = "HS256"
@@ -124,14 +130,15 @@ class Authenticator:
     a new handler on every call.
     """
 
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secret: str, admission: Admission | None = None) -> None:
         self._secret = secret
+        self.admission = admission or Admission()
         self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
 
     def wrap(self, method: str, handler: Handler) -> Handler:
         """``handler`` of the full ``method`` name with authentication in front of it."""
         if method.startswith(PUBLIC_SERVICE_PREFIXES):
-            return _public(handler)
+            return _public(handler, self.admission)
         deserializer = _tolerant(handler.request_deserializer)
         unary, stream = _unary_behavior(handler), _stream_behavior(handler)
         if unary is not None:
@@ -180,7 +187,10 @@ class Authenticator:
                     await context.abort(grpc.StatusCode.UNAUTHENTICATED, exc.message)
                 token = _current.set(principal)
                 try:
-                    return await behavior(request, context)
+                    with self.admission.call():
+                        return await behavior(request, context)
+                except ResourceExhaustedError as exc:
+                    await abort(context, exc)
                 finally:
                     _current.reset(token)
 
@@ -197,7 +207,12 @@ class Authenticator:
             except UnauthenticatedError as exc:
                 await context.abort(grpc.StatusCode.UNAUTHENTICATED, exc.message)
             _current.set(principal)
-            await behavior(request, context)
+            # Counted only now, authenticated: a stream with no valid token takes no slot.
+            try:
+                with self.admission.stream(principal.subject, context.peer()):
+                    await behavior(request, context)
+            except ResourceExhaustedError as exc:
+                await abort(context, exc)
 
         return wrapped
 
@@ -253,11 +268,15 @@ class UndecodableRequest:
         self.message = f"the request is not a valid protobuf message of this RPC: {error}"
 
 
-def _public(handler: Handler) -> Handler:
-    """A public (no token) unary handler that still refuses undecodable bytes clearly."""
+def _public(handler: Handler, admission: Admission) -> Handler:
+    """A public (no token) handler: unary ones refuse undecodable bytes clearly and are
+    never counted; streams (health Watch) have their own per-peer cap."""
+    stream = _stream_behavior(handler)
+    if stream is not None:
+        return _public_stream(handler, stream, admission)
     behavior = _unary_behavior(handler)
     if behavior is None:
-        return handler  # streaming health Watch and reflection keep gRPC's own handling
+        return handler  # reflection (bidirectional) keeps gRPC's own handling
 
     async def checked(request: Any, context: Context) -> Any:
         if isinstance(request, UndecodableRequest):
@@ -267,6 +286,21 @@ def _public(handler: Handler) -> Handler:
     return grpc.unary_unary_rpc_method_handler(
         checked,
         request_deserializer=_tolerant(handler.request_deserializer),
+        response_serializer=handler.response_serializer,
+    )
+
+
+def _public_stream(handler: Handler, behavior: StreamBehavior, admission: Admission) -> Handler:
+    async def capped(request: Any, context: Context) -> None:
+        try:
+            with admission.public_stream(context.peer()):
+                await behavior(request, context)
+        except ResourceExhaustedError as exc:
+            await abort(context, exc)
+
+    return grpc.unary_stream_rpc_method_handler(
+        capped,
+        request_deserializer=handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )
 

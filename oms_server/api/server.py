@@ -10,12 +10,20 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
+from oms_server.api.admission import Admission
 from oms_server.api.auth import AuthenticatingRegistrar, Authenticator
 
 #: Largest request accepted; larger ones get RESOURCE_EXHAUSTED from gRPC itself.
 MAX_MESSAGE_BYTES = 1 * 1024 * 1024
-#: Calls served at once; more get RESOURCE_EXHAUSTED at once instead of piling up.
-MAX_CONCURRENT_RPCS = 1000
+#: A connection that has not finished its HTTP/2 (and TLS) handshake by then is closed.
+HANDSHAKE_TIMEOUT_MS = 10_000
+#: A connection with no call for this long is closed (GOAWAY): idle sockets are not held.
+MAX_CONNECTION_IDLE_MS = 5 * 60_000
+#: Keepalive pings on open connections, and how long an answer may take.
+KEEPALIVE_TIME_MS = 60_000
+KEEPALIVE_TIMEOUT_MS = 20_000
+#: Clients may not ping more often than this (abusive pings end the connection).
+MIN_CLIENT_PING_INTERVAL_MS = 10_000
 #: Seconds in-flight calls get to finish when the server stops.
 DEFAULT_GRACE_S = 5.0
 
@@ -60,21 +68,36 @@ def create_server(
 def bind_server(addr: str, *, tls: TlsFiles | None = None) -> tuple[grpc.aio.Server, int]:
     """A server bound to ``addr``, with no services yet, and its port: a process learns
     that its port is taken before it opens anything else (``add_services`` next)."""
-    server = grpc.aio.server(
-        maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
-        options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.so_reuseport", 0),
-        ],
-    )
+    # No maximum_concurrent_rpcs: it counted health, reflection and unauthenticated
+    # calls too, so anyone could take every slot. api/admission.py caps calls instead.
+    server = grpc.aio.server(options=server_options())
     return server, _bind(server, addr, tls)
 
 
+def server_options() -> list[tuple[str, int]]:
+    """The grpc server's channel arguments: message size, and connection timeouts."""
+    return [
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.so_reuseport", 0),
+        ("grpc.server_handshake_timeout_ms", HANDSHAKE_TIMEOUT_MS),
+        ("grpc.max_connection_idle_ms", MAX_CONNECTION_IDLE_MS),
+        ("grpc.keepalive_time_ms", KEEPALIVE_TIME_MS),
+        ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
+        ("grpc.http2.min_ping_interval_without_data_ms", MIN_CLIENT_PING_INTERVAL_MS),
+        ("grpc.http2.max_ping_strikes", 2),
+    ]
+
+
 def add_services(
-    server: grpc.aio.Server, services: Iterable[ServiceBinding], *, auth_secret: str
+    server: grpc.aio.Server,
+    services: Iterable[ServiceBinding],
+    *,
+    auth_secret: str,
+    admission: Admission | None = None,
 ) -> health.aio.HealthServicer:
-    """Register ``services`` behind the authenticator, with health and reflection."""
-    registrar = AuthenticatingRegistrar(server, Authenticator(auth_secret))
+    """Register ``services`` behind the authenticator (and ``admission``'s caps), with
+    health and reflection."""
+    registrar = AuthenticatingRegistrar(server, Authenticator(auth_secret, admission))
     names = []
     for binding in services:
         binding.register(binding.servicer, registrar)  # type: ignore[arg-type]
