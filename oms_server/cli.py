@@ -69,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--subject", default="")
     token.add_argument("--ttl-s", type=int, default=DEFAULT_TOKEN_TTL_S)
     token.set_defaults(handler=_cmd_token)
+    fix = sub.add_parser("fix", help="run the FIX 4.4 gateway alone against OMS_TARGET")
+    fix.set_defaults(handler=_cmd_fix)
     return parser
 
 
@@ -143,6 +145,21 @@ def _cmd_venue(args: argparse.Namespace) -> int:
             print(f"venue {config.name} ready on {settings.nats_url}", flush=True)
 
     return _run_until_signal(host.start, ready, host.stop)
+
+
+def _cmd_fix(args: argparse.Namespace) -> int:
+    from clients.fix.config import FixConfig
+    from clients.fix.gateway import FixGateway
+
+    config = FixConfig.from_env()
+    if config is None:
+        raise ValueError("OMS_FIX_ADDR is off: set it to the host:port to listen on")
+    gateway = FixGateway(config)
+
+    async def ready() -> None:
+        print(f"FIX gateway ready on {gateway.address} (TargetCompID OMS)", flush=True)
+
+    return _run_until_signal(gateway.start, ready, gateway.stop)
 
 
 def _venue_configs(scenario: Scenario, names: Sequence[str]) -> list[VenueConfig]:

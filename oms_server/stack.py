@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from oms_server.api.auth import issue_token
 from oms_server.app import EngineStoppedError, OmsApp, resolve_auth_secret
@@ -13,6 +14,9 @@ from oms_server.domain.access import Role
 from venues.nats_runtime import EmbeddedNats, resolve_nats
 from venues.scenario import Scenario, load_scenario
 from venues.sim.host import VenueHost
+
+if TYPE_CHECKING:
+    from clients.fix.gateway import FixGateway
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +34,7 @@ class Stack:
     nats_url: str = ""
     app: OmsApp | None = None
     venues: VenueHost | None = None
+    fix: FixGateway | None = None
     _nats: EmbeddedNats | None = None
 
     async def start(self) -> None:
@@ -50,6 +55,7 @@ class Stack:
         await self.venues.start()
         await self.app.start()
         await self._open_demo_account()
+        await self._start_fix_gateway()
 
     async def wait_failed(self) -> EngineStoppedError:
         """Wait until the OMS's engine stops under the stack; returns why."""
@@ -64,7 +70,20 @@ class Stack:
             await self.app.engine.deposit(DEMO_ACCOUNT, DEMO_CASH)
             log.info("opened account %s with %s cash", DEMO_ACCOUNT, DEMO_CASH)
 
+    async def _start_fix_gateway(self) -> None:
+        """The FIX 4.4 gateway on OMS_FIX_ADDR (unless off), a client of this OMS."""
+        from clients.fix.config import FixConfig
+        from clients.fix.gateway import FixGateway
+
+        assert self.app is not None
+        config = FixConfig.from_env(target=self.app.address)
+        if config is not None:
+            self.fix = FixGateway(replace(config, state_dir=self.settings.state_dir / "fix"))
+            await self.fix.start()
+
     async def stop(self) -> None:
+        if self.fix is not None:
+            await self.fix.stop()
         if self.app is not None:
             await self.app.stop()
         if self.venues is not None:
@@ -83,5 +102,6 @@ class Stack:
             "nats": self.nats_url + ("" if self._nats is None else " (embedded)"),
             "database": self.settings.db_url,
             "venues": ", ".join(v.name for v in self.scenario.venues),
+            "fix": f"{self.fix.address} (FIX 4.4, TargetCompID OMS)" if self.fix else "off",
             "account": f"{DEMO_ACCOUNT} (try: oms token --role trader --account {DEMO_ACCOUNT})",
         }

@@ -62,12 +62,13 @@ async def read_until_ready(stream: asyncio.StreamReader) -> dict[str, str]:
 
 
 async def test_oms_up_serves_fills_an_order_and_stops_cleanly(tmp_path: Path) -> None:
-    port = free_port()
+    port, fix_port = free_port(), free_port()
     env = {key: value for key, value in os.environ.items() if key not in ("NATS_URL", "OMS_DB_URL")}
     env |= {
         "OMS_GRPC_ADDR": f"127.0.0.1:{port}",
         "OMS_STATE_DIR": str(tmp_path / "state"),
         "OMS_DB_URL": f"sqlite+aiosqlite:///{tmp_path / 'oms.db'}",
+        "OMS_FIX_ADDR": f"127.0.0.1:{fix_port}",
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "oms_server.cli", "--log-level", "warning", "up",
@@ -77,6 +78,7 @@ async def test_oms_up_serves_fills_an_order_and_stops_cleanly(tmp_path: Path) ->
         assert process.stdout is not None
         printed = await asyncio.wait_for(read_until_ready(process.stdout), READY_TIMEOUT_S)
         assert printed["grpc"] == f"127.0.0.1:{port}"
+        assert printed["fix"] == f"127.0.0.1:{fix_port} (FIX 4.4, TargetCompID OMS)"
         assert "(embedded)" in printed["nats"]
         assert printed["venues"] == "ALPHA, BRAVO, CHARLIE"
         metadata = (("authorization", f"Bearer {printed['token']}"),)
