@@ -37,6 +37,7 @@ from oms_server.engine.hub import ReportHub
 from oms_server.engine.ports import NoVenueDirectory, VenueDirectory
 from oms_server.engine.reconciliation import DEFAULT_ACK_TIMEOUT_S, ReconcilePolicy
 from oms_server.observability import serve_metrics
+from oms_server.store.integrity import check_store_integrity
 from oms_server.store.lease import StoreLease, open_lease
 from oms_server.store.repository import Store
 from protos.oms.v1 import (
@@ -131,6 +132,7 @@ class OmsApp:
 
     async def start(self) -> None:
         await self.claim()
+        check_store_integrity(self.settings.db_url)
         self.store = await Store.open(self.settings.db_url, lease=self.lease)
         if self.nats_url and self.venue_configs:
             self.nats = await connect_nats(
