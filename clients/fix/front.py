@@ -84,6 +84,8 @@ class Front:
             await self._serve(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            pass  # stop() ends the connections; the server's callback must not fail
         finally:
             self._connections.discard(task)
             writer.close()

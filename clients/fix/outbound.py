@@ -235,10 +235,6 @@ def gateway_id(kind: str) -> str:
     return f"{kind}{_RUN}{next(_GATEWAY_IDS)}"
 
 
-def _optional(tag: int, value: str) -> tuple[Field, ...]:
-    return ((tag, value),) if value else ()
-
-
 def working_quantity(report: order_pb2.ExecutionReport) -> str:
     """cum + leaves while the order works (it is then the order's quantity); else ""."""
     if report.order_state not in _WORKING_STATES:
@@ -247,6 +243,10 @@ def working_quantity(report: order_pb2.ExecutionReport) -> str:
         return format(Decimal(report.cum_qty or "0") + Decimal(report.leaves_qty or "0"), "f")
     except InvalidOperation:
         return ""
+
+
+def _optional(tag: int, value: str) -> tuple[Field, ...]:
+    return ((tag, value),) if value else ()
 
 
 def _utc_timestamp(stamp: timestamp_pb2.Timestamp) -> str:

@@ -61,8 +61,9 @@ log = logging.getLogger(__name__)
 MAX_REQUESTS_IN_FLIGHT: Final = 10_000
 #: How many of an account's newest orders a ClOrdID the gateway has not seen is looked for in.
 MAX_ORDERS_SEARCHED: Final = 5_000
-#: Pause before a report stream the OMS ended with an error is opened again.
+#: Pause before a report stream the OMS refused is opened again (doubling up to the max).
 FOLLOW_RETRY_S: Final = 1.0
+MAX_FOLLOW_RETRY_S: Final = 30.0
 #: Refusals that mean the token no longer opens this session.
 _TOKEN_REFUSED: Final = frozenset({grpc.StatusCode.UNAUTHENTICATED})
 _DROP_COPY_TEXT: Final = "this is a drop copy session: it is read-only"
@@ -148,7 +149,8 @@ class FixSession:
             self._follow(account)
 
     def logged_out(self) -> None:
-        log.info("FIX session %s logged out", self.comp_id)
+        if self._followers:
+            log.info("FIX session %s logged out", self.comp_id)
         for task in self._followers.values():
             task.cancel()
         self._followers.clear()
@@ -411,21 +413,25 @@ class FixSession:
         self._followers[account] = task
 
     async def _stream(self, account: str, grant: Grant) -> None:
+        """The account's reports as FIX, for as long as the session is logged on (the SDK
+        resumes broken streams itself; a refusal is tried again, less and less often)."""
+        delay_s = FOLLOW_RETRY_S
         while True:
             try:
-                async for report in grant.client.reports(
-                    account, self.cursor.resume_after(account)
-                ):
+                after = self.cursor.resume_after(account)
+                async for report in grant.client.reports(account, after):
                     message = self._intents.message(report)
                     self.cursor.queued(account, report.sequence)
                     if message is not None:
                         self.send(message)
+                    delay_s = FOLLOW_RETRY_S
             except OmsError as error:
                 if error.code in _TOKEN_REFUSED:
                     self._check_token(error)
                     return
                 log.warning("FIX session %s: stream of %s: %s", self.comp_id, account, error)
-            await asyncio.sleep(FOLLOW_RETRY_S)
+            await asyncio.sleep(delay_s)
+            delay_s = min(delay_s * 2, MAX_FOLLOW_RETRY_S)
 
     def _send_failed(self, message: Outgoing) -> None:
         """On the sender's thread: a message was not stored; a report is sent again later."""

@@ -10,7 +10,8 @@
 //   {"event":"ready"}                          logged on
 //   {"event":"in","type":"8","raw":"8=FIX..."} a message received (session ones too)
 //   {"event":"out","type":"D","raw":"..."}     a message sent
-//   {"event":"stopped","error":"..."}          the session ended (then the process exits)
+//   {"event":"stopped","error":"..."}          the session ended
+//   {"event":"ended","error":"..."}            the client is done (the process then exits)
 // Each stdin line is one JSON command:
 //   {"op":"send","type":"D","body":{"ClOrdID":"c1","Side":"1",...}}
 //   {"op":"send","type":"D","body":{...},"possDup":true,"origSendingTime":"<ISO time>"}
@@ -163,7 +164,7 @@ process.stdin.on('data', (chunk) => {
 // When the session ends, let node exit by itself once the file store's writes are done
 // (exiting at once can leave its .seqnums file truncated).
 function finish (error) {
-  emit({ event: 'stopped', error })
+  emit({ event: 'ended', error })
   process.stdin.destroy()
   setTimeout(() => process.exit(error ? 1 : 0), 5000).unref()
 }

@@ -194,8 +194,8 @@ class JsFixClient:
             self.received.append(FixMessage.parse(event["type"], event["raw"]))
         elif kind == "out":
             self.sent.append(FixMessage.parse(event["type"], event["raw"]))
-        elif kind == "stopped":
-            self.stop_error = event.get("error", "")
+        elif kind in ("stopped", "ended"):
+            self.stop_error = self.stop_error or event.get("error", "")
             self.stopped.set()
 
     async def _wait(self, done: Callable[[], bool], timeout_s: float, what: str) -> None:
