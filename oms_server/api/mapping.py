@@ -99,6 +99,7 @@ def order_request(
         routing_strategy=routing,
         venue=identifier(msg.venue, "venue", required=False),
         expire_ns=optional_time(msg, "expire_time"),
+        trailing_offset=parse_decimal(msg.trailing_offset, "trailing_offset", allow_empty=True),
     )
     request.check(instrument)
     return request
@@ -225,6 +226,8 @@ def order_message(order: Order) -> order_pb2.Order:
         arrival_price=fmt(order.arrival_price),
         best_single_venue_price=fmt(order.single_venue_price),
         expire_time=timestamp(order.expire_ns) if order.expire_ns is not None else None,
+        trailing_offset=fmt(order.trailing_offset),
+        trigger_price=fmt(order.trigger_price),
     )
 
 

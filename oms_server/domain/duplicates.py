@@ -27,6 +27,7 @@ ORDER_TERMS: tuple[str, ...] = (
     "routing_strategy",
     "venue",
     "expire_ns",
+    "trailing_offset",
 )
 #: Terms whose public (API) name differs from the attribute's.
 PUBLIC_TERM_NAMES = {"expire_ns": "expire_time"}

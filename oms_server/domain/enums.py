@@ -28,6 +28,9 @@ class OrderType(StrEnum):
     LIMIT = "LIMIT"
     STOP = "STOP"
     STOP_LIMIT = "STOP_LIMIT"
+    TRAILING_STOP = "TRAILING_STOP"
+    MARKET_IF_TOUCHED = "MARKET_IF_TOUCHED"
+    LIMIT_IF_TOUCHED = "LIMIT_IF_TOUCHED"
 
     @property
     def rule(self) -> OrderTypeRule:
@@ -108,6 +111,8 @@ class ExecType(StrEnum):
     EXPIRED = "EXPIRED"
     CANCEL_REJECTED = "CANCEL_REJECTED"
     REPLACE_REJECTED = "REPLACE_REJECTED"
+    #: A waiting order's trigger fired; it is routed now (FIX 4.4 has no such ExecType).
+    TRIGGERED = "TRIGGERED"
 
 
 class RoutingStrategy(StrEnum):

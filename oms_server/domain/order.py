@@ -22,7 +22,13 @@ from oms_server.domain.enums import (
 )
 from oms_server.domain.errors import FailedPreconditionError, ValidationError
 from oms_server.domain.instruments import Instrument
-from oms_server.domain.order_types import ORDER_TYPES, PRICE_TERMS, PriceSource, term_values
+from oms_server.domain.order_types import (
+    DISTANCE_TERMS,
+    ORDER_TYPES,
+    PRICE_TERMS,
+    PriceSource,
+    term_values,
+)
 from oms_server.domain.reports import ExecutionReport
 from oms_server.domain.session import utc_text
 from oms_server.domain.state_machine import Trigger, is_legal, next_state
@@ -48,6 +54,8 @@ class OrderRequest:
     venue: str
     #: When a GTD order expires (Unix ns); None for every other time in force.
     expire_ns: int | None = None
+    #: The trailing distance of a trailing stop; None for every other type.
+    trailing_offset: Decimal | None = None
 
     def check(self, instrument: Instrument) -> None:
         """Check the request against the instrument; raise ValidationError naming the field."""
@@ -55,7 +63,7 @@ class OrderRequest:
         rule = ORDER_TYPES[self.order_type]
         terms = term_values(self)
         rule.check_terms(terms)
-        for term in PRICE_TERMS:
+        for term in PRICE_TERMS + DISTANCE_TERMS:
             price = terms[term]
             if price is not None:
                 instrument.check_price(price, term.value)
@@ -122,6 +130,11 @@ class Order:
     reserve_price: Decimal | None = None
     #: When a GTD order expires (Unix ns); None for every other time in force.
     expire_ns: int | None = None
+    #: The trailing distance of a trailing stop; None for every other type.
+    trailing_offset: Decimal | None = None
+    #: A trailing stop's current trigger price (stored on every move, so a restart
+    #: resumes from it); None until the side it follows has been quoted.
+    trigger_price: Decimal | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     def __copy__(self) -> Order:
@@ -147,6 +160,7 @@ class Order:
             routing_strategy=request.routing_strategy,
             venue=request.venue,
             expire_ns=request.expire_ns,
+            trailing_offset=request.trailing_offset,
             sender=sender,
             created_ns=now_ns,
             updated_ns=now_ns,

@@ -20,6 +20,7 @@ from oms_server.domain.enums import OrderType, Side, TimeInForce
 from oms_server.domain.errors import ValidationError
 
 __all__ = [
+    "DISTANCE_TERMS",
     "ORDER_TYPES",
     "PRICE_TERMS",
     "OrderTypeRule",
@@ -27,6 +28,7 @@ __all__ = [
     "Term",
     "TriggerRule",
     "term_values",
+    "trail",
 ]
 
 
@@ -35,10 +37,13 @@ class Term(StrEnum):
 
     LIMIT_PRICE = "limit_price"
     STOP_PRICE = "stop_price"
+    TRAILING_OFFSET = "trailing_offset"
 
 
 #: The terms that are price levels (checked against the tick size and the collar), in order.
 PRICE_TERMS: tuple[Term, ...] = (Term.LIMIT_PRICE, Term.STOP_PRICE)
+#: The terms that are price distances (positive, on the tick; no collar applies).
+DISTANCE_TERMS: tuple[Term, ...] = (Term.TRAILING_OFFSET,)
 
 
 class PriceSource(StrEnum):
@@ -51,21 +56,53 @@ class PriceSource(StrEnum):
 
 
 class TriggerRule(StrEnum):
-    """What releases a waiting order to the router; the trigger price is its ``stop_price``."""
+    """What releases a waiting order to the router at its trigger price: the order's
+    ``stop_price``, or for TRAILING the price that follows the market (``trail``)."""
 
     #: The market is at or through the stop price against the order: a buy when the best
     #: ask is at or above it, a sell when the best bid is at or below it.
     STOP = "STOP"
+    #: The market touches the stop price from the other side than a stop: a buy when the
+    #: best ask is at or below it, a sell when the best bid is at or above it.
+    TOUCHED = "TOUCHED"
+    #: A stop whose trigger trails the market by ``trailing_offset``: it follows the best
+    #: bid (sells) or ask (buys) in the order's favour only, and fires as STOP does.
+    TRAILING = "TRAILING"
+
+    @property
+    def trails(self) -> bool:
+        """True when the trigger price follows the market (see ``trail``)."""
+        return self is TriggerRule.TRAILING
 
     def hit(
         self,
         side: Side,
-        stop_price: Decimal,
+        trigger_price: Decimal,
         best_bid: Decimal | None,
         best_ask: Decimal | None,
     ) -> bool:
         """True when the market (best bid and ask, None for an empty side) releases the order."""
-        return _TRIGGER_TESTS[self](side, stop_price, best_bid, best_ask)
+        return _TRIGGER_TESTS[self](side, trigger_price, best_bid, best_ask)
+
+
+def trail(
+    side: Side,
+    offset: Decimal,
+    trigger_price: Decimal | None,
+    best_bid: Decimal | None,
+    best_ask: Decimal | None,
+) -> Decimal | None:
+    """The trailing trigger after a market move: the followed side (bid for a sell, ask
+    for a buy) less (sell) or plus (buy) ``offset``, kept only when it moves in the
+    order's favour (up for a sell, down for a buy); ``trigger_price`` (None: not set
+    yet) while the followed side is empty or moved against the order."""
+    followed = best_bid if side is Side.SELL else best_ask
+    if followed is None:
+        return trigger_price
+    candidate = followed - offset if side is Side.SELL else followed + offset
+    if trigger_price is None:
+        return candidate
+    return max(trigger_price, candidate) if side is Side.SELL else min(trigger_price, candidate)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,8 +124,8 @@ class OrderTypeRule:
     routes_at: PriceSource
     #: The price a buy reserves buying power at (MARKET: the collar edge).
     reserves_at: PriceSource
-    #: FIX OrdType (tag 40).
-    fix_ord_type: str
+    #: FIX 4.4 OrdType (tag 40); None when FIX 4.4 has no OrdType of its own for it.
+    fix_ord_type: str | None
     #: Suffix of the ORDER_TYPE_* value in the oms.v1 (and venue.v1) proto enum.
     proto_suffix: str
 
@@ -148,6 +185,7 @@ _NO_TERMS: frozenset[Term] = frozenset()
 _LIMIT = frozenset({Term.LIMIT_PRICE})
 _STOP = frozenset({Term.STOP_PRICE})
 _STOP_LIMIT = frozenset({Term.LIMIT_PRICE, Term.STOP_PRICE})
+_TRAILING = frozenset({Term.TRAILING_OFFSET})
 
 
 def _rows(*rows: OrderTypeRule) -> Mapping[OrderType, OrderTypeRule]:
@@ -204,6 +242,42 @@ ORDER_TYPES: Mapping[OrderType, OrderTypeRule] = _rows(
         fix_ord_type="4",
         proto_suffix="STOP_LIMIT",
     ),
+    OrderTypeRule(
+        order_type=OrderType.TRAILING_STOP,
+        requires=_TRAILING,
+        allows=_TRAILING,
+        time_in_force=_EVERY_TIF,
+        trigger=TriggerRule.TRAILING,
+        becomes=OrderType.MARKET,
+        routes_at=PriceSource.MARKET,
+        reserves_at=PriceSource.MARKET,
+        fix_ord_type=None,
+        proto_suffix="TRAILING_STOP",
+    ),
+    OrderTypeRule(
+        order_type=OrderType.MARKET_IF_TOUCHED,
+        requires=_STOP,
+        allows=_STOP,
+        time_in_force=_EVERY_TIF,
+        trigger=TriggerRule.TOUCHED,
+        becomes=OrderType.MARKET,
+        routes_at=PriceSource.MARKET,
+        reserves_at=PriceSource.MARKET,
+        fix_ord_type="J",
+        proto_suffix="MARKET_IF_TOUCHED",
+    ),
+    OrderTypeRule(
+        order_type=OrderType.LIMIT_IF_TOUCHED,
+        requires=_STOP_LIMIT,
+        allows=_STOP_LIMIT,
+        time_in_force=_EVERY_TIF,
+        trigger=TriggerRule.TOUCHED,
+        becomes=OrderType.LIMIT,
+        routes_at=PriceSource.LIMIT,
+        reserves_at=PriceSource.LIMIT,
+        fix_ord_type=None,
+        proto_suffix="LIMIT_IF_TOUCHED",
+    ),
 )
 
 
@@ -215,6 +289,14 @@ def _stop_hit(
     return best_bid is not None and best_bid <= stop_price
 
 
+def _touched(
+    side: Side, stop_price: Decimal, best_bid: Decimal | None, best_ask: Decimal | None
+) -> bool:
+    if side is Side.BUY:
+        return best_ask is not None and best_ask <= stop_price
+    return best_bid is not None and best_bid >= stop_price
+
+
 _TRIGGER_TESTS: dict[
     TriggerRule, Callable[[Side, Decimal, Decimal | None, Decimal | None], bool]
-] = {TriggerRule.STOP: _stop_hit}
+] = {TriggerRule.STOP: _stop_hit, TriggerRule.TOUCHED: _touched, TriggerRule.TRAILING: _stop_hit}

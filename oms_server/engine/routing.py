@@ -20,12 +20,12 @@ from oms_server.domain.child import (
     OverfillError,
     VenueReport,
 )
-from oms_server.domain.decimals import ZERO
-from oms_server.domain.enums import ExecType, OrderState, RoutingStrategy, TimeInForce
+from oms_server.domain.decimals import ZERO, fmt
+from oms_server.domain.enums import ExecType, OrderState, RoutingStrategy, Side, TimeInForce
 from oms_server.domain.errors import OmsError, ValidationError
 from oms_server.domain.instruments import Instrument
 from oms_server.domain.order import Order, OrderRequest
-from oms_server.domain.order_types import PriceSource
+from oms_server.domain.order_types import PriceSource, trail
 from oms_server.domain.reports import ExecutionReport
 from oms_server.domain.state_machine import Trigger
 from oms_server.engine.ports import VenuePort
@@ -184,9 +184,11 @@ class ParentRouting:
             )
 
     def on_accepted(self, order: Order) -> None:
-        """Route a newly accepted order (stop orders wait for their trigger)."""
+        """Route a newly accepted order (orders with a trigger wait for it; a trailing
+        stop's trigger starts from the book as it is now)."""
         if order.order_type.rule.waits_for_trigger:
             self._stops.setdefault(order.symbol, set()).add(order.order_id)
+            self._follow(order, self.consolidated_book(order.symbol))
             return
         self.route(order)
 
@@ -342,24 +344,38 @@ class ParentRouting:
     # -- stops --------------------------------------------------------------------------
 
     def has_stops(self, symbol: str) -> bool:
-        """True when stop orders of ``symbol`` wait for their trigger (checked per book update)."""
+        """True when orders of ``symbol`` wait for their trigger (checked per book update)."""
         return bool(self._stops.get(symbol))
 
     def trigger_stops(self, symbol: str) -> int:
-        """Route the stop orders of ``symbol`` whose stop price has traded through."""
+        """Move the trailing triggers of ``symbol`` with the book, then route the waiting
+        orders whose trigger rule the book meets (each with a TRIGGERED report)."""
         ids = self._stops.get(symbol)
         if not ids:
             return 0
         book = self.consolidated_book(symbol)
-        triggered = [
-            order
-            for order_id in list(ids)
-            if (order := self._orders.get(order_id)) is not None and _triggered(order, book)
-        ]
+        waiting = [order for i in list(ids) if (order := self._orders.get(i)) is not None]
+        for order in waiting:
+            self._follow(order, book)
+        triggered = [order for order in waiting if _triggered(order, book)]
         for order in triggered:
             ids.discard(order.order_id)
+            self._recorder.report(order, ExecType.TRIGGERED, text=_trigger_text(order, book))
             self.route(order)
         return len(triggered)
+
+    def _follow(self, order: Order, book: ConsolidatedBook) -> None:
+        """Move a trailing stop's trigger with ``book`` (in its favour only) and store it;
+        a move is no report."""
+        rule, offset = order.order_type.rule, order.trailing_offset
+        if rule.trigger is None or not rule.trigger.trails or offset is None:
+            return
+        bid, ask = _touch(book)
+        moved = trail(order.side, offset, order.trigger_price, bid, ask)
+        if moved != order.trigger_price:
+            order.trigger_price = moved
+            order.updated_ns = self._recorder.now_ns()
+            self._recorder.touch_order(order)
 
     # -- internals ----------------------------------------------------------------------
 
@@ -554,17 +570,34 @@ def _shortfall_reason(order: Order, child: ChildOrder) -> str:
     return NO_LIQUIDITY
 
 
+def _trigger_level(order: Order) -> Decimal | None:
+    """The price ``order`` triggers at: its trailing trigger, else its stop price."""
+    trigger = order.order_type.rule.trigger
+    assert trigger is not None
+    return order.trigger_price if trigger.trails else order.stop_price
+
+
+def _touch(book: ConsolidatedBook) -> tuple[Decimal | None, Decimal | None]:
+    """The consolidated best bid and ask prices (None for an empty side)."""
+    bid, ask = book.best_bid, book.best_ask
+    return (bid.price if bid is not None else None, ask.price if ask is not None else None)
+
+
 def _triggered(order: Order, book: ConsolidatedBook) -> bool:
     """True when the consolidated book releases ``order`` by its type's trigger rule."""
-    trigger = order.order_type.rule.trigger
-    assert trigger is not None and order.stop_price is not None
-    bid, ask = book.best_bid, book.best_ask
-    return trigger.hit(
-        order.side,
-        order.stop_price,
-        bid.price if bid is not None else None,
-        ask.price if ask is not None else None,
-    )
+    trigger, level = order.order_type.rule.trigger, _trigger_level(order)
+    assert trigger is not None
+    if level is None:
+        return False
+    bid, ask = _touch(book)
+    return trigger.hit(order.side, level, bid, ask)
+
+
+def _trigger_text(order: Order, book: ConsolidatedBook) -> str:
+    """Why ``order`` fired, e.g. ``triggered at 99.5: best bid 99.4``."""
+    bid, ask = _touch(book)  # every rule watches the ask for a buy, the bid for a sell
+    quote = f"best ask {fmt(ask)}" if order.side is Side.BUY else f"best bid {fmt(bid)}"
+    return f"triggered at {fmt(_trigger_level(order))}: {quote}"
 
 
 def _waits_on_venue(child: ChildOrder) -> bool:

@@ -52,6 +52,8 @@ def order_to_row(order: Order) -> dict[str, Any]:
         "reroutes": order.reroutes,
         "reserve_price": order.reserve_price,
         "expire_ns": order.expire_ns,
+        "trailing_offset": order.trailing_offset,
+        "trigger_price": order.trigger_price,
     }
 
 
@@ -85,6 +87,8 @@ def row_to_order(row: Mapping[str, Any]) -> Order:
         reroutes=row["reroutes"],
         reserve_price=row["reserve_price"],
         expire_ns=row["expire_ns"],
+        trailing_offset=row["trailing_offset"],
+        trigger_price=row["trigger_price"],
     )
 
 

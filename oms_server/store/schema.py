@@ -79,6 +79,10 @@ orders = Table(
     Column("reserve_price", DecimalString),
     #: When a GTD order expires (Unix ns); NULL for every other time in force.
     Column("expire_ns", BigInteger),
+    #: A trailing stop's trailing distance; NULL for every other type.
+    Column("trailing_offset", DecimalString),
+    #: A trailing stop's current trigger price (rewritten as it trails); NULL otherwise.
+    Column("trigger_price", DecimalString),
     UniqueConstraint("account_id", "client_order_id", name="uq_orders_account_clordid"),
     Index("ix_orders_account_created", "account_id", "created_ns"),
     Index("ix_orders_state", "state"),

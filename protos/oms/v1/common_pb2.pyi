@@ -56,6 +56,20 @@ class _OrderTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_OrderType.V
     """ORDER_TYPE_STOP becomes a market order when the stop price trades."""
     ORDER_TYPE_STOP_LIMIT: _OrderType.ValueType  # 4
     """ORDER_TYPE_STOP_LIMIT becomes a limit order when the stop price trades."""
+    ORDER_TYPE_TRAILING_STOP: _OrderType.ValueType  # 5
+    """ORDER_TYPE_TRAILING_STOP becomes a market order when the market comes back by
+    trailing_offset from its best price since the order was accepted: the trigger
+    follows the best bid (sells) or ask (buys) in the order's favour only.
+    """
+    ORDER_TYPE_MARKET_IF_TOUCHED: _OrderType.ValueType  # 6
+    """ORDER_TYPE_MARKET_IF_TOUCHED becomes a market order when the market touches the
+    stop price from the other side than a stop: a buy when the best ask falls to it or
+    below, a sell when the best bid rises to it or above.
+    """
+    ORDER_TYPE_LIMIT_IF_TOUCHED: _OrderType.ValueType  # 7
+    """ORDER_TYPE_LIMIT_IF_TOUCHED becomes a limit order when the market touches the stop
+    price as for ORDER_TYPE_MARKET_IF_TOUCHED.
+    """
 
 class OrderType(_OrderType, metaclass=_OrderTypeEnumTypeWrapper):
     """OrderType says how an order is priced."""
@@ -70,6 +84,20 @@ ORDER_TYPE_STOP: OrderType.ValueType  # 3
 """ORDER_TYPE_STOP becomes a market order when the stop price trades."""
 ORDER_TYPE_STOP_LIMIT: OrderType.ValueType  # 4
 """ORDER_TYPE_STOP_LIMIT becomes a limit order when the stop price trades."""
+ORDER_TYPE_TRAILING_STOP: OrderType.ValueType  # 5
+"""ORDER_TYPE_TRAILING_STOP becomes a market order when the market comes back by
+trailing_offset from its best price since the order was accepted: the trigger
+follows the best bid (sells) or ask (buys) in the order's favour only.
+"""
+ORDER_TYPE_MARKET_IF_TOUCHED: OrderType.ValueType  # 6
+"""ORDER_TYPE_MARKET_IF_TOUCHED becomes a market order when the market touches the
+stop price from the other side than a stop: a buy when the best ask falls to it or
+below, a sell when the best bid rises to it or above.
+"""
+ORDER_TYPE_LIMIT_IF_TOUCHED: OrderType.ValueType  # 7
+"""ORDER_TYPE_LIMIT_IF_TOUCHED becomes a limit order when the market touches the stop
+price as for ORDER_TYPE_MARKET_IF_TOUCHED.
+"""
 Global___OrderType: _TypeAlias = OrderType  # noqa: Y015
 
 class _TimeInForce:
@@ -218,6 +246,10 @@ class _ExecTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ExecType.Val
     """EXEC_TYPE_CANCEL_REJECTED announces a refused cancel request."""
     EXEC_TYPE_REPLACE_REJECTED: _ExecType.ValueType  # 11
     """EXEC_TYPE_REPLACE_REJECTED announces a refused replace request."""
+    EXEC_TYPE_TRIGGERED: _ExecType.ValueType  # 12
+    """EXEC_TYPE_TRIGGERED announces that a waiting order's trigger fired and the order is
+    routed now; its text says at which price.
+    """
 
 class ExecType(_ExecType, metaclass=_ExecTypeEnumTypeWrapper):
     """ExecType says what an execution report announces."""
@@ -246,6 +278,10 @@ EXEC_TYPE_CANCEL_REJECTED: ExecType.ValueType  # 10
 """EXEC_TYPE_CANCEL_REJECTED announces a refused cancel request."""
 EXEC_TYPE_REPLACE_REJECTED: ExecType.ValueType  # 11
 """EXEC_TYPE_REPLACE_REJECTED announces a refused replace request."""
+EXEC_TYPE_TRIGGERED: ExecType.ValueType  # 12
+"""EXEC_TYPE_TRIGGERED announces that a waiting order's trigger fired and the order is
+routed now; its text says at which price.
+"""
 Global___ExecType: _TypeAlias = ExecType  # noqa: Y015
 
 class _RoutingStrategy:

@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from google.protobuf import any_pb2 as _any_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
@@ -39,6 +40,7 @@ class SubmitOrderRequest(_message.Message):
     ROUTING_STRATEGY_FIELD_NUMBER: _builtins.int
     VENUE_FIELD_NUMBER: _builtins.int
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    TRAILING_OFFSET_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     """The account to trade for."""
     client_order_id: _builtins.str
@@ -61,6 +63,8 @@ class SubmitOrderRequest(_message.Message):
     """How the router splits the order; unspecified means BEST_PRICE."""
     venue: _builtins.str
     """The venue, for ROUTING_STRATEGY_DIRECT."""
+    trailing_offset: _builtins.str
+    """The trailing distance, a positive price on the tick; required iff ORDER_TYPE_TRAILING_STOP."""
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp:
         """When a TIME_IN_FORCE_GTD order expires; required for GTD, in the future."""
@@ -80,10 +84,11 @@ class SubmitOrderRequest(_message.Message):
         routing_strategy: _common_pb2.RoutingStrategy.ValueType = ...,
         venue: _builtins.str = ...,
         expire_time: _timestamp_pb2.Timestamp | None = ...,
+        trailing_offset: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "client_order_id", b"client_order_id", "expire_time", b"expire_time", "limit_price", b"limit_price", "order_type", b"order_type", "quantity", b"quantity", "routing_strategy", b"routing_strategy", "side", b"side", "stop_price", b"stop_price", "symbol", b"symbol", "time_in_force", b"time_in_force", "venue", b"venue"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "client_order_id", b"client_order_id", "expire_time", b"expire_time", "limit_price", b"limit_price", "order_type", b"order_type", "quantity", b"quantity", "routing_strategy", b"routing_strategy", "side", b"side", "stop_price", b"stop_price", "symbol", b"symbol", "time_in_force", b"time_in_force", "trailing_offset", b"trailing_offset", "venue", b"venue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -558,3 +563,118 @@ class ListExecutionsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListExecutionsResponse: _TypeAlias = ListExecutionsResponse  # noqa: Y015
+
+@_typing.final
+class OrderEntryRequest(_message.Message):
+    """OrderEntryRequest is one order action on an OrderEntry stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CORRELATION_ID_FIELD_NUMBER: _builtins.int
+    SUBMIT_FIELD_NUMBER: _builtins.int
+    CANCEL_FIELD_NUMBER: _builtins.int
+    REPLACE_FIELD_NUMBER: _builtins.int
+    correlation_id: _builtins.str
+    """The client's id for this request, echoed in its answer; unique among the
+    stream's unanswered requests.
+    """
+    @_builtins.property
+    def submit(self) -> Global___SubmitOrderRequest:
+        """Submit a new order, as SubmitOrder does."""
+
+    @_builtins.property
+    def cancel(self) -> Global___CancelOrderRequest:
+        """Cancel an order, as CancelOrder does."""
+
+    @_builtins.property
+    def replace(self) -> Global___ReplaceOrderRequest:
+        """Replace an order, as ReplaceOrder does."""
+
+    def __init__(
+        self,
+        *,
+        correlation_id: _builtins.str = ...,
+        submit: Global___SubmitOrderRequest | None = ...,
+        cancel: Global___CancelOrderRequest | None = ...,
+        replace: Global___ReplaceOrderRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "cancel", b"cancel", "replace", b"replace", "submit", b"submit"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "cancel", b"cancel", "correlation_id", b"correlation_id", "replace", b"replace", "submit", b"submit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_action: _TypeAlias = _typing.Literal["submit", "cancel", "replace"]  # noqa: Y015
+    _WhichOneofArgType_action: _TypeAlias = _typing.Literal["action", b"action"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_action) -> _WhichOneofReturnType_action | None: ...
+
+Global___OrderEntryRequest: _TypeAlias = OrderEntryRequest  # noqa: Y015
+
+@_typing.final
+class OrderEntryResponse(_message.Message):
+    """OrderEntryResponse answers one OrderEntryRequest."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CORRELATION_ID_FIELD_NUMBER: _builtins.int
+    ORDER_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    correlation_id: _builtins.str
+    """The correlation_id of the request answered."""
+    @_builtins.property
+    def order(self) -> _order_pb2.Order:
+        """The order the unary call would return."""
+
+    @_builtins.property
+    def error(self) -> Global___EntryError:
+        """Why the request was refused, with the details the unary call sends."""
+
+    def __init__(
+        self,
+        *,
+        correlation_id: _builtins.str = ...,
+        order: _order_pb2.Order | None = ...,
+        error: Global___EntryError | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "order", b"order", "result", b"result"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["correlation_id", b"correlation_id", "error", b"error", "order", b"order", "result", b"result"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["order", "error"]  # noqa: Y015
+    _WhichOneofArgType_result: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_result) -> _WhichOneofReturnType_result | None: ...
+
+Global___OrderEntryResponse: _TypeAlias = OrderEntryResponse  # noqa: Y015
+
+@_typing.final
+class EntryError(_message.Message):
+    """EntryError is a refused request's status. It has the fields and field numbers of
+    google.rpc.Status, so its bytes parse as one: code is a google.rpc.Code and details
+    hold google.rpc.ErrorInfo and, for an invalid field, google.rpc.BadRequest.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    DETAILS_FIELD_NUMBER: _builtins.int
+    code: _builtins.int
+    """The google.rpc.Code (the gRPC status code) of the refusal."""
+    message: _builtins.str
+    """The message the unary call would end with."""
+    @_builtins.property
+    def details(self) -> _containers.RepeatedCompositeFieldContainer[_any_pb2.Any]:
+        """The rich error details."""
+
+    def __init__(
+        self,
+        *,
+        code: _builtins.int = ...,
+        message: _builtins.str = ...,
+        details: _abc.Iterable[_any_pb2.Any] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "details", b"details", "message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EntryError: _TypeAlias = EntryError  # noqa: Y015
