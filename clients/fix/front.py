@@ -67,9 +67,14 @@ class Front:
         )
         self.port = self._server.sockets[0].getsockname()[1]
 
-    async def stop(self) -> None:
+    def stop_listening(self) -> None:
+        """Take no new connections (the spliced ones carry on, for their Logout)."""
         if self._server is not None:
             self._server.close()
+
+    async def stop(self) -> None:
+        """Close every connection."""
+        self.stop_listening()
         for task in list(self._connections):
             task.cancel()
         for task in list(self._connections):

@@ -59,11 +59,13 @@ class FixGateway:
         log.info("FIX gateway on %s for the OMS at %s", self.address, self.config.target)
 
     async def stop(self) -> None:
-        await self._front.stop()
+        """Log every session out (each gets its Logout), keep their state, stop."""
+        self._front.stop_listening()
         if self._checkpoints is not None:
             self._checkpoints.cancel()
         await asyncio.gather(*(self._close(s) for s in self._sessions.values()))
         self._sessions.clear()
+        await self._front.stop()
 
     def session(self, comp_id: str) -> FixSession | None:
         return self._sessions.get(comp_id)

@@ -57,8 +57,11 @@ from clients.sdk import NotFound, OmsClient, OmsError
 
 log = logging.getLogger(__name__)
 
-#: Requests of one session in flight at once; more are refused (the gateway is busy).
+#: Requests of one session waiting or running; more are refused (the gateway is busy).
 MAX_REQUESTS_IN_FLIGHT: Final = 10_000
+#: Calls to the OMS one session makes at once (the rest wait their turn): the OMS caps
+#: the calls it serves at once, and a burst of orders must not run into that cap.
+MAX_CALLS_AT_ONCE: Final = 128
 #: How many of an account's newest orders a ClOrdID the gateway has not seen is looked for in.
 MAX_ORDERS_SEARCHED: Final = 5_000
 #: Pause before a report stream the OMS refused is opened again (doubling up to the max).
@@ -109,6 +112,7 @@ class FixSession:
         self._followers: dict[str, asyncio.Task[None]] = {}
         self._tails: dict[str, asyncio.Task[None]] = {}
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._calls = asyncio.Semaphore(MAX_CALLS_AT_ONCE)
         self.connected = False
 
     # -- logon (front and QuickFIX threads) ------------------------------------------------
@@ -201,7 +205,8 @@ class FixSession:
                 await earlier
         handler = self._HANDLERS[type(request)]
         try:
-            await handler(self, request, grant)
+            async with self._calls:
+                await handler(self, request, grant)
         except _Refusal as refusal:
             self._refuse(request, refusal.text)
         except OmsError as error:

@@ -102,6 +102,7 @@ async def test_a_gateway_restart_loses_and_repeats_no_report(
 
     await gateway.stop()
     await first.wait_stopped()
+    assert first.of_type("5"), "a stopping gateway logs its sessions out"
     async with OmsClient(routed_oms.target, token()) as api:
         await api.cancel_order(new[ORDER_ID])
         await api.submit_order(
