@@ -276,6 +276,7 @@ def _admin_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
         if name == "halt":
             p.add_argument("--reason", default="", help="for the audit trail")
     command("venues", cmd_venues, "venue health and circuit-breaker state")
+    command("shards", cmd_shards, "who owns each account shard (admin)")
 
 
 # -- commands ------------------------------------------------------------------------------
@@ -438,6 +439,10 @@ async def cmd_resume(client: OmsClient, args: argparse.Namespace, out: Output) -
 
 async def cmd_venues(client: OmsClient, args: argparse.Namespace, out: Output) -> None:
     out.venues(await client.list_venues())
+
+
+async def cmd_shards(client: OmsClient, args: argparse.Namespace, out: Output) -> None:
+    out.shards(await client.list_shards())
 
 
 async def _follow(
@@ -722,6 +727,17 @@ class Output:
                 v.name, circuit, str(v.consecutive_failures), v.taker_fee_bps,
                 v.maker_rebate_bps, str(v.working_orders),
             )  # fmt: skip
+        self.console.print(table)
+
+    def shards(self, shards: list[Any]) -> None:
+        if self.as_json:
+            return self.json({"shards": [as_dict(s) for s in shards]})
+        table = Table("shard", "state", "owner pid", "standby pid", "accounts", title="shards")
+        for s in shards:
+            state = enum_name(admin_service_pb2.ShardState, "SHARD_STATE_", s.state)
+            table.add_row(
+                str(s.shard_id), state, str(s.owner_pid), str(s.standby_pid), str(s.account_count)
+            )
         self.console.print(table)
 
     def done(self, data: dict[str, object], text: str) -> None:

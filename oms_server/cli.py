@@ -17,6 +17,7 @@ from oms_server.config import Settings
 from oms_server.domain.access import Role
 from oms_server.domain.errors import OmsError
 from oms_server.observability import configure_logging, configure_tracing
+from oms_server.shards import commands as shard_commands
 from venues.scenario import Scenario, VenueConfig, load_scenario
 
 log = logging.getLogger("oms")
@@ -49,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     up = sub.add_parser("up", help="run NATS, the OMS and the scenario's venues")
     up.add_argument("--scenario", help="scenario TOML file (default: OMS_SCENARIO or bundled)")
+    shard_commands.add_up_arguments(up)
     up.set_defaults(handler=_cmd_up)
     server = sub.add_parser("server", help="run the OMS gRPC server alone")
     server.add_argument("--scenario", help="scenario TOML file for the instruments")
@@ -71,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     token.set_defaults(handler=_cmd_token)
     fix = sub.add_parser("fix", help="run the FIX 4.4 gateway alone against OMS_TARGET")
     fix.set_defaults(handler=_cmd_fix)
+    shard_commands.add_commands(sub, _settings, _run_until_signal)
     return parser
 
 
@@ -98,6 +101,9 @@ def _cmd_token(args: argparse.Namespace) -> int:
 
 def _cmd_up(args: argparse.Namespace) -> int:
     from oms_server.stack import Stack
+
+    if shard_commands.is_sharded(args):
+        return shard_commands.up(args, _settings(args), _run_until_signal)
 
     stack = Stack(_settings(args))
 

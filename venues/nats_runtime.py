@@ -263,7 +263,7 @@ class EmbeddedNats:
         """Fork the server in its own session, its output appended to the log file."""
         try:
             return subprocess.Popen(
-                _dies_with_us(self._command(binary)),
+                dies_with_us(self._command(binary)),
                 stdin=subprocess.DEVNULL,
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
@@ -401,8 +401,9 @@ async def _wait_exit(proc: subprocess.Popen[bytes], timeout_s: float) -> bool:
     return True
 
 
-def _dies_with_us(command: list[str]) -> list[str]:
-    """``command`` behind the orphan guard on Linux (elsewhere: as it is)."""
+def dies_with_us(command: list[str]) -> list[str]:
+    """``command`` (its program an absolute path) behind the orphan guard on Linux: it
+    gets SIGTERM when this process dies (elsewhere: as it is)."""
     if not sys.platform.startswith("linux"):
         return command
     return [sys.executable, "-I", "-S", "-c", _ORPHAN_GUARD, str(os.getpid()), *command]

@@ -544,6 +544,12 @@ class OmsClient:
         reply = await self._unary(self._admin.ListVenues, request, timeout_s, retry=True)
         return list(reply.venues)
 
+    async def list_shards(self, *, timeout_s: float | None = None) -> list[admin_service_pb2.Shard]:
+        """Each account shard: its state, owner and standby process ids, account count."""
+        request = admin_service_pb2.ListShardsRequest()
+        reply = await self._unary(self._admin.ListShards, request, timeout_s, retry=True)
+        return list(reply.shards)
+
     # -- plumbing -------------------------------------------------------------------------
 
     async def _unary(
