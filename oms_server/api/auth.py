@@ -153,6 +153,13 @@ class Authenticator:
                 request_deserializer=deserializer,
                 response_serializer=_passing_bytes(handler.response_serializer),
             )
+        bidi = _bidi_behavior(handler)
+        if bidi is not None:
+            return grpc.stream_stream_rpc_method_handler(
+                self._wrap_bidi(bidi),
+                request_deserializer=deserializer,
+                response_serializer=handler.response_serializer,
+            )
         return handler  # pragma: no cover - the API has no client-streaming RPCs
 
     def _authenticate(self, context: Context) -> Principal:
@@ -213,6 +220,20 @@ class Authenticator:
                     await behavior(request, context)
             except ResourceExhaustedError as exc:
                 await abort(context, exc)
+
+        return wrapped
+
+    def _wrap_bidi(self, behavior: StreamBehavior) -> StreamBehavior:
+        """A bidirectional handler: the caller is authenticated once, for the whole stream;
+        each request's access is checked by the servicer."""
+
+        async def wrapped(requests: Any, context: Context) -> None:
+            try:
+                principal = self._authenticate(context)
+            except UnauthenticatedError as exc:
+                await context.abort(grpc.StatusCode.UNAUTHENTICATED, exc.message)
+            _current.set(principal)
+            await behavior(requests, context)
 
         return wrapped
 
@@ -314,6 +335,11 @@ def _unary_behavior(handler: Handler) -> UnaryBehavior | None:
 def _stream_behavior(handler: Handler) -> StreamBehavior | None:
     # As above; this API's streams are coroutines that write (see StreamBehavior).
     return cast("StreamBehavior | None", handler.unary_stream)
+
+
+def _bidi_behavior(handler: Handler) -> StreamBehavior | None:
+    # As above: a coroutine of (request iterator, context) that sends with context.write.
+    return cast("StreamBehavior | None", handler.stream_stream)
 
 
 def _passing_bytes(serialize: Callable[[Any], bytes] | None) -> Callable[[Any], bytes] | None:

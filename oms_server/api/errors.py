@@ -45,6 +45,11 @@ def status_code_of(error: e.OmsError) -> grpc.StatusCode:
 
 def to_status(error: e.OmsError) -> grpc.Status:
     """The gRPC status for a domain error, with ErrorInfo and BadRequest details."""
+    return rpc_status.to_status(status_message(error))
+
+
+def status_message(error: e.OmsError) -> status_pb2.Status:
+    """The ``google.rpc.Status`` of a domain error, as ``to_status`` sends it."""
     code = status_code_of(error)
     info = error_details_pb2.ErrorInfo(
         reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata
@@ -55,10 +60,9 @@ def to_status(error: e.OmsError) -> grpc.Status:
             field=error.field, description=error.description
         )
         details.append(_pack(error_details_pb2.BadRequest(field_violations=[violation])))
-    status = status_pb2.Status(
+    return status_pb2.Status(
         code=code_pb2.Code.Value(code.name), message=error.message, details=details
     )
-    return rpc_status.to_status(status)
 
 
 async def abort(context: grpc.aio.ServicerContext, error: e.OmsError) -> NoReturn:

@@ -9,24 +9,21 @@ import grpc
 from oms_server.api import mapping
 from oms_server.api.auth import current_principal, require_account
 from oms_server.api.errors import rpc_errors
+from oms_server.api.order_entry import OrderActions, serve_order_entry
 from oms_server.api.stream_encoding import StreamEncoder
 from oms_server.domain.errors import (
-    FailedPreconditionError,
     NotFoundError,
     OutOfRangeError,
-    ResourceExhaustedError,
 )
 from oms_server.domain.instruments import Instrument
 from oms_server.domain.order import Order
-from oms_server.domain.reports import ExecutionReport
 from oms_server.engine.engine import OrderEngine
 from oms_server.engine.hub import ReportHub
 from oms_server.engine.ports import OrderHistory
+from oms_server.engine.report_stream import report_batches
 from protos.oms.v1 import order_service_pb2 as pb
 from protos.oms.v1 import order_service_pb2_grpc
 
-#: Reports read from the store per query while replaying a stream.
-REPLAY_PAGE = 1000
 #: Most reports in one stream message (a request's max_batch is capped to it).
 MAX_STREAM_BATCH = 1000
 
@@ -46,50 +43,36 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
         self._hub = hub
         self._instruments = instruments
         self._encoder = StreamEncoder()
+        self._actions = OrderActions(engine, store, instruments)
 
     @rpc_errors
     async def SubmitOrder(
         self, request: pb.SubmitOrderRequest, context: grpc.aio.ServicerContext
     ) -> pb.SubmitOrderResponse:
-        principal = require_account(mapping.identifier(request.account_id, "account_id"))
-        order_request = mapping.order_request(request, self._instruments)
-        order = await self._engine.submit(order_request, principal)
+        order = await self._actions.submit(request)
         return pb.SubmitOrderResponse(order=mapping.order_message(order))
 
     @rpc_errors
     async def CancelOrder(
         self, request: pb.CancelOrderRequest, context: grpc.aio.ServicerContext
     ) -> pb.CancelOrderResponse:
-        order_id = mapping.identifier(request.order_id, "order_id")
-        try:
-            order = await self._engine.cancel(order_id, current_principal())
-        except NotFoundError:
-            await self._refuse_finished(order_id)
-            raise
+        order = await self._actions.cancel(request)
         return pb.CancelOrderResponse(order=mapping.order_message(order))
 
     @rpc_errors
     async def ReplaceOrder(
         self, request: pb.ReplaceOrderRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReplaceOrderResponse:
-        order_id = mapping.identifier(request.order_id, "order_id")
-        quantity = mapping.optional_positive(request.quantity, "quantity")
-        limit_price = mapping.optional_positive(request.limit_price, "limit_price")
-        client_order_id = mapping.identifier(
-            request.client_order_id, "client_order_id", required=False
-        )
-        try:
-            order = await self._engine.replace(
-                order_id,
-                current_principal(),
-                quantity=quantity,
-                limit_price=limit_price,
-                client_order_id=client_order_id,
-            )
-        except NotFoundError:
-            await self._refuse_finished(order_id)
-            raise
+        order = await self._actions.replace(request)
         return pb.ReplaceOrderResponse(order=mapping.order_message(order))
+
+    # Not under rpc_errors: each request's error is answered on the stream, tagged.
+    async def OrderEntry(  # type: ignore[override]
+        self,
+        request_iterator: AsyncIterator[pb.OrderEntryRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> None:
+        await serve_order_entry(self._actions, request_iterator, context)
 
     @rpc_errors
     async def GetOrder(
@@ -176,59 +159,19 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
                 f"from_sequence {request.from_sequence} is past account {account_id}'s"
                 f" last sequence {head}",
                 reason="SEQUENCE_PAST_HEAD",
+                metadata={"last_sequence": str(head)},
             )
         max_batch = min(request.max_batch, MAX_STREAM_BATCH)
-        batches = self._report_batches(account_id, request.from_sequence, max(max_batch, 1))
+        batches = report_batches(
+            self._hub, self._store, account_id, request.from_sequence, max(max_batch, 1)
+        )
         single, encoder = max_batch <= 1, self._encoder
         async for batch in batches:
             # bytes: the stream's serializer sends them as they are (see auth.wrap)
             await context.write(encoder.single(batch[0]) if single else encoder.batch(batch))
-
-    async def _report_batches(
-        self, account_id: str, after: int, max_batch: int
-    ) -> AsyncIterator[list[ExecutionReport]]:
-        """Stored reports after ``after``, then live ones, in runs of at most ``max_batch``.
-
-        No gap, no duplicate. A live run holds whatever is queued when the subscriber
-        wakes: it never waits for more.
-        """
-        subscription = self._hub.subscribe(account_id)
-        try:
-            last = after
-            while last < subscription.start_after:
-                chunk = self._hub.recent(account_id, last, subscription.start_after)
-                if chunk is None:
-                    chunk = await self._store.reports_after(
-                        account_id, last, limit=REPLAY_PAGE, up_to=subscription.start_after
-                    )
-                for start in range(0, len(chunk), max_batch):
-                    batch = chunk[start : start + max_batch]
-                    yield batch
-                    last = batch[-1].sequence
-            while True:
-                queued = await subscription.next_batch(max_batch)
-                if queued is None:
-                    raise ResourceExhaustedError(
-                        f"subscriber fell behind; resume with from_sequence={last}",
-                        reason="SLOW_CONSUMER",
-                    )
-                batch = [r for r in queued if r.sequence > last]
-                if batch:
-                    yield batch
-                    last = batch[-1].sequence
-        finally:
-            subscription.close()
 
     async def _visible_order(self, order_id: str) -> Order:
         order = await self._engine.get_order(order_id)
         if order is None or not current_principal().can_act_for(order.account_id):
             raise NotFoundError(f"order {order_id} not found", reason="ORDER_NOT_FOUND")
         return order
-
-    async def _refuse_finished(self, order_id: str) -> None:
-        """Turn NOT_FOUND into FAILED_PRECONDITION for a visible order that is done."""
-        stored = await self._store.get_order(order_id)
-        if stored is not None and current_principal().can_act_for(stored.account_id):
-            raise FailedPreconditionError(
-                f"order {order_id} is {stored.state.value}", reason="ORDER_NOT_WORKING"
-            )

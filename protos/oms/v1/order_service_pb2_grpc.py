@@ -81,6 +81,11 @@ class OrderServiceStub:
                 request_serializer=oms_dot_v1_dot_order__service__pb2.ListExecutionsRequest.SerializeToString,
                 response_deserializer=oms_dot_v1_dot_order__service__pb2.ListExecutionsResponse.FromString,
                 _registered_method=True)
+        self.OrderEntry = channel.stream_stream(
+                '/oms.v1.OrderService/OrderEntry',
+                request_serializer=oms_dot_v1_dot_order__service__pb2.OrderEntryRequest.SerializeToString,
+                response_deserializer=oms_dot_v1_dot_order__service__pb2.OrderEntryResponse.FromString,
+                _registered_method=True)
 
 
 class OrderServiceServicer:
@@ -155,6 +160,19 @@ class OrderServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def OrderEntry(self, request_iterator, context):
+        """OrderEntry keeps one stream open for order entry, as a FIX session does. Each
+        request submits, cancels or replaces an order with the same validation, access,
+        idempotency, risk and durability as the unary call; each answer is sent after the
+        change is committed, in completion order, tagged with the request's correlation_id.
+        The server works on a bounded number of requests per stream at once and reads no
+        further until one is answered, so a client that sends faster is held back by flow
+        control.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrderServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -202,6 +220,11 @@ def add_OrderServiceServicer_to_server(servicer, server):
                     servicer.ListExecutions,
                     request_deserializer=oms_dot_v1_dot_order__service__pb2.ListExecutionsRequest.FromString,
                     response_serializer=oms_dot_v1_dot_order__service__pb2.ListExecutionsResponse.SerializeToString,
+            ),
+            'OrderEntry': grpc.stream_stream_rpc_method_handler(
+                    servicer.OrderEntry,
+                    request_deserializer=oms_dot_v1_dot_order__service__pb2.OrderEntryRequest.FromString,
+                    response_serializer=oms_dot_v1_dot_order__service__pb2.OrderEntryResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -449,6 +472,33 @@ class OrderService:
             '/oms.v1.OrderService/ListExecutions',
             oms_dot_v1_dot_order__service__pb2.ListExecutionsRequest.SerializeToString,
             oms_dot_v1_dot_order__service__pb2.ListExecutionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OrderEntry(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/oms.v1.OrderService/OrderEntry',
+            oms_dot_v1_dot_order__service__pb2.OrderEntryRequest.SerializeToString,
+            oms_dot_v1_dot_order__service__pb2.OrderEntryResponse.FromString,
             options,
             channel_credentials,
             insecure,

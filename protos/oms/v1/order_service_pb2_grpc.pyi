@@ -44,6 +44,15 @@ class OrderServiceStub:
     """
     ListExecutions: _aio.UnaryUnaryMultiCallable[_order_service_pb2.ListExecutionsRequest, _order_service_pb2.ListExecutionsResponse]
     """ListExecutions lists an account's fills, newest first."""
+    OrderEntry: _aio.StreamStreamMultiCallable[_order_service_pb2.OrderEntryRequest, _order_service_pb2.OrderEntryResponse]
+    """OrderEntry keeps one stream open for order entry, as a FIX session does. Each
+    request submits, cancels or replaces an order with the same validation, access,
+    idempotency, risk and durability as the unary call; each answer is sent after the
+    change is committed, in completion order, tagged with the request's correlation_id.
+    The server works on a bounded number of requests per stream at once and reads no
+    further until one is answered, so a client that sends faster is held back by flow
+    control.
+    """
 
 class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
     """OrderService submits, amends, cancels and queries orders, and streams
@@ -129,5 +138,20 @@ class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _aio.ServicerContext[_order_service_pb2.ListExecutionsRequest, _abc.Awaitable[_order_service_pb2.ListExecutionsResponse]],
     ) -> _abc.Awaitable[_order_service_pb2.ListExecutionsResponse]:
         """ListExecutions lists an account's fills, newest first."""
+
+    @_abc_1.abstractmethod
+    def OrderEntry(
+        self,
+        request_iterator: _abc.AsyncIterator[_order_service_pb2.OrderEntryRequest],
+        context: _aio.ServicerContext[_abc.AsyncIterator[_order_service_pb2.OrderEntryRequest], _abc.AsyncIterator[_order_service_pb2.OrderEntryResponse]],
+    ) -> _abc.AsyncIterator[_order_service_pb2.OrderEntryResponse]:
+        """OrderEntry keeps one stream open for order entry, as a FIX session does. Each
+        request submits, cancels or replaces an order with the same validation, access,
+        idempotency, risk and durability as the unary call; each answer is sent after the
+        change is committed, in completion order, tagged with the request's correlation_id.
+        The server works on a bounded number of requests per stream at once and reads no
+        further until one is answered, so a client that sends faster is held back by flow
+        control.
+        """
 
 def add_OrderServiceServicer_to_server(servicer: OrderServiceServicer, server: _aio.Server) -> None: ...
