@@ -156,7 +156,9 @@ class Authenticator:
         bidi = _bidi_behavior(handler)
         if bidi is not None:
             return grpc.stream_stream_rpc_method_handler(
-                self._wrap_bidi(bidi),
+                # the same wrapper: one authentication and one stream slot for the
+                # whole stream; the servicer checks each request's access
+                self._wrap_stream(bidi, method),
                 request_deserializer=deserializer,
                 response_serializer=handler.response_serializer,
             )
@@ -204,7 +206,8 @@ class Authenticator:
         return wrapped
 
     def _wrap_stream(self, behavior: StreamBehavior, method: str) -> StreamBehavior:
-        """A streaming handler written as a coroutine that sends with ``context.write``."""
+        """A streaming handler written as a coroutine that sends with ``context.write``
+        (server-streaming, or bidirectional: then ``request`` is the request iterator)."""
 
         async def wrapped(request: Any, context: Context) -> None:
             if isinstance(request, UndecodableRequest):
@@ -220,20 +223,6 @@ class Authenticator:
                     await behavior(request, context)
             except ResourceExhaustedError as exc:
                 await abort(context, exc)
-
-        return wrapped
-
-    def _wrap_bidi(self, behavior: StreamBehavior) -> StreamBehavior:
-        """A bidirectional handler: the caller is authenticated once, for the whole stream;
-        each request's access is checked by the servicer."""
-
-        async def wrapped(requests: Any, context: Context) -> None:
-            try:
-                principal = self._authenticate(context)
-            except UnauthenticatedError as exc:
-                await context.abort(grpc.StatusCode.UNAUTHENTICATED, exc.message)
-            _current.set(principal)
-            await behavior(requests, context)
 
         return wrapped
 

@@ -54,6 +54,7 @@ REQUESTS: dict[str, Callable[[], Message]] = {
     "StreamExecutionReports": lambda: o.StreamExecutionReportsRequest(account_id="ACC1"),
     "CancelAllOrders": lambda: o.CancelAllOrdersRequest(account_id="ACC1", symbol="MSFT"),
     "ListExecutions": lambda: o.ListExecutionsRequest(account_id="ACC1"),
+    "OrderEntry": lambda: o.OrderEntryRequest(correlation_id="m", submit=limit_buy("matrix-e")),
     "CreateAccount": lambda: a.CreateAccountRequest(account_id="NEWACC"),
     "Deposit": lambda: a.DepositRequest(account_id="ACC1", amount="1"),
     "GetAccount": lambda: a.GetAccountRequest(account_id="ACC1"),
@@ -95,6 +96,8 @@ async def call(
         "response_deserializer": response_type.FromString,
     }
     try:
+        if method == "OrderEntry":  # bidirectional: each request's refusal is its answer
+            return await _entry_call(oms.channel.stream_stream(path, **kwargs), request, metadata)
         if streaming:
             stream = oms.channel.unary_stream(path, **kwargs)(request, metadata=metadata)
             await asyncio.wait_for(stream.read(), 5)
@@ -103,6 +106,18 @@ async def call(
             await oms.channel.unary_unary(path, **kwargs)(request, metadata=metadata, timeout=5)
     except grpc.aio.AioRpcError as exc:
         return exc.code()
+    return grpc.StatusCode.OK
+
+
+async def _entry_call(
+    entry: grpc.aio.StreamStreamMultiCallable, request: Message, metadata: tuple
+) -> grpc.StatusCode:
+    """The status of one OrderEntry request: the stream's own, else its answer's."""
+    stream = entry(iter([request]), metadata=metadata, timeout=5)
+    answer = await asyncio.wait_for(stream.read(), 5)
+    stream.cancel()
+    if answer.HasField("error"):
+        return next(c for c in grpc.StatusCode if c.value[0] == answer.error.code)
     return grpc.StatusCode.OK
 
 
