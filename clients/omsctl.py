@@ -2,7 +2,17 @@
 
     omsctl submit AAPL buy 100 --limit 190.00 --account ACC1
     omsctl list --account ACC1 --state new --all --json
-    omsctl watch --account ACC1 --from-sequence 0        # Ctrl-C exits 0
+    omsctl submit AAPL buy 100 --type market --wait       # fills as they come
+    omsctl watch --account ACC1                           # from now; Ctrl-C exits 0
+    omsctl watch --account ACC1 --from-sequence 0         # replay everything, then live
+    source <(omsctl completion bash)                      # shell completion
+
+Run bare, omsctl lists its commands (exit 2). Human output names enums without their
+prefixes (BUY, LIMIT, PARTIALLY_FILLED) and prints prices at the instrument's tick
+(190.10, not 190.1); ``--json`` prints the API's messages as they are.
+
+``watch`` starts at now: it asks the stream for a sequence past the account's head,
+and the server's OUT_OF_RANGE refusal names the head (ErrorInfo ``last_sequence``).
 
 Global options (before or after the command): ``--target`` (default ``OMS_GRPC_ADDR``
 or 127.0.0.1:50051), ``--token`` (default ``OMS_TOKEN``), ``--json``, ``--timeout``,
@@ -25,14 +35,17 @@ import base64
 import binascii
 import contextlib
 import json
+import math
 import os
 import re
 import sys
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+import grpc
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 from rich.console import Console
@@ -64,7 +77,18 @@ STRATEGIES = ("best_price", "liquidity", "direct")
 STATES = tuple(n.removeprefix("ORDER_STATE_").lower() for n in common_pb2.OrderState.keys()[1:])
 #: Commands whose Ctrl-C is the normal way out.
 FOLLOWING_COMMANDS = ("watch", "quotes")
+#: Commands whose human output shows prices (they load the instruments' ticks first).
+PRICED_COMMANDS = ("submit", "cancel", "replace", "get", "list", "events", "fills", "watch")
+#: A from_sequence past any account's head: the refusal names the head (``watch`` from now).
+FAR_PAST_HEAD_SEQUENCE = 2**62
+#: States after which an order changes no more (``submit --wait`` stops there).
+FINAL_STATES = frozenset(
+    common_pb2.OrderState.Value(f"ORDER_STATE_{n}")
+    for n in ("FILLED", "CANCELED", "REPLACED", "REJECTED", "EXPIRED")
+)
+SHELLS = ("bash",)
 
+ACCOUNT_HELP = "default: OMS_ACCOUNT, else the token's only account"
 EPILOG = """\
 token: --token, else OMS_TOKEN; for local development, with neither set, omsctl mints
 a one-hour admin token from OMS_AUTH_SECRET or .oms/auth_secret (written by `oms up`).
@@ -85,8 +109,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: 0 after --help, 2 on bad usage
         return int(exc.code or 0) if isinstance(exc.code, int | None) else EXIT_USAGE
-    if getattr(args, "handler", None) is None:
-        parser.print_usage(sys.stderr)
+    if args.command == "completion":
+        print(completion_script(parser, args.shell), end="")
+        return EXIT_OK
+    if getattr(args, "handler", None) is None:  # bare: the command list, on stderr
+        parser.print_help(sys.stderr)
         return EXIT_USAGE
     out = Output(as_json=args.json)
     try:
@@ -106,8 +133,32 @@ async def _run(args: argparse.Namespace, token: str, out: Output) -> int:
     async with OmsClient(
         args.target, token, tls=_tls(args.tls_ca), timeout_s=args.timeout
     ) as client:
+        if not out.as_json and args.command in PRICED_COMMANDS:
+            out.ticks = await load_ticks(client)
         await args.handler(client, args, out)
     return EXIT_OK
+
+
+def non_negative(text: str) -> int:
+    """An argparse type: a whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds, more than 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
+    return value
 
 
 # -- the command line ----------------------------------------------------------------------
@@ -135,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     _stream_and_market_commands(command)
     _account_commands(sub.add_parser("accounts", help="create, fund and show accounts"), common)
     _admin_commands(command)
+    p = sub.add_parser("completion", help="print a shell completion script")
+    p.add_argument("shell", choices=SHELLS, help="source <(omsctl completion bash)")
+    p.set_defaults(handler=None)
     return parser
 
 
@@ -155,7 +209,7 @@ def _global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=positive_seconds,
         default=default(DEFAULT_TIMEOUT_S),
         help="deadline of each call, seconds",
     )
@@ -164,86 +218,109 @@ def _global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
 
 def _order_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     p = command("submit", cmd_submit, "submit an order")
-    p.add_argument("symbol")
-    p.add_argument("side", type=str.lower, choices=SIDES)
-    p.add_argument("quantity")
+    p.add_argument("symbol", help="instrument, e.g. AAPL")
+    p.add_argument("side", type=str.lower, choices=SIDES, help="buy or sell")
+    p.add_argument("quantity", help="shares, a multiple of the lot size")
     p.add_argument("--limit", help="limit price")
-    p.add_argument("--stop", help="stop price")
-    p.add_argument("--type", type=str.lower, choices=ORDER_TYPES, help="default: from prices")
-    p.add_argument("--tif", type=str.lower, choices=TIFS, default="day")
+    p.add_argument("--stop", help="stop (trigger) price")
+    p.add_argument(
+        "--type",
+        type=str.lower,
+        choices=ORDER_TYPES,
+        help="default: limit with --limit, stop with --stop; a market order needs --type market",
+    )
+    p.add_argument("--tif", type=str.lower, choices=TIFS, default="day", help="time in force")
     p.add_argument(
         "--expire-time",
         help="when a gtd order expires: ISO-8601 (UTC unless it has an offset) or +duration "
         "such as +90s, +30m, +1h30m, +2d",
     )
-    p.add_argument("--strategy", type=str.lower, choices=STRATEGIES)
+    p.add_argument("--strategy", type=str.lower, choices=STRATEGIES, help="how to route")
     p.add_argument("--venue", default="", help="venue for direct routing")
-    p.add_argument("--account")
-    p.add_argument("--client-order-id")
+    p.add_argument("--account", help=ACCOUNT_HELP)
+    p.add_argument("--client-order-id", help="your id of the order (makes retries safe)")
+    p.add_argument(
+        "--wait", action="store_true", help="show fills as they come until the order is final"
+    )
     p = command("cancel", cmd_cancel, "cancel an order")
-    p.add_argument("order_id")
+    p.add_argument("order_id", help="the order's id")
     p = command("cancel-all", cmd_cancel_all, "mass cancel: every working order of an account")
-    p.add_argument("--account")
+    p.add_argument("--account", help=ACCOUNT_HELP)
     p.add_argument("--symbol", default="", help="only this instrument's orders")
     p.add_argument("--side", type=str.lower, choices=SIDES, help="only this side's orders")
     p = command("replace", cmd_replace, "change an order's quantity and/or limit price")
-    p.add_argument("order_id")
-    p.add_argument("--qty", dest="quantity")
-    p.add_argument("--limit")
+    p.add_argument("order_id", help="the order's id")
+    p.add_argument("--qty", dest="quantity", help="new total quantity")
+    p.add_argument("--limit", help="new limit price")
     p.add_argument("--client-order-id", help="id of the new order (makes retries safe)")
     p = command("get", cmd_get, "show one order")
-    p.add_argument("order_id")
+    p.add_argument("order_id", help="the order's id")
     p = command("list", cmd_list, "list an account's orders, newest first")
-    p.add_argument("--account")
-    p.add_argument("--state", type=str.lower, choices=STATES, action="append", default=[])
-    p.add_argument("--symbol", default="")
-    p.add_argument("--page-size", type=int, default=0)
-    p.add_argument("--page-token", default="")
-    p.add_argument("--all", action="store_true", help="every page")
+    p.add_argument("--account", help=ACCOUNT_HELP)
+    p.add_argument(
+        "--state",
+        type=str.lower,
+        choices=STATES,
+        action="append",
+        default=[],
+        help="only orders in this state (repeat for several)",
+    )
+    p.add_argument("--symbol", default="", help="only this instrument's orders")
+    _paging(p)
     p = command("events", cmd_events, "the audit trail of one order")
-    p.add_argument("order_id")
+    p.add_argument("order_id", help="the order's id")
     p = command("fills", cmd_fills, "an account's fills, newest first")
-    p.add_argument("--account")
+    p.add_argument("--account", help=ACCOUNT_HELP)
     p.add_argument("--order", default="", help="only this order's fills")
-    p.add_argument("--symbol", default="")
-    p.add_argument("--page-size", type=int, default=0)
-    p.add_argument("--page-token", default="")
-    p.add_argument("--all", action="store_true", help="every page")
+    p.add_argument("--symbol", default="", help="only this instrument's fills")
+    _paging(p)
     p = command("quality", cmd_quality, "execution quality: router vs best single venue")
-    p.add_argument("--account")
-    p.add_argument("--symbol", default="")
+    p.add_argument("--account", help=ACCOUNT_HELP)
+    p.add_argument("--symbol", default="", help="only this instrument's orders")
+
+
+def _paging(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--page-size", type=non_negative, default=0, help="rows per page (0: the server's)"
+    )
+    p.add_argument("--page-token", default="", help="the page after this (printed as 'more')")
+    p.add_argument("--all", action="store_true", help="every page")
 
 
 def _stream_and_market_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     p = command("watch", cmd_watch, "follow execution reports live (resumes after breaks)")
-    p.add_argument("--account")
-    p.add_argument("--from-sequence", type=int, default=0, help="replay after this sequence")
-    p.add_argument("--max-reports", type=int, help="stop after this many reports")
-    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--account", help=ACCOUNT_HELP)
+    p.add_argument(
+        "--from-sequence",
+        type=non_negative,
+        help="replay the reports after this sequence (0: all), then follow; default: from now",
+    )
+    p.add_argument("--max-reports", type=non_negative, help="stop after this many reports")
+    p.add_argument("--duration", type=positive_seconds, help="stop after this many seconds")
     p = command("quotes", cmd_quotes, "consolidated and per-venue best bid and offer")
-    p.add_argument("symbols", nargs="+", metavar="SYMBOL")
+    p.add_argument("symbols", nargs="+", metavar="SYMBOL", help="instruments, e.g. AAPL MSFT")
     p.add_argument("--follow", action="store_true", help="stream quote updates")
-    p.add_argument("--max-updates", type=int, help="with --follow: stop after this many")
+    p.add_argument("--max-updates", type=non_negative, help="with --follow: stop after this many")
     command("instruments", cmd_instruments, "list tradable instruments")
 
 
 def _account_commands(accounts: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     sub = accounts.add_subparsers(dest="account_command", metavar="ACTION", required=True)
     p = sub.add_parser("create", parents=[common], help="open an account")
-    p.add_argument("account_id")
+    p.add_argument("account_id", help="the new account's id")
     p.set_defaults(handler=cmd_account_create)
     p = sub.add_parser("deposit", parents=[common], help="add cash")
-    p.add_argument("account_id")
-    p.add_argument("amount")
+    p.add_argument("account_id", help="the account's id")
+    p.add_argument("amount", help="cash to add, e.g. 100000.00")
     p.set_defaults(handler=cmd_account_deposit)
     p = sub.add_parser("show", parents=[common], help="cash, reserved cash, positions, limits")
-    p.add_argument("account_id", nargs="?")
+    p.add_argument("account_id", nargs="?", help=ACCOUNT_HELP)
     p.set_defaults(handler=cmd_account_show)
     p = sub.add_parser("limits", parents=[common], help="change the risk limits given")
-    p.add_argument("account_id")
-    p.add_argument("--max-order-quantity")
-    p.add_argument("--max-order-notional")
-    p.add_argument("--price-collar-bps")
+    p.add_argument("account_id", help="the account's id")
+    p.add_argument("--max-order-quantity", help="largest quantity of one order")
+    p.add_argument("--max-order-notional", help="largest quantity x price of one order")
+    p.add_argument("--price-collar-bps", help="farthest a limit may be from the reference")
     p.add_argument(
         "--restricted",
         dest="restricted_symbols",
@@ -258,9 +335,15 @@ def _account_commands(accounts: argparse.ArgumentParser, common: argparse.Argume
         const=[],
         help="clear the restricted list",
     )
-    p.add_argument("--max-orders-per-second", type=int)
-    p.add_argument("--allow-short", action=argparse.BooleanOptionalAction)
-    p.add_argument("--duplicate-window-ms", type=int)
+    p.add_argument("--max-orders-per-second", type=non_negative, help="orders a second, at most")
+    p.add_argument(
+        "--allow-short", action=argparse.BooleanOptionalAction, help="may sell what it lacks"
+    )
+    p.add_argument(
+        "--duplicate-window-ms",
+        type=non_negative,
+        help="refuse a same order repeated within this many milliseconds",
+    )
     p.set_defaults(handler=cmd_account_limits)
 
 
@@ -271,7 +354,7 @@ def _admin_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     ):
         p = command(name, handler, text)
         which = p.add_mutually_exclusive_group(required=True)
-        which.add_argument("--account")
+        which.add_argument("--account", help="this account only")
         which.add_argument("--all", action="store_true", help="every account")
         if name == "halt":
             p.add_argument("--reason", default="", help="for the audit trail")
@@ -283,8 +366,13 @@ def _admin_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
 
 
 async def cmd_submit(client: OmsClient, args: argparse.Namespace, out: Output) -> None:
+    if args.limit is None and args.stop is None and args.type is None:
+        raise UsageError("submit needs --limit PRICE, or --type market for a market order")
+    account_id = account_of(args)
+    # --wait: the head before the order exists, so none of its reports is missed
+    after = await head_sequence(client, account_id) if args.wait else 0
     order = await client.submit_order(
-        account_id=account_of(args),
+        account_id=account_id,
         symbol=args.symbol,
         side=args.side,
         quantity=args.quantity,
@@ -298,6 +386,39 @@ async def cmd_submit(client: OmsClient, args: argparse.Namespace, out: Output) -
         expire_time=parse_expire_time(args.expire_time) if args.expire_time else None,
     )
     out.order(order)
+    if args.wait and order.state not in FINAL_STATES:
+        await _wait_until_final(client.reports(account_id, after), order.order_id, out)
+
+
+async def _wait_until_final(
+    reports: AsyncGenerator[order_pb2.ExecutionReport, None], order_id: str, out: Output
+) -> None:
+    """Show ``order_id``'s reports until one leaves it in a final state."""
+    try:
+        async for report in reports:
+            if report.order_id != order_id:
+                continue
+            out.report(report)
+            if report.order_state in FINAL_STATES:
+                return
+    finally:
+        await reports.aclose()
+
+
+async def head_sequence(client: OmsClient, account_id: str) -> int:
+    """The account's last report sequence: the stream refuses to start past it and says
+    where it is (ErrorInfo ``last_sequence``)."""
+    reports = client.reports(account_id, FAR_PAST_HEAD_SEQUENCE)
+    try:
+        await anext(reports)
+    except OmsError as exc:
+        head = exc.metadata.get("last_sequence", "")
+        if exc.reason == "SEQUENCE_PAST_HEAD" and head.isdigit():
+            return int(head)
+        raise
+    finally:
+        await reports.aclose()
+    raise OmsError("the stream started past the account's head", code=grpc.StatusCode.INTERNAL)
 
 
 def parse_expire_time(text: str, now: datetime | None = None) -> datetime:
@@ -386,7 +507,11 @@ async def cmd_events(client: OmsClient, args: argparse.Namespace, out: Output) -
 
 
 async def cmd_watch(client: OmsClient, args: argparse.Namespace, out: Output) -> None:
-    reports = client.reports(account_of(args), args.from_sequence)
+    account_id = account_of(args)
+    start = args.from_sequence
+    if start is None:
+        start = await head_sequence(client, account_id)
+    reports = client.reports(account_id, start)
     await _follow(reports, out.report, args.max_reports, args.duration)
 
 
@@ -470,6 +595,58 @@ async def _follow(
         await items.aclose()
 
 
+def completion_script(parser: argparse.ArgumentParser, shell: str) -> str:
+    """A ``shell`` completion script of the parser's commands and their options."""
+    assert shell == "bash"
+    commands = _subcommands(parser)
+    cases = "".join(
+        f'        "{name}") words="{" ".join(_words(sub))}" ;;\n' for name, sub in commands.items()
+    )
+    return BASH_COMPLETION.format(
+        commands=" ".join(commands), globals=" ".join(_words(parser)), cases=cases
+    )
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The parser's commands; a group (``accounts``) as ``accounts ACTION`` too."""
+    found: dict[str, argparse.ArgumentParser] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found[name] = sub
+                found |= {f"{name}_{k}": v for k, v in _subcommands(sub).items()}
+    return found
+
+
+def _words(parser: argparse.ArgumentParser) -> list[str]:
+    """What may follow a command: its options, and its choices or actions."""
+    words: list[str] = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            words += list(action.choices)
+        elif action.option_strings:
+            words += [o for o in action.option_strings if o.startswith("--")]
+        elif action.choices:
+            words += [str(c) for c in action.choices]
+    return words
+
+
+BASH_COMPLETION = """\
+# omsctl bash completion: source <(omsctl completion bash)
+_omsctl() {{
+    local cur=${{COMP_WORDS[COMP_CWORD]}} key="" next words="{globals}" i
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        next=${{key:+${{key}}_}}${{COMP_WORDS[i]}}
+        case " {commands} " in *" $next "*) key=$next ;; esac
+    done
+    case "$key" in
+{cases}    esac
+    COMPREPLY=($(compgen -W "$words" -- "$cur"))
+}}
+complete -F _omsctl omsctl
+"""
+
+
 # -- token, account, TLS -------------------------------------------------------------------
 
 
@@ -550,11 +727,72 @@ def enum_name(enum: Any, prefix: str, number: int) -> str:
         return str(number)
 
 
+#: Fields of the API's messages that hold a price (shown at the instrument's tick).
+PRICE_FIELDS = frozenset({"limit_price", "stop_price", "avg_price", "last_price"})
+
+
+def at_tick(price: str, tick: str | None) -> str:
+    """``price`` with at least the decimals of ``tick`` (190.1 at 0.01: 190.10); a finer
+    price (an average) keeps its digits; no tick, or not a number: as given."""
+    if not price or not tick:
+        return price
+    try:
+        value, step = Decimal(price), Decimal(tick)
+    except InvalidOperation:
+        return price
+    places = max(-int(step.normalize().as_tuple().exponent), 0)
+    exponent = int(value.normalize().as_tuple().exponent)
+    return price if -exponent > places else f"{value:.{places}f}"
+
+
+def human_fields(message: Message, ticks: dict[str, str]) -> dict[str, str]:
+    """A message's fields for people: enums without their prefix, prices at the tick."""
+    data = as_dict(message)
+    tick = ticks.get(str(data.get("symbol", "")))
+    shown: dict[str, str] = {}
+    for field in message.DESCRIPTOR.fields:
+        value = data.get(field.name)
+        if field.enum_type is not None and isinstance(value, str):
+            prefix = field.enum_type.values[0].name.removesuffix("UNSPECIFIED")
+            shown[field.name] = value.removeprefix(prefix)
+        elif field.name in PRICE_FIELDS and isinstance(value, str):
+            shown[field.name] = at_tick(value, tick)
+        elif field.name in data:
+            shown[field.name] = str(value)
+    return shown
+
+
+async def load_ticks(client: OmsClient) -> dict[str, str]:
+    """Each instrument's tick size, by symbol (empty when they cannot be listed)."""
+    try:
+        return {i.symbol: i.tick_size for i in await client.list_instruments()}
+    except OmsError:
+        return {}
+
+
+def is_nonzero(quantity: str) -> bool:
+    """Whether a decimal string from the API is a quantity other than zero."""
+    try:
+        return bool(quantity) and Decimal(quantity) != 0
+    except InvalidOperation:
+        return bool(quantity)
+
+
+def utc_time(when: Any) -> str:
+    """A protobuf Timestamp as ISO-8601 UTC to the millisecond ("" when unset)."""
+    if not when.seconds and not when.nanos:
+        return ""
+    stamp: datetime = when.ToDatetime(tzinfo=UTC)
+    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 class Output:
     """Rich tables for people, JSON for programs (one object; JSON lines when following)."""
 
     def __init__(self, *, as_json: bool) -> None:
         self.as_json = as_json
+        #: Tick size by symbol, loaded once per run by commands that show prices.
+        self.ticks: dict[str, str] = {}
         wide = not sys.stdout.isatty() and "COLUMNS" not in os.environ
         self.console = Console(
             file=sys.stdout, highlight=False, width=PIPE_WIDTH_CHARS if wide else None
@@ -586,8 +824,8 @@ class Output:
         if self.as_json:
             return self.json(as_dict(order))
         table = Table("field", "value", title=f"order {order.order_id}", show_header=False)
-        for key, value in as_dict(order).items():
-            table.add_row(key, str(value))
+        for key, value in human_fields(order, self.ticks).items():
+            table.add_row(key, value)
         self.console.print(table)
 
     def orders(self, orders: list[order_pb2.Order], *, next_page_token: str) -> None:
@@ -599,12 +837,14 @@ class Output:
             "cum", "avg", title=f"{len(orders)} orders",
         )  # fmt: skip
         for o in orders:
+            tick = self.ticks.get(o.symbol)
             table.add_row(
                 o.order_id, o.client_order_id, o.symbol,
                 enum_name(common_pb2.Side, "SIDE_", o.side),
                 enum_name(common_pb2.OrderType, "ORDER_TYPE_", o.order_type),
-                o.quantity, o.limit_price,
-                enum_name(common_pb2.OrderState, "ORDER_STATE_", o.state), o.cum_qty, o.avg_price,
+                o.quantity, at_tick(o.limit_price, tick),
+                enum_name(common_pb2.OrderState, "ORDER_STATE_", o.state), o.cum_qty,
+                at_tick(o.avg_price, tick),
             )  # fmt: skip
         self.console.print(table)
         if next_page_token:
@@ -618,11 +858,12 @@ class Output:
             title=f"{len(events)} events",
         )  # fmt: skip
         for e in events:
+            tick = self.ticks.get(e.symbol)
             table.add_row(
                 str(e.sequence), enum_name(common_pb2.ExecType, "EXEC_TYPE_", e.exec_type),
                 enum_name(common_pb2.OrderState, "ORDER_STATE_", e.order_state),
-                f"{e.last_qty}@{e.last_price}", e.last_venue, e.cum_qty, e.leaves_qty,
-                e.avg_price, e.text,
+                f"{e.last_qty}@{at_tick(e.last_price, tick)}", e.last_venue, e.cum_qty,
+                e.leaves_qty, at_tick(e.avg_price, tick), e.text,
             )  # fmt: skip
         self.console.print(table)
 
@@ -639,7 +880,7 @@ class Output:
             table.add_row(
                 f.transact_time.ToDatetime().strftime("%H:%M:%S.%f")[:-3], f.exec_id,
                 f.symbol, enum_name(common_pb2.Side, "SIDE_", f.side), f.last_qty,
-                f.last_price, f.venue, f.fee,
+                at_tick(f.last_price, self.ticks.get(f.symbol)), f.venue, f.fee,
                 enum_name(common_pb2.Liquidity, "LIQUIDITY_", f.liquidity), f.venue_exec_id,
             )  # fmt: skip
         self.console.print(table)
@@ -654,10 +895,14 @@ class Output:
         side = enum_name(common_pb2.Side, "SIDE_", r.side)
         venue = f" {r.last_venue}" if r.last_venue else ""
         text = f"  {r.text}" if r.text else ""
+        tick = self.ticks.get(r.symbol)
+        filled = is_nonzero(r.last_qty)
+        last = f" last {r.last_qty}@{at_tick(r.last_price, tick)}{venue}" if filled else ""
+        avg = at_tick(r.avg_price, tick) if is_nonzero(r.cum_qty) else "-"
+        when = utc_time(r.transact_time) or "-"
         self.console.print(
-            f"#{r.sequence} {r.order_id} {r.symbol} {side} {exec_type} -> {state} "
-            f"last {r.last_qty}@{r.last_price}{venue} cum {r.cum_qty} leaves {r.leaves_qty} "
-            f"avg {r.avg_price}{text}",
+            f"{when} #{r.sequence} {r.order_id} {r.symbol} {side} exec={exec_type} "
+            f"state={state}{last} cum {r.cum_qty} leaves {r.leaves_qty} avg {avg}{text}",
             markup=False,
         )
 

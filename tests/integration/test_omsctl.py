@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -92,7 +93,8 @@ async def test_human_output_is_tables(omsctl: Omsctl) -> None:
     order = await submit(omsctl, "--client-order-id", "human-1")
     got = await omsctl("get", order["order_id"])
     assert got.code == EXIT_OK
-    assert order["order_id"] in got.out and "ORDER_STATE_NEW" in got.out
+    assert order["order_id"] in got.out and "ORDER_STATE_NEW" not in got.out
+    assert "│ NEW " in got.out and "│ 190.00 " in got.out  # no enum prefix; at AAPL's tick
     listed = await omsctl("list")
     assert "human-1" in listed.out and "1 orders" in listed.out
     events = await omsctl("events", order["order_id"])
@@ -186,7 +188,9 @@ async def test_watch_replays_from_a_sequence_as_json_lines(omsctl: Omsctl) -> No
 
 
 async def test_watch_follows_live_reports(omsctl: Omsctl, sdk: OmsClient) -> None:
-    watch = asyncio.create_task(omsctl("--json", "watch", "--max-reports", "4"))
+    watch = asyncio.create_task(
+        omsctl("--json", "watch", "--from-sequence", "0", "--max-reports", "4")
+    )
     order = dict(account_id="ACC1", symbol="AAPL", side="buy", quantity="1", limit_price="190")
     first = await sdk.submit_order(**order)  # type: ignore[arg-type]
     await sdk.cancel_order(first.order_id)
@@ -207,9 +211,11 @@ async def test_watch_human_lines_and_duration_bound(omsctl: Omsctl) -> None:
     order = await submit(
         omsctl,
     )
-    run = await omsctl("watch", "--duration", "0.5")
+    run = await omsctl("watch", "--from-sequence", "0", "--duration", "0.5")
     assert run.code == EXIT_OK, run.err
-    assert run.out.startswith(f"#1 {order['order_id']} AAPL BUY NEW -> NEW")
+    when, rest = run.out.split(" ", 1)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", when), when
+    assert rest.startswith(f"#1 {order['order_id']} AAPL BUY exec=NEW state=NEW cum 0")
 
 
 async def test_ctrl_c_ends_watch_with_exit_0(oms_sqlite: RunningOms, omsctl: Omsctl) -> None:
@@ -219,7 +225,7 @@ async def test_ctrl_c_ends_watch_with_exit_0(oms_sqlite: RunningOms, omsctl: Oms
     )
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "clients.omsctl", "--target", oms_sqlite.app.address,
-        "--token", TRADER, "--json", "watch",
+        "--token", TRADER, "--json", "watch", "--from-sequence", "0",
         cwd=REPO_ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:

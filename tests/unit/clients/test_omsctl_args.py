@@ -61,6 +61,9 @@ def test_target_defaults_to_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
         ["halt", "--all", "--account", "ACC1"],
         ["accounts"],
         ["watch", "--max-reports", "many"],
+        ["watch", "--from-sequence", "-1"],
+        ["list", "--page-size", "-5"],
+        ["get", "O1", "--timeout", "0"],
     ],
 )
 def test_bad_usage_exits_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
