@@ -70,6 +70,9 @@ MAX_FOLLOW_RETRY_S: Final = 30.0
 #: Refusals that mean the token no longer opens this session.
 _TOKEN_REFUSED: Final = frozenset({grpc.StatusCode.UNAUTHENTICATED})
 _DROP_COPY_TEXT: Final = "this is a drop copy session: it is read-only"
+#: The ordering key of a mass cancel: it waits for everything before it, and everything
+#: after it waits for it.
+_EVERYTHING: Final = "\x00mass-cancel"
 
 
 class _Refusal(Exception):
@@ -109,6 +112,8 @@ class FixSession:
         #: The token of the next Logon, and its grant (or the refusal QuickFIX is to send).
         self._pending: tuple[str, Grant | str] | None = None
         self._grant: Grant | None = None
+        #: Grants of earlier logons, whose clients close once their requests are done.
+        self._superseded: list[Grant] = []
         self._followers: dict[str, asyncio.Task[None]] = {}
         self._tails: dict[str, asyncio.Task[None]] = {}
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -119,13 +124,11 @@ class FixSession:
 
     def expect_logon(self, grant: Grant) -> None:
         """The front verified ``grant``: the next Logon with its token may pass."""
-        with self._lock:
-            self._pending = (grant.token, grant)
+        self._expect((grant.token, grant))
 
     def expect_refusal(self, token: str, text: str) -> None:
         """The next Logon (with ``token``) is refused by QuickFIX, with ``text``."""
-        with self._lock:
-            self._pending = (token, text)
+        self._expect((token, text))
 
     def check_logon(self, password: str) -> str:
         """On QuickFIX's thread: "" to let the Logon in, else the Logout text."""
@@ -135,6 +138,8 @@ class FixSession:
                 return "log on through the gateway's address with a valid token"
             if isinstance(pending[1], str):
                 return pending[1]
+            if self._grant is not None:
+                self._superseded.append(self._grant)
             self._grant = pending[1]
             return ""
 
@@ -151,6 +156,10 @@ class FixSession:
         log.info("FIX session %s logged on (%s)", self.comp_id, grant.principal.subject)
         for account in self._followed_accounts(grant):
             self._follow(account)
+        with self._lock:
+            superseded, self._superseded = self._superseded, []
+        if superseded:
+            asyncio.get_running_loop().create_task(self._retire(superseded))
 
     def logged_out(self) -> None:
         if self._followers:
@@ -172,12 +181,13 @@ class FixSession:
             self._refuse(inbound.request, "the gateway is busy: send again shortly")
             return
         keys = _keys(inbound.request)
-        waits = list(self._tails.values()) if keys is None else _present(self._tails, keys)
+        everything = keys == (_EVERYTHING,)
+        waits = list(self._tails.values()) if everything else _present(self._tails, keys)
         task = asyncio.get_running_loop().create_task(self._after(waits, inbound.request, grant))
         self._in_flight.add(task)
-        for key in keys or ():
+        for key in keys:
             self._tails[key] = task
-        task.add_done_callback(lambda done: self._finished(done, keys or ()))
+        task.add_done_callback(lambda done: self._finished(done, keys))
 
     def stored_report(self, account: str, sequence: int) -> None:
         """On QuickFIX's thread: an ExecutionReport of the stream is being stored."""
@@ -196,6 +206,24 @@ class FixSession:
         if self._grant is not None:
             await self._grant.client.close()
         self.cursor.checkpoint(force=True)
+
+    def _expect(self, pending: tuple[str, Grant | str]) -> None:
+        with self._lock:
+            replaced, self._pending = self._pending, pending
+        if replaced is not None and isinstance(replaced[1], Grant):
+            asyncio.get_running_loop().create_task(replaced[1].client.close())
+
+    async def _retire(self, grants: list[Grant]) -> None:
+        """Close the clients of earlier logons once the requests they carry are done."""
+        for task in list(self._in_flight):
+            with contextlib.suppress(BaseException):
+                await task
+        for grant in grants:
+            if grant.client is not self._grant_client():
+                await grant.client.close()
+
+    def _grant_client(self) -> OmsClient | None:
+        return self._grant.client if self._grant is not None else None
 
     # -- requests ----------------------------------------------------------------------------
 
@@ -445,10 +473,10 @@ class FixSession:
             self.cursor.rewind(account)
 
 
-def _keys(request: Request) -> tuple[str, ...] | None:
-    """The ClOrdIDs a request must wait on (None: everything before it)."""
+def _keys(request: Request) -> tuple[str, ...]:
+    """What a request is ordered by: its ClOrdIDs (a mass cancel: everything)."""
     if isinstance(request, MassCancelRequest):
-        return None
+        return (_EVERYTHING,)
     if isinstance(request, NewOrder):
         return (request.cl_ord_id,)
     ref = request.ref
@@ -458,7 +486,8 @@ def _keys(request: Request) -> tuple[str, ...] | None:
 def _present(
     tails: dict[str, asyncio.Task[None]], keys: tuple[str, ...]
 ) -> list[asyncio.Task[None]]:
-    return [tails[key] for key in keys if key in tails]
+    """The earlier requests on ``keys``, and a mass cancel sent before them."""
+    return [tails[key] for key in (*keys, _EVERYTHING) if key in tails]
 
 
 def _cancel_rejected(

@@ -250,3 +250,17 @@ async def test_a_gtd_order_expires_at_its_expire_time(clients: Clients) -> None:
     await desk.send("D", new_order("gtd-1", 10, RESTING, tif="6", ExpireTime=expire))
     (expired,) = await desk.wait_for(final("gtd-1", "C"), timeout_s=15, what="the expiry")
     assert expired[EXEC_TYPE] == "C"
+
+
+async def test_an_order_sent_after_a_mass_cancel_is_not_canceled_by_it(clients: Clients) -> None:
+    desk = await clients.connect("DESK1")
+    await resting_order(desk, "before-mass")
+    await desk.send("q", mass_cancel("mass-4"))
+    await desk.send("D", new_order("after-mass", 10, RESTING))
+    (report,) = await desk.wait_for(lambda m: m.msg_type == "r", what="OrderMassCancelReport")
+    assert report[533] == "1"
+    await desk.wait_for(final("before-mass", "4"), what="the earlier order canceled")
+    await desk.wait_for(exec_type("after-mass", "0"), what="New of the later order")
+    await desk.send("H", status("after-mass"))
+    (later,) = await desk.wait_for(exec_type("after-mass", "I"), what="its status")
+    assert later[ORD_STATUS] == "0"

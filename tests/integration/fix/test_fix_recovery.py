@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from tests.support.fix_messages import (
     POSS_DUP_FLAG,
     new_order,
 )
+from tests.support.fix_raw import RawFix
 from tests.support.fixtures import token
 from tests.support.market import RoutedOms
 from tests.support.waiting import eventually
@@ -100,9 +102,10 @@ async def test_a_gateway_restart_loses_and_repeats_no_report(
     await first.send("D", new_order("r-2", 100, RESTING))
     await first.wait_for(is_report("r-2", "0"), what="New of r-2")
 
+    # (Logged out by the client: jspurefix loses its own number of the Logout it sends
+    # in answer to a gateway that logs it out, and would log on one too low.)
+    await first.logout()
     await gateway.stop()
-    await first.wait_stopped()
-    assert first.of_type("5"), "a stopping gateway logs its sessions out"
     async with OmsClient(routed_oms.target, token()) as api:
         await api.cancel_order(new[ORDER_ID])
         await api.submit_order(
@@ -117,6 +120,18 @@ async def test_a_gateway_restart_loses_and_repeats_no_report(
     await second.wait_for(is_report("r-1", "4"), what="the cancel made while down")
     await second.wait_for(is_report("while-down", "2"), what="the fill made while down")
     assert_each_report_once([first, second], await account_head(routed_oms))
+
+
+async def test_a_stopping_gateway_logs_its_sessions_out(gateway: RunningGateway) -> None:
+    raw = await RawFix(gateway.port, "DESK1").connect()
+    await raw.send(raw.logon(token()))
+    await raw.read_until("A")
+    stopping = asyncio.ensure_future(gateway.stop())
+    logout = await raw.read_until("5")
+    await raw.send(raw.message("5", []))
+    await stopping
+    assert logout[56] == "DESK1"
+    await raw.close()
 
 
 async def test_a_forced_disconnect_then_resend_and_a_poss_dup_order_make_one_order(
