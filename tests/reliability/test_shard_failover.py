@@ -60,6 +60,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Shard
         yield running
     finally:
         assert await running.stop() == 0
+        assert running.left_running == set(), "a child outlived the stack"
 
 
 @pytest_asyncio.fixture(loop_scope="module")

@@ -25,7 +25,7 @@ from oms_server.domain.access import Role
 from oms_server.domain.shards import ShardMap
 from protos.oms.v1 import admin_service_pb2, admin_service_pb2_grpc, common_pb2
 from protos.venue.v1 import venue_pb2 as v
-from tests.integration.test_oms_up import children_of, read_until_ready
+from tests.integration.test_oms_up import children_of, read_until_ready, still_running
 from tests.support.fixtures import TEST_SECRET, token
 from tests.support.process import FRESH_CHANNEL, free_port
 from tests.support.waiting import eventually
@@ -62,6 +62,8 @@ class ShardedStack:
     channel: grpc.aio.Channel | None = None
     #: NATS nodes a test started again itself (it stops them at the end).
     restarted: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    #: Processes of the stack still running after it stopped (none, if it stops cleanly).
+    left_running: set[int] = field(default_factory=set)
 
     @property
     def address(self) -> str:
@@ -106,10 +108,14 @@ class ShardedStack:
             node.wait(STOP_TIMEOUT_S)
         if self.process is None or self.process.returncode is not None:
             return self.process.returncode if self.process else 0
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGCONT)  # nothing left stopped
+        descendants = children_of(self.process.pid)
+        for pid in descendants:  # nothing left stopped
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
         self.process.send_signal(signal.SIGTERM)
-        return await asyncio.wait_for(self.process.wait(), STOP_TIMEOUT_S)
+        code = await asyncio.wait_for(self.process.wait(), STOP_TIMEOUT_S)
+        self.left_running = still_running(descendants)
+        return code
 
     def client(self, *accounts: str, role: Role = Role.TRADER) -> OmsClient:
         return OmsClient(self.address, token(role, accounts))
