@@ -69,6 +69,8 @@ MINTED_TOKEN_TTL_S = 3600
 PIPE_WIDTH_CHARS = 200
 
 SIDES = ("buy", "sell")
+#: The order types omsctl takes, from the API's enum (the server's order-type table names
+#: each by the same suffix: a test holds the two equal).
 ORDER_TYPES = tuple(n.removeprefix("ORDER_TYPE_").lower() for n in common_pb2.OrderType.keys()[1:])
 TIFS = ("day", "gtc", "ioc", "fok", "gtd")
 #: ``--expire-time +1h30m``: a duration from now in days, hours, minutes and seconds.
@@ -222,12 +224,16 @@ def _order_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("side", type=str.lower, choices=SIDES, help="buy or sell")
     p.add_argument("quantity", help="shares, a multiple of the lot size")
     p.add_argument("--limit", help="limit price")
-    p.add_argument("--stop", help="stop (trigger) price")
+    p.add_argument("--stop", help="stop (trigger) price; the touch price of an if-touched order")
+    p.add_argument(
+        "--trailing-offset", help="price distance a trailing_stop's trigger trails the market by"
+    )
     p.add_argument(
         "--type",
         type=str.lower,
         choices=ORDER_TYPES,
-        help="default: limit with --limit, stop with --stop; a market order needs --type market",
+        help="default: limit with --limit, stop with --stop, trailing_stop with "
+        "--trailing-offset; a market order needs --type market",
     )
     p.add_argument("--tif", type=str.lower, choices=TIFS, default="day", help="time in force")
     p.add_argument(
@@ -366,7 +372,8 @@ def _admin_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
 
 
 async def cmd_submit(client: OmsClient, args: argparse.Namespace, out: Output) -> None:
-    if args.limit is None and args.stop is None and args.type is None:
+    terms = (args.limit, args.stop, args.trailing_offset, args.type)
+    if all(term is None for term in terms):
         raise UsageError("submit needs --limit PRICE, or --type market for a market order")
     account_id = account_of(args)
     # --wait: the head before the order exists, so none of its reports is missed
@@ -378,6 +385,7 @@ async def cmd_submit(client: OmsClient, args: argparse.Namespace, out: Output) -
         quantity=args.quantity,
         limit_price=args.limit,
         stop_price=args.stop,
+        trailing_offset=args.trailing_offset,
         order_type=args.type,
         time_in_force=args.tif,
         routing_strategy=args.strategy,
@@ -654,25 +662,18 @@ def resolve_token(given: str | None) -> str:
     """The token given, else an admin token minted from the local dev secret."""
     if given:
         return given
-    secret = _local_secret()
-    if secret is None:
+    from oms_server.state import AUTH_SECRET_ENV, NoAuthSecretError, read_auth_secret, state_dir
+
+    try:
+        secret = read_auth_secret(state_dir(), os.environ.get(AUTH_SECRET_ENV))
+    except NoAuthSecretError as exc:
         raise UsageError(
-            "no token: pass --token, set OMS_TOKEN (see `oms token`), or run where "
-            "`oms up` keeps .oms/auth_secret"
-        )
+            f"no token: pass --token or set OMS_TOKEN (see `oms token`); {exc.message}"
+        ) from None
     from oms_server.api.auth import issue_token
     from oms_server.domain.access import Role
 
     return issue_token(secret, "omsctl", Role.ADMIN, ttl_s=MINTED_TOKEN_TTL_S)
-
-
-def _local_secret() -> str | None:
-    if os.environ.get("OMS_AUTH_SECRET"):
-        return os.environ["OMS_AUTH_SECRET"]
-    path = Path(os.environ.get("OMS_STATE_DIR") or ".oms") / "auth_secret"
-    with contextlib.suppress(OSError):
-        return path.read_text().strip() or None
-    return None
 
 
 def account_of(args: argparse.Namespace) -> str:
@@ -728,7 +729,9 @@ def enum_name(enum: Any, prefix: str, number: int) -> str:
 
 
 #: Fields of the API's messages that hold a price (shown at the instrument's tick).
-PRICE_FIELDS = frozenset({"limit_price", "stop_price", "avg_price", "last_price"})
+PRICE_FIELDS = frozenset(
+    {"limit_price", "stop_price", "trigger_price", "trailing_offset", "avg_price", "last_price"}
+)
 
 
 def at_tick(price: str, tick: str | None) -> str:

@@ -22,9 +22,11 @@ from clients.fix.protocol import (
     BUSINESS_REJECT_NOT_AUTHORIZED,
     EXEC_TYPE,
     EXEC_TYPE_ORDER_STATUS,
+    EXEC_TYPE_RESTATED,
     NO_ORDER_ID,
     ORD_STATUS,
     ORD_STATUS_REJECTED,
+    RESTATEMENT_OTHER,
     SIDE_TO_FIX,
     MsgType,
     Tag,
@@ -75,13 +77,16 @@ def execution_report(
     report: order_pb2.ExecutionReport, ids: ReportIds, order_qty: str = ""
 ) -> Outgoing:
     """ExecutionReport (8) of one report of the stream, carrying its sequence (5001)."""
+    exec_type = ids.exec_type or EXEC_TYPE[report.exec_type]
+    restated = RESTATEMENT_OTHER if exec_type == EXEC_TYPE_RESTATED else ""
     fields: list[Field] = [
         (Tag.ORDER_ID, report.order_id),
         (Tag.CL_ORD_ID, ids.cl_ord_id),
         *_optional(Tag.ORIG_CL_ORD_ID, ids.orig_cl_ord_id),
         (Tag.EXEC_ID, report.exec_id),
-        (Tag.EXEC_TYPE, ids.exec_type or EXEC_TYPE[report.exec_type]),
+        (Tag.EXEC_TYPE, exec_type),
         (Tag.ORD_STATUS, ids.ord_status or ORD_STATUS[report.order_state]),
+        *_optional(Tag.EXEC_RESTATEMENT_REASON, restated),
         (Tag.ACCOUNT, report.account_id),
         (Tag.SYMBOL, report.symbol),
         (Tag.SIDE, SIDE_TO_FIX[report.side]),

@@ -70,6 +70,7 @@ class Tag:
     MASS_CANCEL_REJECT_REASON = 532
     TOTAL_AFFECTED_ORDERS = 533
     EXEC_TYPE = 150
+    EXEC_RESTATEMENT_REASON = 378
     #: User-defined (5000-9999): the OMS's per-account sequence of the report in this
     #: ExecutionReport. Clients may ignore it; the gateway finds its stream cursor in it.
     OMS_SEQUENCE = 5001
@@ -114,6 +115,7 @@ ORD_TYPE_FROM_FIX: Final[dict[str, tuple[c.OrderType.ValueType, bool, bool]]] = 
     "2": (c.ORDER_TYPE_LIMIT, True, False),
     "3": (c.ORDER_TYPE_STOP, False, True),
     "4": (c.ORDER_TYPE_STOP_LIMIT, True, True),
+    "J": (c.ORDER_TYPE_MARKET_IF_TOUCHED, False, True),
 }
 
 #: TimeInForce (59); GTD needs ExpireTime (126). FIX's default when absent is DAY.
@@ -146,6 +148,9 @@ ORD_STATUS_REJECTED: Final = "8"
 
 #: ExecType (150) of each kind of report. Refused cancels and replaces are not
 #: ExecutionReports in FIX 4.4 but OrderCancelReject (9): see CANCEL_REJECT_RESPONSE_TO.
+#: FIX 4.4 has no "triggered" ExecType (FIX 5.0 SP1 added L): a fired trigger (stop,
+#: if-touched, trailing) is sent as D Restated, with ExecRestatementReason (378) 99 Other
+#: and the trigger price in Text, so the order's status is restated unchanged.
 EXEC_TYPE: Final[dict[c.ExecType.ValueType, str]] = {
     c.EXEC_TYPE_PENDING_NEW: "A",
     c.EXEC_TYPE_NEW: "0",
@@ -156,7 +161,11 @@ EXEC_TYPE: Final[dict[c.ExecType.ValueType, str]] = {
     c.EXEC_TYPE_REPLACED: "5",
     c.EXEC_TYPE_REJECTED: "8",
     c.EXEC_TYPE_EXPIRED: "C",
+    c.EXEC_TYPE_TRIGGERED: "D",
 }
+EXEC_TYPE_RESTATED: Final = "D"
+#: ExecRestatementReason (378), required with ExecType D: 99 Other (a trigger fired).
+RESTATEMENT_OTHER: Final = "99"
 EXEC_TYPE_REPLACED: Final = "5"
 EXEC_TYPE_ORDER_STATUS: Final = "I"
 

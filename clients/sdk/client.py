@@ -193,6 +193,7 @@ class OmsClient:
         stop_price: Decimalish | None = None,
         order_type: EnumArg | None = None,
         time_in_force: EnumArg = common_pb2.TIME_IN_FORCE_DAY,
+        trailing_offset: Decimalish | None = None,
         routing_strategy: EnumArg | None = None,
         venue: str = "",
         client_order_id: str | None = None,
@@ -201,7 +202,8 @@ class OmsClient:
     ) -> order_pb2.Order:
         """Submit an order; retried safely under one ``client_order_id`` (generated if None).
 
-        ``order_type`` defaults from the prices given (market, limit, stop, stop-limit);
+        ``order_type`` defaults from the terms given (market, limit, stop, stop-limit;
+        trailing stop with ``trailing_offset``, the price distance its trigger trails by);
         ``routing_strategy`` defaults to DIRECT when a ``venue`` is named. Enums take the
         proto value or a name such as ``"buy"``, ``"SIDE_BUY"``, ``"ioc"``, ``"gtd"``.
         ``expire_time`` (an aware datetime) is when a ``"gtd"`` order expires.
@@ -211,7 +213,7 @@ class OmsClient:
             client_order_id=client_order_id or new_client_order_id(),
             symbol=symbol,
             side=enum_value(common_pb2.Side, "SIDE", side),
-            order_type=_order_type(order_type, limit_price, stop_price),
+            order_type=_order_type(order_type, limit_price, stop_price, trailing_offset),
             time_in_force=enum_value(common_pb2.TimeInForce, "TIME_IN_FORCE", time_in_force),
             quantity=decimal_text(quantity, "quantity"),
             limit_price=_optional_decimal(limit_price, "limit_price"),
@@ -219,6 +221,7 @@ class OmsClient:
             routing_strategy=_routing(routing_strategy, venue),
             venue=venue,
             expire_time=_timestamp(expire_time, "expire_time"),
+            trailing_offset=_optional_decimal(trailing_offset, "trailing_offset"),
         )
         reply = await self._unary(self._orders.SubmitOrder, request, timeout_s, retry=True)
         return reply.order
@@ -645,10 +648,15 @@ def _optional_decimal(value: Decimalish | None, field: str) -> str:
 
 
 def _order_type(
-    order_type: EnumArg | None, limit_price: Decimalish | None, stop_price: Decimalish | None
+    order_type: EnumArg | None,
+    limit_price: Decimalish | None,
+    stop_price: Decimalish | None,
+    trailing_offset: Decimalish | None = None,
 ) -> common_pb2.OrderType.ValueType:
     if order_type is not None:
         return enum_value(common_pb2.OrderType, "ORDER_TYPE", order_type)
+    if trailing_offset is not None:
+        return common_pb2.ORDER_TYPE_TRAILING_STOP
     if stop_price is not None:
         return (
             common_pb2.ORDER_TYPE_STOP_LIMIT

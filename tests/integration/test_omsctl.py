@@ -238,3 +238,28 @@ async def test_ctrl_c_ends_watch_with_exit_0(oms_sqlite: RunningOms, omsctl: Oms
             process.kill()
             await process.wait()
     assert process.returncode == EXIT_OK, err.decode()
+
+
+async def test_submit_takes_the_trailing_and_if_touched_types(omsctl: Omsctl) -> None:
+    """--trailing-offset alone makes a trailing stop; --type names any type of the table."""
+    run = await omsctl(
+        "--json", "submit", "AAPL", "buy", "100", "--trailing-offset", "0.50",
+        "--account", "ACC1",
+    )  # fmt: skip
+    assert run.code == EXIT_OK, run.err
+    trailing = run.json()
+    assert (trailing["order_type"], trailing["trailing_offset"]) == (
+        "ORDER_TYPE_TRAILING_STOP",
+        "0.5",
+    )
+    run = await omsctl(
+        "--json", "submit", "AAPL", "buy", "100", "--type", "limit_if_touched",
+        "--stop", "189.50", "--limit", "189.60", "--account", "ACC1",
+    )  # fmt: skip
+    assert run.code == EXIT_OK, run.err
+    touched = run.json()
+    assert (touched["order_type"], touched["stop_price"], touched["limit_price"]) == (
+        "ORDER_TYPE_LIMIT_IF_TOUCHED",
+        "189.5",
+        "189.6",
+    )

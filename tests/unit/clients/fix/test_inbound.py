@@ -94,3 +94,12 @@ def test_mass_cancel_of_one_symbol_needs_the_symbol() -> None:
     assert (request.symbol, request.side) == ("AAPL", "2")
     with pytest.raises(BadField, match="tag 55"):
         read("q", {11: "m1", 530: "1"})
+
+
+def test_a_market_if_touched_order_needs_its_stop_px() -> None:
+    order = read("D", ORDER | {40: "J", 99: "189.5"})
+    assert isinstance(order, NewOrder)
+    assert (order.proto_order_type, order.stop_px) == (c.ORDER_TYPE_MARKET_IF_TOUCHED, "189.5")
+    with pytest.raises(BadField) as missing:
+        read("D", ORDER | {40: "J"})
+    assert (missing.value.tag, missing.value.problem) == (99, Problem.MISSING)
