@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +36,7 @@ from oms_server.engine.hub import ReportHub
 from oms_server.engine.ports import NoVenueDirectory, VenueDirectory
 from oms_server.engine.reconciliation import DEFAULT_ACK_TIMEOUT_S, ReconcilePolicy
 from oms_server.observability import serve_metrics
+from oms_server.state import ensure_auth_secret
 from oms_server.store.integrity import check_store_integrity
 from oms_server.store.lease import StoreLease, open_lease
 from oms_server.store.repository import Store
@@ -57,7 +57,6 @@ from venues.scenario import VenueConfig
 
 log = logging.getLogger(__name__)
 
-AUTH_SECRET_FILE = "auth_secret"
 #: Seconds in-flight calls get to finish when the engine stopped under the OMS: every
 #: answer is UNAVAILABLE by then, but health watchers get to see NOT_SERVING.
 FAILED_GRACE_S = 1.0
@@ -282,14 +281,5 @@ def _service_name(module: Any, service: str) -> str:
 
 
 def resolve_auth_secret(settings: Settings) -> str:
-    """OMS_AUTH_SECRET, or the secret stored under the state dir (made on first use)."""
-    if settings.auth_secret:
-        return settings.auth_secret
-    path = settings.state_dir / AUTH_SECRET_FILE
-    if path.exists():
-        return path.read_text().strip()
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_urlsafe(32)
-    path.write_text(secret + "\n")
-    path.chmod(0o600)
-    return secret
+    """For a server: OMS_AUTH_SECRET, or the state dir's secret (created on first start)."""
+    return ensure_auth_secret(settings.state_dir, settings.auth_secret)

@@ -18,6 +18,7 @@ from oms_server.domain.access import Role
 from oms_server.domain.errors import OmsError
 from oms_server.observability import configure_logging, configure_tracing
 from oms_server.shards import commands as shard_commands
+from oms_server.state import TOKEN_HINT, NoAuthSecretError, read_auth_secret
 from venues.scenario import Scenario, VenueConfig, load_scenario
 
 log = logging.getLogger("oms")
@@ -39,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:
         log.debug("command failed", exc_info=True)
-        message = exc.message if isinstance(exc, OmsError) else str(exc)
+        message = exc.message if isinstance(exc, OmsError | NoAuthSecretError) else str(exc)
         print(f"oms: error: {message}", file=sys.stderr)
         return 1
 
@@ -93,9 +94,8 @@ def _cmd_token(args: argparse.Namespace) -> int:
     subject = args.subject or (
         f"{role.value}:{','.join(args.accounts)}" if args.accounts else role.value
     )
-    print(
-        issue_token(resolve_auth_secret(settings), subject, role, args.accounts, ttl_s=args.ttl_s)
-    )
+    secret = read_auth_secret(settings.state_dir, settings.auth_secret)
+    print(issue_token(secret, subject, role, args.accounts, ttl_s=args.ttl_s))
     return 0
 
 
@@ -110,7 +110,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
     async def ready() -> None:
         for name, value in stack.endpoints().items():
             print(f"  {name:<9} {value}")
-        print(f"  token     {stack.admin_token()}")
+        print(f"  token     {TOKEN_HINT}")
         print(f"{READY_LINE}: gRPC on {stack.app.address if stack.app else '?'}", flush=True)
 
     return _run_until_signal(stack.start, ready, stack.stop, stack.wait_failed)

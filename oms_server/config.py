@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from oms_server.state import DEFAULT_STATE_DIR, default_db_url, state_dir
 from router.freshness import DEFAULT_QUOTE_MAX_AGE_S
 
 DEFAULT_GRPC_ADDR = "127.0.0.1:50051"
-DEFAULT_STATE_DIR = ".oms"
-DEFAULT_DB_URL = f"sqlite+aiosqlite:///{DEFAULT_STATE_DIR}/oms.db"
+DEFAULT_DB_URL = default_db_url(Path(DEFAULT_STATE_DIR))
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,13 +34,14 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
+        directory = state_dir(env)
         return cls(
             grpc_addr=env.get("OMS_GRPC_ADDR") or DEFAULT_GRPC_ADDR,
-            db_url=env.get("OMS_DB_URL") or DEFAULT_DB_URL,
+            db_url=env.get("OMS_DB_URL") or default_db_url(directory),
             nats_url=env.get("NATS_URL") or None,
             auth_secret=env.get("OMS_AUTH_SECRET") or None,
             scenario_path=env.get("OMS_SCENARIO") or None,
-            state_dir=Path(env.get("OMS_STATE_DIR") or DEFAULT_STATE_DIR),
+            state_dir=directory,
             tls_cert_file=env.get("OMS_TLS_CERT") or None,
             tls_key_file=env.get("OMS_TLS_KEY") or None,
             tls_client_ca_file=env.get("OMS_TLS_CLIENT_CA") or None,

@@ -7,10 +7,8 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from oms_server.api.auth import issue_token
 from oms_server.app import EngineStoppedError, OmsApp, resolve_auth_secret
 from oms_server.config import Settings
-from oms_server.domain.access import Role
 from venues.nats_runtime import EmbeddedNats, resolve_nats
 from venues.scenario import Scenario, load_scenario
 from venues.sim.host import VenueHost
@@ -72,13 +70,14 @@ class Stack:
 
     async def _start_fix_gateway(self) -> None:
         """The FIX 4.4 gateway on OMS_FIX_ADDR (unless off), a client of this OMS."""
-        from clients.fix.config import FixConfig
+        from clients.fix.config import FIX_STATE_DIR, FixConfig
         from clients.fix.gateway import FixGateway
 
         assert self.app is not None
         config = FixConfig.from_env(target=self.app.address)
         if config is not None:
-            self.fix = FixGateway(replace(config, state_dir=self.settings.state_dir / "fix"))
+            fix_dir = self.settings.state_dir / FIX_STATE_DIR
+            self.fix = FixGateway(replace(config, state_dir=fix_dir))
             await self.fix.start()
 
     async def stop(self) -> None:
@@ -90,10 +89,6 @@ class Stack:
             await self.venues.stop()
         if self._nats is not None:
             await self._nats.stop()
-
-    def admin_token(self) -> str:
-        assert self.app is not None
-        return issue_token(self.app.auth_secret, "operator", Role.ADMIN)
 
     def endpoints(self) -> dict[str, str]:
         assert self.app is not None and self.scenario is not None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +24,7 @@ from clients.sdk import OmsClient
 from clients.sdk.errors import OmsError
 from oms_server.api.auth import issue_token
 from oms_server.domain.access import Role
+from oms_server.state import AUTH_SECRET_ENV, read_auth_secret, state_dir
 from protos.oms.v1 import account_service_pb2, common_pb2
 
 THROUGH_THE_TOUCH = Decimal("0.10")
@@ -84,9 +86,9 @@ def main() -> None:
     parser.add_argument("--account", default="DEMO")
     parser.add_argument("--orders", type=int, default=1200)
     parser.add_argument("--seed", type=int, default=5)
-    parser.add_argument("--secret-file", default=".oms/auth_secret")
+    parser.add_argument("--state-dir", type=Path, help="the server's (default: OMS_STATE_DIR)")
     args = parser.parse_args()
-    secret = Path(args.secret_file).read_text().strip()
+    secret = read_auth_secret(args.state_dir or state_dir(), os.environ.get(AUTH_SECRET_ENV))
     token = issue_token(secret, "quality", Role.ADMIN)
     asyncio.run(run(args.target, token, args.account, args.orders, args.seed))
 

@@ -10,12 +10,14 @@ from typing import Final
 
 from clients.fix.framing import DEFAULT_MAX_MESSAGE_BYTES
 from clients.sdk import TlsOptions
+from oms_server.state import DEFAULT_STATE_DIR, state_dir
 
 DEFAULT_FIX_ADDR: Final = "127.0.0.1:9878"
 #: OMS_FIX_ADDR=off: no FIX gateway under `oms up`.
 OFF: Final = "off"
 DEFAULT_TARGET: Final = "127.0.0.1:50051"
-DEFAULT_STATE_DIR: Final = ".oms"
+#: The gateway's directory in the state directory.
+FIX_STATE_DIR: Final = "fix"
 #: Client CompIDs the gateway keeps sessions for.
 DEFAULT_MAX_SESSIONS: Final = 256
 #: How long a new connection has to send its Logon.
@@ -31,7 +33,7 @@ class FixConfig:
     host: str = "127.0.0.1"
     port: int = 9878
     target: str = DEFAULT_TARGET
-    state_dir: Path = Path(DEFAULT_STATE_DIR) / "fix"
+    state_dir: Path = Path(DEFAULT_STATE_DIR) / FIX_STATE_DIR
     tls: TlsOptions | None = None
     max_sessions: int = DEFAULT_MAX_SESSIONS
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
@@ -62,7 +64,7 @@ class FixConfig:
             host=host,
             port=port,
             target=target or env.get("OMS_TARGET") or env.get("OMS_GRPC_ADDR") or DEFAULT_TARGET,
-            state_dir=Path(env.get("OMS_STATE_DIR") or DEFAULT_STATE_DIR) / "fix",
+            state_dir=state_dir(env) / FIX_STATE_DIR,
             tls=TlsOptions(root_certificates=Path(ca_file).read_bytes()) if ca_file else None,
         )
 

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from oms_server.config import Settings
+from oms_server.state import TOKEN_HINT
 
 #: The CLI's runner: start, announce ready, wait for a signal or ``failed``, stop.
 Runner = Callable[..., int]
@@ -75,7 +76,7 @@ def up(args: argparse.Namespace, settings: Settings, run: Runner) -> int:
     async def ready() -> None:
         for name, value in stack.endpoints().items():
             print(f"  {name:<9} {value}")
-        print(f"  token     {stack.admin_token()}")
+        print(f"  token     {TOKEN_HINT}")
         address = stack.front.address if stack.front else "?"
         print(f"{ReadyLine}: gRPC on {address}", flush=True)
 

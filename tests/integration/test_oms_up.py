@@ -61,9 +61,32 @@ async def read_until_ready(stream: asyncio.StreamReader) -> dict[str, str]:
         printed[name] = value.strip()
 
 
+async def oms_token(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    """`oms token ARGS` in ``env``: (exit code, stdout, stderr)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "oms_server.cli", "token", *args,
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), 20)
+    assert process.returncode is not None
+    return process.returncode, out.decode().strip(), err.decode().strip()
+
+
+async def test_oms_token_refuses_to_invent_a_secret_no_server_uses(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("OMS_AUTH_SECRET", "OMS_STATE_DIR")}
+    env["OMS_STATE_DIR"] = str(tmp_path / "state")
+    code, out, err = await oms_token(env, "--role", "admin")
+    assert code == 1
+    assert out == ""
+    assert "no signing secret" in err and "oms up" in err and "OMS_STATE_DIR" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "state").exists()
+
+
 async def test_oms_up_serves_fills_an_order_and_stops_cleanly(tmp_path: Path) -> None:
     port, fix_port = free_port(), free_port()
-    env = {key: value for key, value in os.environ.items() if key not in ("NATS_URL", "OMS_DB_URL")}
+    unset = ("NATS_URL", "OMS_DB_URL", "OMS_AUTH_SECRET")
+    env = {key: value for key, value in os.environ.items() if key not in unset}
     env |= {
         "OMS_GRPC_ADDR": f"127.0.0.1:{port}",
         "OMS_STATE_DIR": str(tmp_path / "state"),
@@ -81,7 +104,13 @@ async def test_oms_up_serves_fills_an_order_and_stops_cleanly(tmp_path: Path) ->
         assert printed["fix"] == f"127.0.0.1:{fix_port} (FIX 4.4, TargetCompID OMS)"
         assert "(embedded)" in printed["nats"]
         assert printed["venues"] == "ALPHA, BRAVO, CHARLIE"
-        metadata = (("authorization", f"Bearer {printed['token']}"),)
+        # The banner says how to get a token and prints none; `oms token` run with the same
+        # OMS_STATE_DIR signs with the secret the server made there.
+        assert "oms token --role admin" in printed["token"]
+        assert "eyJ" not in "".join(printed.values())
+        code, token, _ = await oms_token(env, "--role", "admin")
+        assert code == 0
+        metadata = (("authorization", f"Bearer {token}"),)
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             health = await health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest()
