@@ -1,8 +1,12 @@
 # The two commands of the README: `make run` (the whole stack) and `make test`.
+# PYTHON and VENV may be given: `PYTHON=python3.12 VENV=/tmp/oms-venv make run`.
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# Two stamps: what running needs (`make run`), and the development tools on top of it
+# (`make test`, `make lint`: pytest, ruff, mypy, buf, grpcio-tools...).
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
 FIX_CLIENT := tests/fix_client/node_modules/.package-lock.json
 
 .PHONY: run test lint protos protos-baseline check-protos bench soak clean
@@ -11,13 +15,13 @@ FIX_CLIENT := tests/fix_client/node_modules/.package-lock.json
 # change that is meant to break clients, and say so in the commit.
 API_BASELINE := protos/api-baseline.binpb
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/oms up
 
-test: $(STAMP) $(FIX_CLIENT)
+test: $(DEV_STAMP) $(FIX_CLIENT)
 	$(BIN)/python -m pytest
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/buf lint
@@ -26,18 +30,18 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-protos: $(STAMP)
+protos: $(DEV_STAMP)
 	$(BIN)/python scripts/gen_protos.py
 
-protos-baseline: $(STAMP)
+protos-baseline: $(DEV_STAMP)
 	$(BIN)/buf build -o $(API_BASELINE)
 
 # Long reliability runs (not in CI): 50 kills during 2,000-order bursts, then a 30-minute soak.
-soak: $(STAMP)
+soak: $(DEV_STAMP)
 	CRASH_KILLS=50 CRASH_BURST=2000 $(BIN)/python -m pytest -m 'long or not long' tests/reliability/test_crash_burst.py
 	$(BIN)/python -m pytest -m long tests/reliability/test_soak.py
 
-bench: $(STAMP)
+bench: $(RUN_STAMP)
 	$(BIN)/oms-bench all
 
 # The FIX gateway's tests drive jspurefix (a FIX engine nobody here wrote, on Node.js),
@@ -45,12 +49,19 @@ bench: $(STAMP)
 $(FIX_CLIENT): tests/fix_client/package.json tests/fix_client/package-lock.json
 	npm ci --no-audit --no-fund --prefix tests/fix_client
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is needed")'
-	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+$(RUN_STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is needed")'
+	@test -d $(VENV) || { echo "make: creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
+	@echo "make: updating pip in $(VENV)"
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "make: installing the OMS with what it needs to run (pip install -e .)"
+	@$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(DEV_STAMP): $(RUN_STAMP)
+	@echo "make: installing the development tools (pip install -e '.[dev]')"
+	@$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
 
 clean:
 	rm -rf $(VENV) .oms build *.egg-info
