@@ -6,6 +6,8 @@ async with OmsClient("127.0.0.1:50051", token) as oms:
     )
     async for report in oms.reports("ACC1"):
         ...
+    async for ack in oms.order_entry([Submit(account_id="ACC1", ...), Cancel(order_id)]):
+        ...  # ack.correlation_id, ack.order or ack.error
 """
 
 from clients.sdk.client import (
@@ -16,6 +18,7 @@ from clients.sdk.client import (
     TlsOptions,
     new_client_order_id,
 )
+from clients.sdk.entry import Cancel, EntryAck, OrderEntry, Replace, Submit
 from clients.sdk.errors import (
     AlreadyExists,
     DeadlineExceeded,
@@ -35,17 +38,22 @@ from clients.sdk.sync import SyncOmsClient
 __all__ = [
     "DEFAULT_TIMEOUT_S",
     "AlreadyExists",
+    "Cancel",
     "DeadlineExceeded",
     "DuplicateClientOrderId",
+    "EntryAck",
     "FailedPrecondition",
     "InvalidArgument",
     "NotFound",
     "OmsClient",
     "OmsError",
+    "OrderEntry",
     "PermissionDenied",
     "ReconnectPolicy",
+    "Replace",
     "ResourceExhausted",
     "RetryPolicy",
+    "Submit",
     "SyncOmsClient",
     "TlsOptions",
     "Unauthenticated",

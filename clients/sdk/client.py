@@ -12,6 +12,9 @@ backoff on UNAVAILABLE and DEADLINE_EXCEEDED: queries, ``submit_order`` (always 
 ``reports`` follows an account's execution reports and survives broken streams: it
 reconnects with backoff and resumes after the last sequence it yielded, so the caller
 sees every report exactly once, in sequence order.
+
+``order_entry`` and ``open_order_entry`` send submits, cancels and replaces on one
+OrderEntry stream (``clients.sdk.entry``).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import AsyncGenerator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -36,6 +39,19 @@ from tenacity import (
     wait_random,
 )
 
+from clients.sdk.arguments import Decimalish, EnumArg
+from clients.sdk.entry import (
+    Cancel,
+    CorrelationIds,
+    EntryAck,
+    EntryRequest,
+    OrderEntry,
+    Replace,
+    Submit,
+    correlation_id_of,
+    entry_ack,
+    entry_message,
+)
 from clients.sdk.errors import OmsError, from_rpc_error
 from protos.oms.v1 import (
     account_service_pb2,
@@ -76,9 +92,6 @@ RESUMABLE_STREAM_CODES = frozenset(
 CHANNEL_RECONNECT_BACKOFF_MS = (100, 2_000)
 #: Reports the SDK lets the server pack into one stream message (it never waits to fill one).
 STREAM_BATCH = 500
-
-Decimalish = str | int | Decimal
-EnumArg = int | str
 
 
 class ProtoEnum(Protocol[E]):
@@ -208,20 +221,22 @@ class OmsClient:
         proto value or a name such as ``"buy"``, ``"SIDE_BUY"``, ``"ioc"``, ``"gtd"``.
         ``expire_time`` (an aware datetime) is when a ``"gtd"`` order expires.
         """
-        request = order_service_pb2.SubmitOrderRequest(
-            account_id=account_id,
-            client_order_id=client_order_id or new_client_order_id(),
-            symbol=symbol,
-            side=enum_value(common_pb2.Side, "SIDE", side),
-            order_type=_order_type(order_type, limit_price, stop_price, trailing_offset),
-            time_in_force=enum_value(common_pb2.TimeInForce, "TIME_IN_FORCE", time_in_force),
-            quantity=decimal_text(quantity, "quantity"),
-            limit_price=_optional_decimal(limit_price, "limit_price"),
-            stop_price=_optional_decimal(stop_price, "stop_price"),
-            routing_strategy=_routing(routing_strategy, venue),
-            venue=venue,
-            expire_time=_timestamp(expire_time, "expire_time"),
-            trailing_offset=_optional_decimal(trailing_offset, "trailing_offset"),
+        request = _submit_request(
+            Submit(
+                account_id=account_id,
+                symbol=symbol,
+                side=side,
+                quantity=quantity,
+                limit_price=limit_price,
+                stop_price=stop_price,
+                order_type=order_type,
+                time_in_force=time_in_force,
+                trailing_offset=trailing_offset,
+                routing_strategy=routing_strategy,
+                venue=venue,
+                client_order_id=client_order_id,
+                expire_time=expire_time,
+            )
         )
         reply = await self._unary(self._orders.SubmitOrder, request, timeout_s, retry=True)
         return reply.order
@@ -245,12 +260,10 @@ class OmsClient:
     ) -> order_pb2.Order:
         """Change quantity and/or limit price; returns the new order (or the original,
         pending replace). Retried only when ``client_order_id`` makes it idempotent."""
-        request = order_service_pb2.ReplaceOrderRequest(
-            order_id=order_id,
-            quantity=_optional_decimal(quantity, "quantity"),
-            limit_price=_optional_decimal(limit_price, "limit_price"),
-            client_order_id=client_order_id or "",
+        change = Replace(
+            order_id, quantity=quantity, limit_price=limit_price, client_order_id=client_order_id
         )
+        request = _replace_request(change)
         retry = bool(client_order_id)
         reply = await self._unary(self._orders.ReplaceOrder, request, timeout_s, retry=retry)
         return reply.order
@@ -423,6 +436,62 @@ class OmsClient:
             finally:
                 call.cancel()
             await backoff.wait(error)
+
+    # -- order entry stream ---------------------------------------------------------------
+
+    async def order_entry(
+        self, requests: AsyncIterable[EntryRequest] | Iterable[EntryRequest]
+    ) -> AsyncGenerator[EntryAck, None]:
+        """Send ``requests`` on one OrderEntry stream; an ``EntryAck`` for each answer.
+
+        Each request is a ``Submit``, ``Cancel`` or ``Replace`` (the unary calls'
+        keywords) or a request message. They are sent as the server's flow control
+        allows; answers come in completion order, each with its request's correlation id
+        (made by the SDK when a request has none). A refusal is an ack whose ``error`` is
+        the typed error; a broken stream raises its own and is not reopened. A plain
+        iterable is read in the event loop: a list, or an iterator that never blocks.
+        The stream has no deadline.
+        """
+        call = self._open_entry_stream()
+        ids = CorrelationIds()
+        sent: dict[str, order_service_pb2.OrderEntryRequest] = {}
+        writer = asyncio.create_task(_write_entries(call, requests, ids, sent))
+        try:
+            async for response in call:
+                ids.release(response.correlation_id)
+                yield entry_ack(response, sent.pop(response.correlation_id, None))
+            await writer
+        except grpc.aio.AioRpcError as exc:
+            if self._closed:
+                raise _client_closed() from None
+            raise from_rpc_error(exc) from exc
+        except asyncio.CancelledError:
+            failed = writer.exception() if writer.done() and not writer.cancelled() else None
+            if failed is not None:
+                raise failed from None
+            if _cancelled_by_caller():
+                raise
+            raise _client_closed() from None
+        finally:
+            writer.cancel()
+            call.cancel()
+
+    def open_order_entry(self) -> OrderEntry:
+        """A session over one OrderEntry stream: ``submit``, ``cancel`` and ``replace``
+        return futures of the order (``async with oms.open_order_entry() as entry``)."""
+        return OrderEntry(self)
+
+    def _open_entry_stream(
+        self,
+    ) -> grpc.aio.StreamStreamCall[
+        order_service_pb2.OrderEntryRequest, order_service_pb2.OrderEntryResponse
+    ]:
+        if self._closed:
+            raise _client_closed()
+        try:
+            return self._orders.OrderEntry(metadata=self._metadata)
+        except grpc.aio.UsageError:
+            raise _client_closed() from None
 
     # -- accounts -------------------------------------------------------------------------
 
@@ -598,6 +667,95 @@ def reports_of(
     if message.reports:
         return message.reports
     return [message.report] if message.HasField("report") else []
+
+
+async def _write_entries(
+    call: grpc.aio.StreamStreamCall[
+        order_service_pb2.OrderEntryRequest, order_service_pb2.OrderEntryResponse
+    ],
+    requests: AsyncIterable[EntryRequest] | Iterable[EntryRequest],
+    ids: CorrelationIds,
+    sent: dict[str, order_service_pb2.OrderEntryRequest],
+) -> None:
+    """Send every request, then half-close. A failure of the caller's requests cancels
+    the call and is raised; a failure of the call is left for its reader to raise."""
+    try:
+        async for request in _each(requests):
+            message = _entry_request(request, ids.claim(correlation_id_of(request)))
+            sent[message.correlation_id] = message
+            await call.write(message)
+        await call.done_writing()
+    except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
+        if not call.done():
+            call.cancel()
+            raise
+    except BaseException:
+        call.cancel()
+        raise
+
+
+async def _each(
+    requests: AsyncIterable[EntryRequest] | Iterable[EntryRequest],
+) -> AsyncGenerator[EntryRequest, None]:
+    if isinstance(requests, AsyncIterable):
+        async for request in requests:
+            yield request
+    else:
+        for request in requests:
+            yield request
+
+
+def _entry_request(
+    request: EntryRequest, correlation_id: str
+) -> order_service_pb2.OrderEntryRequest:
+    """The OrderEntry request message of ``request``, tagged with ``correlation_id``."""
+    if isinstance(request, order_service_pb2.OrderEntryRequest):
+        if request.correlation_id == correlation_id:
+            return request
+        message = order_service_pb2.OrderEntryRequest()
+        message.CopyFrom(request)
+        message.correlation_id = correlation_id
+        return message
+    if isinstance(request, Submit):
+        return entry_message(_submit_request(request), correlation_id)
+    if isinstance(request, Cancel):
+        return entry_message(
+            order_service_pb2.CancelOrderRequest(order_id=request.order_id), correlation_id
+        )
+    if isinstance(request, Replace):
+        return entry_message(_replace_request(request), correlation_id)
+    return entry_message(request, correlation_id)
+
+
+def _submit_request(submit: Submit) -> order_service_pb2.SubmitOrderRequest:
+    """The request of a submit, unary or streamed."""
+    return order_service_pb2.SubmitOrderRequest(
+        account_id=submit.account_id,
+        client_order_id=submit.client_order_id or new_client_order_id(),
+        symbol=submit.symbol,
+        side=enum_value(common_pb2.Side, "SIDE", submit.side),
+        order_type=_order_type(
+            submit.order_type, submit.limit_price, submit.stop_price, submit.trailing_offset
+        ),
+        time_in_force=enum_value(common_pb2.TimeInForce, "TIME_IN_FORCE", submit.time_in_force),
+        quantity=decimal_text(submit.quantity, "quantity"),
+        limit_price=_optional_decimal(submit.limit_price, "limit_price"),
+        stop_price=_optional_decimal(submit.stop_price, "stop_price"),
+        routing_strategy=_routing(submit.routing_strategy, submit.venue),
+        venue=submit.venue,
+        expire_time=_timestamp(submit.expire_time, "expire_time"),
+        trailing_offset=_optional_decimal(submit.trailing_offset, "trailing_offset"),
+    )
+
+
+def _replace_request(change: Replace) -> order_service_pb2.ReplaceOrderRequest:
+    """The request of a replace, unary or streamed."""
+    return order_service_pb2.ReplaceOrderRequest(
+        order_id=change.order_id,
+        quantity=_optional_decimal(change.quantity, "quantity"),
+        limit_price=_optional_decimal(change.limit_price, "limit_price"),
+        client_order_id=change.client_order_id or "",
+    )
 
 
 def new_client_order_id() -> str:

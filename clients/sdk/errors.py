@@ -6,6 +6,7 @@ the ``google.rpc.ErrorInfo`` reason, the message and every unpacked status detai
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import grpc
@@ -150,6 +151,21 @@ def from_rpc_error(error: grpc.RpcError) -> OmsError:
     code = _call_attr(error, "code", grpc.StatusCode.UNKNOWN)
     message = _call_attr(error, "details", "") or ""
     details = _details(_call_attr(error, "trailing_metadata", None))
+    return _typed(code, message, details)
+
+
+def from_status(code: int, message: str, details: Iterable[any_pb2.Any]) -> OmsError:
+    """The typed error for a ``google.rpc.Status`` given by its fields (an OrderEntry
+    refusal carries one), with its details unpacked."""
+    status_code = _CODE_BY_NUMBER.get(code, grpc.StatusCode.UNKNOWN)
+    return _typed(status_code, message, tuple(_unpack(d) for d in details))
+
+
+#: grpc.StatusCode by its number (google.rpc.Code).
+_CODE_BY_NUMBER: dict[int, grpc.StatusCode] = {c.value[0]: c for c in grpc.StatusCode}
+
+
+def _typed(code: grpc.StatusCode, message: str, details: tuple[Message, ...]) -> OmsError:
     reason = next((d.reason for d in details if isinstance(d, error_details_pb2.ErrorInfo)), "")
     error_type = ERROR_BY_REASON.get((code, reason)) or ERROR_BY_CODE.get(code, OmsError)
     return error_type(message or code.name, code=code, reason=reason, details=details)

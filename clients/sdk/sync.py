@@ -1,7 +1,9 @@
 """A blocking facade over ``OmsClient``: an event loop runs in a background thread.
 
 Every method has the signature of its async twin and blocks for the result; the
-streaming ones (``reports``, ``stream_quotes``, ``iter_orders``) return plain iterators.
+streaming ones (``reports``, ``stream_quotes``, ``iter_orders``, ``order_entry``) return
+plain iterators; ``order_entry`` takes a list (or an iterator that never blocks) of
+requests. The futures of ``OmsClient.open_order_entry`` have no blocking twin.
 """
 
 from __future__ import annotations
@@ -89,6 +91,7 @@ class SyncOmsClient:
     list_executions = _blocking(OmsClient.list_executions)
     iter_executions = _iterating(OmsClient.iter_executions)
     reports = _iterating(OmsClient.reports)
+    order_entry = _iterating(OmsClient.order_entry)
     create_account = _blocking(OmsClient.create_account)
     deposit = _blocking(OmsClient.deposit)
     get_account = _blocking(OmsClient.get_account)
