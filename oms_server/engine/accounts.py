@@ -46,6 +46,10 @@ class AccountBook:
     def count(self) -> int:
         return len(self._accounts)
 
+    def ids(self) -> list[str]:
+        """Every account id, sorted."""
+        return sorted(self._accounts)
+
     # -- start-up -----------------------------------------------------------------------
 
     def load(self, accounts: Iterable[Account]) -> None:

@@ -230,6 +230,10 @@ class OrderEngine:
     def account_count(self) -> int:
         return self.commands.accounts.count
 
+    def account_ids(self) -> list[str]:
+        """Every account's id, sorted."""
+        return self.commands.accounts.ids()
+
     async def halt(self, account_id: str | None, principal: Principal, reason: str) -> int:
         """Refuse new orders of ``account_id`` (all when None) and cancel its working ones."""
         canceled = await self._call(
