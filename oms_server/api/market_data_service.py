@@ -22,6 +22,9 @@ from router.freshness import PublishedBook
 
 #: Symbols a StreamQuotes call may name.
 MAX_STREAM_SYMBOLS = 100
+#: How long a built stream message is shared by every quote stream (a book update
+#: rebuilds it at once): one build per symbol per update, not one per subscriber.
+STREAM_QUOTE_REUSE_NS = 50_000_000
 
 
 class MarketDataService(market_data_service_pb2_grpc.MarketDataServiceServicer):
@@ -31,6 +34,8 @@ class MarketDataService(market_data_service_pb2_grpc.MarketDataServiceServicer):
         self._instruments = instruments
         self._venues = venues
         self._watchers: set[_QuoteWatcher] = set()
+        #: The serialized StreamQuotesResponse of each symbol, with when it was built.
+        self._messages: dict[str, tuple[int, bytes]] = {}
         venues.add_book_listener(self._on_book)
 
     @rpc_errors
@@ -71,11 +76,12 @@ class MarketDataService(market_data_service_pb2_grpc.MarketDataServiceServicer):
         watcher = _QuoteWatcher(frozenset(symbols or self._instruments))
         self._watchers.add(watcher)
         try:
+            # bytes: the stream's serializer sends them as they are (see auth.wrap)
             for symbol in sorted(watcher.symbols):
-                await context.write(pb.StreamQuotesResponse(quote=self.quote(symbol)))
+                await context.write(self._stream_message(symbol))
             while True:
                 for symbol in await watcher.changed():
-                    await context.write(pb.StreamQuotesResponse(quote=self.quote(symbol)))
+                    await context.write(self._stream_message(symbol))
         finally:
             self._watchers.discard(watcher)
 
@@ -100,7 +106,19 @@ class MarketDataService(market_data_service_pb2_grpc.MarketDataServiceServicer):
         quote.quote_time.FromNanoseconds(time.time_ns())
         return quote
 
+    def _stream_message(self, symbol: str) -> bytes:
+        """The stream message of ``symbol``'s quote, built once for every stream that
+        sends it within ``STREAM_QUOTE_REUSE_NS`` of the last book update."""
+        now = time.monotonic_ns()
+        built = self._messages.get(symbol)
+        if built is not None and now - built[0] < STREAM_QUOTE_REUSE_NS:
+            return built[1]
+        message = pb.StreamQuotesResponse(quote=self.quote(symbol)).SerializeToString()
+        self._messages[symbol] = (now, message)
+        return message
+
     def _on_book(self, book: VenueBook) -> None:
+        self._messages.pop(book.symbol, None)
         for watcher in self._watchers:
             watcher.mark(book.symbol)
 
