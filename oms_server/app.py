@@ -40,6 +40,7 @@ from oms_server.state import ensure_auth_secret
 from oms_server.store.integrity import check_store_integrity
 from oms_server.store.lease import StoreLease, open_lease
 from oms_server.store.repository import Store
+from oms_server.web import OperatorWeb, operator_web
 from protos.oms.v1 import (
     account_service_pb2,
     account_service_pb2_grpc,
@@ -102,6 +103,8 @@ class OmsApp:
     server: grpc.aio.Server | None = None
     port: int = 0
     lease: StoreLease | None = None
+    #: The operator page (settings.web_addr), once started.
+    web: OperatorWeb | None = None
     _health: object | None = None
     _service_names: list[str] = field(default_factory=list)
     _serving: bool = False
@@ -166,6 +169,7 @@ class OmsApp:
         await self.server.start()
         self._serving = True
         serve_metrics(self, self.settings.metrics_addr)
+        await self._start_web()
         await set_serving(self._health, self._service_names)
         self._failed = asyncio.get_running_loop().create_future()
         self._watcher = asyncio.create_task(self._watch(self.engine), name="engine-watch")
@@ -184,6 +188,8 @@ class OmsApp:
         try:
             if self._health is not None:
                 await set_not_serving(self._health, self._service_names)  # type: ignore[arg-type]
+            if self.web is not None:
+                await self.web.stop()
             if self.server is not None:
                 await self._stop_server(grace_s)
             if self.connector is not None:
@@ -199,6 +205,22 @@ class OmsApp:
         finally:
             if self.lease is not None:
                 await self.lease.release()
+
+    async def _start_web(self) -> None:
+        """The operator page on settings.web_addr (unless None), in this event loop."""
+        if self.settings.web_addr is None:
+            return
+        assert self.engine is not None and self.store is not None
+        self.web = operator_web(
+            self.settings.web_addr,
+            engine=self.engine,
+            history=self.store,
+            hub=self.hub,
+            venues=self.connector or NoVenueDirectory(),
+            instruments=self.instruments,
+            auth_secret=self.auth_secret,
+        )
+        await self.web.start()
 
     async def _stop_server(self, grace_s: float) -> None:
         assert self.server is not None

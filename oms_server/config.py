@@ -11,6 +11,8 @@ from oms_server.state import DEFAULT_STATE_DIR, default_db_url, state_dir
 from router.freshness import DEFAULT_QUOTE_MAX_AGE_S
 
 DEFAULT_GRPC_ADDR = "127.0.0.1:50051"
+#: Where the operator page is served (OMS_WEB_ADDR; "off": nowhere).
+DEFAULT_WEB_ADDR = "127.0.0.1:8080"
 DEFAULT_DB_URL = default_db_url(Path(DEFAULT_STATE_DIR))
 
 
@@ -28,6 +30,8 @@ class Settings:
     tls_key_file: str | None = None
     tls_client_ca_file: str | None = None
     metrics_addr: str | None = None
+    #: host:port of the operator page (oms_server.web); None: not served.
+    web_addr: str | None = None
     #: A venue's book older than this is left out of quotes and routing.
     quote_max_age_s: float = DEFAULT_QUOTE_MAX_AGE_S
 
@@ -46,10 +50,18 @@ class Settings:
             tls_key_file=env.get("OMS_TLS_KEY") or None,
             tls_client_ca_file=env.get("OMS_TLS_CLIENT_CA") or None,
             metrics_addr=env.get("OMS_METRICS_ADDR") or None,
+            web_addr=_address_or_off(env.get("OMS_WEB_ADDR"), DEFAULT_WEB_ADDR),
             quote_max_age_s=_milliseconds_as_s(
                 env, "OMS_QUOTE_MAX_AGE_MS", DEFAULT_QUOTE_MAX_AGE_S
             ),
         )
+
+
+def _address_or_off(text: str | None, default: str) -> str | None:
+    """host:port from the environment: unset is ``default``, "off" is None."""
+    if not text:
+        return default
+    return None if text.strip().lower() == "off" else text.strip()
 
 
 def _milliseconds_as_s(env: Mapping[str, str], name: str, default_s: float) -> float:

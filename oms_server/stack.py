@@ -98,5 +98,8 @@ class Stack:
             "database": self.settings.db_url,
             "venues": ", ".join(v.name for v in self.scenario.venues),
             "fix": f"{self.fix.address} (FIX 4.4, TargetCompID OMS)" if self.fix else "off",
+            "page": f"{self.app.web.url} (operator page: sign in with a token)"
+            if self.app.web
+            else "off",
             "account": f"{DEMO_ACCOUNT} (try: oms token --role trader --account {DEMO_ACCOUNT})",
         }

@@ -91,6 +91,8 @@ class RunningOms:
     #: 0 until first started; restarts come back on the same port, so targets stay valid.
     port: int = 0
     extra: dict[str, object] = field(default_factory=dict)
+    #: The operator page's address ("127.0.0.1:0": a free port); None: not served.
+    web_addr: str | None = None
 
     @property
     def orders(self) -> order_service_pb2_grpc.OrderServiceStub:
@@ -108,13 +110,22 @@ class RunningOms:
             db_url=self.db_url,
             auth_secret=TEST_SECRET,
             state_dir=self.state_dir,
+            web_addr=self.web_addr,
         )
         self.app = self.make_app(settings)
         await self.app.start()
         self.port = self.app.port
+        if self.app.web is not None:  # restarts come back on the same port too
+            self.web_addr = f"{self.app.web.host}:{self.app.web.port}"
         await open_test_accounts(self.app)
         await self.ready()
         self.channel = grpc.aio.insecure_channel(self.app.address)
+
+    @property
+    def web_url(self) -> str:
+        """The operator page's URL (the OMS must have been started with a web_addr)."""
+        assert self.web_addr is not None, "started without web_addr"
+        return f"http://{self.web_addr}/"
 
     def make_app(self, settings: Settings) -> OmsApp:
         return OmsApp(settings, INSTRUMENTS, TEST_SECRET, hub=self.hub_factory())
