@@ -8,6 +8,9 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 FIX_CLIENT := tests/fix_client/node_modules/.package-lock.json
+# Debian's Chromium, which the operator page's browser test drives (Playwright's own
+# browser download cannot run here).
+CHROMIUM := /usr/lib/chromium/chromium
 
 .PHONY: run test lint protos protos-baseline check-protos bench soak clean
 
@@ -18,7 +21,7 @@ API_BASELINE := protos/api-baseline.binpb
 run: $(RUN_STAMP)
 	$(BIN)/oms up
 
-test: $(DEV_STAMP) $(FIX_CLIENT)
+test: $(DEV_STAMP) $(FIX_CLIENT) $(CHROMIUM)
 	$(BIN)/python -m pytest
 
 lint: $(DEV_STAMP)
@@ -43,6 +46,11 @@ soak: $(DEV_STAMP)
 
 bench: $(RUN_STAMP)
 	$(BIN)/oms-bench all
+
+# Chromium for the browser test, installed only when missing (apt-get: as root, as in CI).
+$(CHROMIUM):
+	@echo "make: installing Chromium for the browser test (apt-get install chromium)"
+	apt-get update && apt-get install -y --no-install-recommends chromium
 
 # The FIX gateway's tests drive jspurefix (a FIX engine nobody here wrote, on Node.js),
 # pinned by tests/fix_client/package-lock.json; npm ci installs exactly that.
