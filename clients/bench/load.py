@@ -19,11 +19,13 @@ from typing import Any
 import grpc
 
 from clients.bench.stats import Latencies
+from clients.sdk.errors import OmsError
 
 NS_PER_S = 1_000_000_000
 NS_PER_MS = 1_000_000
 
-#: One call of a closed loop: ``call(i)`` for the i-th call; raises AioRpcError on failure.
+#: One call of a closed loop: ``call(i)`` for the i-th call; raises AioRpcError (or the
+#: SDK's OmsError) on failure.
 ClosedCall = Callable[[int], Awaitable[object]]
 #: One send of an open loop: ``send(i, scheduled_ns)``; it records its own outcome.
 OpenSend = Callable[[int, int], Coroutine[Any, Any, None]]
@@ -58,10 +60,13 @@ class LoopResult:
     #: The first error message seen per status code.
     error_samples: dict[str, str] = field(default_factory=dict)
 
-    def record_error(self, exc: grpc.aio.AioRpcError) -> None:
-        code = exc.code().name
+    def record_error(self, exc: grpc.aio.AioRpcError | OmsError) -> None:
+        if isinstance(exc, OmsError):
+            code, details = exc.code.name, exc.message
+        else:
+            code, details = exc.code().name, str(exc.details())
         self.errors[code] += 1
-        self.error_samples.setdefault(code, str(exc.details())[:300])
+        self.error_samples.setdefault(code, details[:300])
 
     @property
     def throughput(self) -> float:
@@ -185,7 +190,7 @@ async def _timed_call(
     """Make call ``i`` and record its latency from ``since_ns`` (send or scheduled time)."""
     try:
         await call(i)
-    except grpc.aio.AioRpcError as exc:
+    except (grpc.aio.AioRpcError, OmsError) as exc:
         result.record_error(exc)
         meter.errors += 1
         return

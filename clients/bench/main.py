@@ -2,6 +2,7 @@
 
     oms-bench all                    # every scenario with the parameters (< 10 min)
     oms-bench submit --quick         # one scenario, short
+    oms-bench stream-submit --quick  # submits over OrderEntry streams vs the unary echo
     oms-bench e2e --venues-inline    # venues inside the OMS process (`oms up`)
     oms-bench e2e --profile prof/    # plus a py-spy profile of the server
     oms-bench e2e --target 127.0.0.1:50051 --token $ADMIN_TOKEN --nats-url nats://...
@@ -45,6 +46,7 @@ from clients.bench.scenarios.closed import run_baseline, run_submit
 from clients.bench.scenarios.context import RunContext
 from clients.bench.scenarios.e2e import run_e2e
 from clients.bench.scenarios.fanout import run_fanout
+from clients.bench.scenarios.streamed import run_stream_submit
 from clients.bench.scenarios.sustained import run_sustained
 from clients.bench.table import ERROR, render, rows_for
 
@@ -59,6 +61,7 @@ Scenario = Callable[[RunContext], Awaitable[dict[str, Any]]]
 RUNNERS: dict[str, Scenario] = {
     "baseline": run_baseline,
     "submit": run_submit,
+    "stream-submit": run_stream_submit,
     "e2e": run_e2e,
     "sustained": run_sustained,
     "fanout": run_fanout,

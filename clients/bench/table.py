@@ -15,6 +15,8 @@ from clients.bench.tracking import STAGES
 
 #: Issue #7's targets.
 SUBMIT_MIN_RATIO = 0.5
+#: Issue 25's: streamed order entry at least as fast as the unary echo.
+STREAM_SUBMIT_MIN_RATIO = 1.0
 E2E_P50_MAX_MS = 3.0
 E2E_P99_MAX_MS = 15.0
 RSS_MAX_GROWTH = 0.10
@@ -132,6 +134,45 @@ def _submit_rows(result: Result) -> Iterator[Row]:
     if slices:
         yield Row("submit", "how measured", f"{slices} slices each, alternating with the echo")
     yield from _errors_and_cpu("submit", run, base)
+
+
+def _stream_submit_rows(result: Result) -> Iterator[Row]:
+    run, base = result["result"], result["baseline"]
+    share = result["throughput_ratio"]
+    clients, window = result["concurrency"], result["window"]
+    yield Row(
+        "stream-submit",
+        f"streamed order entry vs unary echo, {clients} clients x {window} in flight",
+        _rate(run["throughput_per_s"]),
+        _rate(base["throughput_per_s"]),
+        _times(share),
+        f"≥ {STREAM_SUBMIT_MIN_RATIO:.2f}x unary echo",
+        _verdict(share is not None and share >= STREAM_SUBMIT_MIN_RATIO and not run["errors"]),
+    )
+    unary = result["unary"]
+    yield Row(
+        "stream-submit",
+        f"streamed vs unary SubmitOrder, {clients} clients, same stack",
+        _rate(run["throughput_per_s"]),
+        f"{_rate(unary['throughput_per_s'])} (unary submit)",
+        _times(result["unary_ratio"]),
+    )
+    yield Row(
+        "stream-submit", "p50/p90/p99/p99.9 (ms)", _pcts(run["latency"]), _pcts(base["latency"])
+    )
+    yield Row("stream-submit", "unary submit p50/p90/p99/p99.9 (ms)", _pcts(unary["latency"]))
+    yield from _per_order_row(
+        "stream-submit",
+        "unary submit: server CPU per order (ms)",
+        _server_ms_per_call,
+        ".3f",
+        unary,
+        base,
+    )
+    slices = result.get("interleaved_slices")
+    if slices:
+        yield Row("stream-submit", "how measured", f"{slices} slices each of the three, in turn")
+    yield from _errors_and_cpu("stream-submit", run, base)
 
 
 def _e2e_rows(result: Result) -> Iterator[Row]:
@@ -376,6 +417,7 @@ def _cpu(result: Result) -> str:
 _BUILDERS: dict[str, Callable[[Result], Iterator[Row]]] = {
     "baseline": _baseline_rows,
     "submit": _submit_rows,
+    "stream-submit": _stream_submit_rows,
     "e2e": _e2e_rows,
     "sustained": _sustained_rows,
     "fanout": _fanout_rows,

@@ -32,7 +32,7 @@ SMOKE_ARGS = [
     "--subscribers=3",
     "--settle-timeout=30",
 ]
-SCENARIO_NAMES = {"baseline", "submit", "e2e", "sustained", "fanout"}
+SCENARIO_NAMES = {"baseline", "submit", "stream-submit", "e2e", "sustained", "fanout"}
 
 #: Covers the one oms-bench run the module fixture makes (it usually takes 20-30 s).
 pytestmark = pytest.mark.timeout(120)
@@ -51,7 +51,7 @@ def test_every_scenario_ran_and_every_stack_stopped_cleanly(report: dict[str, An
     assert set(report["results"]) == SCENARIO_NAMES
     assert not [name for name, r in report["results"].items() if "error" in r]
     assert report["ok"] is True
-    assert [s["exit_code"] for s in report["stacks"]] == [0, 0, 0, 0]
+    assert [s["exit_code"] for s in report["stacks"]] == [0, 0, 0, 0, 0]
     assert not running_children(), "a child process outlived the run"
     assert {row["scenario"] for row in report["targets"]} == SCENARIO_NAMES
 
@@ -65,6 +65,17 @@ def test_baseline_and_submit_report_throughput_and_percentiles(report: dict[str,
     assert run["latency"]["count"] == run["ok"]
     assert set(run["latency"]) >= {"p50_ms", "p90_ms", "p99_ms", "p999_ms"}
     assert submit["baseline"]["throughput_per_s"] > 0 and submit["throughput_ratio"] > 0
+
+
+def test_stream_submit_answers_every_order_beside_the_unary_echo(report: dict[str, Any]) -> None:
+    streamed = report["results"]["stream-submit"]
+    run, echo = streamed["result"], streamed["baseline"]
+    assert run["ok"] == run["sent"] > 0 and not run["errors"]
+    assert run["latency"]["count"] == run["ok"]
+    assert echo["ok"] > 0 and not echo["errors"]
+    assert streamed["throughput_ratio"] > 0
+    (row,) = [r for r in report["targets"] if r["figure"].startswith("streamed order entry")]
+    assert row["ratio"].endswith("x") and row["status"] in {"PASS", "MISS"}
 
 
 def test_e2e_every_order_reached_a_final_report_after_filling_at_three_venues(

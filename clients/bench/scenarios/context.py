@@ -41,6 +41,8 @@ class ClosedSide:
     label: str
     call: ClosedCall
     server_pid: int | None
+    #: Callers looping at once on this side (None: the comparison's concurrency).
+    concurrency: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +163,8 @@ class RunContext:
         """
         for side in sides:
             async with self.progress.phase(f"{side.label} (warm-up)", self.load.warmup_s):
-                await closed_loop(_warm(side.call), concurrency, self.load.warmup_s)
+                callers = side.concurrency or concurrency
+                await closed_loop(_warm(side.call), callers, self.load.warmup_s)
         slices = interleaved_slices(self.load.duration_s)
         slice_s = self.load.duration_s / slices
         parts: list[list[LoopResult]] = [[] for _ in sides]
@@ -173,7 +176,8 @@ class RunContext:
                     call = _numbered_from(side.call, first)
                     cpu = CpuMeter(side.server_pid)
                     cpu.start()
-                    part = await closed_loop(call, concurrency, slice_s, meter)
+                    callers = side.concurrency or concurrency
+                    part = await closed_loop(call, callers, slice_s, meter)
                     cpu.stop_into(part)
                     done.append(part)
         return [combined(done) for done in parts]
