@@ -40,6 +40,12 @@ class LoadParams:
     #: An open loop gives up once this many seconds of orders (at its rate) await their
     #: final report: the server fell behind for good, and more load only queues.
     max_backlog_s: float = 5.0
+    #: `sustained --shards`: the first offered rate, the growth from step to step, each
+    #: step's length, and the most steps a layout runs.
+    capacity_start_rate: float = 150.0
+    capacity_growth: float = 1.3
+    capacity_step_s: float = 4.0
+    capacity_max_steps: int = 8
 
     @classmethod
     def quick(cls) -> LoadParams:
@@ -96,6 +102,8 @@ class BenchConfig:
     quick: bool = False
     #: Run NATS, each venue and the OMS as separate processes instead of one `oms up`.
     venues_apart: bool = True
+    #: `sustained --shards`: the shard counts whose sustainable rate this run finds.
+    shards: tuple[int, ...] = ()
 
     @property
     def clock_shared(self) -> bool:
@@ -114,5 +122,6 @@ class BenchConfig:
             "target": self.external.address if self.external else "started by oms-bench",
             "quick": self.quick,
             "venues_apart": self.venues_apart,
+            "shards": list(self.shards),
             "standard_parameters": self.load.is_standard(),
         }

@@ -6,6 +6,7 @@
     oms-bench e2e --venues-inline    # venues inside the OMS process (`oms up`)
     oms-bench e2e --profile prof/    # plus a py-spy profile of the server
     oms-bench e2e --target 127.0.0.1:50051 --token $ADMIN_TOKEN --nats-url nats://...
+    oms-bench sustained --shards 1,2 # the rate 1 and 2 shards sustain, CPU per order
 
 Unless ``--target`` is given, each scenario starts its own stack (temp state dir and
 SQLite file, free port, fresh secret, the bundled bench scenario): a nats-server, one
@@ -46,6 +47,7 @@ from clients.bench.scenarios.closed import run_baseline, run_submit
 from clients.bench.scenarios.context import RunContext
 from clients.bench.scenarios.e2e import run_e2e
 from clients.bench.scenarios.fanout import run_fanout
+from clients.bench.scenarios.shards import run_shards
 from clients.bench.scenarios.streamed import run_stream_submit
 from clients.bench.scenarios.sustained import run_sustained
 from clients.bench.table import ERROR, render, rows_for
@@ -65,6 +67,8 @@ RUNNERS: dict[str, Scenario] = {
     "e2e": run_e2e,
     "sustained": run_sustained,
     "fanout": run_fanout,
+    #: `sustained --shards`: not part of "all".
+    "shards": run_shards,
 }
 
 
@@ -147,6 +151,11 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
             raise SystemExit("oms-bench: --target needs --token (an admin token)")
         external = ExternalTarget(args.target, args.token, args.nats_url, args.server_pid)
     scenarios = SCENARIOS if args.scenario == "all" else (args.scenario,)
+    shards = _shard_counts(args.shards) if args.shards else ()
+    if shards:
+        if scenarios != ("sustained",) or external is not None:
+            raise SystemExit("oms-bench: --shards goes with `sustained` on stacks it starts")
+        scenarios = ("shards",)
     return BenchConfig(
         scenarios=tuple(scenarios),
         load=load,
@@ -156,7 +165,18 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
         profile_dir=Path(args.profile) if args.profile else None,
         quick=args.quick,
         venues_apart=args.venues_apart,
+        shards=shards,
     )
+
+
+def _shard_counts(text: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise SystemExit(f"oms-bench: --shards takes counts such as 1,2, not {text!r}") from None
+    if any(n < 1 for n in counts):
+        raise SystemExit(f"oms-bench: shard counts must be at least 1, not {text!r}")
+    return counts
 
 
 def write_json(report: dict[str, Any], path: Path) -> None:
@@ -187,6 +207,18 @@ def _parser() -> argparse.ArgumentParser:
         dest="sustained_warmup_s",
         type=float,
         help="sustained warm-up s before the first memory sample (5)",
+    )
+    load.add_argument(
+        "--start-rate", dest="capacity_start_rate", type=float, help="--shards: first rate (150)"
+    )
+    load.add_argument(
+        "--rate-growth", dest="capacity_growth", type=float, help="--shards: step factor (1.3)"
+    )
+    load.add_argument(
+        "--step-duration", dest="capacity_step_s", type=float, help="--shards: step s (4)"
+    )
+    load.add_argument(
+        "--max-steps", dest="capacity_max_steps", type=int, help="--shards: steps at most (8)"
     )
     load.add_argument("-m", "--subscribers", type=int, help="fanout subscribers (50)")
     load.add_argument("--settle-timeout", dest="settle_timeout_s", type=float, help="s (60)")
@@ -221,6 +253,12 @@ def _system_args(parser: argparse.ArgumentParser) -> None:
         action="store_false",
         help="start `oms up` (venues in the OMS process) instead of nats-server, one "
         "`oms venue` hosting every venue and `oms server` (the default)",
+    )
+    system.add_argument(
+        "--shards",
+        metavar="N[,N...]",
+        help="with sustained: for each count, a stack of N `oms shard` behind `oms front`, "
+        "and the highest rate at which every order is final and p99 < 100 ms",
     )
 
 

@@ -6,14 +6,18 @@ loop or a core's worth of GIL.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import secrets
 import tempfile
+import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+
+import grpc
 
 from clients.bench.procs import (
     BenchError,
@@ -26,6 +30,8 @@ from clients.bench.procs import (
 from clients.bench.profiling import dump_stacks
 from oms_server.api.auth import issue_token
 from oms_server.domain.access import Role
+from protos.oms.v1 import admin_service_pb2 as admin_pb
+from protos.oms.v1 import admin_service_pb2_grpc as admin_grpc
 from venues.nats_runtime import EmbeddedNats
 from venues.scenario import load_scenario
 
@@ -38,6 +44,8 @@ READY_TIMEOUT_S = 60.0
 BENCH_SCENARIO = ("clients.bench", "scenario.toml")
 #: Subject of the tokens oms-bench issues for the stacks it starts.
 TOKEN_SUBJECT = "oms-bench"
+#: How often a started sharded stack is asked whether every shard is active.
+SHARD_POLL_S = 0.2
 
 _OMS_MAIN = "import sys; from oms_server.cli import main; sys.exit(main())"
 _ECHO_MAIN = "import sys; from clients.bench.echo import main; sys.exit(main())"
@@ -79,6 +87,9 @@ class StackRun:
     process: ManagedProcess
     helpers: list[ManagedProcess] = field(default_factory=list)
     exit_code: int | None = None
+    #: Every process of the stack by its part ("front", "shard 1", "venues", "nats"),
+    #: for CPU per part (filled for sharded stacks).
+    parts: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         failed = self.exit_code != 0
@@ -135,7 +146,8 @@ async def started_stack(
             process: ManagedProcess | None = None
             try:
                 if venues_apart:
-                    env["NATS_URL"] = await exits.enter_async_context(_embedded_nats())
+                    nats = await exits.enter_async_context(_embedded_nats())
+                    env["NATS_URL"] = nats.url
                     helpers = await _start_venues(scenario, env, root)
                 command = "server" if venues_apart else "up"
                 process = await ManagedProcess.spawn(
@@ -156,6 +168,75 @@ async def started_stack(
                     await helper.stop()
                 if run is not None:
                     run.exit_code = code
+
+
+@contextlib.asynccontextmanager
+async def started_sharded_stack(
+    scenario: Path, accounts: Sequence[str], shards: int, workdir: Path | None = None
+) -> AsyncIterator[StackRun]:
+    """A sharded stack as separate processes: a nats-server, one `oms venue`, ``shards``
+    `oms shard` processes (one owner each, no standbys) and `oms front` on a free port.
+
+    Yielded once every shard is active; ``parts`` names each process, ``process`` is the
+    front. Stopped front first, then the shards, then the venues and NATS.
+    """
+    with _workdir(workdir) as root:
+        secret = secrets.token_urlsafe(32)
+        env = _oms_env(root, scenario, secret)
+        admin = issue_token(secret, TOKEN_SUBJECT, Role.ADMIN)
+        async with contextlib.AsyncExitStack() as exits:
+            nats = await exits.enter_async_context(_embedded_nats())
+            env["NATS_URL"] = nats.url
+            started: list[ManagedProcess] = []
+            run: StackRun | None = None
+            front: ManagedProcess | None = None
+            try:
+                started.extend(await _start_venues(scenario, env, root))
+                for shard_id in range(1, shards + 1):
+                    argv = python_argv(_OMS_MAIN, "shard", "--shard-id", str(shard_id))
+                    log_path = root / f"shard-{shard_id}.log"
+                    started.append(
+                        await ManagedProcess.spawn(
+                            f"shard {shard_id}", argv, log_path=log_path, env=env
+                        )
+                    )
+                argv = python_argv(_OMS_MAIN, "front", "--shards", str(shards))
+                front = await ManagedProcess.spawn(
+                    "oms front", argv, log_path=root / "front.log", env=env
+                )
+                lines = await front.wait_for_line(OMS_READY_PREFIX, READY_TIMEOUT_S)
+                address = _ready_address(lines, OMS_READY_PREFIX)
+                await _wait_shards_active(address, _bearer(admin), shards)
+                token = issue_token(secret, TOKEN_SUBJECT, Role.TRADER, accounts)
+                target = Target(address, token, nats.url, front.pid, admin)
+                parts = {"front": front.pid, **{p.name: p.pid for p in started}}
+                if nats.pid is not None:
+                    parts["nats"] = nats.pid
+                run = StackRun(target, front, list(started), parts=parts)
+                yield run
+            finally:
+                code = await front.stop(on_hang=dump_stacks) if front is not None else None
+                for process in reversed(started):
+                    await process.stop()
+                if run is not None:
+                    run.exit_code = code
+
+
+async def _wait_shards_active(
+    address: str, metadata: tuple[tuple[str, str], ...], shards: int
+) -> None:
+    """Until the front's ListShards shows every shard active (BenchError after a while)."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = admin_grpc.AdminServiceStub(channel)
+        while True:
+            reply = await stub.ListShards(admin_pb.ListShardsRequest(), metadata=metadata)
+            active = [s for s in reply.shards if s.state == admin_pb.SHARD_STATE_ACTIVE]
+            if len(active) == shards:
+                return
+            if time.monotonic() > deadline:
+                raise BenchError(f"{len(active)} of {shards} shards active after the wait")
+            await asyncio.sleep(SHARD_POLL_S)
 
 
 @contextlib.asynccontextmanager
@@ -185,6 +266,8 @@ def _oms_env(root: Path, scenario: Path, secret: str) -> dict[str, str]:
             "OMS_AUTH_SECRET": secret,
             "OMS_STATE_DIR": str(root / "state"),
             "OMS_SCENARIO": str(scenario),
+            # the bench measures orders: no operator page (and no fixed port to collide on)
+            "OMS_WEB_ADDR": "off",
         }
     )
     env.pop("NATS_URL", None)
@@ -192,7 +275,7 @@ def _oms_env(root: Path, scenario: Path, secret: str) -> dict[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def _embedded_nats() -> AsyncIterator[str]:
+async def _embedded_nats() -> AsyncIterator[EmbeddedNats]:
     """A nats-server with JetStream for the stack (its pid is registered for clean-up)."""
     server = EmbeddedNats()
     await server.start()
@@ -200,7 +283,7 @@ async def _embedded_nats() -> AsyncIterator[str]:
     if pid is not None:
         register_pid(pid)
     try:
-        yield server.url
+        yield server
     finally:
         await server.stop()
         if pid is not None:

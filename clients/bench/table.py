@@ -414,6 +414,36 @@ def _cpu(result: Result) -> str:
     return " / ".join(f"{x:.2f}" if x is not None else "?" for x in (server, client))
 
 
+def _shards_rows(result: Result) -> Iterator[Row]:
+    """Per layout: the rate it sustains (p99 under the limit, all final), the latency and
+    the CPU per order of each kind of process there, and the steps that led to it."""
+    limit = f"p99 < {result['p99_max_ms']:g} ms, all final"
+    for count, layout in result["layouts"].items():
+        name = f"shards={count}"
+        if "error" in layout:
+            yield Row(name, "run failed", str(layout["error"])[:200], status=ERROR)
+            continue
+        best = layout["at_sustained_rate"]
+        rate = layout["sustained_rate_per_s"]
+        capped = " (the last step: more may pass)" if layout["limited_by_steps"] else ""
+        value = _rate(rate) + capped if rate else "none of the steps"
+        yield Row(name, f"sustained rate, {len(layout['accounts'])} accounts", value, "", "", limit)
+        if best is not None:
+            yield Row(name, "p50/p90/p99/p99.9 (ms) there", _pcts(best["latency"]))
+            for figure, key in (
+                ("CPU per order (ms)", "cpu_ms_per_order_by_kind"),
+                ("the same beyond idle (ms)", "marginal_cpu_ms_per_order_by_kind"),
+            ):
+                kinds = best[key]
+                yield Row(name, figure, ", ".join(f"{k} {v:.2f}" for k, v in kinds.items()))
+        steps = ", ".join(
+            f"{s['rate_per_s']:g}/s p99 {s['latency']['p99_ms']:.0f} ms"
+            f"{'' if s['passed'] else ' MISS'}"
+            for s in layout["steps"]
+        )
+        yield Row(name, "steps", steps)
+
+
 _BUILDERS: dict[str, Callable[[Result], Iterator[Row]]] = {
     "baseline": _baseline_rows,
     "submit": _submit_rows,
@@ -421,4 +451,5 @@ _BUILDERS: dict[str, Callable[[Result], Iterator[Row]]] = {
     "e2e": _e2e_rows,
     "sustained": _sustained_rows,
     "fanout": _fanout_rows,
+    "shards": _shards_rows,
 }

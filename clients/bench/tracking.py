@@ -166,6 +166,11 @@ class OrderTracker(StreamFollower):
         #: Add to a perf_counter_ns() reading to get the wall clock (time.time_ns()).
         self._wall_offset_ns = time.time_ns() - time.perf_counter_ns()
 
+    def reset_latencies(self) -> None:
+        """Record latencies afresh from now on (for a new measured loop)."""
+        self.latency = Latencies()
+        self.stages = LatencyStages()
+
     def expect(self, client_order_id: str, scheduled_ns: int) -> None:
         self._scheduled[client_order_id] = scheduled_ns
 

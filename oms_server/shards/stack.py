@@ -207,6 +207,7 @@ class ShardedStack:
         ]
         env = {**os.environ, **self._child_env()}
         env.pop("OMS_METRICS_ADDR", None)  # one endpoint per port: the front's process
+        env["OMS_WEB_ADDR"] = "off"  # the operator page too
         process = subprocess.Popen(
             dies_with_us(command), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
         )

@@ -96,15 +96,21 @@ class TakingDriver:
             await open_loop(self._sender("w", run, Meter(), measure=False), rate, duration_s)
             await self.tracker.wait_final(run.accepted, ctx.load.settle_timeout_s)
 
-    async def measure(self, label: str, rate: float, duration_s: float) -> TakingRun:
-        """The measured open loop, then the wait for every accepted order's final report."""
+    async def measure(
+        self, label: str, rate: float, duration_s: float, prefix: str = "m"
+    ) -> TakingRun:
+        """The measured open loop, then the wait for every accepted order's final report.
+
+        Latencies are this loop's alone; a later loop of the same driver needs another
+        client order id ``prefix``."""
         ctx = self._ctx
+        self.tracker.reset_latencies()
         run = TakingRun(LoopResult(), self.tracker, clock_shared=ctx.config.clock_shared)
         meter = Meter()
         cpu = CpuMeter(self._pid)
         async with ctx.progress.phase(label, duration_s, meter):
             cpu.start()
-            send = self._sender("m", run, meter, measure=True)
+            send = self._sender(prefix, run, meter, measure=True)
             limit = max(1, int(rate * ctx.load.max_backlog_s))
             await open_loop(send, rate, duration_s, run.loop, self._behind(limit))
             cpu.stop_into(run.loop)
