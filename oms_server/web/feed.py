@@ -35,6 +35,8 @@ from oms_server.engine.report_stream import report_batches
 #: Reports a page gets of each account when it first connects (no Last-Event-ID): the
 #: latest ones, enough for today's blotter, not the whole journal.
 INITIAL_REPORTS = 2000
+#: Most accounts one page follows (an admin's: the first ones by id); the page says so.
+MAX_PAGE_ACCOUNTS = 100
 #: Most reports in one event.
 MAX_EVENT_BATCH = 500
 #: Batches waiting for the browser, across accounts, before the producers wait.
@@ -107,8 +109,16 @@ class OperatorFeed:
         """The accounts this page shows (an admin's grow as accounts are opened)."""
         engine = self._sources.engine
         if self._principal.is_admin:
-            return engine.account_ids()
-        return sorted(a for a in self._principal.accounts if engine.find_account(a) is not None)
+            return engine.account_ids()[:MAX_PAGE_ACCOUNTS]
+        mine = sorted(a for a in self._principal.accounts if engine.find_account(a) is not None)
+        return mine[:MAX_PAGE_ACCOUNTS]
+
+    def accounts_total(self) -> int:
+        """How many accounts the caller may see (more than shown past MAX_PAGE_ACCOUNTS)."""
+        engine = self._sources.engine
+        if self._principal.is_admin:
+            return engine.account_count()
+        return sum(1 for a in self._principal.accounts if engine.find_account(a) is not None)
 
     async def events(self) -> AsyncIterator[ServerSentEvent]:
         """The stream: hello, then reports as they commit and snapshots every interval."""
@@ -217,7 +227,13 @@ class OperatorFeed:
 
     def _hello(self) -> ServerSentEvent:
         p = self._principal
-        data = {"subject": p.subject, "role": p.role.value, "admin": p.is_admin}
+        data = {
+            "subject": p.subject,
+            "role": p.role.value,
+            "admin": p.is_admin,
+            "accounts_shown": len(self.accounts()),
+            "accounts_total": self.accounts_total(),
+        }
         return ServerSentEvent(json.dumps(data), event="hello", retry=RETRY_MS)
 
     def _accounts_event(self) -> ServerSentEvent:

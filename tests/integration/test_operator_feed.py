@@ -9,6 +9,7 @@ import pytest
 
 from oms_server.api.auth import issue_token
 from oms_server.domain.access import Role
+from oms_server.web import feed
 from tests.support.fixtures import TEST_SECRET, RunningOms, call_metadata, token
 from tests.support.orders import limit_buy
 from tests.support.sse import EventStream, SseEvent, call
@@ -142,3 +143,23 @@ async def test_a_trader_sees_only_its_accounts_and_may_not_halt(web_oms: Running
     assert web_oms.app.engine.halted("ACC1") is None
     resumed = await call(base, "POST", "/api/resume", token=ADMIN, json_body={"account_id": "ACC2"})
     assert resumed.status == 200 and web_oms.app.engine.halted("ACC2") is None
+
+
+async def test_an_admin_page_follows_at_most_max_page_accounts_and_says_so(
+    web_oms: RunningOms, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(feed, "MAX_PAGE_ACCOUNTS", 1)
+    stream = await EventStream.open(_base(web_oms), token=ADMIN)
+    try:
+        hello = await stream.until(lambda e: e.event == "hello")
+        accounts = await stream.until(lambda e: e.event == "accounts")
+    finally:
+        await stream.close()
+    assert hello.json() == {
+        "subject": "test-admin",
+        "role": "admin",
+        "admin": True,
+        "accounts_shown": 1,
+        "accounts_total": 2,
+    }
+    assert [a["account_id"] for a in accounts.json()] == ["ACC1"]  # type: ignore[union-attr, index]

@@ -105,6 +105,12 @@ function connect() {
     $("#orders-count").textContent = orders.size;
     $("#fills-count").textContent = fills.size;
   });
+  source.addEventListener("hello", (event) => {
+    const hello = JSON.parse(event.data);
+    if (hello.accounts_shown < hello.accounts_total) {
+      notice(`showing the first ${hello.accounts_shown} of ${hello.accounts_total} accounts`);
+    }
+  });
   source.addEventListener("accounts", (event) => showAccounts(JSON.parse(event.data)));
   source.addEventListener("venues", (event) => showVenues(JSON.parse(event.data)));
   source.addEventListener("feed-error", (event) => notice(JSON.parse(event.data).message));
