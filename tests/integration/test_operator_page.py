@@ -15,11 +15,12 @@ from pathlib import Path
 import grpc
 import pytest
 
+from oms_server.api.auth import issue_token
 from oms_server.domain.access import Role
 from protos.oms.v1 import common_pb2
 from protos.oms.v1 import order_service_pb2 as pb
 from protos.venue.v1 import venue_pb2 as v
-from tests.support.fixtures import call_metadata, token
+from tests.support.fixtures import TEST_SECRET, call_metadata, token
 from tests.support.market import Market, RoutedOms
 from tests.support.orders import limit_buy
 from tests.support.reports import all_final
@@ -88,11 +89,16 @@ async def test_operator_page_live_resumes_after_a_drop_and_halts(
     assert page_oms.app is not None and page_oms.app.web is not None
     site = page_oms.app.web.site
 
-    # A bad token: refused with the reason, nothing shown.
+    # A bad or an expired token: refused with the reason, nothing shown.
     await page.goto(page_oms.web_url)
     await page.fill("input[name=token]", "not-a-token")
     await page.click("button[type=submit]")
     await expect(page.locator("#login-error")).to_contain_text("invalid token")
+    await expect(page.locator("table#orders")).to_be_hidden()
+    expired = issue_token(TEST_SECRET, "old", Role.ADMIN, ttl_s=-10)
+    await page.fill("input[name=token]", expired)
+    await page.click("button[type=submit]")
+    await expect(page.locator("#login-error")).to_contain_text("expired")
     await expect(page.locator("table#orders")).to_be_hidden()
 
     await page.fill("input[name=token]", ADMIN_TOKEN)
