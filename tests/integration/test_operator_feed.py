@@ -53,6 +53,10 @@ async def test_a_bad_or_expired_token_gets_401_with_the_reason_and_no_data(
     page = await call(base, "GET", "/")
     assert page.status == 200 and b'name="token"' in page.body
 
+    as_form = await call(
+        base, "POST", "/api/session", headers={"Content-Type": "text/plain"}, json_body={}
+    )
+    assert as_form.status == 415, "a cross-site form may not sign a browser in"
     garbage = await call(base, "POST", "/api/session", json_body={"token": "not-a-jwt"})
     assert garbage.status == 401
     assert "invalid token" in str(garbage.json())
