@@ -229,6 +229,12 @@ def _order_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
         "--trailing-offset", help="price distance a trailing_stop's trigger trails the market by"
     )
     p.add_argument(
+        "--display-qty",
+        "--display-quantity",
+        dest="display_qty",
+        help="iceberg: show at most this much of a limit order at once (the rest is hidden)",
+    )
+    p.add_argument(
         "--type",
         type=str.lower,
         choices=ORDER_TYPES,
@@ -386,6 +392,7 @@ async def cmd_submit(client: OmsClient, args: argparse.Namespace, out: Output) -
         limit_price=args.limit,
         stop_price=args.stop,
         trailing_offset=args.trailing_offset,
+        display_quantity=args.display_qty,
         order_type=args.type,
         time_in_force=args.tif,
         routing_strategy=args.strategy,

@@ -82,6 +82,8 @@ class NewOrder:
     expire_time: datetime | None
     venue: str
     poss_dup: bool
+    #: MaxFloor (111): an iceberg's display quantity; empty shows the whole order.
+    max_floor: str = ""
 
     @property
     def proto_side(self) -> c.Side.ValueType:
@@ -218,6 +220,7 @@ def _new_order(r: _Reader, poss_dup: bool) -> NewOrder:
         expire_time=r.timestamp(Tag.EXPIRE_TIME) if tif == TIF_GTD else None,
         venue=r.optional(Tag.EX_DESTINATION),
         poss_dup=poss_dup,
+        max_floor=r.decimal(Tag.MAX_FLOOR, required=False),
     )
 
 

@@ -55,6 +55,8 @@ class Tag:
     CXL_REJ_REASON = 102
     ORD_REJ_REASON = 103
     HEART_BT_INT = 108
+    #: MaxFloor: the most of the order shown at once (an iceberg's display quantity).
+    MAX_FLOOR = 111
     EXPIRE_TIME = 126
     ORIG_SENDING_TIME = 122
     RESET_SEQ_NUM_FLAG = 141

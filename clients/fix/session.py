@@ -254,6 +254,7 @@ class FixSession:
                 quantity=order.quantity,
                 limit_price=order.price or None,
                 stop_price=order.stop_px or None,
+                display_quantity=order.max_floor or None,
                 order_type=order.proto_order_type,
                 time_in_force=order.proto_time_in_force,
                 venue=order.venue,

@@ -207,6 +207,7 @@ class OmsClient:
         order_type: EnumArg | None = None,
         time_in_force: EnumArg = common_pb2.TIME_IN_FORCE_DAY,
         trailing_offset: Decimalish | None = None,
+        display_quantity: Decimalish | None = None,
         routing_strategy: EnumArg | None = None,
         venue: str = "",
         client_order_id: str | None = None,
@@ -216,7 +217,8 @@ class OmsClient:
         """Submit an order; retried safely under one ``client_order_id`` (generated if None).
 
         ``order_type`` defaults from the terms given (market, limit, stop, stop-limit;
-        trailing stop with ``trailing_offset``, the price distance its trigger trails by);
+        trailing stop with ``trailing_offset``, the price distance its trigger trails by).
+        ``display_quantity`` makes a limit an iceberg: at most that much shows at once.
         ``routing_strategy`` defaults to DIRECT when a ``venue`` is named. Enums take the
         proto value or a name such as ``"buy"``, ``"SIDE_BUY"``, ``"ioc"``, ``"gtd"``.
         ``expire_time`` (an aware datetime) is when a ``"gtd"`` order expires.
@@ -232,6 +234,7 @@ class OmsClient:
                 order_type=order_type,
                 time_in_force=time_in_force,
                 trailing_offset=trailing_offset,
+                display_quantity=display_quantity,
                 routing_strategy=routing_strategy,
                 venue=venue,
                 client_order_id=client_order_id,
@@ -745,6 +748,7 @@ def _submit_request(submit: Submit) -> order_service_pb2.SubmitOrderRequest:
         venue=submit.venue,
         expire_time=_timestamp(submit.expire_time, "expire_time"),
         trailing_offset=_optional_decimal(submit.trailing_offset, "trailing_offset"),
+        display_quantity=_optional_decimal(submit.display_quantity, "display_quantity"),
     )
 
 

@@ -54,6 +54,8 @@ class Submit:
     order_type: EnumArg | None = None
     time_in_force: EnumArg = common_pb2.TIME_IN_FORCE_DAY
     trailing_offset: Decimalish | None = None
+    #: An iceberg's visible size (a limit showing at most this much at once).
+    display_quantity: Decimalish | None = None
     routing_strategy: EnumArg | None = None
     venue: str = ""
     #: The idempotency key; generated when None, like ``submit_order`` does.

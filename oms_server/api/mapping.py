@@ -100,6 +100,7 @@ def order_request(
         venue=identifier(msg.venue, "venue", required=False),
         expire_ns=optional_time(msg, "expire_time"),
         trailing_offset=parse_decimal(msg.trailing_offset, "trailing_offset", allow_empty=True),
+        display_quantity=parse_decimal(msg.display_quantity, "display_quantity", allow_empty=True),
     )
     request.check(instrument)
     return request
@@ -228,6 +229,7 @@ def order_message(order: Order) -> order_pb2.Order:
         expire_time=timestamp(order.expire_ns) if order.expire_ns is not None else None,
         trailing_offset=fmt(order.trailing_offset),
         trigger_price=fmt(order.trigger_price),
+        display_quantity=fmt(order.display_quantity),
     )
 
 

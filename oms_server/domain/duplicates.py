@@ -28,6 +28,7 @@ ORDER_TERMS: tuple[str, ...] = (
     "venue",
     "expire_ns",
     "trailing_offset",
+    "display_quantity",
 )
 #: Terms whose public (API) name differs from the attribute's.
 PUBLIC_TERM_NAMES = {"expire_ns": "expire_time"}

@@ -26,6 +26,7 @@ from oms_server.domain.order_types import (
     DISTANCE_TERMS,
     ORDER_TYPES,
     PRICE_TERMS,
+    QUANTITY_TERMS,
     PriceSource,
     term_values,
 )
@@ -56,6 +57,8 @@ class OrderRequest:
     expire_ns: int | None = None
     #: The trailing distance of a trailing stop; None for every other type.
     trailing_offset: Decimal | None = None
+    #: An iceberg's visible size (a LIMIT that shows only this much at once); None: all.
+    display_quantity: Decimal | None = None
 
     def check(self, instrument: Instrument) -> None:
         """Check the request against the instrument; raise ValidationError naming the field."""
@@ -67,6 +70,20 @@ class OrderRequest:
             price = terms[term]
             if price is not None:
                 instrument.check_price(price, term.value)
+        for term in QUANTITY_TERMS:
+            quantity = terms[term]
+            if quantity is not None:
+                instrument.check_quantity(quantity, term.value)
+                if quantity > self.quantity:
+                    raise ValidationError(
+                        term.value,
+                        f"{fmt(quantity)} is more than the order's quantity {fmt(self.quantity)}",
+                    )
+        if self.display_quantity is not None and not self.time_in_force.rests:
+            raise ValidationError(
+                "display_quantity",
+                f"an iceberg rests on a book, so it cannot be {self.time_in_force.value}",
+            )
         rule.check_time_in_force(self.time_in_force)
         check_expire_time(self.time_in_force, self.expire_ns)
         if self.routing_strategy is RoutingStrategy.DIRECT and not self.venue:
@@ -135,6 +152,9 @@ class Order:
     #: A trailing stop's current trigger price (stored on every move, so a restart
     #: resumes from it); None until the side it follows has been quoted.
     trigger_price: Decimal | None = None
+    #: An iceberg's visible size: routing keeps at most this much of the order in live
+    #: children at once and places the next slice when they are done; None: no limit.
+    display_quantity: Decimal | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     def __copy__(self) -> Order:
@@ -161,6 +181,7 @@ class Order:
             venue=request.venue,
             expire_ns=request.expire_ns,
             trailing_offset=request.trailing_offset,
+            display_quantity=request.display_quantity,
             sender=sender,
             created_ns=now_ns,
             updated_ns=now_ns,

@@ -23,6 +23,7 @@ __all__ = [
     "DISTANCE_TERMS",
     "ORDER_TYPES",
     "PRICE_TERMS",
+    "QUANTITY_TERMS",
     "OrderTypeRule",
     "PriceSource",
     "Term",
@@ -38,12 +39,16 @@ class Term(StrEnum):
     LIMIT_PRICE = "limit_price"
     STOP_PRICE = "stop_price"
     TRAILING_OFFSET = "trailing_offset"
+    #: An iceberg's visible size: at most this much of the order rests at venues at once.
+    DISPLAY_QUANTITY = "display_quantity"
 
 
 #: The terms that are price levels (checked against the tick size and the collar), in order.
 PRICE_TERMS: tuple[Term, ...] = (Term.LIMIT_PRICE, Term.STOP_PRICE)
 #: The terms that are price distances (positive, on the tick; no collar applies).
 DISTANCE_TERMS: tuple[Term, ...] = (Term.TRAILING_OFFSET,)
+#: The terms that are quantities (positive, on the lot, at most the order's quantity).
+QUANTITY_TERMS: tuple[Term, ...] = (Term.DISPLAY_QUANTITY,)
 
 
 class PriceSource(StrEnum):
@@ -183,6 +188,8 @@ def term_values(request: object) -> dict[Term, Decimal | None]:
 _EVERY_TIF = frozenset(TimeInForce)
 _NO_TERMS: frozenset[Term] = frozenset()
 _LIMIT = frozenset({Term.LIMIT_PRICE})
+#: A limit may be an iceberg: it shows only ``display_quantity`` at a time.
+_LIMIT_OR_ICEBERG = _LIMIT | {Term.DISPLAY_QUANTITY}
 _STOP = frozenset({Term.STOP_PRICE})
 _STOP_LIMIT = frozenset({Term.LIMIT_PRICE, Term.STOP_PRICE})
 _TRAILING = frozenset({Term.TRAILING_OFFSET})
@@ -209,7 +216,7 @@ ORDER_TYPES: Mapping[OrderType, OrderTypeRule] = _rows(
     OrderTypeRule(
         order_type=OrderType.LIMIT,
         requires=_LIMIT,
-        allows=_LIMIT,
+        allows=_LIMIT_OR_ICEBERG,
         time_in_force=_EVERY_TIF,
         trigger=None,
         becomes=None,

@@ -23,6 +23,7 @@ from oms_server.domain.child import (
 from oms_server.domain.decimals import ZERO, fmt
 from oms_server.domain.enums import ExecType, OrderState, RoutingStrategy, Side, TimeInForce
 from oms_server.domain.errors import OmsError, ValidationError
+from oms_server.domain.iceberg import next_slice
 from oms_server.domain.instruments import Instrument
 from oms_server.domain.order import Order, OrderRequest
 from oms_server.domain.order_types import PriceSource, trail
@@ -202,7 +203,8 @@ class ParentRouting:
             self._route(order, rest_only)
 
     def _route(self, order: Order, rest_only: bool) -> None:
-        remaining = order.open_qty - sum(c.open_qty for c in self.live_children(order))
+        live_qty = sum((c.open_qty for c in self.live_children(order)), ZERO)
+        remaining = next_slice(order.open_qty, order.display_quantity, live_qty)
         if remaining <= ZERO:
             return
         books = self.venues.books(order.symbol)
@@ -483,6 +485,9 @@ class ParentRouting:
             parent.apply(Trigger.EXPIRE)
             self._recorder.report(parent, ExecType.EXPIRED, text=child.text)
             self._forget(parent)
+        elif parent.display_quantity is not None and child.state is ChildState.FILLED:
+            # An iceberg's shown slice filled: show the next (no reroute: nothing missed).
+            self.route(parent)
         elif parent.reroutes < MAX_REROUTES and parent.time_in_force is not TimeInForce.FOK:
             parent.reroutes += 1
             self._recorder.touch_order(parent)

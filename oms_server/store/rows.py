@@ -54,6 +54,7 @@ def order_to_row(order: Order) -> dict[str, Any]:
         "expire_ns": order.expire_ns,
         "trailing_offset": order.trailing_offset,
         "trigger_price": order.trigger_price,
+        "display_quantity": order.display_quantity,
     }
 
 
@@ -89,6 +90,7 @@ def row_to_order(row: Mapping[str, Any]) -> Order:
         expire_ns=row["expire_ns"],
         trailing_offset=row["trailing_offset"],
         trigger_price=row["trigger_price"],
+        display_quantity=row["display_quantity"],
     )
 
 

@@ -83,6 +83,8 @@ orders = Table(
     Column("trailing_offset", DecimalString),
     #: A trailing stop's current trigger price (rewritten as it trails); NULL otherwise.
     Column("trigger_price", DecimalString),
+    #: An iceberg's visible size; NULL for an order that may show its whole quantity.
+    Column("display_quantity", DecimalString),
     UniqueConstraint("account_id", "client_order_id", name="uq_orders_account_clordid"),
     Index("ix_orders_account_created", "account_id", "created_ns"),
     Index("ix_orders_state", "state"),

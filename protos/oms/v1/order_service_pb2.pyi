@@ -41,6 +41,7 @@ class SubmitOrderRequest(_message.Message):
     VENUE_FIELD_NUMBER: _builtins.int
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     TRAILING_OFFSET_FIELD_NUMBER: _builtins.int
+    DISPLAY_QUANTITY_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     """The account to trade for."""
     client_order_id: _builtins.str
@@ -65,6 +66,12 @@ class SubmitOrderRequest(_message.Message):
     """The venue, for ROUTING_STRATEGY_DIRECT."""
     trailing_offset: _builtins.str
     """The trailing distance, a positive price on the tick; required iff ORDER_TYPE_TRAILING_STOP."""
+    display_quantity: _builtins.str
+    """An iceberg's visible size: at most this much of the order rests at any venue at once,
+    and the next slice is shown when one fills. Only for ORDER_TYPE_LIMIT with a time in
+    force that rests (DAY, GTC, GTD); positive, on the lot size, at most quantity; empty:
+    the whole order may show.
+    """
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp:
         """When a TIME_IN_FORCE_GTD order expires; required for GTD, in the future."""
@@ -85,10 +92,11 @@ class SubmitOrderRequest(_message.Message):
         venue: _builtins.str = ...,
         expire_time: _timestamp_pb2.Timestamp | None = ...,
         trailing_offset: _builtins.str = ...,
+        display_quantity: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "client_order_id", b"client_order_id", "expire_time", b"expire_time", "limit_price", b"limit_price", "order_type", b"order_type", "quantity", b"quantity", "routing_strategy", b"routing_strategy", "side", b"side", "stop_price", b"stop_price", "symbol", b"symbol", "time_in_force", b"time_in_force", "trailing_offset", b"trailing_offset", "venue", b"venue"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "client_order_id", b"client_order_id", "display_quantity", b"display_quantity", "expire_time", b"expire_time", "limit_price", b"limit_price", "order_type", b"order_type", "quantity", b"quantity", "routing_strategy", b"routing_strategy", "side", b"side", "stop_price", b"stop_price", "symbol", b"symbol", "time_in_force", b"time_in_force", "trailing_offset", b"trailing_offset", "venue", b"venue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

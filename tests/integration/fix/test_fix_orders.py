@@ -264,3 +264,24 @@ async def test_an_order_sent_after_a_mass_cancel_is_not_canceled_by_it(clients: 
     await desk.send("H", status("after-mass"))
     (later,) = await desk.wait_for(exec_type("after-mass", "I"), what="its status")
     assert later[ORD_STATUS] == "0"
+
+
+async def test_max_floor_makes_an_iceberg_and_a_fired_stop_is_restated(
+    clients: Clients, routed_oms: RoutedOms
+) -> None:
+    """MaxFloor (111) is the display quantity; a stop's trigger firing is ExecType D
+    Restated with ExecRestatementReason 99 (FIX 4.4 has no triggered ExecType)."""
+    desk = await clients.connect("DESK1")
+    await desk.send("D", new_order("ice-1", 300, RESTING, MaxFloor="100"))
+    (new,) = await desk.wait_for(exec_type("ice-1", "0"), what="New of the iceberg")
+    got = await routed_oms.orders.GetOrder(
+        pb.GetOrderRequest(order_id=new[ORDER_ID]), metadata=call_metadata()
+    )
+    assert (got.order.quantity, got.order.display_quantity) == ("300", "100")
+
+    # A buy stop at 190.00 with the ask at 190.01: it fires on the next book update.
+    await desk.send("D", new_order("stop-1", 100, None, ord_type="3", StopPx="190.00"))
+    (fired,) = await desk.wait_for(exec_type("stop-1", "D"), what="the stop restated")
+    assert (fired[378], fired[ORD_STATUS]) == ("99", "0")
+    assert fired[TEXT] == "triggered at 190: best ask 190.01"
+    await desk.wait_for(final("stop-1", "2"), what="the stop's fill")

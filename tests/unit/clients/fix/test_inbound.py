@@ -103,3 +103,12 @@ def test_a_market_if_touched_order_needs_its_stop_px() -> None:
     with pytest.raises(BadField) as missing:
         read("D", ORDER | {40: "J"})
     assert (missing.value.tag, missing.value.problem) == (99, Problem.MISSING)
+
+
+def test_max_floor_is_the_display_quantity_of_an_iceberg() -> None:
+    order = read("D", ORDER | {111: "100"})
+    assert isinstance(order, NewOrder) and order.max_floor == "100"
+    assert read("D", ORDER).max_floor == ""
+    with pytest.raises(BadField) as bad:
+        read("D", ORDER | {111: "lots"})
+    assert (bad.value.tag, bad.value.problem) == (111, Problem.FORMAT)
