@@ -263,3 +263,19 @@ async def test_submit_takes_the_trailing_and_if_touched_types(omsctl: Omsctl) ->
         "189.5",
         "189.6",
     )
+
+
+async def test_submit_makes_an_iceberg_with_display_qty(omsctl: Omsctl) -> None:
+    run = await omsctl(
+        "--json", "submit", "AAPL", "buy", "3000", "--limit", "190.00", "--display-qty", "100",
+        "--account", "ACC1",
+    )  # fmt: skip
+    assert run.code == EXIT_OK, run.err
+    iceberg = run.json()
+    assert (iceberg["quantity"], iceberg["display_quantity"]) == ("3000", "100")
+    refused = await omsctl(
+        "submit", "AAPL", "buy", "100", "--limit", "190.00", "--display-qty", "200",
+        "--account", "ACC1",
+    )  # fmt: skip
+    assert refused.code == EXIT_REFUSED
+    assert "display_quantity" in refused.err
