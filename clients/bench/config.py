@@ -15,6 +15,8 @@ STANDARD_E2E_RATE = 500.0
 STANDARD_SUSTAINED_RATE = 1000.0
 STANDARD_SUSTAINED_S = 60.0
 STANDARD_SUBSCRIBERS = 50
+#: `stream-submit`: submits each client keeps in flight on its stream.
+DEFAULT_STREAM_WINDOW = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,7 @@ class LoadParams:
     #: the growth measured is growth, not caches warming up.
     sustained_warmup_s: float = 5.0
     subscribers: int = STANDARD_SUBSCRIBERS
+    stream_window: int = DEFAULT_STREAM_WINDOW
     #: Longest wait, after the load, for final reports and for subscribers to catch up.
     settle_timeout_s: float = 60.0
     #: An open loop gives up once this many seconds of orders (at its rate) await their

@@ -221,6 +221,9 @@ def _parser() -> argparse.ArgumentParser:
         "--max-steps", dest="capacity_max_steps", type=int, help="--shards: steps at most (8)"
     )
     load.add_argument("-m", "--subscribers", type=int, help="fanout subscribers (50)")
+    load.add_argument(
+        "--stream-window", type=int, help="stream-submit: submits in flight per stream (4)"
+    )
     load.add_argument("--settle-timeout", dest="settle_timeout_s", type=float, help="s (60)")
     load.add_argument(
         "--max-backlog",
