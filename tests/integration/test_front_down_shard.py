@@ -119,7 +119,7 @@ async def test_a_down_shard_is_named_while_the_other_answers_and_health_follows(
     assert refused.value.reason == "SHARD_UNAVAILABLE"
     assert refused.value.metadata["shard_id"] == "2"
     assert "shard 2" in refused.value.message
-    assert SHARD_WAIT_S <= waited_s < SHARD_WAIT_S + 1.0
+    assert SHARD_WAIT_S <= waited_s < SHARD_WAIT_S + 2.0  # held, then refused, not hung
 
 
 async def test_the_sdk_retries_a_submit_to_a_down_shard_and_it_lands_once(
