@@ -41,6 +41,7 @@ from tenacity import (
 
 from clients.sdk.arguments import Decimalish, EnumArg
 from clients.sdk.entry import (
+    DEFAULT_MAX_IN_FLIGHT,
     Cancel,
     CorrelationIds,
     EntryAck,
@@ -443,24 +444,32 @@ class OmsClient:
     # -- order entry stream ---------------------------------------------------------------
 
     async def order_entry(
-        self, requests: AsyncIterable[EntryRequest] | Iterable[EntryRequest]
+        self,
+        requests: AsyncIterable[EntryRequest] | Iterable[EntryRequest],
+        *,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     ) -> AsyncGenerator[EntryAck, None]:
         """Send ``requests`` on one OrderEntry stream; an ``EntryAck`` for each answer.
 
         Each request is a ``Submit``, ``Cancel`` or ``Replace`` (the unary calls'
         keywords) or a request message. They are sent as the server's flow control
-        allows; answers come in completion order, each with its request's correlation id
-        (made by the SDK when a request has none). A refusal is an ack whose ``error`` is
-        the typed error; a broken stream raises its own and is not reopened. A plain
-        iterable is read in the event loop: a list, or an iterator that never blocks.
-        The stream has no deadline.
+        allows, at most ``max_in_flight`` unanswered (the next is read from ``requests``
+        only when one is answered); answers come in completion order, each with its
+        request's correlation id (made by the SDK when a request has none). A refusal is
+        an ack whose ``error`` is the typed error; a broken stream raises its own and is
+        not reopened. A plain iterable is read in the event loop: a list, or an iterator
+        that never blocks. The stream has no deadline.
         """
+        if max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be at least 1, not {max_in_flight}")
         call = self._open_entry_stream()
         ids = CorrelationIds()
         sent: dict[str, order_service_pb2.OrderEntryRequest] = {}
-        writer = asyncio.create_task(_write_entries(call, requests, ids, sent))
+        window = asyncio.Semaphore(max_in_flight)
+        writer = asyncio.create_task(_write_entries(call, requests, window, ids, sent))
         try:
             async for response in call:
+                window.release()
                 ids.release(response.correlation_id)
                 yield entry_ack(response, sent.pop(response.correlation_id, None))
             await writer
@@ -479,10 +488,10 @@ class OmsClient:
             writer.cancel()
             call.cancel()
 
-    def open_order_entry(self) -> OrderEntry:
+    def open_order_entry(self, *, max_in_flight: int = DEFAULT_MAX_IN_FLIGHT) -> OrderEntry:
         """A session over one OrderEntry stream: ``submit``, ``cancel`` and ``replace``
         return futures of the order (``async with oms.open_order_entry() as entry``)."""
-        return OrderEntry(self)
+        return OrderEntry(self, max_in_flight)
 
     def _open_entry_stream(
         self,
@@ -677,13 +686,21 @@ async def _write_entries(
         order_service_pb2.OrderEntryRequest, order_service_pb2.OrderEntryResponse
     ],
     requests: AsyncIterable[EntryRequest] | Iterable[EntryRequest],
+    window: asyncio.Semaphore,
     ids: CorrelationIds,
     sent: dict[str, order_service_pb2.OrderEntryRequest],
 ) -> None:
-    """Send every request, then half-close. A failure of the caller's requests cancels
-    the call and is raised; a failure of the call is left for its reader to raise."""
+    """Send every request, each once ``window`` has room, then half-close. A failure of
+    the caller's requests cancels the call and is raised; a failure of the call is left
+    for its reader to raise."""
+    source = aiter(_each(requests))
     try:
-        async for request in _each(requests):
+        while True:
+            await window.acquire()
+            try:
+                request = await anext(source)
+            except StopAsyncIteration:
+                break
             message = _entry_request(request, ids.claim(correlation_id_of(request)))
             sent[message.correlation_id] = message
             await call.write(message)

@@ -39,6 +39,11 @@ P = ParamSpec("P")
 MAX_CORRELATION_ID_CHARS = 64
 #: Prefix of the correlation ids the SDK makes for requests given without one.
 GENERATED_ID_PREFIX = "#"
+#: Requests of one stream the SDK keeps unanswered at once; the next waits for an answer
+#: (the caller's iterable is not read ahead, a session queues them). Below the orders
+#: the server lets one account have waiting, so a lone stream is never refused for its
+#: own haste, and more would only wait in the server's queue.
+DEFAULT_MAX_IN_FLIGHT = 64
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -211,18 +216,19 @@ class OrderEntry:
 
     ``async with oms.open_order_entry() as entry:`` opens the stream and, on the way out,
     waits for every answer. ``await entry.submit(...)`` is the order, or raises the typed
-    refusal; many may be in flight at once. Requests wait in the session while the
-    server holds the stream back (flow control). If the stream breaks, every unanswered
-    future fails with its error and later actions fail at once.
+    refusal; many may be in flight at once. Requests wait in the session while
+    ``max_in_flight`` are unanswered, or while the server holds the stream back. If the
+    stream breaks, every unanswered future fails with its error and later actions fail
+    at once.
     """
 
-    def __init__(self, client: OmsClient) -> None:
+    def __init__(self, client: OmsClient, max_in_flight: int = DEFAULT_MAX_IN_FLIGHT) -> None:
         self._queue: asyncio.Queue[EntryRequest | None] = asyncio.Queue()
         self._answers: dict[str, asyncio.Future[order_pb2.Order]] = {}
         self._ids = CorrelationIds()
         self._closing = False
         self._failure: OmsError | None = None
-        self._acks = client.order_entry(self._queued())
+        self._acks = client.order_entry(self._queued(), max_in_flight=max_in_flight)
         self._reader = asyncio.create_task(self._read(), name="oms-order-entry")
 
     async def __aenter__(self) -> OrderEntry:
@@ -240,7 +246,7 @@ class OrderEntry:
 
     @property
     def in_flight(self) -> int:
-        """Requests sent or queued and not yet answered."""
+        """Requests queued or sent and not yet answered."""
         return len(self._answers)
 
     def send(self, request: EntryRequest) -> asyncio.Future[order_pb2.Order]:

@@ -134,6 +134,23 @@ async def test_many_more_requests_than_the_servers_window_all_complete(
     assert len({o.order_id for o in orders}) == count
 
 
+async def test_at_most_max_in_flight_requests_are_unanswered(client: OmsClient) -> None:
+    pulled = answered = most = 0
+
+    async def requests() -> AsyncIterator[Submit]:
+        nonlocal pulled, most
+        for i in range(100):
+            pulled += 1
+            most = max(most, pulled - answered)
+            yield buy(f"oe-window-{i}")
+
+    async for ack in client.order_entry(requests(), max_in_flight=8):
+        assert ack.ok
+        answered += 1
+    assert (pulled, answered) == (100, 100)
+    assert most <= 8  # the caller's iterable is not read ahead of the window
+
+
 async def test_a_correlation_id_still_in_flight_is_refused_before_sending(
     client: OmsClient,
 ) -> None:
@@ -191,3 +208,37 @@ def _raw_buy(client_order_id: str) -> dict[str, object]:
         "quantity": "10",
         "limit_price": "189.00",
     }
+
+
+async def test_a_failure_of_the_callers_requests_ends_the_stream_with_it(
+    client: OmsClient,
+) -> None:
+    async def requests() -> AsyncIterator[Submit]:
+        yield buy("oe-first", correlation_id="first")
+        raise LookupError("the caller's source broke")
+
+    seen: list[str] = []
+    with pytest.raises(LookupError, match="source broke"):
+        async for ack in client.order_entry(requests()):
+            seen.append(ack.correlation_id)
+    assert seen in ([], ["first"])  # the answer may or may not have come before
+
+
+async def test_a_closed_client_ends_its_streams_with_closed(client: OmsClient) -> None:
+    opened = asyncio.Event()
+
+    async def requests() -> AsyncIterator[Submit]:
+        yield buy("oe-open")
+        opened.set()
+        await asyncio.Event().wait()  # keeps the stream open
+        yield buy("never")  # pragma: no cover
+
+    async def follow() -> list[EntryAck]:
+        return [ack async for ack in client.order_entry(requests())]
+
+    following = asyncio.create_task(follow())
+    await asyncio.wait_for(opened.wait(), 10)
+    await client.close()
+    with pytest.raises(OmsError) as closed:
+        await asyncio.wait_for(following, 10)
+    assert closed.value.reason == "CLOSED"

@@ -36,7 +36,7 @@ async def run_stream_submit(ctx: RunContext) -> dict[str, Any]:
     async with (
         ctx.system("stream-submit", [account]) as system,
         ctx.echo() as (echo, echo_pid),
-        order_entry_streams(system.target, concurrency) as streams,
+        order_entry_streams(system.target, concurrency, ctx.load.stream_window) as streams,
         unary_client(system.target) as unary,
     ):
         oms_pid = system.target.server_pid
@@ -66,10 +66,13 @@ async def run_stream_submit(ctx: RunContext) -> dict[str, Any]:
 
 
 @contextlib.asynccontextmanager
-async def order_entry_streams(target: Target, count: int) -> AsyncIterator[list[OrderEntry]]:
-    """``count`` order entry sessions over one channel; each waits for its answers on exit."""
+async def order_entry_streams(
+    target: Target, count: int, window: int
+) -> AsyncIterator[list[OrderEntry]]:
+    """``count`` order entry sessions over one channel, each sending at most ``window``
+    unanswered; each waits for its answers on exit."""
     async with OmsClient(target.address, target.token, channel_options=CHANNEL_OPTIONS) as oms:
-        streams = [oms.open_order_entry() for _ in range(count)]
+        streams = [oms.open_order_entry(max_in_flight=window) for _ in range(count)]
         try:
             yield streams
         finally:
