@@ -15,6 +15,7 @@ from oms_server.api.account_service import AccountService
 from oms_server.api.admin_service import AdminService
 from oms_server.api.admission import Admission
 from oms_server.api.market_data_service import MarketDataService
+from oms_server.api.metrics import ApiMetrics
 from oms_server.api.order_service import OrderService
 from oms_server.api.server import (
     DEFAULT_GRACE_S,
@@ -100,6 +101,8 @@ class OmsApp:
     hub: ReportHub = field(default_factory=ReportHub)
     #: Caps on calls and streams in flight (api/admission.py).
     admission: Admission = field(default_factory=Admission)
+    #: Calls by method and code, refusals, submit-to-ack, stream lag (api/metrics.py).
+    api_metrics: ApiMetrics = field(default_factory=ApiMetrics)
     server: grpc.aio.Server | None = None
     port: int = 0
     lease: StoreLease | None = None
@@ -164,7 +167,11 @@ class OmsApp:
         bindings = self._bindings()
         self._service_names = [b.full_name for b in bindings]
         self._health = add_services(
-            self.server, bindings, auth_secret=self.auth_secret, admission=self.admission
+            self.server,
+            bindings,
+            auth_secret=self.auth_secret,
+            admission=self.admission,
+            metrics=self.api_metrics,
         )
         await self.server.start()
         self._serving = True
@@ -248,7 +255,9 @@ class OmsApp:
 
     def _bindings(self) -> list[ServiceBinding]:
         assert self.engine is not None and self.store is not None
-        order_service = OrderService(self.engine, self.store, self.hub, self.instruments)
+        order_service = OrderService(
+            self.engine, self.store, self.hub, self.instruments, self.api_metrics
+        )
         directory: VenueDirectory = self.connector or NoVenueDirectory()
         market_data = MarketDataService(self.instruments, directory)
         admin = AdminService(self.engine, directory, shard_id=self.shard_id or 1)

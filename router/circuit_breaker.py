@@ -115,6 +115,7 @@ class CircuitBreaker:
                     "answered",
                     self.venue,
                     self._open_reason,
+                    extra={"venue": self.venue},
                 )
                 self._open(now)
         return self._state
@@ -127,6 +128,7 @@ class CircuitBreaker:
                 self.venue,
                 cause,
                 now - self._out_since,
+                extra={"venue": self.venue},
             )
         if self._state is not BreakerState.OPEN:
             self._state = BreakerState.CLOSED

@@ -321,7 +321,16 @@ class VenueConnector:
         if reports:
             if tracing_enabled():
                 context = extract_context(messages[0].headers)
-                with span(tracer, "oms.apply_venue_reports", context=context):
+                first = reports[0]
+                attributes = {
+                    "oms.venue": first.venue,
+                    "oms.child_order_id": first.child_order_id,
+                    "oms.order_id": first.child_order_id.rpartition(".")[0],
+                    "oms.reports": len(reports),
+                }
+                with span(
+                    tracer, "oms.apply_venue_reports", context=context, attributes=attributes
+                ):
                     await self._sink.apply_venue_reports(reports)
             else:
                 await self._sink.apply_venue_reports(reports)
@@ -447,7 +456,11 @@ class VenueConnector:
                 timeout=BOOK_REQUEST_TIMEOUT_S,
             )
         except NO_ANSWER_ERRORS:
-            log.warning("venue %s did not send its books; waiting for updates", venue)
+            log.warning(
+                "venue %s did not send its books; waiting for updates",
+                venue,
+                extra={"venue": venue},
+            )
             return
         response = v.BookResponse()
         response.ParseFromString(reply.data)
@@ -469,7 +482,11 @@ class VenueConnector:
             self._newest_ns[venue] = published_ns
         if venue in self._stale_venues:
             self._stale_venues.discard(venue)
-            log.info("venue %s: fresh books again; back in quotes and routing", venue)
+            log.info(
+                "venue %s: fresh books again; back in quotes and routing",
+                venue,
+                extra={"venue": venue},
+            )
 
     def check_freshness(self) -> None:
         """Leave out the books that grew too old, and the venues without a fresh book, and
@@ -490,6 +507,7 @@ class VenueConnector:
                     venue,
                     (now - newest_ns) / NS_PER_S,
                     self._freshness.max_age_s,
+                    extra={"venue": venue},
                 )
         changed.extend(self._books_of_venues_whose_routability_changed())
         for book in {(b.venue, b.symbol): b for b in changed}.values():  # each book once

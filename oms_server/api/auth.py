@@ -7,6 +7,7 @@ principal reaches the servicer through a context variable.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import time
@@ -20,6 +21,7 @@ from opentelemetry import propagate, trace
 
 from oms_server.api.admission import Admission
 from oms_server.api.errors import abort
+from oms_server.api.metrics import ApiMetrics
 from oms_server.domain.access import Principal, Role
 from oms_server.domain.errors import (
     PermissionDeniedError,
@@ -136,9 +138,12 @@ class Authenticator:
     a new handler on every call.
     """
 
-    def __init__(self, secret: str, admission: Admission | None = None) -> None:
+    def __init__(
+        self, secret: str, admission: Admission | None = None, metrics: ApiMetrics | None = None
+    ) -> None:
         self._secret = secret
         self.admission = admission or Admission()
+        self.metrics = metrics or ApiMetrics()
         self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
 
     def wrap(self, method: str, handler: Handler) -> Handler:
@@ -192,43 +197,62 @@ class Authenticator:
         return principal
 
     def _wrap_unary(self, behavior: UnaryBehavior, method: str) -> UnaryBehavior:
+        calls = self.metrics.method(method, "unary")
+
         async def wrapped(request: Any, context: Context) -> Any:
-            if isinstance(request, UndecodableRequest):
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
-            with _server_span(method, context):
-                try:
-                    principal = self._authenticate(context)
-                except UnauthenticatedError as exc:
-                    await context.abort(grpc.StatusCode.UNAUTHENTICATED, exc.message)
-                token = _current.set(principal)
-                try:
-                    with self.admission.call():
-                        return await behavior(request, context)
-                except ResourceExhaustedError as exc:
-                    await abort(context, exc)
-                finally:
-                    _current.reset(token)
+            started = time.perf_counter()
+            ended = grpc.StatusCode.OK
+            try:
+                if isinstance(request, UndecodableRequest):
+                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
+                with _server_span(method, context):
+                    try:
+                        principal = self._authenticate(context)
+                    except UnauthenticatedError as exc:
+                        await context.abort(grpc.StatusCode.UNAUTHENTICATED, exc.message)
+                    token = _current.set(principal)
+                    try:
+                        with self.admission.call():
+                            return await behavior(request, context)
+                    except ResourceExhaustedError as exc:
+                        await abort(context, exc)
+                    finally:
+                        _current.reset(token)
+            except BaseException as exc:
+                ended = _code_of_exception(exc)
+                raise
+            finally:
+                calls.observe(_code_of(context, ended), time.perf_counter() - started)
 
         return wrapped
 
     def _wrap_stream(self, behavior: StreamBehavior, method: str) -> StreamBehavior:
         """A streaming handler written as a coroutine that sends with ``context.write``
         (server-streaming, or bidirectional: then ``request`` is the request iterator)."""
+        calls = self.metrics.method(method, "stream")
 
         async def wrapped(request: Any, context: Context) -> None:
-            if isinstance(request, UndecodableRequest):
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
+            started = time.perf_counter()
+            ended = grpc.StatusCode.OK
             try:
-                principal = self._authenticate(context)
-            except UnauthenticatedError as exc:
-                await context.abort(grpc.StatusCode.UNAUTHENTICATED, exc.message)
-            _current.set(principal)
-            # Counted only now, authenticated: a stream with no valid token takes no slot.
-            try:
-                with self.admission.stream(principal.subject, context.peer()):
-                    await behavior(request, context)
-            except ResourceExhaustedError as exc:
-                await abort(context, exc)
+                if isinstance(request, UndecodableRequest):
+                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
+                try:
+                    principal = self._authenticate(context)
+                except UnauthenticatedError as exc:
+                    await context.abort(grpc.StatusCode.UNAUTHENTICATED, exc.message)
+                _current.set(principal)
+                # Counted only now, authenticated: a stream with no valid token takes no slot.
+                try:
+                    with self.admission.stream(principal.subject, context.peer()):
+                        await behavior(request, context)
+                except ResourceExhaustedError as exc:
+                    await abort(context, exc)
+            except BaseException as exc:
+                ended = _code_of_exception(exc)
+                raise
+            finally:
+                calls.observe(_code_of(context, ended), time.perf_counter() - started)
 
         return wrapped
 
@@ -360,6 +384,20 @@ def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], A
             return UndecodableRequest(exc)
 
     return decode
+
+
+def _code_of(context: Context, ended: grpc.StatusCode) -> grpc.StatusCode:
+    """The code a call ended with: the one set (by an abort), else ``ended``."""
+    # grpc.aio's code() is None until a code is set; the stubs say it never is.
+    code = cast("grpc.StatusCode | None", context.code())
+    return ended if code is None else code
+
+
+def _code_of_exception(exc: BaseException) -> grpc.StatusCode:
+    """The status of a call that raised ``exc`` without setting one (an abort sets it)."""
+    if isinstance(exc, asyncio.CancelledError):
+        return grpc.StatusCode.CANCELLED
+    return grpc.StatusCode.UNKNOWN
 
 
 def _server_span(method: str, context: Context) -> contextlib.AbstractContextManager[object]:

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Mapping
 
 import grpc
 from google.rpc import code_pb2
+from opentelemetry import trace
 
 from oms_server.api import mapping
 from oms_server.api.auth import UndecodableRequest, current_principal, require_account
 from oms_server.api.errors import status_message
+from oms_server.api.metrics import ApiMetrics
 from oms_server.domain.errors import (
     FailedPreconditionError,
     NotFoundError,
@@ -29,6 +32,7 @@ from oms_server.domain.instruments import Instrument
 from oms_server.domain.order import Order
 from oms_server.engine.engine import OrderEngine
 from oms_server.engine.ports import OrderHistory
+from oms_server.telemetry import tracing_enabled
 from protos.oms.v1 import order_service_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -44,16 +48,30 @@ class OrderActions:
     """Submit, cancel and replace, as every order-entry RPC performs them."""
 
     def __init__(
-        self, engine: OrderEngine, store: OrderHistory, instruments: Mapping[str, Instrument]
+        self,
+        engine: OrderEngine,
+        store: OrderHistory,
+        instruments: Mapping[str, Instrument],
+        metrics: ApiMetrics | None = None,
     ) -> None:
         self._engine = engine
         self._store = store
         self._instruments = instruments
+        self.metrics = metrics or ApiMetrics()
 
     async def submit(self, request: pb.SubmitOrderRequest) -> Order:
-        principal = require_account(mapping.identifier(request.account_id, "account_id"))
-        order_request = mapping.order_request(request, self._instruments)
-        return await self._engine.submit(order_request, principal)
+        started = time.perf_counter()
+        try:
+            principal = require_account(mapping.identifier(request.account_id, "account_id"))
+            order_request = mapping.order_request(request, self._instruments)
+            order = await self._engine.submit(order_request, principal)
+        except ValidationError as exc:
+            self.metrics.refused(exc)
+            raise
+        self.metrics.submit_to_ack.observe(time.perf_counter() - started)
+        if tracing_enabled():
+            _describe_span(order)
+        return order
 
     async def cancel(self, request: pb.CancelOrderRequest) -> Order:
         order_id = mapping.identifier(request.order_id, "order_id")
@@ -64,12 +82,16 @@ class OrderActions:
             raise
 
     async def replace(self, request: pb.ReplaceOrderRequest) -> Order:
-        order_id = mapping.identifier(request.order_id, "order_id")
-        quantity = mapping.optional_positive(request.quantity, "quantity")
-        limit_price = mapping.optional_positive(request.limit_price, "limit_price")
-        client_order_id = mapping.identifier(
-            request.client_order_id, "client_order_id", required=False
-        )
+        try:
+            order_id = mapping.identifier(request.order_id, "order_id")
+            quantity = mapping.optional_positive(request.quantity, "quantity")
+            limit_price = mapping.optional_positive(request.limit_price, "limit_price")
+            client_order_id = mapping.identifier(
+                request.client_order_id, "client_order_id", required=False
+            )
+        except ValidationError as exc:
+            self.metrics.refused(exc)
+            raise
         try:
             return await self._engine.replace(
                 order_id,
@@ -80,6 +102,9 @@ class OrderActions:
             )
         except NotFoundError:
             await self._refuse_finished(order_id)
+            raise
+        except ValidationError as exc:
+            self.metrics.refused(exc)
             raise
 
     async def entry(self, request: pb.OrderEntryRequest) -> Order:
@@ -100,6 +125,18 @@ class OrderActions:
             raise FailedPreconditionError(
                 f"order {order_id} is {stored.state.value}", reason="ORDER_NOT_WORKING"
             )
+
+
+def _describe_span(order: Order) -> None:
+    """Name the order on the call's span (the server span of its RPC)."""
+    trace.get_current_span().set_attributes(
+        {
+            "oms.order_id": order.order_id,
+            "oms.account_id": order.account_id,
+            "oms.symbol": order.symbol,
+            "oms.client_order_id": order.client_order_id,
+        }
+    )
 
 
 async def serve_order_entry(

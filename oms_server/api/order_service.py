@@ -9,6 +9,7 @@ import grpc
 from oms_server.api import mapping
 from oms_server.api.auth import current_principal, require_account
 from oms_server.api.errors import rpc_errors
+from oms_server.api.metrics import ApiMetrics
 from oms_server.api.order_entry import OrderActions, serve_order_entry
 from oms_server.api.stream_encoding import StreamEncoder
 from oms_server.domain.errors import (
@@ -37,13 +38,15 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
         store: OrderHistory,
         hub: ReportHub,
         instruments: Mapping[str, Instrument],
+        metrics: ApiMetrics | None = None,
     ) -> None:
         self._engine = engine
         self._store = store
         self._hub = hub
         self._instruments = instruments
         self._encoder = StreamEncoder()
-        self._actions = OrderActions(engine, store, instruments)
+        self._actions = OrderActions(engine, store, instruments, metrics)
+        self._stream_lag = self._actions.metrics.stream_lag
 
     @rpc_errors
     async def SubmitOrder(
@@ -163,7 +166,12 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
             )
         max_batch = min(request.max_batch, MAX_STREAM_BATCH)
         batches = report_batches(
-            self._hub, self._store, account_id, request.from_sequence, max(max_batch, 1)
+            self._hub,
+            self._store,
+            account_id,
+            request.from_sequence,
+            max(max_batch, 1),
+            lag=self._stream_lag,
         )
         single, encoder = max_batch <= 1, self._encoder
         async for batch in batches:

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from oms_server.api.admission import Admission
 from oms_server.api.auth import AuthenticatingRegistrar, Authenticator
+from oms_server.api.metrics import ApiMetrics
+from oms_server.api.reflection import add_reflection
 
 #: Largest request accepted; larger ones get RESOURCE_EXHAUSTED from gRPC itself.
 MAX_MESSAGE_BYTES = 1 * 1024 * 1024
@@ -94,10 +95,12 @@ def add_services(
     *,
     auth_secret: str,
     admission: Admission | None = None,
+    metrics: ApiMetrics | None = None,
 ) -> health.aio.HealthServicer:
-    """Register ``services`` behind the authenticator (and ``admission``'s caps), with
-    health and reflection."""
-    registrar = AuthenticatingRegistrar(server, Authenticator(auth_secret, admission))
+    """Register ``services`` behind the authenticator (and ``admission``'s caps, counting
+    calls in ``metrics``), with health and reflection (v1 and v1alpha)."""
+    authenticator = Authenticator(auth_secret, admission, metrics)
+    registrar = AuthenticatingRegistrar(server, authenticator)
     names = []
     for binding in services:
         binding.register(binding.servicer, registrar)  # type: ignore[arg-type]
@@ -105,10 +108,7 @@ def add_services(
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, registrar)  # type: ignore[arg-type]
     # Reflection is public and streaming: the registrar passes it on unwrapped.
-    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
-        reflection.aio.ReflectionServicer([*names, health.SERVICE_NAME, reflection.SERVICE_NAME]),
-        registrar,
-    )
+    add_reflection([*names, health.SERVICE_NAME], registrar)
     return health_servicer
 
 

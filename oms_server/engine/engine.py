@@ -244,6 +244,7 @@ class OrderEngine:
             account_id or "every account",
             principal.subject,
             canceled,
+            extra={"account_id": account_id or ""},
         )
         return int(canceled)
 
@@ -255,14 +256,23 @@ class OrderEngine:
         canceled = await self._call(
             functools.partial(self.commands.cancel_all, account_id, principal, symbol, side)
         )
-        log.info("mass cancel of %s by %s: %d orders", account_id, principal.subject, canceled)
+        log.info(
+            "mass cancel of %s by %s: %d orders",
+            account_id,
+            principal.subject,
+            canceled,
+            extra={"account_id": account_id},
+        )
         return int(canceled)
 
     async def resume(self, account_id: str | None, principal: Principal) -> None:
         """Allow trading again after a halt."""
         await self._call(functools.partial(self.commands.resume, account_id))
         log.warning(
-            "trading resumed for %s by %s", account_id or "every account", principal.subject
+            "trading resumed for %s by %s",
+            account_id or "every account",
+            principal.subject,
+            extra={"account_id": account_id or ""},
         )
 
     def halted(self, account_id: str) -> str | None:

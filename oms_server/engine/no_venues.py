@@ -12,6 +12,7 @@ from oms_server.domain.child import ChildOrder, VenueReport
 from oms_server.domain.errors import UnavailableError
 from oms_server.domain.instruments import Instrument
 from oms_server.domain.order import Order, OrderRequest
+from oms_server.histograms import Histogram
 
 NO_VENUES = "no venues are connected"
 
@@ -24,6 +25,7 @@ class NoVenueRouting:
         self.children: dict[str, ChildOrder] = {}
         self.ignored_reports = 0
         self.refused_overfills = 0
+        self.route_to_fill = Histogram()  # no venue, no fill: stays empty
 
     def load(self, children: Iterable[ChildOrder], child_counts: dict[str, int]) -> None:
         return None

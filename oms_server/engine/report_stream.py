@@ -8,25 +8,36 @@ no duplicate.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 
 from oms_server.domain.errors import ResourceExhaustedError
 from oms_server.domain.reports import ExecutionReport
 from oms_server.engine.hub import ReportHub
 from oms_server.engine.ports import OrderHistory
+from oms_server.histograms import Histogram
 
 #: Reports read from the store per query while replaying a stream.
 REPLAY_PAGE = 1000
 
 
 async def report_batches(
-    hub: ReportHub, history: OrderHistory, account_id: str, after: int, max_batch: int
+    hub: ReportHub,
+    history: OrderHistory,
+    account_id: str,
+    after: int,
+    max_batch: int,
+    *,
+    lag: Histogram | None = None,
+    clock: Callable[[], int] = time.time_ns,
 ) -> AsyncIterator[list[ExecutionReport]]:
     """Stored reports after ``after``, then live ones, in runs of at most ``max_batch``.
 
     No gap, no duplicate. A live run holds whatever is queued when the subscriber
     wakes: it never waits for more. A subscriber that falls too far behind is dropped
-    (ResourceExhaustedError SLOW_CONSUMER) and resumes from its last sequence.
+    (ResourceExhaustedError SLOW_CONSUMER) and resumes from its last sequence. Each live
+    run, once the consumer took it (sent it), counts in ``lag`` the age of its oldest
+    report: from its creation (transact time, on ``clock``) to its send.
     """
     subscription = hub.subscribe(account_id)
     try:
@@ -52,5 +63,7 @@ async def report_batches(
             if batch:
                 yield batch
                 last = batch[-1].sequence
+                if lag is not None:
+                    lag.observe_ns(clock() - batch[0].transact_ns)
     finally:
         subscription.close()

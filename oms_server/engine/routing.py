@@ -31,7 +31,8 @@ from oms_server.domain.reports import ExecutionReport
 from oms_server.domain.state_machine import Trigger
 from oms_server.engine.ports import VenuePort
 from oms_server.engine.recorder import BatchRecorder
-from oms_server.telemetry import span
+from oms_server.histograms import Histogram
+from oms_server.telemetry import span, tracing_enabled
 from router.book import ConsolidatedBook, VenueBook, VenueInfo
 from router.plan import ChildPlan, ParentSpec
 from router.quality import best_single_venue
@@ -55,6 +56,8 @@ class Routing(Protocol):
     children: dict[str, ChildOrder]
     ignored_reports: int
     refused_overfills: int
+    #: Seconds from a child's routing (its send time) to each fill of it applied.
+    route_to_fill: Histogram
 
     def load(self, children: Iterable[ChildOrder], child_counts: dict[str, int]) -> None: ...
     def check(self, request: OrderRequest) -> None: ...
@@ -158,6 +161,7 @@ class ParentRouting:
         self._stops: dict[str, set[str]] = {}
         self.ignored_reports = 0
         self.refused_overfills = 0
+        self.route_to_fill = Histogram()
 
     # -- start-up -----------------------------------------------------------------------
 
@@ -199,7 +203,15 @@ class ParentRouting:
         (the market is closed, or its lifetime is over) is not routed now."""
         if self._gate.holds(order):
             return
-        with span(tracer, "router.route", attributes={"oms.order_id": order.order_id}):
+        if not tracing_enabled():  # no span, and no attributes made for none
+            self._route(order, rest_only)
+            return
+        attributes = {
+            "oms.order_id": order.order_id,
+            "oms.account_id": order.account_id,
+            "oms.symbol": order.symbol,
+        }
+        with span(tracer, "router.route", attributes=attributes):
             self._route(order, rest_only)
 
     def _route(self, order: Order, rest_only: bool) -> None:
@@ -275,7 +287,7 @@ class ParentRouting:
             fill = child.apply(report)
         except OverfillError as exc:
             self.refused_overfills += 1
-            log.warning("refused venue report: %s", exc)
+            log.warning("refused venue report: %s", exc, extra=_ids(child))
             return
         child.updated_ns = self._recorder.now_ns()
         self._touch(child, False)
@@ -286,7 +298,11 @@ class ParentRouting:
         fill_exec_id = trade.exec_id if trade is not None else ""
         self._recorder.record_execution(report, child.parent_order_id, fill_exec_id)
         if parent is None:
-            log.warning("venue report for child %s of an unknown parent", child.child_order_id)
+            log.warning(
+                "venue report for child %s of an unknown parent",
+                child.child_order_id,
+                extra=_ids(child),
+            )
             return
         if child.is_done:
             self._on_child_done(parent, child)
@@ -462,9 +478,15 @@ class ParentRouting:
             parent.apply_fill(qty, price)
         except OmsError as exc:
             self.refused_overfills += 1
-            log.error("fill of child %s refused on its parent: %s", child.child_order_id, exc)
+            log.error(
+                "fill of child %s refused on its parent: %s",
+                child.child_order_id,
+                exc,
+                extra=_ids(child),
+            )
             return None
         parent.fees += fee
+        self.route_to_fill.observe_ns(self._recorder.now_ns() - child.sent_ns)
         self._on_fill(parent, qty, price, fee)
         trade = self._recorder.report(
             parent, ExecType.TRADE, last_qty=qty, last_price=price, last_venue=child.venue
@@ -544,6 +566,16 @@ class ParentRouting:
             ids.discard(order.order_id)
             return True
         return False
+
+
+def _ids(child: ChildOrder) -> dict[str, str]:
+    """What a log line about ``child`` names (JSON logs carry them as fields)."""
+    return {
+        "order_id": child.parent_order_id,
+        "child_order_id": child.child_order_id,
+        "account_id": child.account_id,
+        "venue": child.venue,
+    }
 
 
 def canceled_text(order: Order, reason: str) -> str:

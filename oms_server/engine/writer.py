@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ from oms_server.domain.errors import OmsError, ResourceExhaustedError, Unavailab
 from oms_server.engine.idempotency import StoreLookupNeeded
 from oms_server.engine.ports import OrderStore, SealedChanges
 from oms_server.engine.recorder import Batch
+from oms_server.histograms import Histogram
 from oms_server.telemetry import tracing_enabled
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,8 @@ class WriterStats:
 
     commits: int = 0
     refused: dict[str, int] = field(default_factory=dict)
+    #: Seconds each group commit took, retries included.
+    commit_seconds: Histogram = field(default_factory=Histogram)
 
 
 class SingleWriter:
@@ -158,7 +162,9 @@ class SingleWriter:
     ) -> None:
         try:
             if sealed:
+                started = time.perf_counter()
                 await self._commit(sealed)
+                self.stats.commit_seconds.observe(time.perf_counter() - started)
                 self.stats.commits += 1
             self._committed(batch)
         except Exception as exc:

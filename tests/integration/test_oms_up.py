@@ -19,6 +19,7 @@ from protos.oms.v1 import (
     order_service_pb2_grpc,
 )
 from protos.oms.v1 import order_service_pb2 as pb
+from tests.support.oms_up import oms_token, read_until_ready
 from tests.support.orders import limit_buy
 from tests.support.process import free_port
 from tests.support.reports import FINAL_STATES
@@ -46,30 +47,6 @@ def children_of(pid: int) -> set[int]:
 
 def still_running(pids: set[int]) -> set[int]:
     return {pid for pid in pids if Path(f"/proc/{pid}").exists()}
-
-
-async def read_until_ready(stream: asyncio.StreamReader) -> dict[str, str]:
-    """The lines `oms up` prints before its ready line, as name -> value."""
-    printed: dict[str, str] = {}
-    while True:
-        line = (await stream.readline()).decode()
-        if not line:
-            raise AssertionError("oms up exited before it was ready")
-        if line.startswith("OMS ready"):
-            return printed
-        name, _, value = line.strip().partition(" ")
-        printed[name] = value.strip()
-
-
-async def oms_token(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    """`oms token ARGS` in ``env``: (exit code, stdout, stderr)."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "oms_server.cli", "token", *args,
-        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(process.communicate(), 20)
-    assert process.returncode is not None
-    return process.returncode, out.decode().strip(), err.decode().strip()
 
 
 async def test_oms_token_refuses_to_invent_a_secret_no_server_uses(tmp_path: Path) -> None:

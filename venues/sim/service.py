@@ -131,7 +131,12 @@ class VenueSimulator:
         if self._maker is not None:
             self._tasks.append(asyncio.create_task(self._maker_loop(), name=f"{self.name}-mm"))
         await self._nc.flush()
-        log.info("venue %s up (%d symbols)", self.name, len(self.engine.instruments))
+        log.info(
+            "venue %s up (%d symbols)",
+            self.name,
+            len(self.engine.instruments),
+            extra={"venue": self.name},
+        )
 
     async def stop(self) -> None:
         for subscription in self._subscriptions:
@@ -205,7 +210,10 @@ class VenueSimulator:
                 self._handle(item.envelope)
                 continue
             context = extract_context(item.headers)
-            with span(tracer, f"venue.{self.name}.handle_order", context=context):
+            attributes = _order_attributes(self.name, item.envelope)
+            with span(
+                tracer, f"venue.{self.name}.handle_order", context=context, attributes=attributes
+            ):
                 self._handle(item.envelope)
 
     def _handle(self, envelope: v.OrderEnvelope) -> None:
@@ -294,7 +302,7 @@ class VenueSimulator:
             asks = [(level.price, level.size) for level in book.asks]
             self._emit(self.engine.seed_book(symbol, bids, asks))
             self._dirty.add(symbol)
-        log.info("venue %s control applied: %s", self.name, control)
+        log.info("venue %s control applied: %s", self.name, control, extra={"venue": self.name})
 
     # -- outbound -----------------------------------------------------------------------
 
@@ -443,3 +451,14 @@ def _decimal_or_zero(text: str) -> Decimal:
         return Decimal(text) if text else ZERO
     except ArithmeticError:
         return ZERO
+
+
+def _order_attributes(venue: str, envelope: v.OrderEnvelope) -> dict[str, str]:
+    """The span attributes of an order message: the venue, the child and its parent."""
+    body = envelope.WhichOneof("body")
+    child_order_id = getattr(envelope, body).child_order_id if body else ""
+    return {
+        "oms.venue": venue,
+        "oms.child_order_id": child_order_id,
+        "oms.order_id": child_order_id.rpartition(".")[0],
+    }
