@@ -34,6 +34,7 @@ from oms_server.domain.order import Order, OrderRequest
 from oms_server.domain.session import NS_PER_S, TradingSession
 from oms_server.engine.client_ids import ClientOrderIds, Key
 from oms_server.engine.commands import CommandStats, OrderCommands
+from oms_server.engine.fair_share import FairShare
 from oms_server.engine.hub import ReportHub
 from oms_server.engine.idempotency import (
     KeyCheck,
@@ -71,8 +72,11 @@ class OrderEngine:
         policy: ReconcilePolicy | None = None,
         session: TradingSession | None = None,
         order_id_prefix: str | None = None,
+        fair_share: FairShare | None = None,
     ) -> None:
         self.store = store
+        #: Bounds and shares out the orders waiting for the writer (cancels pass freely).
+        self.fair_share = fair_share or FairShare()
         self.hub = hub
         self.clock = clock
         self.commands = OrderCommands(
@@ -148,7 +152,8 @@ class OrderEngine:
         """Accept a validated order, or return the original for a known client_order_id
         with the same terms (other terms: DuplicateClientOrderIdError, nothing changes)."""
         submit = functools.partial(self.commands.submit, request, principal)
-        return await self._checking_keys(submit, lambda found: retried_submit(found, request))
+        with self.fair_share.admit(request.account_id):
+            return await self._checking_keys(submit, lambda found: retried_submit(found, request))
 
     async def cancel(self, order_id: str, principal: Principal) -> Order:
         """Ask for the unfilled rest of an order to be cancelled."""
@@ -172,10 +177,12 @@ class OrderEngine:
         replace = functools.partial(
             self.commands.replace, order_id, principal, quantity, limit_price, client_order_id
         )
+        working = self.commands.live.get(order_id)
         try:
-            return await self._checking_keys(
-                replace, lambda found: earlier_replacement(found, order_id, client_order_id)
-            )
+            with self.fair_share.admit(working.account_id if working else principal.subject):
+                return await self._checking_keys(
+                    replace, lambda found: earlier_replacement(found, order_id, client_order_id)
+                )
         except (NotFoundError, FailedPreconditionError):
             if not client_order_id:
                 raise
