@@ -23,7 +23,7 @@ DEFAULT_STATE_DIR: Final = ".oms"
 AUTH_SECRET_FILE: Final = "auth_secret"
 DB_FILE: Final = "oms.db"
 #: What a server's banner says instead of printing a token (a token in a log outlives it).
-TOKEN_HINT: Final = "run `oms token --role admin` (or --role trader --account ID) beside it"
+TOKEN_HINT: Final = "oms token --role admin (run here, or with the same OMS_STATE_DIR)"
 #: Random bytes in a new signing secret (HS256 wants at least 32).
 SECRET_BYTES: Final = 32
 
