@@ -2,7 +2,8 @@
 
 Each unary call carries a deadline (``DEFAULT_TIMEOUT_S`` unless told otherwise) and
 the bearer token. Calls that are safe to repeat are retried with bounded exponential
-backoff on UNAVAILABLE and DEADLINE_EXCEEDED: queries, ``submit_order`` (always with a
+backoff on UNAVAILABLE, DEADLINE_EXCEEDED and a busy server (RESOURCE_EXHAUSTED
+ENGINE_BUSY or MAX_CALLS, refused before anything changed): queries, ``submit_order`` (always with a
 ``client_order_id``, generated if the caller gives none, kept across retries),
 ``replace_order`` when the caller names the new ``client_order_id``, the mass cancel
 ``cancel_all_orders``, and the state-setting admin and risk calls. ``cancel_order``,
@@ -75,6 +76,9 @@ E = TypeVar("E", bound=int)
 DEFAULT_TIMEOUT_S = 10.0
 #: Codes on which an idempotent unary call is tried again.
 RETRYABLE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+#: RESOURCE_EXHAUSTED reasons that mean "the server is busy, send it again later" (not a
+#: limit of the account, such as its orders-per-second throttle): retried like the above.
+BUSY_REASONS = frozenset({"ENGINE_BUSY", "MAX_CALLS"})
 #: Codes on which a stream is reopened: the server went away or restarted
 #: (UNAVAILABLE; or CANCELLED, which a server stopping with streams open sends them),
 #: dropped a slow consumer (RESOURCE_EXHAUSTED), or asked for a retry. A call this client
@@ -852,7 +856,10 @@ def _routing(strategy: EnumArg | None, venue: str) -> common_pb2.RoutingStrategy
 
 
 def _is_retryable(exc: BaseException) -> bool:
-    return isinstance(exc, OmsError) and exc.code in RETRYABLE_CODES
+    if not isinstance(exc, OmsError):
+        return False
+    busy = exc.code is grpc.StatusCode.RESOURCE_EXHAUSTED and exc.reason in BUSY_REASONS
+    return busy or exc.code in RETRYABLE_CODES
 
 
 def _resumable_or_raise(exc: grpc.aio.AioRpcError) -> OmsError:

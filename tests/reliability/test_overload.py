@@ -9,9 +9,11 @@ from collections import Counter
 import grpc
 import pytest
 
+from clients.sdk import OmsClient
+from clients.sdk.client import RetryPolicy
 from oms_server.engine.fair_share import FairShareLimits
 from protos.oms.v1 import order_service_pb2 as pb
-from tests.support.fixtures import RunningOms, call_metadata
+from tests.support.fixtures import RunningOms, call_metadata, token
 from tests.support.orders import limit_buy
 
 pytestmark = pytest.mark.timeout(120)
@@ -85,3 +87,25 @@ async def test_a_refusal_names_the_cause_and_a_retry_later_is_accepted(
     assert "the order engine is behind" in (refusals[0].details() or "")
     retried = await submit(oms_sqlite, limit_buy("again-0", quantity="1"), HEAVY)
     assert retried is grpc.StatusCode.OK  # the same order again, once the queue drained
+
+
+async def test_the_sdk_backs_off_and_every_order_of_a_flood_lands_once(
+    oms_sqlite: RunningOms,
+) -> None:
+    assert oms_sqlite.app is not None and oms_sqlite.app.engine is not None
+    share = oms_sqlite.app.engine.fair_share
+    share.limits = LIMITS
+    patient = RetryPolicy(max_attempts=50, initial_backoff_s=0.02, max_backoff_s=0.5)
+    async with OmsClient(oms_sqlite.app.address, token(), retry=patient) as client:
+        orders = await asyncio.gather(
+            *(
+                client.submit_order(
+                    account_id="ACC1", symbol="AAPL", side="buy", quantity="1",
+                    limit_price="190.00", client_order_id=f"sdk-{n}",
+                )
+                for n in range(FLOOD)
+            )
+        )  # fmt: skip
+    assert share.refused > 0, "the flood was never held back"
+    assert len({o.order_id for o in orders}) == FLOOD
+    assert await stored(oms_sqlite, "ACC1", HEAVY) == FLOOD
