@@ -21,7 +21,7 @@ from opentelemetry import propagate, trace
 
 from oms_server.api.admission import Admission
 from oms_server.api.errors import abort
-from oms_server.api.metrics import ApiMetrics
+from oms_server.api.metrics import ApiMetrics, MethodCalls
 from oms_server.domain.access import Principal, Role
 from oms_server.domain.errors import (
     PermissionDeniedError,
@@ -149,7 +149,7 @@ class Authenticator:
     def wrap(self, method: str, handler: Handler) -> Handler:
         """``handler`` of the full ``method`` name with authentication in front of it."""
         if method.startswith(PUBLIC_SERVICE_PREFIXES):
-            return _public(handler, self.admission)
+            return _public(handler, self.admission, self.metrics, method)
         deserializer = _tolerant(handler.request_deserializer)
         unary, stream = _unary_behavior(handler), _stream_behavior(handler)
         if unary is not None:
@@ -308,20 +308,29 @@ class UndecodableRequest:
         self.message = f"the request is not a valid protobuf message of this RPC: {error}"
 
 
-def _public(handler: Handler, admission: Admission) -> Handler:
+def _public(handler: Handler, admission: Admission, metrics: ApiMetrics, method: str) -> Handler:
     """A public (no token) handler: unary ones refuse undecodable bytes clearly and are
     never counted; streams (health Watch) have their own per-peer cap."""
     stream = _stream_behavior(handler)
     if stream is not None:
-        return _public_stream(handler, stream, admission)
+        return _public_stream(handler, stream, admission, metrics.method(method, "stream"))
     behavior = _unary_behavior(handler)
     if behavior is None:
         return handler  # reflection (bidirectional) keeps gRPC's own handling
+    calls = metrics.method(method, "unary")
 
     async def checked(request: Any, context: Context) -> Any:
-        if isinstance(request, UndecodableRequest):
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
-        return await behavior(request, context)
+        started = time.perf_counter()
+        ended = grpc.StatusCode.OK
+        try:
+            if isinstance(request, UndecodableRequest):
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
+            return await behavior(request, context)
+        except BaseException as exc:
+            ended = _code_of_exception(exc)
+            raise
+        finally:
+            calls.observe(_code_of(context, ended), time.perf_counter() - started)
 
     return grpc.unary_unary_rpc_method_handler(
         checked,
@@ -330,13 +339,22 @@ def _public(handler: Handler, admission: Admission) -> Handler:
     )
 
 
-def _public_stream(handler: Handler, behavior: StreamBehavior, admission: Admission) -> Handler:
+def _public_stream(
+    handler: Handler, behavior: StreamBehavior, admission: Admission, calls: MethodCalls
+) -> Handler:
     async def capped(request: Any, context: Context) -> None:
+        started = time.perf_counter()
+        ended = grpc.StatusCode.OK
         try:
             with admission.public_stream(context.peer()):
                 await behavior(request, context)
         except ResourceExhaustedError as exc:
             await abort(context, exc)
+        except BaseException as exc:
+            ended = _code_of_exception(exc)
+            raise
+        finally:
+            calls.observe(_code_of(context, ended), time.perf_counter() - started)
 
     return grpc.unary_stream_rpc_method_handler(
         capped,

@@ -19,6 +19,7 @@ from pathlib import Path
 import grpc
 import pytest
 import pytest_asyncio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -170,6 +171,19 @@ async def test_metrics_show_latency_histograms_and_grpc_calls_after_orders(up: U
     assert sample(samples, "grpc_server_handling_seconds_count", **submit) >= 3
     get_order = submit | {"grpc_method": "GetOrder"}
     assert sample(samples, "grpc_server_handled_total", **get_order) >= 3
+
+
+async def test_public_health_checks_are_counted_too(up: Up) -> None:
+    check = {
+        "grpc_type": "unary",
+        "grpc_service": "grpc.health.v1.Health",
+        "grpc_method": "Check",
+        "grpc_code": "OK",
+    }
+    before = sample(up.scrape(), "grpc_server_handled_total", **check)
+    await health_pb2_grpc.HealthStub(up.channel).Check(health_pb2.HealthCheckRequest())
+    after = sample(up.scrape(), "grpc_server_handled_total", **check)
+    assert after == before + 1
 
 
 async def _read_into(stream: AsyncIterator[object], reports: list[object]) -> None:
