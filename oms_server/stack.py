@@ -66,19 +66,16 @@ class Stack:
         if self.app.engine.find_account(DEMO_ACCOUNT) is None:
             await self.app.engine.create_account(DEMO_ACCOUNT)
             await self.app.engine.deposit(DEMO_ACCOUNT, DEMO_CASH)
-            log.info("opened account %s with %s cash", DEMO_ACCOUNT, DEMO_CASH)
+            log.info(
+                "opened account %s with %s cash",
+                DEMO_ACCOUNT,
+                DEMO_CASH,
+                extra={"account_id": DEMO_ACCOUNT},
+            )
 
     async def _start_fix_gateway(self) -> None:
-        """The FIX 4.4 gateway on OMS_FIX_ADDR (unless off), a client of this OMS."""
-        from clients.fix.config import FIX_STATE_DIR, FixConfig
-        from clients.fix.gateway import FixGateway
-
         assert self.app is not None
-        config = FixConfig.from_env(target=self.app.address)
-        if config is not None:
-            fix_dir = self.settings.state_dir / FIX_STATE_DIR
-            self.fix = FixGateway(replace(config, state_dir=fix_dir))
-            await self.fix.start()
+        self.fix = await start_fix_gateway(self.settings, self.app.address)
 
     async def stop(self) -> None:
         if self.fix is not None:
@@ -97,9 +94,28 @@ class Stack:
             "nats": self.nats_url + ("" if self._nats is None else " (embedded)"),
             "database": self.settings.db_url,
             "venues": ", ".join(v.name for v in self.scenario.venues),
-            "fix": f"{self.fix.address} (FIX 4.4, TargetCompID OMS)" if self.fix else "off",
+            "fix": fix_endpoint(self.fix),
             "page": f"{self.app.web.url} (operator page: sign in with a token)"
             if self.app.web
             else "off",
             "account": f"{DEMO_ACCOUNT} (try: oms token --role trader --account {DEMO_ACCOUNT})",
         }
+
+
+async def start_fix_gateway(settings: Settings, target: str) -> FixGateway | None:
+    """The FIX 4.4 gateway on OMS_FIX_ADDR (None when off), an ordinary client of the
+    gRPC API at ``target``, its message store and cursors in the state directory."""
+    from clients.fix.config import FIX_STATE_DIR, FixConfig
+    from clients.fix.gateway import FixGateway
+
+    config = FixConfig.from_env(target=target)
+    if config is None:
+        return None
+    gateway = FixGateway(replace(config, state_dir=settings.state_dir / FIX_STATE_DIR))
+    await gateway.start()
+    return gateway
+
+
+def fix_endpoint(gateway: FixGateway | None) -> str:
+    """The banner's line for the FIX gateway."""
+    return f"{gateway.address} (FIX 4.4, TargetCompID OMS)" if gateway else "off"

@@ -21,6 +21,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 from nats.aio.client import Client as NatsClient
@@ -34,7 +35,7 @@ from oms_server.domain.shards import ShardMap, ShardState
 from oms_server.shards.announce import ShardWatch
 from oms_server.shards.front import CHANNEL_OPTIONS, Front
 from oms_server.shards.layout import shard_db_url
-from oms_server.stack import DEMO_ACCOUNT, DEMO_CASH
+from oms_server.stack import DEMO_ACCOUNT, DEMO_CASH, fix_endpoint, start_fix_gateway
 from protos.oms.v1 import account_service_pb2, account_service_pb2_grpc
 from venues.nats_client import DEFAULT_REPLICAS, close_nats, connect_nats, ensure_exec_stream
 from venues.nats_cluster import NatsCluster
@@ -42,6 +43,9 @@ from venues.nats_runtime import EmbeddedNats, dies_with_us
 from venues.scenario import Scenario, load_scenario
 from venues.sim.host import VenueHost
 from venues.tasks import cancel_and_wait
+
+if TYPE_CHECKING:
+    from clients.fix.gateway import FixGateway
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +99,8 @@ class ShardedStack:
     nats_url: str = ""
     front: Front | None = None
     venues: VenueHost | None = None
+    #: The FIX gateway (OMS_FIX_ADDR), a client of the front like any other.
+    fix: FixGateway | None = None
     children: list[ShardChild] = field(default_factory=list)
     watch: ShardWatch = field(default_factory=ShardWatch)
     replicas: int = DEFAULT_REPLICAS
@@ -135,10 +141,13 @@ class ShardedStack:
         self._supervisor = asyncio.create_task(self._supervise(), name="shard-supervisor")
         await self._wait_until_served()
         await self._open_demo_account()
+        self.fix = await start_fix_gateway(self.settings, self.front.address)
 
     async def stop(self) -> None:
         """Standbys first (so none takes over a shard being stopped), then the owners."""
         self._stopping = True
+        if self.fix is not None:
+            await self.fix.stop()
         if self._supervisor is not None:
             await cancel_and_wait([self._supervisor], "shard supervisor")
         owners = {o.pid for s in self.shard_map.shard_ids if (o := self.watch.owner(s)) is not None}
@@ -174,6 +183,7 @@ class ShardedStack:
             "shards": f"{self.shards}{standby}",
             "database": stores,
             "venues": ", ".join(v.name for v in self.scenario.venues),
+            "fix": fix_endpoint(self.fix),
             "account": f"{DEMO_ACCOUNT} (try: oms token --role trader --account {DEMO_ACCOUNT})",
         }
 
@@ -259,7 +269,12 @@ class ShardedStack:
                 metadata=metadata,
                 timeout=10,
             )
-            log.info("opened account %s with %s cash", DEMO_ACCOUNT, DEMO_CASH)
+            log.info(
+                "opened account %s with %s cash",
+                DEMO_ACCOUNT,
+                DEMO_CASH,
+                extra={"account_id": DEMO_ACCOUNT},
+            )
 
     # -- supervision --------------------------------------------------------------------
 

@@ -231,6 +231,8 @@ async def test_json_log_lines_carry_iso_utc_times_and_ids(up: Up) -> None:
         assert {"level", "logger", "message"} <= entry.keys()
     cancel = next(e for e in logged if e["message"].startswith("mass cancel of DEMO"))
     assert cancel["account_id"] == "DEMO"
+    opened = next(e for e in logged if e["message"].startswith("opened account DEMO"))
+    assert opened["account_id"] == "DEMO"
     venue_up = [e for e in logged if e["message"].startswith("venue ALPHA up")]
     assert venue_up and venue_up[0]["venue"] == "ALPHA"
 
