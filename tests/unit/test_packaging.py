@@ -10,7 +10,7 @@ import tomllib
 import zipfile
 from pathlib import Path
 
-from setuptools import find_packages
+from setuptools import find_namespace_packages
 
 ROOT = Path(__file__).resolve().parents[2]
 TOP_LEVEL = ("oms_server", "router", "venues", "clients", "protos")
@@ -18,7 +18,11 @@ TOP_LEVEL = ("oms_server", "router", "venues", "clients", "protos")
 
 def test_every_package_is_listed_in_pyproject_and_nothing_else() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    found = find_packages(str(ROOT), include=[f"{name}*" for name in TOP_LEVEL])
+    # Namespace packages too: a directory of data files (the page's static/) is listed,
+    # or setuptools warns that it would be ignored.
+    found = find_namespace_packages(
+        str(ROOT), include=[f"{name}*" for name in TOP_LEVEL], exclude=["*__pycache__*"]
+    )
     listed = config["packages"]
     assert sorted(set(found) - set(listed)) == [], "add these to [tool.setuptools] packages"
     assert sorted(set(listed) - set(found)) == [], "these listed packages do not exist"
