@@ -28,6 +28,8 @@ from oms_server.domain.order_ids import shard_of_order_id
 from oms_server.shards.announce import Announcement, status_subject
 from protos.oms.v1 import common_pb2, order_pb2, order_service_pb2, order_service_pb2_grpc
 from protos.oms.v1.admin_service_pb2 import SHARD_STATE_ACTIVE as ACTIVE
+from tests.support.fix_messages import now as now_fix
+from tests.support.fix_raw import RawFix
 from tests.support.fixtures import token
 from tests.support.market import MOVING_MARKET
 from tests.support.orders import limit_buy
@@ -114,6 +116,42 @@ async def test_calls_go_to_their_shard_and_admin_calls_span_every_shard(
     assert stack.channel is not None
     health = await health_pb2_grpc.HealthStub(stack.channel).Check(health_pb2.HealthCheckRequest())
     assert health.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_a_fix_session_trades_through_the_front_on_either_shard(
+    healthy: ShardedStack,
+) -> None:
+    """The stack's FIX gateway is a client of the front: orders of accounts on both
+    shards, sent on one FIX session, are filled and reported."""
+    stack = healthy
+    one, two = (
+        accounts_on(stack.shard_map, 1, 1, "F1-")[0],
+        accounts_on(stack.shard_map, 2, 1, "F2-")[0],
+    )
+    await stack.open_accounts([one, two])
+    async with stack.client(one, two) as trader:
+        limit = await _marketable(trader)
+    fix = await RawFix(stack.fix_port, "SHARDDESK").connect()
+    try:
+        await fix.send(fix.logon(token(Role.TRADER, (one, two))))
+        await fix.read_until("A")
+        for account, cl_ord_id in ((one, "fix-1"), (two, "fix-2")):
+            await fix.send(fix.message("D", [
+                (1, account), (11, cl_ord_id), (55, "AAPL"), (54, "1"), (60, now_fix()),
+                (38, "10"), (40, "2"), (44, limit), (59, "3"),
+            ]))  # fmt: skip
+        finals: dict[str, str] = {}
+        while len(finals) < 2:
+            report = await fix.read_until("8", timeout_s=30)
+            if report[39] in ("2", "4"):  # filled, or an IOC remainder canceled
+                finals[report[11]] = report[39]
+        assert set(finals) == {"fix-1", "fix-2"}
+    finally:
+        await fix.close()
+    async with stack.client(one, two) as trader:
+        filled = [o for a in (one, two) for o in (await trader.list_orders(a)).orders]
+    assert {shard_of_order_id(o.order_id) for o in filled} == {1, 2}
+    assert all(o.client_order_id in ("fix-1", "fix-2") for o in filled)
 
 
 async def test_a_killed_owner_is_replaced_within_5s_losing_nothing_while_the_other_shard_answers(

@@ -57,6 +57,8 @@ class ShardedStack:
     scenario_file: Path
     shards: int = 2
     port: int = field(default_factory=free_port)
+    #: The FIX gateway's port (the stack's gateway is a client of the front).
+    fix_port: int = field(default_factory=free_port)
     process: asyncio.subprocess.Process | None = None
     printed: dict[str, str] = field(default_factory=dict)
     channel: grpc.aio.Channel | None = None
@@ -85,6 +87,7 @@ class ShardedStack:
             "OMS_DB_URL": f"sqlite+aiosqlite:///{self.workdir / 'oms.db'}",
             "OMS_AUTH_SECRET": TEST_SECRET,
             "OMS_SCENARIO": str(self.scenario_file),
+            "OMS_FIX_ADDR": f"127.0.0.1:{self.fix_port}",
         }
         command = [
             sys.executable, "-m", "oms_server.cli", "--log-level", "warning", "up",
