@@ -463,7 +463,13 @@ class FixSession:
                 if error.code in _TOKEN_REFUSED:
                     self._check_token(error)
                     return
-                log.warning("FIX session %s: stream of %s: %s", self.comp_id, account, error)
+                log.warning(
+                    "FIX session %s: stream of %s: %s",
+                    self.comp_id,
+                    account,
+                    error,
+                    extra={"account_id": account},
+                )
             await asyncio.sleep(delay_s)
             delay_s = min(delay_s * 2, MAX_FOLLOW_RETRY_S)
 
