@@ -7,7 +7,7 @@ from pathlib import Path
 
 from clients.bench.orders import OrderShape
 
-SCENARIOS = ("baseline", "submit", "stream-submit", "e2e", "sustained", "fanout")
+SCENARIOS = ("baseline", "submit", "stream-submit", "e2e", "capacity", "sustained", "fanout")
 
 #: The parameters the issue's targets are stated at.
 STANDARD_CONCURRENCY = 50
@@ -17,6 +17,8 @@ STANDARD_SUSTAINED_S = 60.0
 STANDARD_SUBSCRIBERS = 50
 #: `stream-submit`: submits each client keeps in flight on its stream.
 DEFAULT_STREAM_WINDOW = 4
+#: `capacity`: market orders the peer (NautilusTrader, in process) is measured over.
+DEFAULT_PEER_ORDERS = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +45,13 @@ class LoadParams:
     #: An open loop gives up once this many seconds of orders (at its rate) await their
     #: final report: the server fell behind for good, and more load only queues.
     max_backlog_s: float = 5.0
-    #: `sustained --shards`: the first offered rate, the growth from step to step, each
-    #: step's length, and the most steps a layout runs.
+    #: The rate search of `capacity` and `sustained --shards`: the first offered rate, the
+    #: growth from step to step, each step's length, and the most steps a search runs.
     capacity_start_rate: float = 150.0
     capacity_growth: float = 1.3
     capacity_step_s: float = 4.0
     capacity_max_steps: int = 8
+    peer_orders: int = DEFAULT_PEER_ORDERS
 
     @classmethod
     def quick(cls) -> LoadParams:
@@ -58,6 +61,9 @@ class LoadParams:
             e2e_duration_s=5.0,
             sustained_duration_s=10.0,
             sustained_warmup_s=1.0,
+            capacity_step_s=2.0,
+            capacity_max_steps=5,
+            peer_orders=1000,
         )
 
     def with_overrides(self, **overrides: object) -> LoadParams:

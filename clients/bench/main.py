@@ -3,6 +3,7 @@
     oms-bench all                    # every scenario with the parameters (< 10 min)
     oms-bench submit --quick         # one scenario, short
     oms-bench stream-submit --quick  # submits over OrderEntry streams vs the unary echo
+    oms-bench capacity               # highest e2e rate with p99 < 100 ms, beside NautilusTrader
     oms-bench e2e --venues-inline    # venues inside the OMS process (`oms up`)
     oms-bench e2e --profile prof/    # plus a py-spy profile of the server
     oms-bench e2e --target 127.0.0.1:50051 --token $ADMIN_TOKEN --nats-url nats://...
@@ -43,6 +44,7 @@ from clients.bench.config import SCENARIOS, BenchConfig, ExternalTarget, LoadPar
 from clients.bench.orders import OrderShape
 from clients.bench.procs import BenchError
 from clients.bench.progress import RunProgress
+from clients.bench.scenarios.capacity import run_capacity
 from clients.bench.scenarios.closed import run_baseline, run_submit
 from clients.bench.scenarios.context import RunContext
 from clients.bench.scenarios.e2e import run_e2e
@@ -65,6 +67,7 @@ RUNNERS: dict[str, Scenario] = {
     "submit": run_submit,
     "stream-submit": run_stream_submit,
     "e2e": run_e2e,
+    "capacity": run_capacity,
     "sustained": run_sustained,
     "fanout": run_fanout,
     #: `sustained --shards`: not part of "all".
@@ -208,17 +211,23 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         help="sustained warm-up s before the first memory sample (5)",
     )
+    search = "capacity and --shards rate search"
     load.add_argument(
-        "--start-rate", dest="capacity_start_rate", type=float, help="--shards: first rate (150)"
+        "--start-rate", dest="capacity_start_rate", type=float, help=f"{search}: first rate (150)"
     )
     load.add_argument(
-        "--rate-growth", dest="capacity_growth", type=float, help="--shards: step factor (1.3)"
+        "--rate-growth", dest="capacity_growth", type=float, help=f"{search}: step factor (1.3)"
     )
     load.add_argument(
-        "--step-duration", dest="capacity_step_s", type=float, help="--shards: step s (4)"
+        "--step-duration", dest="capacity_step_s", type=float, help=f"{search}: step s (4)"
     )
     load.add_argument(
-        "--max-steps", dest="capacity_max_steps", type=int, help="--shards: steps at most (8)"
+        "--max-steps", dest="capacity_max_steps", type=int, help=f"{search}: steps at most (8)"
+    )
+    load.add_argument(
+        "--peer-orders",
+        type=int,
+        help="capacity: market orders NautilusTrader is measured over (5000; needs .[peer])",
     )
     load.add_argument("-m", "--subscribers", type=int, help="fanout subscribers (50)")
     load.add_argument(

@@ -21,6 +21,8 @@ E2E_P50_MAX_MS = 3.0
 E2E_P99_MAX_MS = 15.0
 RSS_MAX_GROWTH = 0.10
 FANOUT_MAX_DROP = 1 / 3
+#: Issue 25's: e2e capacity on one shard at least half NautilusTrader's in-process rate.
+CAPACITY_MIN_PEER_RATIO = 0.5
 #: Share of the offered rate a sustained run must achieve (acks over the loop's time).
 SUSTAINED_MIN_ACHIEVED = 0.98
 
@@ -414,6 +416,49 @@ def _cpu(result: Result) -> str:
     return " / ".join(f"{x:.2f}" if x is not None else "?" for x in (server, client))
 
 
+def _capacity_rows(result: Result) -> Iterator[Row]:
+    """The highest passing rate, NautilusTrader's in-process rate beside it, the ratio."""
+    rate, best, peer = result["capacity_per_s"], result["at_capacity"], result["peer"]
+    capped = " (the last step: more may pass)" if result["limited_by_steps"] else ""
+    limit = f"p99 < {result['p99_max_ms']:g} ms, all final"
+    value = _rate(rate) + capped if rate else "none of the steps"
+    yield Row("capacity", "e2e capacity, 3 venues, one OMS", value, target=limit)
+    yield Row("capacity", "NautilusTrader in-process market orders", _peer(peer))
+    share = result["peer_ratio"]
+    yield Row(
+        "capacity",
+        "e2e capacity vs NautilusTrader in-process market orders",
+        _rate(rate) if rate else "",
+        _rate(peer["orders_per_s"]) if peer.get("orders_per_s") else "",
+        _times(share),
+        f"≥ {CAPACITY_MIN_PEER_RATIO:g}x on one shard",
+        _verdict(share >= CAPACITY_MIN_PEER_RATIO) if share is not None else INFO,
+    )
+    if best is not None:
+        yield Row("capacity", "p50/p90/p99/p99.9 (ms) there", _pcts(best["latency"]))
+        per_order = ", ".join(f"{k} {v:.2f}" for k, v in best["cpu_ms_per_order"].items())
+        yield Row("capacity", "CPU per order there (ms)", per_order)
+    yield Row("capacity", "steps", _steps(result["steps"]))
+
+
+def _peer(peer: Result) -> str:
+    if not peer.get("installed"):
+        return f"peer: not installed; {peer['hint']}"
+    if "error" in peer:
+        return f"peer failed: {peer['error']}"
+    return (
+        f"{_rate(peer['orders_per_s'])} ({peer['filled']:,} filled, "
+        f"{peer['cpu_ms_per_order']:.3f} ms CPU each; nautilus_trader {peer['version']})"
+    )
+
+
+def _steps(steps: list[Result]) -> str:
+    return ", ".join(
+        f"{s['rate_per_s']:g}/s p99 {s['latency']['p99_ms']:.0f} ms{'' if s['passed'] else ' MISS'}"
+        for s in steps
+    )
+
+
 def _shards_rows(result: Result) -> Iterator[Row]:
     """Per layout: the rate it sustains (p99 under the limit, all final), the latency and
     the CPU per order of each kind of process there, and the steps that led to it."""
@@ -436,12 +481,7 @@ def _shards_rows(result: Result) -> Iterator[Row]:
             ):
                 kinds = best[key]
                 yield Row(name, figure, ", ".join(f"{k} {v:.2f}" for k, v in kinds.items()))
-        steps = ", ".join(
-            f"{s['rate_per_s']:g}/s p99 {s['latency']['p99_ms']:.0f} ms"
-            f"{'' if s['passed'] else ' MISS'}"
-            for s in layout["steps"]
-        )
-        yield Row(name, "steps", steps)
+        yield Row(name, "steps", _steps(layout["steps"]))
 
 
 _BUILDERS: dict[str, Callable[[Result], Iterator[Row]]] = {
@@ -449,6 +489,7 @@ _BUILDERS: dict[str, Callable[[Result], Iterator[Row]]] = {
     "submit": _submit_rows,
     "stream-submit": _stream_submit_rows,
     "e2e": _e2e_rows,
+    "capacity": _capacity_rows,
     "sustained": _sustained_rows,
     "fanout": _fanout_rows,
     "shards": _shards_rows,

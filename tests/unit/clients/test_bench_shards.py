@@ -10,7 +10,8 @@ import pytest
 from clients.bench.load import LoopResult
 from clients.bench.main import _parser, config_from
 from clients.bench.scenarios.context import RunContext
-from clients.bench.scenarios.shards import _step_result, by_kind, spread_accounts
+from clients.bench.scenarios.rate_search import by_kind, step_result
+from clients.bench.scenarios.shards import spread_accounts
 from clients.bench.scenarios.taking import TakingRun
 from clients.bench.stats import Latencies
 from clients.bench.table import rows_for
@@ -47,14 +48,14 @@ def _run(latencies_ms: list[float], *, final: bool = True, refused: int = 0) -> 
 def test_a_step_passes_when_all_orders_are_final_none_refused_and_p99_is_under_100_ms(
     runs: list[TakingRun], passed: bool
 ) -> None:
-    assert _step_result(runs, 200.0, 2.0, {"front": 0.2}, {})["passed"] is passed
+    assert step_result(runs, 200.0, 2.0, {"front": 0.2}, {})["passed"] is passed
 
 
 def test_cpu_per_order_in_all_and_beyond_idle_by_kind_of_process() -> None:
     runs = [_run([5.0] * 250), _run([5.0] * 250)]
     cpu_s = {"front": 0.6, "shard 1": 1.0, "shard 2": 0.8}
     idle = {"front": 0.05, "shard 1": 0.1, "shard 2": 0.1}
-    step = _step_result(runs, 250.0, 2.0, cpu_s, idle)
+    step = step_result(runs, 250.0, 2.0, cpu_s, idle)
     assert step["cpu_ms_per_order_by_kind"] == {"front": 1.2, "shards": 3.6}
     assert step["marginal_cpu_ms_per_order_by_kind"] == {"front": 1.0, "shards": 2.8}
     assert step["cpu_cores"] == {"front": 0.3, "shard 1": 0.5, "shard 2": 0.4}
@@ -92,7 +93,7 @@ def test_shards_option_runs_the_capacity_search_only_with_sustained() -> None:
 
 
 def test_the_table_shows_each_layouts_rate_costs_and_steps() -> None:
-    step = _step_result([_run([5.0] * 100)], 100.0, 1.0, {"shard 1": 0.3}, {"shard 1": 0.1})
+    step = step_result([_run([5.0] * 100)], 100.0, 1.0, {"shard 1": 0.3}, {"shard 1": 0.1})
     layout = {
         "accounts": ["A", "B"],
         "at_sustained_rate": step,
