@@ -21,6 +21,7 @@ from oms_server.domain.enums import (
     ExecType,
     OrderState,
     OrderType,
+    PegType,
     RoutingStrategy,
     Side,
     TimeInForce,
@@ -58,6 +59,7 @@ def _enum_maps(
 SIDE_IN, SIDE_OUT = _enum_maps(common_pb2.Side.Value, "SIDE", Side)
 TYPE_OUT = {kind: common_pb2.OrderType.Value(row.proto_name) for kind, row in ORDER_TYPES.items()}
 TYPE_IN: dict[int, OrderType] = {number: kind for kind, number in TYPE_OUT.items()}
+PEG_IN, PEG_OUT = _enum_maps(common_pb2.PegType.Value, "PEG_TYPE", PegType)
 TIF_IN, TIF_OUT = _enum_maps(common_pb2.TimeInForce.Value, "TIME_IN_FORCE", TimeInForce)
 STATE_IN, STATE_OUT = _enum_maps(common_pb2.OrderState.Value, "ORDER_STATE", OrderState)
 EXEC_IN, EXEC_OUT = _enum_maps(common_pb2.ExecType.Value, "EXEC_TYPE", ExecType)
@@ -101,6 +103,8 @@ def order_request(
         expire_ns=optional_time(msg, "expire_time"),
         trailing_offset=parse_decimal(msg.trailing_offset, "trailing_offset", allow_empty=True),
         display_quantity=parse_decimal(msg.display_quantity, "display_quantity", allow_empty=True),
+        peg_type=optional_enum(msg.peg_type, PEG_IN, "peg_type"),
+        peg_offset=parse_decimal(msg.peg_offset, "peg_offset", allow_empty=True),
     )
     request.check(instrument)
     return request
@@ -145,6 +149,11 @@ def enum_in(value: int, mapping: Mapping[int, E], field: str) -> E:
         what = "must be specified" if value == 0 else f"unknown value {value}"
         raise ValidationError(field, what)
     return member
+
+
+def optional_enum(value: int, mapping: Mapping[int, E], field: str) -> E | None:
+    """None for the enum's UNSPECIFIED (0), else the member (an unknown number refused)."""
+    return None if value == 0 else enum_in(value, mapping, field)
 
 
 def optional_positive(text: str, field: str) -> Decimal | None:
@@ -230,6 +239,8 @@ def order_message(order: Order) -> order_pb2.Order:
         trailing_offset=fmt(order.trailing_offset),
         trigger_price=fmt(order.trigger_price),
         display_quantity=fmt(order.display_quantity),
+        peg_type=PEG_OUT[order.peg_type] if order.peg_type else common_pb2.PEG_TYPE_UNSPECIFIED,
+        peg_offset=fmt(order.peg_offset),
     )
 
 

@@ -29,6 +29,8 @@ ORDER_TERMS: tuple[str, ...] = (
     "expire_ns",
     "trailing_offset",
     "display_quantity",
+    "peg_type",
+    "peg_offset",
 )
 #: Terms whose public (API) name differs from the attribute's.
 PUBLIC_TERM_NAMES = {"expire_ns": "expire_time"}

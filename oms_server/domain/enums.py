@@ -31,6 +31,7 @@ class OrderType(StrEnum):
     TRAILING_STOP = "TRAILING_STOP"
     MARKET_IF_TOUCHED = "MARKET_IF_TOUCHED"
     LIMIT_IF_TOUCHED = "LIMIT_IF_TOUCHED"
+    PEGGED = "PEGGED"
 
     @property
     def rule(self) -> OrderTypeRule:
@@ -38,6 +39,17 @@ class OrderType(StrEnum):
         from oms_server.domain.order_types import ORDER_TYPES  # it imports this module
 
         return ORDER_TYPES[self]
+
+
+class PegType(StrEnum):
+    """The price of the consolidated book a PEGGED order follows."""
+
+    #: The best price on the order's own side (a buy follows the best bid).
+    PRIMARY = "PRIMARY"
+    #: The midpoint of the best bid and ask.
+    MIDPOINT = "MIDPOINT"
+    #: The best price on the other side (a buy follows the best ask).
+    MARKET = "MARKET"
 
 
 class TimeInForce(StrEnum):

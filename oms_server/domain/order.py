@@ -16,6 +16,7 @@ from oms_server.domain.enums import (
     ExecType,
     OrderState,
     OrderType,
+    PegType,
     RoutingStrategy,
     Side,
     TimeInForce,
@@ -24,6 +25,7 @@ from oms_server.domain.errors import FailedPreconditionError, ValidationError
 from oms_server.domain.instruments import Instrument
 from oms_server.domain.order_types import (
     DISTANCE_TERMS,
+    OFFSET_TERMS,
     ORDER_TYPES,
     PRICE_TERMS,
     QUANTITY_TERMS,
@@ -59,6 +61,10 @@ class OrderRequest:
     trailing_offset: Decimal | None = None
     #: An iceberg's visible size (a LIMIT that shows only this much at once); None: all.
     display_quantity: Decimal | None = None
+    #: The price a PEGGED order follows; None for every other type.
+    peg_type: PegType | None = None
+    #: A pegged order's distance from that price, on the passive side; None: zero.
+    peg_offset: Decimal | None = None
 
     def check(self, instrument: Instrument) -> None:
         """Check the request against the instrument; raise ValidationError naming the field."""
@@ -70,6 +76,10 @@ class OrderRequest:
             price = terms[term]
             if price is not None:
                 instrument.check_price(price, term.value)
+        for term in OFFSET_TERMS:
+            offset = terms[term]
+            if offset is not None:
+                _check_offset(instrument, offset, term.value)
         for term in QUANTITY_TERMS:
             quantity = terms[term]
             if quantity is not None:
@@ -96,6 +106,14 @@ class OrderRequest:
                 "expire_time",
                 f"must be in the future (it is {utc_text(self.expire_ns)}, now {utc_text(now_ns)})",
             )
+
+
+def _check_offset(instrument: Instrument, offset: Decimal, field: str) -> None:
+    """Refuse a distance that is negative or off the tick (zero is allowed)."""
+    if offset < ZERO:
+        raise ValidationError(field, "must not be negative")
+    if offset != ZERO:
+        instrument.check_price(offset, field)
 
 
 def check_expire_time(time_in_force: TimeInForce, expire_ns: int | None) -> None:
@@ -155,6 +173,10 @@ class Order:
     #: An iceberg's visible size: routing keeps at most this much of the order in live
     #: children at once and places the next slice when they are done; None: no limit.
     display_quantity: Decimal | None = None
+    #: The price a PEGGED order follows (see ``domain.peg``); None for every other type.
+    peg_type: PegType | None = None
+    #: A pegged order's distance from that price, on the passive side; None: zero.
+    peg_offset: Decimal | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     def __copy__(self) -> Order:
@@ -182,6 +204,8 @@ class Order:
             expire_ns=request.expire_ns,
             trailing_offset=request.trailing_offset,
             display_quantity=request.display_quantity,
+            peg_type=request.peg_type,
+            peg_offset=request.peg_offset,
             sender=sender,
             created_ns=now_ns,
             updated_ns=now_ns,

@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 from types import MappingProxyType
+from typing import Any
 
 from oms_server.domain.enums import OrderType, Side, TimeInForce
 from oms_server.domain.errors import ValidationError
 
 __all__ = [
     "DISTANCE_TERMS",
+    "OFFSET_TERMS",
     "ORDER_TYPES",
     "PRICE_TERMS",
     "QUANTITY_TERMS",
@@ -41,12 +43,18 @@ class Term(StrEnum):
     TRAILING_OFFSET = "trailing_offset"
     #: An iceberg's visible size: at most this much of the order rests at venues at once.
     DISPLAY_QUANTITY = "display_quantity"
+    #: Which price of the book a pegged order follows (a PegType, not a Decimal).
+    PEG_TYPE = "peg_type"
+    #: A pegged order's distance from that price, on the passive side.
+    PEG_OFFSET = "peg_offset"
 
 
 #: The terms that are price levels (checked against the tick size and the collar), in order.
 PRICE_TERMS: tuple[Term, ...] = (Term.LIMIT_PRICE, Term.STOP_PRICE)
 #: The terms that are price distances (positive, on the tick; no collar applies).
 DISTANCE_TERMS: tuple[Term, ...] = (Term.TRAILING_OFFSET,)
+#: The terms that are price distances which may be zero (zero or positive, on the tick).
+OFFSET_TERMS: tuple[Term, ...] = (Term.PEG_OFFSET,)
 #: The terms that are quantities (positive, on the lot, at most the order's quantity).
 QUANTITY_TERMS: tuple[Term, ...] = (Term.DISPLAY_QUANTITY,)
 
@@ -58,6 +66,9 @@ class PriceSource(StrEnum):
     MARKET = "MARKET"
     #: The order's ``limit_price``.
     LIMIT = "LIMIT"
+    #: The book's price the order is pegged to (see ``domain.peg``), never beyond the
+    #: order's optional ``limit_price``; a buy reserves at that cap, else the collar edge.
+    PEG = "PEG"
 
 
 class TriggerRule(StrEnum):
@@ -156,6 +167,8 @@ class OrderTypeRule:
     @property
     def routed_as(self) -> OrderType:
         """The type its children are sent as the parent would have: MARKET or LIMIT."""
+        if self.routes_at is PriceSource.PEG:
+            return OrderType.LIMIT  # each child rests at the peg price of its moment
         return self.becomes if self.becomes is not None else self.order_type
 
     @property
@@ -163,7 +176,7 @@ class OrderTypeRule:
         """True when an accepted order of this type is routed only once triggered."""
         return self.trigger is not None
 
-    def check_terms(self, given: Mapping[Term, Decimal | None]) -> None:
+    def check_terms(self, given: Mapping[Term, object]) -> None:
         """Refuse a required term that is missing or a term this type does not take."""
         for term in Term:
             present = given.get(term) is not None
@@ -180,8 +193,9 @@ class OrderTypeRule:
             )
 
 
-def term_values(request: object) -> dict[Term, Decimal | None]:
-    """Each term's value on ``request`` (an object with the terms as attributes)."""
+def term_values(request: object) -> dict[Term, Any]:
+    """Each term's value on ``request`` (an object with the terms as attributes): a
+    Decimal, a PegType for ``peg_type``, or None when absent."""
     return {term: getattr(request, term.value, None) for term in Term}
 
 
@@ -193,6 +207,11 @@ _LIMIT_OR_ICEBERG = _LIMIT | {Term.DISPLAY_QUANTITY}
 _STOP = frozenset({Term.STOP_PRICE})
 _STOP_LIMIT = frozenset({Term.LIMIT_PRICE, Term.STOP_PRICE})
 _TRAILING = frozenset({Term.TRAILING_OFFSET})
+_PEG = frozenset({Term.PEG_TYPE})
+#: A pegged order may sit away from its peg by ``peg_offset`` and be capped by a limit.
+_PEG_TERMS = _PEG | {Term.PEG_OFFSET, Term.LIMIT_PRICE}
+#: A pegged order rests on a book, so only the times in force that rest.
+_RESTING_TIF = frozenset(tif for tif in TimeInForce if tif.rests)
 
 
 def _rows(*rows: OrderTypeRule) -> Mapping[OrderType, OrderTypeRule]:
@@ -284,6 +303,18 @@ ORDER_TYPES: Mapping[OrderType, OrderTypeRule] = _rows(
         reserves_at=PriceSource.LIMIT,
         fix_ord_type=None,
         proto_suffix="LIMIT_IF_TOUCHED",
+    ),
+    OrderTypeRule(
+        order_type=OrderType.PEGGED,
+        requires=_PEG,
+        allows=_PEG_TERMS,
+        time_in_force=_RESTING_TIF,
+        trigger=None,
+        becomes=None,
+        routes_at=PriceSource.PEG,
+        reserves_at=PriceSource.PEG,
+        fix_ord_type="P",
+        proto_suffix="PEGGED",
     ),
 )
 

@@ -264,9 +264,12 @@ class OrderRateThrottle:
 
 
 def _reservation_price(order: OrderTerms, worst: Decimal) -> Decimal:
-    if ORDER_TYPES[order.order_type].reserves_at is PriceSource.LIMIT:
+    reserves_at = ORDER_TYPES[order.order_type].reserves_at
+    if reserves_at is PriceSource.LIMIT:
         assert order.limit_price is not None  # the order-type table requires it
         return order.limit_price
+    if reserves_at is PriceSource.PEG and order.limit_price is not None:
+        return order.limit_price  # a pegged order's cap: it never rests beyond it
     return worst
 
 

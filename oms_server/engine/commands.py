@@ -236,8 +236,11 @@ class OrderCommands:
     def run_timers(self) -> int | None:
         """Route the orders that waited for the session to open, expire those whose time
         came (DAY at the close, GTD at their expire time); returns when this is next due
-        on the engine's clock (ns), or None when nothing waits."""
-        return self.expiry.run(self.routing)
+        on the engine's clock (ns), or None when nothing waits; re-peg the pegged orders
+        whose held-back re-peg is due."""
+        due = self.expiry.run(self.routing)
+        repeg_due = self.routing.run_repegs()
+        return min((d for d in (due, repeg_due) if d is not None), default=None)
 
     # -- accounts -----------------------------------------------------------------------
 

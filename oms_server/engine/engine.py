@@ -99,6 +99,7 @@ class OrderEngine:
         self._timer: asyncio.Task[None] | None = None
         self._timer_wake = asyncio.Event()
         self.commands.expiry.on_sooner = self._timer_wake.set
+        self.commands.routing.on_sooner = self._timer_wake.set  # a held-back re-peg's time
 
     # -- lifecycle ----------------------------------------------------------------------
 

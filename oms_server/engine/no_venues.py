@@ -5,7 +5,7 @@ A null object in place of ``ParentRouting``, so no command needs a "no venues" b
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 
 from oms_server.domain.child import ChildOrder, VenueReport
@@ -26,6 +26,7 @@ class NoVenueRouting:
         self.ignored_reports = 0
         self.refused_overfills = 0
         self.route_to_fill = Histogram()  # no venue, no fill: stays empty
+        self.on_sooner: Callable[[], None] = _nothing  # it holds no timers
 
     def load(self, children: Iterable[ChildOrder], child_counts: dict[str, int]) -> None:
         return None
@@ -77,3 +78,10 @@ class NoVenueRouting:
 
     def trigger_stops(self, symbol: str) -> int:
         return 0
+
+    def run_repegs(self) -> int | None:
+        return None  # nothing rests at a venue, so nothing re-pegs
+
+
+def _nothing() -> None:
+    return None

@@ -27,6 +27,7 @@ from oms_server.domain.iceberg import next_slice
 from oms_server.domain.instruments import Instrument
 from oms_server.domain.order import Order, OrderRequest
 from oms_server.domain.order_types import PriceSource, trail
+from oms_server.domain.peg import RepegPacer, peg_price
 from oms_server.domain.reports import ExecutionReport
 from oms_server.domain.state_machine import Trigger
 from oms_server.engine.ports import VenuePort
@@ -58,6 +59,8 @@ class Routing(Protocol):
     refused_overfills: int
     #: Seconds from a child's routing (its send time) to each fill of it applied.
     route_to_fill: Histogram
+    #: Called when a timer (a held-back re-peg) is due sooner than the timers knew.
+    on_sooner: Callable[[], None]
 
     def load(self, children: Iterable[ChildOrder], child_counts: dict[str, int]) -> None: ...
     def check(self, request: OrderRequest) -> None: ...
@@ -76,6 +79,7 @@ class Routing(Protocol):
     def note_resend(self, child_order_id: str) -> ChildOrder | None: ...
     def has_stops(self, symbol: str) -> bool: ...
     def trigger_stops(self, symbol: str) -> int: ...
+    def run_repegs(self) -> int | None: ...
 
 
 class RoutingGate(Protocol):
@@ -140,8 +144,12 @@ class ParentRouting:
         recorder: BatchRecorder,
         on_fill: FillListener,
         gate: RoutingGate | None = None,
+        pacer: RepegPacer | None = None,
+        fill_room: Callable[[Order], Decimal] | None = None,
     ) -> None:
         self.venues = venues
+        #: The most a list member may fill (an OCO's legs together never more than it).
+        self._fill_room = fill_room
         self._gate: RoutingGate = gate or _AlwaysOpen()
         self._instruments = instruments
         self._orders = orders
@@ -159,6 +167,14 @@ class ParentRouting:
         self._by_parent: dict[str, list[str]] = {}
         self._child_counts: dict[str, int] = {}
         self._stops: dict[str, set[str]] = {}
+        #: Pegged orders by symbol (re-pegged as its book moves), how often each may
+        #: re-peg, and when those the pacer held back may go (order id -> engine ns).
+        self._pegs: dict[str, set[str]] = {}
+        self._pacer = pacer or RepegPacer()
+        self._repeg_due: dict[str, int] = {}
+        #: Called when a held-back re-peg is due sooner than anything the timers knew.
+        self.on_sooner: Callable[[], None] = _nothing
+        self.repegs = 0
         self.ignored_reports = 0
         self.refused_overfills = 0
         self.route_to_fill = Histogram()
@@ -171,8 +187,11 @@ class ParentRouting:
         self._child_counts.update(child_counts)
         for order in self._orders.values():
             untriggered = order.cum_qty == ZERO and order.arrival_price is None
-            if order.order_type.rule.waits_for_trigger and untriggered:
+            held = order.state is OrderState.PENDING_NEW  # a list member not yet released
+            if order.order_type.rule.waits_for_trigger and untriggered and not held:
                 self._stops.setdefault(order.symbol, set()).add(order.order_id)
+            if _pegged(order) and not order.is_terminal:
+                self._pegs.setdefault(order.symbol, set()).add(order.order_id)
 
     # -- parents ------------------------------------------------------------------------
 
@@ -195,6 +214,8 @@ class ParentRouting:
             self._stops.setdefault(order.symbol, set()).add(order.order_id)
             self._follow(order, self.consolidated_book(order.symbol))
             return
+        if _pegged(order):
+            self._pegs.setdefault(order.symbol, set()).add(order.order_id)
         self.route(order)
 
     def route(self, order: Order, *, rest_only: bool = False) -> None:
@@ -221,7 +242,13 @@ class ParentRouting:
             return
         books = self.venues.books(order.symbol)
         infos = self.venues.venue_infos()
-        spec = self._spec(order, remaining, rest_only)
+        if _pegged(order):
+            pegged_at = self._peg_price(order)
+            if pegged_at is None:
+                return  # the side it follows is empty: it rests when the book has it
+            spec = self._pegged_spec(order, remaining, pegged_at)
+        else:
+            spec = self._spec(order, remaining, rest_only)
         if order.arrival_price is None:
             book = self._consolidated.of(order.symbol, books, infos)
             self._record_arrival(order, books, infos, book)
@@ -274,6 +301,8 @@ class ParentRouting:
         self._forget(old)
         if moved:
             self._stops.setdefault(new.symbol, set()).add(new.order_id)
+        if _pegged(new):
+            self._pegs.setdefault(new.symbol, set()).add(new.order_id)
 
     # -- venue reports ------------------------------------------------------------------
 
@@ -362,12 +391,15 @@ class ParentRouting:
     # -- stops --------------------------------------------------------------------------
 
     def has_stops(self, symbol: str) -> bool:
-        """True when orders of ``symbol`` wait for their trigger (checked per book update)."""
-        return bool(self._stops.get(symbol))
+        """True when orders of ``symbol`` follow its book: they wait for their trigger, or
+        are pegged to it (checked per book update)."""
+        return bool(self._stops.get(symbol)) or bool(self._pegs.get(symbol))
 
     def trigger_stops(self, symbol: str) -> int:
         """Move the trailing triggers of ``symbol`` with the book, then route the waiting
-        orders whose trigger rule the book meets (each with a TRIGGERED report)."""
+        orders whose trigger rule the book meets (each with a TRIGGERED report); re-peg
+        the pegged orders of ``symbol`` the book moved away from."""
+        self.repeg(symbol)
         ids = self._stops.get(symbol)
         if not ids:
             return 0
@@ -394,6 +426,95 @@ class ParentRouting:
             order.trigger_price = moved
             order.updated_ns = self._recorder.now_ns()
             self._recorder.touch_order(order)
+
+    # -- pegs ---------------------------------------------------------------------------
+
+    def repeg(self, symbol: str) -> int:
+        """Re-peg the pegged orders of ``symbol`` whose resting price is no longer their
+        peg price: cancel the resting child (its successor is placed at the peg price of
+        the moment the cancel is confirmed); returns how many re-pegged now. An order the
+        pacer holds back goes when due (``run_repegs``)."""
+        ids = self._pegs.get(symbol)
+        if not ids:
+            return 0
+        return sum(self._repeg(order_id) for order_id in list(ids))
+
+    def run_repegs(self) -> int | None:
+        """Re-peg the orders the pacer held back whose time came; returns when the next
+        one is due on the engine's clock (ns), or None."""
+        now = self._recorder.now_ns()
+        for order_id in [i for i, due in self._repeg_due.items() if due <= now]:
+            self._repeg_due.pop(order_id, None)
+            self._repeg(order_id)
+        return min(self._repeg_due.values(), default=None)
+
+    def _repeg(self, order_id: str) -> bool:
+        """Re-peg one order if its book moved away from it and the pacer lets it."""
+        order = self._orders.get(order_id)
+        if order is None or order.is_terminal:
+            self._drop_peg(order_id, order)
+            return False
+        if order.state not in _PEGGABLE or self._gate.holds(order):
+            return False
+        live = self.live_children(order)
+        if not live:
+            self.route(order)  # it waited for the side it follows to be quoted
+            return False
+        target = self._peg_price(order)
+        if target is None or any(_changing(c) for c in live):
+            return False  # keep resting while the book lacks the side, or a change is under way
+        if all(c.limit_price == target for c in live):
+            self._repeg_due.pop(order_id, None)
+            return False
+        now = self._recorder.now_ns()
+        due = self._pacer.due_ns(order_id, now)
+        if due > now:
+            sooner = min(self._repeg_due.values(), default=None)
+            self._repeg_due[order_id] = due
+            if sooner is None or due < sooner:
+                self.on_sooner()
+            return False
+        self._repeg_due.pop(order_id, None)
+        self._pacer.note(order_id, now)
+        self.repegs += 1
+        for child in live:
+            child.cancel_requested = True
+            child.updated_ns = now
+            self._touch(child, False)
+            self._recorder.after_commit(functools.partial(self.venues.send_cancel, child))
+        return True
+
+    def _peg_price(self, order: Order) -> Decimal | None:
+        """The price ``order`` (PEGGED) rests at against the consolidated book now."""
+        assert order.peg_type is not None  # the order-type table requires it
+        bid, ask = _touch(self.consolidated_book(order.symbol))
+        tick = self._instruments[order.symbol].tick_size
+        return peg_price(
+            order.peg_type, order.side, order.peg_offset, order.limit_price, bid, ask, tick
+        )
+
+    def _pegged_spec(self, order: Order, quantity: Decimal, price: Decimal) -> ParentSpec:
+        """A pegged order is routed as one resting limit at its peg price."""
+        return ParentSpec(
+            side=order.side,
+            order_type=order.order_type.rule.routed_as,
+            time_in_force=order.time_in_force.at_venue,
+            quantity=quantity,
+            instrument=self._instruments[order.symbol],
+            limit_price=price,
+            strategy=order.routing_strategy,
+            venue=order.venue,
+            rest_only=True,
+        )
+
+    def _drop_peg(self, order_id: str, order: Order | None) -> None:
+        self._repeg_due.pop(order_id, None)
+        self._pacer.forget(order_id)
+        if order is not None:
+            self._pegs.get(order.symbol, set()).discard(order_id)
+        else:
+            for ids in self._pegs.values():
+                ids.discard(order_id)
 
     # -- internals ----------------------------------------------------------------------
 
@@ -507,6 +628,9 @@ class ParentRouting:
             parent.apply(Trigger.EXPIRE)
             self._recorder.report(parent, ExecType.EXPIRED, text=child.text)
             self._forget(parent)
+        elif _pegged(parent) and child.state is ChildState.CANCELED and child.cancel_requested:
+            # A re-peg's cancel is confirmed: rest again at the peg price of now.
+            self.route(parent)
         elif parent.display_quantity is not None and child.state is ChildState.FILLED:
             # An iceberg's shown slice filled: show the next (no reroute: nothing missed).
             self.route(parent)
@@ -559,6 +683,8 @@ class ParentRouting:
                 self.children.pop(child_id, None)
             self._child_counts.pop(order.order_id, None)
         self._drop_stop(order)
+        if _pegged(order):
+            self._drop_peg(order.order_id, order)
 
     def _drop_stop(self, order: Order) -> bool:
         ids = self._stops.get(order.symbol)
@@ -566,6 +692,24 @@ class ParentRouting:
             ids.discard(order.order_id)
             return True
         return False
+
+
+#: The states a pegged order re-pegs in (not while a cancel or replace of it is pending).
+_PEGGABLE = frozenset({OrderState.NEW, OrderState.PARTIALLY_FILLED})
+
+
+def _nothing() -> None:
+    return None
+
+
+def _changing(child: ChildOrder) -> bool:
+    """True while a child's venue has not acknowledged it, or a cancel of it is unanswered."""
+    return child.cancel_requested or child.state is ChildState.PENDING_NEW
+
+
+def _pegged(order: Order) -> bool:
+    """True for an order whose price follows the book (ORDER_TYPE_PEGGED)."""
+    return order.order_type.rule.routes_at is PriceSource.PEG
 
 
 def _ids(child: ChildOrder) -> dict[str, str]:
@@ -593,7 +737,7 @@ def canceled_text(order: Order, reason: str) -> str:
 
 def _rests(order: Order) -> bool:
     """True for a limit order whose remainder rests on a book (DAY, GTC, GTD)."""
-    return order.time_in_force.rests and order.order_type.rule.routes_at is PriceSource.LIMIT
+    return order.time_in_force.rests and order.order_type.rule.routes_at is not PriceSource.MARKET
 
 
 def _shortfall_reason(order: Order, child: ChildOrder) -> str:

@@ -12,6 +12,7 @@ from oms_server.domain.enums import (
     ExecType,
     OrderState,
     OrderType,
+    PegType,
     RoutingStrategy,
     Side,
     TimeInForce,
@@ -55,6 +56,8 @@ def order_to_row(order: Order) -> dict[str, Any]:
         "trailing_offset": order.trailing_offset,
         "trigger_price": order.trigger_price,
         "display_quantity": order.display_quantity,
+        "peg_type": order.peg_type.value if order.peg_type is not None else None,
+        "peg_offset": order.peg_offset,
     }
 
 
@@ -91,6 +94,8 @@ def row_to_order(row: Mapping[str, Any]) -> Order:
         trailing_offset=row["trailing_offset"],
         trigger_price=row["trigger_price"],
         display_quantity=row["display_quantity"],
+        peg_type=PegType(row["peg_type"]) if row["peg_type"] else None,
+        peg_offset=row["peg_offset"],
     )
 
 

@@ -85,6 +85,10 @@ orders = Table(
     Column("trigger_price", DecimalString),
     #: An iceberg's visible size; NULL for an order that may show its whole quantity.
     Column("display_quantity", DecimalString),
+    #: The price a pegged order follows (PRIMARY, MIDPOINT, MARKET); NULL for other types.
+    Column("peg_type", String(16)),
+    #: A pegged order's distance from that price; NULL for other types (and for zero).
+    Column("peg_offset", DecimalString),
     UniqueConstraint("account_id", "client_order_id", name="uq_orders_account_clordid"),
     Index("ix_orders_account_created", "account_id", "created_ns"),
     Index("ix_orders_state", "state"),

@@ -70,6 +70,11 @@ class _OrderTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_OrderType.V
     """ORDER_TYPE_LIMIT_IF_TOUCHED becomes a limit order when the market touches the stop
     price as for ORDER_TYPE_MARKET_IF_TOUCHED.
     """
+    ORDER_TYPE_PEGGED: _OrderType.ValueType  # 8
+    """ORDER_TYPE_PEGGED rests a limit order whose price follows the consolidated book as
+    peg_type says, peg_offset away from it on the passive side, never beyond the
+    optional limit_price; the OMS re-pegs its resting children as the book moves.
+    """
 
 class OrderType(_OrderType, metaclass=_OrderTypeEnumTypeWrapper):
     """OrderType says how an order is priced."""
@@ -98,7 +103,48 @@ ORDER_TYPE_LIMIT_IF_TOUCHED: OrderType.ValueType  # 7
 """ORDER_TYPE_LIMIT_IF_TOUCHED becomes a limit order when the market touches the stop
 price as for ORDER_TYPE_MARKET_IF_TOUCHED.
 """
+ORDER_TYPE_PEGGED: OrderType.ValueType  # 8
+"""ORDER_TYPE_PEGGED rests a limit order whose price follows the consolidated book as
+peg_type says, peg_offset away from it on the passive side, never beyond the
+optional limit_price; the OMS re-pegs its resting children as the book moves.
+"""
 Global___OrderType: _TypeAlias = OrderType  # noqa: Y015
+
+class _PegType:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PegTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PegType.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PEG_TYPE_UNSPECIFIED: _PegType.ValueType  # 0
+    """PEG_TYPE_UNSPECIFIED means no peg: refused for ORDER_TYPE_PEGGED, the only value
+    other order types take.
+    """
+    PEG_TYPE_PRIMARY: _PegType.ValueType  # 1
+    """PEG_TYPE_PRIMARY follows the best price on the order's own side (a buy the best bid)."""
+    PEG_TYPE_MIDPOINT: _PegType.ValueType  # 2
+    """PEG_TYPE_MIDPOINT follows the midpoint of the best bid and ask, rounded to the tick
+    away from the market (down for a buy, up for a sell).
+    """
+    PEG_TYPE_MARKET: _PegType.ValueType  # 3
+    """PEG_TYPE_MARKET follows the best price on the other side (a buy the best ask)."""
+
+class PegType(_PegType, metaclass=_PegTypeEnumTypeWrapper):
+    """PegType says which price of the consolidated book an ORDER_TYPE_PEGGED order follows."""
+
+PEG_TYPE_UNSPECIFIED: PegType.ValueType  # 0
+"""PEG_TYPE_UNSPECIFIED means no peg: refused for ORDER_TYPE_PEGGED, the only value
+other order types take.
+"""
+PEG_TYPE_PRIMARY: PegType.ValueType  # 1
+"""PEG_TYPE_PRIMARY follows the best price on the order's own side (a buy the best bid)."""
+PEG_TYPE_MIDPOINT: PegType.ValueType  # 2
+"""PEG_TYPE_MIDPOINT follows the midpoint of the best bid and ask, rounded to the tick
+away from the market (down for a buy, up for a sell).
+"""
+PEG_TYPE_MARKET: PegType.ValueType  # 3
+"""PEG_TYPE_MARKET follows the best price on the other side (a buy the best ask)."""
+Global___PegType: _TypeAlias = PegType  # noqa: Y015
 
 class _TimeInForce:
     ValueType = _typing.NewType("ValueType", _builtins.int)

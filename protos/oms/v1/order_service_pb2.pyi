@@ -42,6 +42,8 @@ class SubmitOrderRequest(_message.Message):
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     TRAILING_OFFSET_FIELD_NUMBER: _builtins.int
     DISPLAY_QUANTITY_FIELD_NUMBER: _builtins.int
+    PEG_TYPE_FIELD_NUMBER: _builtins.int
+    PEG_OFFSET_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     """The account to trade for."""
     client_order_id: _builtins.str
@@ -72,6 +74,13 @@ class SubmitOrderRequest(_message.Message):
     force that rests (DAY, GTC, GTD); positive, on the lot size, at most quantity; empty:
     the whole order may show.
     """
+    peg_type: _common_pb2.PegType.ValueType
+    """The price an ORDER_TYPE_PEGGED order follows; required iff the type is PEGGED."""
+    peg_offset: _builtins.str
+    """A pegged order's distance from the price it follows, on the passive side (below it
+    for a buy, above it for a sell): zero or positive, on the tick; empty means zero.
+    Only for ORDER_TYPE_PEGGED, whose limit_price is then an optional cap.
+    """
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp:
         """When a TIME_IN_FORCE_GTD order expires; required for GTD, in the future."""
@@ -93,10 +102,12 @@ class SubmitOrderRequest(_message.Message):
         expire_time: _timestamp_pb2.Timestamp | None = ...,
         trailing_offset: _builtins.str = ...,
         display_quantity: _builtins.str = ...,
+        peg_type: _common_pb2.PegType.ValueType = ...,
+        peg_offset: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "client_order_id", b"client_order_id", "display_quantity", b"display_quantity", "expire_time", b"expire_time", "limit_price", b"limit_price", "order_type", b"order_type", "quantity", b"quantity", "routing_strategy", b"routing_strategy", "side", b"side", "stop_price", b"stop_price", "symbol", b"symbol", "time_in_force", b"time_in_force", "trailing_offset", b"trailing_offset", "venue", b"venue"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "client_order_id", b"client_order_id", "display_quantity", b"display_quantity", "expire_time", b"expire_time", "limit_price", b"limit_price", "order_type", b"order_type", "peg_offset", b"peg_offset", "peg_type", b"peg_type", "quantity", b"quantity", "routing_strategy", b"routing_strategy", "side", b"side", "stop_price", b"stop_price", "symbol", b"symbol", "time_in_force", b"time_in_force", "trailing_offset", b"trailing_offset", "venue", b"venue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

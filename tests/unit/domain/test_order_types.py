@@ -79,7 +79,9 @@ def test_names_on_the_edges_are_unique_and_omsctl_offers_the_cli_names() -> None
 def test_a_triggered_type_routes_as_the_type_it_becomes(row: OrderTypeRule) -> None:
     routed = ORDER_TYPES[row.routed_as]
     assert not routed.waits_for_trigger
-    assert routed.routes_at is row.routes_at
+    # A pegged order's children are limits, each at the peg price of its moment.
+    pegged = row.routes_at is PriceSource.PEG
+    assert routed.routes_at is (PriceSource.LIMIT if pegged else row.routes_at)
     assert row.routed_as in wire.TYPE_OUT  # the venue protocol can carry every child
 
 
