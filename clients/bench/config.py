@@ -7,7 +7,7 @@ from pathlib import Path
 
 from clients.bench.orders import OrderShape
 
-SCENARIOS = ("baseline", "submit", "stream-submit", "e2e", "capacity", "sustained", "fanout")
+SCENARIOS = ("baseline", "submit", "stream-submit", "fix", "e2e", "capacity", "sustained", "fanout")
 
 #: The parameters the issue's targets are stated at.
 STANDARD_CONCURRENCY = 50

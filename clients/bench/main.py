@@ -3,6 +3,7 @@
     oms-bench all                    # every scenario with the parameters (< 10 min)
     oms-bench submit --quick         # one scenario, short
     oms-bench stream-submit --quick  # submits over OrderEntry streams vs the unary echo
+    oms-bench fix --quick            # NewOrderSingle round trips vs a bare QuickFIX echo
     oms-bench capacity               # highest e2e rate with p99 < 100 ms, beside NautilusTrader
     oms-bench e2e --venues-inline    # venues inside the OMS process (`oms up`)
     oms-bench e2e --profile prof/    # plus a py-spy profile of the server
@@ -49,6 +50,7 @@ from clients.bench.scenarios.closed import run_baseline, run_submit
 from clients.bench.scenarios.context import RunContext
 from clients.bench.scenarios.e2e import run_e2e
 from clients.bench.scenarios.fanout import run_fanout
+from clients.bench.scenarios.fix import run_fix
 from clients.bench.scenarios.shards import run_shards
 from clients.bench.scenarios.streamed import run_stream_submit
 from clients.bench.scenarios.sustained import run_sustained
@@ -66,6 +68,7 @@ RUNNERS: dict[str, Scenario] = {
     "baseline": run_baseline,
     "submit": run_submit,
     "stream-submit": run_stream_submit,
+    "fix": run_fix,
     "e2e": run_e2e,
     "capacity": run_capacity,
     "sustained": run_sustained,

@@ -90,6 +90,8 @@ class StackRun:
     #: Every process of the stack by its part ("front", "shard 1", "venues", "nats"),
     #: for CPU per part (filled for sharded stacks).
     parts: dict[str, int] = field(default_factory=dict)
+    #: The stack's signing secret, for tokens of fewer accounts (`fix`: one per session).
+    secret: str = field(default="", repr=False)
 
     def as_dict(self) -> dict[str, object]:
         failed = self.exit_code != 0
@@ -160,7 +162,7 @@ async def started_stack(
                 token = issue_token(secret, TOKEN_SUBJECT, Role.TRADER, accounts)
                 admin = issue_token(secret, TOKEN_SUBJECT, Role.ADMIN)
                 target = _target_from(lines, token, admin, process.pid, env.get("NATS_URL"))
-                run = StackRun(target, process, helpers)
+                run = StackRun(target, process, helpers, secret=secret)
                 yield run
             finally:
                 code = await process.stop(on_hang=dump_stacks) if process is not None else None

@@ -17,6 +17,10 @@ from clients.bench.tracking import STAGES
 SUBMIT_MIN_RATIO = 0.5
 #: Issue 25's: streamed order entry at least as fast as the unary echo.
 STREAM_SUBMIT_MIN_RATIO = 1.0
+#: Issue 22's: FIX round trips at least half a bare QuickFIX echo's, and the gateway
+#: adding under 2 ms to SubmitOrder's p50 at 200 orders/s.
+FIX_MIN_ECHO_RATIO = 0.5
+FIX_ADDED_P50_MAX_MS = 2.0
 E2E_P50_MAX_MS = 3.0
 E2E_P99_MAX_MS = 15.0
 RSS_MAX_GROWTH = 0.10
@@ -175,6 +179,58 @@ def _stream_submit_rows(result: Result) -> Iterator[Row]:
     if slices:
         yield Row("stream-submit", "how measured", f"{slices} slices each of the three, in turn")
     yield from _errors_and_cpu("stream-submit", run, base)
+
+
+def _fix_rows(result: Result) -> Iterator[Row]:
+    """NewOrderSingle → first ExecutionReport: the gateway beside the bare QuickFIX echo
+    (closed loop), and beside SubmitOrder on the same stack (open loop, p50)."""
+    run, base = result["result"], result["baseline"]
+    share = result["throughput_ratio"]
+    sessions, window = result["sessions"], result["window"]
+    yield Row(
+        "fix",
+        f"FIX gateway vs bare QuickFIX echo, round trips/s, {sessions} sessions x {window}",
+        _rate(run["throughput_per_s"]),
+        _rate(base["throughput_per_s"]),
+        _times(share),
+        f"≥ {FIX_MIN_ECHO_RATIO:.2f}x QuickFIX echo",
+        _verdict(share is not None and share >= FIX_MIN_ECHO_RATIO and not run["errors"]),
+    )
+    yield Row("fix", "NOS→ER p50/p90/p99/p99.9 (ms)", _pcts(run["latency"]), _pcts(base["latency"]))
+    via_fix, via_grpc = result["open_fix"], result["open_grpc"]
+    rate, added = result["rate_per_s"], result["p50_added_ms"]
+    measured = via_fix["ok"] > 0 and via_grpc["ok"] > 0
+    yield Row(
+        "fix",
+        f"FIX gateway adds to the gRPC path at {rate:g} orders/s, p50",
+        f"{added:+,.2f} ms (FIX {_ms(via_fix['latency']['p50_ms'])})",
+        f"{_ms(via_grpc['latency']['p50_ms'])} (gRPC SubmitOrder)",
+        _times(ratio(via_fix["latency"]["p50_ms"], via_grpc["latency"]["p50_ms"])),
+        f"< {FIX_ADDED_P50_MAX_MS:g} ms",
+        _verdict(measured and added < FIX_ADDED_P50_MAX_MS and not via_fix["errors"]),
+    )
+    yield Row(
+        "fix",
+        f"FIX / gRPC p50/p90/p99/p99.9 (ms), {rate:g}/s",
+        _pcts(via_fix["latency"]),
+        _pcts(via_grpc["latency"]),
+    )
+    slices = result.get("interleaved_slices")
+    if slices:
+        yield Row(
+            "fix",
+            "how measured",
+            f"{slices} slices each, gateway and echo, FIX and gRPC; server CPU: `oms fix`",
+        )
+    failed = {name: code for name, code in result["exit_codes"].items() if code != 0}
+    if failed:
+        codes = ", ".join(f"{name}: {code}" for name, code in failed.items())
+        yield Row("fix", "FIX processes stopped cleanly", codes, status=ERROR)
+    for name, side in (("FIX", via_fix), ("gRPC", via_grpc)):
+        if side["errors"]:
+            errors = ", ".join(f"{k}: {v:,}" for k, v in side["errors"].items())
+            yield Row("fix", f"{name} call errors at {rate:g}/s", errors)
+    yield from _errors_and_cpu("fix", run, base)
 
 
 def _e2e_rows(result: Result) -> Iterator[Row]:
@@ -488,6 +544,7 @@ _BUILDERS: dict[str, Callable[[Result], Iterator[Row]]] = {
     "baseline": _baseline_rows,
     "submit": _submit_rows,
     "stream-submit": _stream_submit_rows,
+    "fix": _fix_rows,
     "e2e": _e2e_rows,
     "capacity": _capacity_rows,
     "sustained": _sustained_rows,

@@ -37,11 +37,20 @@ SMOKE_ARGS = [
     "--step-duration=1",
     "--peer-orders=100",
 ]
-SCENARIO_NAMES = {"baseline", "submit", "stream-submit", "e2e", "capacity", "sustained", "fanout"}
+SCENARIO_NAMES = {
+    "baseline",
+    "submit",
+    "stream-submit",
+    "fix",
+    "e2e",
+    "capacity",
+    "sustained",
+    "fanout",
+}
 
-#: Covers the one oms-bench run the module fixture makes (it usually takes 30-40 s; on a
-#: shared machine at a load of 4-8 it took 100 s).
-pytestmark = pytest.mark.timeout(180)
+#: Covers the one oms-bench run the module fixture makes (it usually takes 40-50 s; on a
+#: shared machine at a load of 4-8 it took 100 s before `fix` joined, which adds 10-20 s).
+pytestmark = pytest.mark.timeout(240)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +66,7 @@ def test_every_scenario_ran_and_every_stack_stopped_cleanly(report: dict[str, An
     assert set(report["results"]) == SCENARIO_NAMES
     assert not [name for name, r in report["results"].items() if "error" in r]
     assert report["ok"] is True
-    assert [s["exit_code"] for s in report["stacks"]] == [0] * 6
+    assert [s["exit_code"] for s in report["stacks"]] == [0] * 7
     assert not running_children(), "a child process outlived the run"
     assert {row["scenario"] for row in report["targets"]} == SCENARIO_NAMES
 
@@ -82,6 +91,22 @@ def test_stream_submit_answers_every_order_beside_the_unary_echo(report: dict[st
     assert streamed["throughput_ratio"] > 0
     (row,) = [r for r in report["targets"] if r["figure"].startswith("streamed order entry")]
     assert row["ratio"].endswith("x") and row["status"] in {"PASS", "MISS"}
+
+
+def test_fix_answered_every_new_order_through_the_gateway_and_the_echo(
+    report: dict[str, Any],
+) -> None:
+    fix = report["results"]["fix"]
+    for run in (fix["result"], fix["baseline"], fix["open_fix"], fix["open_grpc"]):
+        assert run["ok"] == run["sent"] > 0 and not run["errors"]
+        assert run["latency"]["count"] == run["ok"]
+    assert fix["exit_codes"] == {"oms fix": 0, "fix echo": 0}
+    assert fix["throughput_ratio"] > 0
+    rows = {r["figure"].split(",")[0]: r for r in report["targets"] if r["scenario"] == "fix"}
+    echo_row = rows["FIX gateway vs bare QuickFIX echo"]
+    added_row = rows["FIX gateway adds to the gRPC path at 200 orders/s"]
+    assert echo_row["ratio"].endswith("x") and echo_row["status"] in {"PASS", "MISS"}
+    assert added_row["value"].endswith(" ms)") and added_row["status"] in {"PASS", "MISS"}
 
 
 def test_e2e_every_order_reached_a_final_report_after_filling_at_three_venues(
