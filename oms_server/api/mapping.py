@@ -29,6 +29,7 @@ from oms_server.domain.enums import (
 from oms_server.domain.errors import ValidationError
 from oms_server.domain.executions import Execution
 from oms_server.domain.instruments import Instrument
+from oms_server.domain.lists import ContingencyType
 from oms_server.domain.order import MAX_ID_CHARS, Order, OrderRequest
 from oms_server.domain.order_types import ORDER_TYPES
 from oms_server.domain.reports import ExecutionReport
@@ -208,6 +209,36 @@ def decode_fills_page_token(token: str) -> int | None:
 # -- domain -> messages ---------------------------------------------------------------
 
 
+CONTINGENCY_IN, CONTINGENCY_OUT = _enum_maps(
+    common_pb2.ContingencyType.Value, "CONTINGENCY_TYPE", ContingencyType
+)
+
+
+def list_request(
+    msg: order_service_pb2.SubmitOrderListRequest, instruments: Mapping[str, Instrument]
+) -> tuple[ContingencyType, str, list[OrderRequest]]:
+    """The list's contingency, client id and checked member requests; ValidationError
+    names the first bad field (``orders[1].limit_price``, say). A member without an
+    account_id takes the list's."""
+    account_id = identifier(msg.account_id, "account_id")
+    contingency = enum_in(msg.contingency_type, CONTINGENCY_IN, "contingency_type")
+    list_client_id = identifier(msg.list_client_id, "list_client_id")
+    requests: list[OrderRequest] = []
+    for i, member in enumerate(msg.orders):
+        if member.account_id and member.account_id != account_id:
+            raise ValidationError(
+                f"orders[{i}].account_id", f"differs from the list's account_id ({account_id})"
+            )
+        filled_in = order_service_pb2.SubmitOrderRequest()
+        filled_in.CopyFrom(member)
+        filled_in.account_id = account_id
+        try:
+            requests.append(order_request(filled_in, instruments))
+        except ValidationError as exc:
+            raise ValidationError(f"orders[{i}].{exc.field}", exc.description) from None
+    return contingency, list_client_id, requests
+
+
 def order_message(order: Order) -> order_pb2.Order:
     return order_pb2.Order(
         order_id=order.order_id,
@@ -239,6 +270,7 @@ def order_message(order: Order) -> order_pb2.Order:
         trailing_offset=fmt(order.trailing_offset),
         trigger_price=fmt(order.trigger_price),
         display_quantity=fmt(order.display_quantity),
+        list_id=order.list_id,
         peg_type=PEG_OUT[order.peg_type] if order.peg_type else common_pb2.PEG_TYPE_UNSPECIFIED,
         peg_offset=fmt(order.peg_offset),
     )

@@ -73,6 +73,16 @@ class OrderActions:
             _describe_span(order)
         return order
 
+    async def submit_list(self, request: pb.SubmitOrderListRequest) -> list[Order]:
+        """A contingent list: every member mapped and checked before the engine sees it."""
+        try:
+            principal = require_account(mapping.identifier(request.account_id, "account_id"))
+            contingency, list_client_id, requests = mapping.list_request(request, self._instruments)
+            return await self._engine.submit_list(contingency, list_client_id, requests, principal)
+        except ValidationError as exc:
+            self.metrics.refused(exc)
+            raise
+
     async def cancel(self, request: pb.CancelOrderRequest) -> Order:
         order_id = mapping.identifier(request.order_id, "order_id")
         try:

@@ -56,6 +56,15 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
         return pb.SubmitOrderResponse(order=mapping.order_message(order))
 
     @rpc_errors
+    async def SubmitOrderList(
+        self, request: pb.SubmitOrderListRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SubmitOrderListResponse:
+        orders = await self._actions.submit_list(request)
+        return pb.SubmitOrderListResponse(
+            list_id=orders[0].list_id, orders=[mapping.order_message(o) for o in orders]
+        )
+
+    @rpc_errors
     async def CancelOrder(
         self, request: pb.CancelOrderRequest, context: grpc.aio.ServicerContext
     ) -> pb.CancelOrderResponse:

@@ -125,6 +125,8 @@ class ExecType(StrEnum):
     REPLACE_REJECTED = "REPLACE_REJECTED"
     #: A waiting order's trigger fired; it is routed now (FIX 4.4 has no such ExecType).
     TRIGGERED = "TRIGGERED"
+    #: The OMS changed a working order's terms (a BRACKET exit grown to the entry's fill).
+    RESTATED = "RESTATED"
 
 
 class RoutingStrategy(StrEnum):

@@ -149,6 +149,10 @@ class Order:
     sender: str = ""
     replaces_order_id: str = ""
     replaced_by_order_id: str = ""
+    #: The contingent list (OCO, OTO, BRACKET) the order belongs to; empty: none.
+    list_id: str = ""
+    #: What the order is to its list (a ``domain.lists.ListRole`` value); empty: none.
+    list_role: str = ""
     created_ns: int = 0
     updated_ns: int = 0
     #: Number of events applied; the next event of this order is version + 1.

@@ -18,8 +18,9 @@ from oms_server.domain.accounts import (
     sell_reservation,
 )
 from oms_server.domain.decimals import ZERO
-from oms_server.domain.enums import Side
+from oms_server.domain.enums import OrderState, Side
 from oms_server.domain.errors import AlreadyExistsError, FailedPreconditionError, NotFoundError
+from oms_server.domain.lists import ListRole
 from oms_server.domain.order import Order, OrderRequest
 from oms_server.domain.risk import (
     Cover,
@@ -98,10 +99,23 @@ class AccountBook:
 
     # -- orders -------------------------------------------------------------------------
 
-    def admit(self, request: OrderRequest, reference: Decimal | None, now_ns: int) -> PriceBasis:
-        """Run every pre-trade rule for a new order; raises naming the rule that refused."""
+    def admit(
+        self,
+        request: OrderRequest,
+        reference: Decimal | None,
+        now_ns: int,
+        *,
+        closes: bool = False,
+    ) -> PriceBasis:
+        """Run every pre-trade rule for a new order; raises naming the rule that refused.
+
+        ``closes``: the order only ever closes what another order of its list opens (a
+        BRACKET's exit, sized to its entry's fill), so it needs no buying power or
+        position of its own; every other rule applies."""
         account = self._account_for_order(request.account_id)
-        basis = check_order(account, request, reference, cover=Cover(self._fee_bps))
+        filled = request.quantity if closes else ZERO
+        cover = Cover(self._fee_bps, filled_qty=filled)
+        basis = check_order(account, request, reference, cover=cover)
         self._duplicates.admit(account, request, now_ns)
         self._throttle.admit(account, now_ns)
         return basis
@@ -129,7 +143,7 @@ class AccountBook:
         account = self._accounts.get(order.account_id)
         if account is None:
             return
-        if order.is_terminal:
+        if order.is_terminal or _held_exit(order):
             account.release(order.order_id)
             return
         price = order.reserve_price or order.limit_price or ZERO
@@ -170,3 +184,9 @@ class AccountBook:
         is_new = key not in self._stored_positions
         self._stored_positions.add(key)
         self._recorder.touch_position(account, symbol, is_new=is_new)
+
+
+def _held_exit(order: Order) -> bool:
+    """A BRACKET exit not yet released: nothing of it can trade, so it holds nothing."""
+    held = order.state is OrderState.PENDING_NEW and bool(order.list_role)
+    return held and ListRole(order.list_role).is_exit

@@ -20,18 +20,30 @@ from decimal import Decimal
 from oms_server.domain.access import Principal
 from oms_server.domain.accounts import Account, RiskLimits
 from oms_server.domain.child import ChildOrder, VenueOrderStatus, VenueReport
-from oms_server.domain.decimals import ZERO
-from oms_server.domain.enums import ExecType, Side
+from oms_server.domain.decimals import ZERO, fmt
+from oms_server.domain.duplicates import retried_submit
+from oms_server.domain.enums import ExecType, OrderState, Side
+from oms_server.domain.errors import AlreadyExistsError, OmsError
 from oms_server.domain.instruments import Instrument
+from oms_server.domain.lists import (
+    ContingencyType,
+    ListActions,
+    ListRole,
+    actions,
+    check_list,
+    roles_of,
+)
 from oms_server.domain.order import Order, OrderRequest
 from oms_server.domain.order_ids import OrderIds
 from oms_server.domain.session import TradingSession
 from oms_server.domain.state_machine import Trigger
 from oms_server.engine import reconciliation
 from oms_server.engine.accounts import AccountBook
+from oms_server.engine.client_ids import Key
 from oms_server.engine.expiry import Expiry
 from oms_server.engine.hub import ReportHub
-from oms_server.engine.idempotency import Idempotency, KeyCheck
+from oms_server.engine.idempotency import Idempotency, KeyCheck, NeedsStoreRead
+from oms_server.engine.lists import ListBook
 from oms_server.engine.live_orders import LiveOrders
 from oms_server.engine.no_venues import NoVenueRouting
 from oms_server.engine.ports import VenuePort
@@ -42,6 +54,10 @@ from oms_server.engine.risk_gate import ALL_ACCOUNTS, RiskGate
 from oms_server.engine.routing import ParentRouting, Routing
 
 log = logging.getLogger(__name__)
+
+#: Rounds of list rules one batch runs at most (a rule's change may set off another's:
+#: a fill cancels a leg, whose end settles the list again).
+MAX_LIST_ROUNDS = 8
 
 
 @dataclass(slots=True)
@@ -81,6 +97,7 @@ class OrderCommands:
         self.accounts = AccountBook(self.recorder, _largest_taker_fee_bps(venues))
         self.expiry = Expiry(session or TradingSession(), self.live.working, self.recorder)
         self.recorder.on_order_changed = self._on_order_changed
+        self.lists = ListBook()
         self.risk = RiskGate(self.accounts, self.recorder)
         self.venues = venues
         self.routing: Routing = (
@@ -91,6 +108,7 @@ class OrderCommands:
                 self.recorder,
                 self._on_fill,
                 gate=self.expiry,
+                fill_room=self.lists.room,
             )
             if venues is not None
             else NoVenueRouting(self.instruments)
@@ -109,7 +127,9 @@ class OrderCommands:
     # -- a batch's end ------------------------------------------------------------------
 
     def seal(self) -> Batch:
-        """Close the batch the commands so far recorded."""
+        """Close the batch the commands so far recorded, after the rules of the lists
+        they changed ran (so a rule commits with what set it off)."""
+        self._settle_lists()
         return self.recorder.seal()
 
     def committed(self, batch: Batch) -> None:
@@ -153,6 +173,56 @@ class OrderCommands:
         self.routing.on_accepted(order)
         self.stats.routing_seconds += time.perf_counter() - started
         return copy.copy(order)
+
+    def submit_list(
+        self,
+        contingency: ContingencyType,
+        list_client_id: str,
+        requests: list[OrderRequest],
+        principal: Principal,
+        checked: Mapping[Key, KeyCheck] | None = None,
+    ) -> list[Order]:
+        """Accept a contingent list (each member checked, risk included, before any is
+        stored); members it holds are stored PENDING_NEW. A retried list (the same
+        client_order_ids) returns the members made first."""
+        check_list(contingency, list_client_id, requests)
+        existing = self._existing_list(requests, checked or {})
+        if existing is not None:
+            return existing
+        now = self.clock()
+        for request in requests:
+            request.check_lifetime(now)
+            self.routing.check(request)
+            self.expiry.admit(request, now)
+        reference = self.routing.reference_price(requests[0].symbol)
+        roles = roles_of(contingency, len(requests))
+        bases = [
+            self.risk.admit(request, reference, now, closes=role.is_exit)
+            for request, role in zip(requests, roles, strict=True)
+        ]
+        list_id = f"L{self._new_order_id(now)}"
+        members: list[Order] = []
+        for request, role, basis in zip(requests, roles, bases, strict=True):
+            order = Order.from_request(
+                self._new_order_id(now), request, sender=principal.subject, now_ns=now
+            )
+            order.reserve_price = basis.reservation_price
+            order.list_id, order.list_role = list_id, role.value
+            self.keys.add((request.account_id, request.client_order_id), order.order_id)
+            self.live.add(order)
+            self.recorder.touch_order(order, is_new=True)
+            members.append(order)
+        self.lists.add(list_id, members)
+        for order in members:
+            if ListRole(order.list_role).held:
+                order.text = _held_text(contingency, members[0])
+                self.recorder.report(order, ExecType.PENDING_NEW)
+            else:
+                order.apply(Trigger.ACCEPT)
+                self.recorder.report(order, ExecType.NEW)
+                self.routing.on_accepted(order)
+        self.stats.accepted += len(members)
+        return [copy.copy(order) for order in members]
 
     def cancel(self, order_id: str, principal: Principal) -> Order:
         """Ask for the unfilled rest of an order to be cancelled."""
@@ -331,6 +401,99 @@ class OrderCommands:
     def _on_order_changed(self, order: Order) -> None:
         self.accounts.refresh(order)
         self.expiry.track(order)
+        if order.list_id:
+            self.lists.note(order)
+
+    # -- contingent lists -----------------------------------------------------------------
+
+    def _existing_list(
+        self, requests: list[OrderRequest], checked: Mapping[Key, KeyCheck]
+    ) -> list[Order] | None:
+        """The members of a retried list, None for a new one; ALREADY_EXISTS when only
+        some keys are taken or they name other orders."""
+        found: list[Order | None] = []
+        for request in requests:
+            key = (request.account_id, request.client_order_id)
+            order_id = self.keys.keys.get(key)
+            if order_id is None:
+                self.keys.require_new(key, checked.get(key))
+                found.append(None)
+                continue
+            order = self.live.get(order_id)
+            if order is None:
+                raise NeedsStoreRead(order_id, lambda stored: stored)
+            found.append(order)
+        taken = [order for order in found if order is not None]
+        if not taken:
+            return None
+        list_ids = {order.list_id for order in taken}
+        if len(taken) == len(found) and len(list_ids) == 1 and "" not in list_ids:
+            return [retried_submit(copy.copy(o), r) for o, r in zip(taken, requests, strict=True)]
+        raise AlreadyExistsError(
+            f"client_order_id {taken[0].client_order_id!r} is already used by order "
+            f"{taken[0].order_id}",
+            reason="DUPLICATE_CLIENT_ORDER_ID",
+        )
+
+    def _settle_lists(self) -> None:
+        """Run the rules of every list changed in this batch, until none calls for more."""
+        for _ in range(MAX_LIST_ROUNDS):
+            changed = self.lists.take_changed()
+            if not changed:
+                return
+            for list_id in changed:
+                members = self._current_members(list_id)
+                try:
+                    self._act(actions(members))
+                except OmsError:  # a rule refused by the state table: the rest still run
+                    log.exception("list %s: a rule could not be applied", list_id)
+
+    def _current_members(self, list_id: str) -> list[Order]:
+        """The list's members, a replaced one by the order that replaced it."""
+        members = self.lists.members(list_id)
+        for old in members:
+            if old.state is OrderState.REPLACED:
+                new = self.live.get(old.replaced_by_order_id)
+                if new is not None:
+                    self.lists.adopt(old, new)
+        return self.lists.members(list_id)
+
+    def _act(self, todo: ListActions) -> None:
+        for order_id, quantity in todo.release:
+            self._release(self.live.working[order_id], quantity)
+        for order_id, quantity in todo.resize:
+            self._resize(self.live.working[order_id], quantity)
+        for order_id, why in todo.cancel:
+            order = self.live.working.get(order_id)
+            if order is not None and order.can(Trigger.CANCEL_REQUEST):
+                self._cancel_for_list(order, why)
+
+    def _release(self, order: Order, quantity: Decimal | None) -> None:
+        """Acknowledge and route a held member (a BRACKET exit at the entry's fill)."""
+        if quantity is not None:
+            order.quantity = quantity
+        order.text = ""
+        order.apply(Trigger.ACCEPT)
+        self.recorder.report(order, ExecType.NEW)
+        self.routing.on_accepted(order)
+
+    def _resize(self, order: Order, quantity: Decimal) -> None:
+        """Grow a released BRACKET exit to the entry's fill; route the new part unless
+        the exit still waits for its trigger."""
+        order.quantity = quantity
+        text = f"sized to the entry's fill {fmt(quantity)}"
+        self.recorder.report(order, ExecType.RESTATED, text=text)
+        untriggered = order.order_type.rule.waits_for_trigger and order.arrival_price is None
+        if not untriggered:
+            self.routing.route(order)
+
+    def _cancel_for_list(self, order: Order, why: str) -> None:
+        order.apply(Trigger.CANCEL_REQUEST)
+        order.text = why
+        self.recorder.report(order, ExecType.PENDING_CANCEL)
+        if self.routing.cancel(order):
+            order.apply(Trigger.CANCEL_ACCEPT)
+            self.recorder.report(order, ExecType.CANCELED)
 
     def _on_fill(self, order: Order, qty: Decimal, price: Decimal, fee: Decimal) -> None:
         self.stats.fills += 1
@@ -338,6 +501,11 @@ class OrderCommands:
 
     def _new_order_id(self, now_ns: int) -> str:
         return self._order_ids.next(now_ns)
+
+
+def _held_text(contingency: ContingencyType, first: Order) -> str:
+    """Why a list member waits, e.g. ``held until order X fills (OTO)``."""
+    return f"held until order {first.order_id} fills ({contingency.value})"
 
 
 def _snapshot(account: Account) -> Account:

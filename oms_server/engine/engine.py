@@ -28,8 +28,9 @@ from oms_server.domain.accounts import Account, RiskLimits
 from oms_server.domain.child import ChildOrder, VenueOrderStatus, VenueReport
 from oms_server.domain.duplicates import retried_submit
 from oms_server.domain.enums import Side
-from oms_server.domain.errors import FailedPreconditionError, NotFoundError
+from oms_server.domain.errors import AlreadyExistsError, FailedPreconditionError, NotFoundError
 from oms_server.domain.instruments import Instrument
+from oms_server.domain.lists import ContingencyType
 from oms_server.domain.order import Order, OrderRequest
 from oms_server.domain.session import NS_PER_S, TradingSession
 from oms_server.engine.client_ids import ClientOrderIds, Key
@@ -108,6 +109,7 @@ class OrderEngine:
         commands = self.commands
         for order in await self.store.load_working_orders():
             commands.live.add(order)
+        await self._load_lists()
         async for keys in self.store.client_order_ids():
             commands.keys.keys.load(keys)
         sequences = await self.store.load_last_sequences()
@@ -155,6 +157,59 @@ class OrderEngine:
         submit = functools.partial(self.commands.submit, request, principal)
         with self.fair_share.admit(request.account_id):
             return await self._checking_keys(submit, lambda found: retried_submit(found, request))
+
+    async def submit_list(
+        self,
+        contingency: ContingencyType,
+        list_client_id: str,
+        requests: list[OrderRequest],
+        principal: Principal,
+    ) -> list[Order]:
+        """Accept a contingent list; a retry (the same client_order_ids) returns the
+        orders made first, from memory or the store."""
+        checks: dict[Key, KeyCheck] = {}
+        submit = self.commands.submit_list
+        with self.fair_share.admit(requests[0].account_id if requests else principal.subject):
+            while True:
+                action = functools.partial(
+                    submit, contingency, list_client_id, requests, principal, dict(checks)
+                )
+                try:
+                    result: list[Order] = await self.writer.call(action)
+                    return result
+                except NeedsKeyLookup as needed:
+                    check, existing = await self._look_up_key(needed.key)
+                    if existing is not None:
+                        return await self._stored_list(existing, requests)
+                    checks[needed.key] = check
+                except NeedsStoreRead as missing:
+                    stored = await self.store.get_order(missing.order_id)
+                    if stored is None:  # pragma: no cover - the key is only known once stored
+                        raise NotFoundError(f"order {missing.order_id} not found") from None
+                    return await self._stored_list(stored, requests)
+
+    async def _stored_list(self, existing: Order, requests: list[OrderRequest]) -> list[Order]:
+        """The members of the stored list ``existing`` belongs to, for a retried list."""
+        members = await self.store.list_members([existing.list_id]) if existing.list_id else []
+        by_key = {m.client_order_id: m for m in members}
+        wanted = [by_key.get(r.client_order_id) for r in requests]
+        if any(m is None for m in wanted) or len(members) != len(requests):
+            raise AlreadyExistsError(
+                f"client_order_id {existing.client_order_id!r} is already used by order "
+                f"{existing.order_id}",
+                reason="DUPLICATE_CLIENT_ORDER_ID",
+            )
+        found = [await self.get_order(m.order_id) or m for m in wanted if m is not None]
+        return [retried_submit(o, r) for o, r in zip(found, requests, strict=True)]
+
+    async def _load_lists(self) -> None:
+        """Members of every list with a working order (finished ones from the store)."""
+        live = self.commands.live
+        list_ids = sorted({o.list_id for o in live.working.values() if o.list_id})
+        if not list_ids:
+            return
+        members = [live.get(m.order_id) or m for m in await self.store.list_members(list_ids)]
+        self.commands.lists.load(members)
 
     async def cancel(self, order_id: str, principal: Principal) -> Order:
         """Ask for the unfilled rest of an order to be cancelled."""

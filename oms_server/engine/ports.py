@@ -180,6 +180,10 @@ class OrderStore(Protocol[Sealed]):
 
     async def load_working_orders(self) -> list[Order]: ...
 
+    async def list_members(self, list_ids: Sequence[str]) -> list[Order]:
+        """Every order of the contingent lists ``list_ids``, finished ones too."""
+        ...
+
     def client_order_ids(self) -> AsyncIterator[list[tuple[str, str, str]]]:
         """(account id, client order id, order id) of every order, oldest first, in chunks."""
         ...

@@ -35,10 +35,18 @@ class RiskGate:
 
     # -- checks -------------------------------------------------------------------------
 
-    def admit(self, request: OrderRequest, reference: Decimal | None, now_ns: int) -> PriceBasis:
-        """Check a new order against halts and every risk rule; the prices to reserve at."""
+    def admit(
+        self,
+        request: OrderRequest,
+        reference: Decimal | None,
+        now_ns: int,
+        *,
+        closes: bool = False,
+    ) -> PriceBasis:
+        """Check a new order against halts and every risk rule; the prices to reserve at
+        (``closes``: a BRACKET exit, see ``AccountBook.admit``)."""
         self.check_not_halted(request.account_id)
-        return self._accounts.admit(request, reference, now_ns)
+        return self._accounts.admit(request, reference, now_ns, closes=closes)
 
     def admit_replace(
         self,

@@ -595,6 +595,20 @@ class ParentRouting:
     ) -> ExecutionReport | None:
         """Roll a child's fill up into its parent; the parent's TRADE report (None when
         the parent refused it)."""
+        if parent.list_id and self._fill_room is not None:
+            room = self._fill_room(parent)
+            if qty > room:
+                self.refused_overfills += 1
+                log.error(
+                    "fill of %s of child %s cut to %s: its list allows no more",
+                    fmt(qty),
+                    child.child_order_id,
+                    fmt(room),
+                    extra=_ids(child),
+                )
+                if room <= ZERO:
+                    return None
+                qty = room
         try:
             parent.apply_fill(qty, price)
         except OmsError as exc:

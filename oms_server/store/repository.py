@@ -135,6 +135,16 @@ class Store:
         query = select(schema.orders).where(schema.orders.c.state.not_in(terminal))
         return [row_to_order(r) for r in await self._fetch(query)]
 
+    async def list_members(self, list_ids: Sequence[str]) -> list[Order]:
+        """Every order of the contingent lists ``list_ids`` (finished ones too)."""
+        o = schema.orders.c
+        found: list[Order] = []
+        for start in range(0, len(list_ids), 500):
+            chunk = list(list_ids[start : start + 500])
+            query = select(schema.orders).where(o.list_id.in_(chunk)).order_by(o.order_id)
+            found.extend(row_to_order(r) for r in await self._fetch(query))
+        return found
+
     async def client_order_ids(
         self, chunk: int = CLIENT_IDS_CHUNK
     ) -> AsyncIterator[list[tuple[str, str, str]]]:

@@ -89,9 +89,14 @@ orders = Table(
     Column("peg_type", String(16)),
     #: A pegged order's distance from that price; NULL for other types (and for zero).
     Column("peg_offset", DecimalString),
+    #: The contingent list the order belongs to (issue 21); NULL: none.
+    Column("list_id", String(64)),
+    #: What the order is to its list (OCO_LEG, BRACKET_ENTRY, TAKE_PROFIT...); NULL: none.
+    Column("list_role", String(16)),
     UniqueConstraint("account_id", "client_order_id", name="uq_orders_account_clordid"),
     Index("ix_orders_account_created", "account_id", "created_ns"),
     Index("ix_orders_state", "state"),
+    Index("ix_orders_list_id", "list_id"),
 )
 
 order_events = Table(

@@ -18,6 +18,7 @@ from oms_server.domain.access import Role
 from protos.oms.v1 import (
     account_service_pb2,
     admin_service_pb2,
+    common_pb2,
     market_data_service_pb2,
     order_service_pb2,
 )
@@ -46,6 +47,12 @@ ORDER_ID: dict[str, str] = {}
 o, a, m, d = order_service_pb2, account_service_pb2, market_data_service_pb2, admin_service_pb2
 REQUESTS: dict[str, Callable[[], Message]] = {
     "SubmitOrder": lambda: limit_buy("matrix-new"),
+    "SubmitOrderList": lambda: o.SubmitOrderListRequest(
+        account_id="ACC1",
+        list_client_id="matrix-list",
+        contingency_type=common_pb2.CONTINGENCY_TYPE_OCO,
+        orders=[limit_buy("matrix-l1"), limit_buy("matrix-l2", limit_price="189.00")],
+    ),
     "CancelOrder": lambda: o.CancelOrderRequest(order_id=ORDER_ID["id"]),
     "ReplaceOrder": lambda: o.ReplaceOrderRequest(order_id=ORDER_ID["id"], quantity="150"),
     "GetOrder": lambda: o.GetOrderRequest(order_id=ORDER_ID["id"]),

@@ -146,6 +146,54 @@ PEG_TYPE_MARKET: PegType.ValueType  # 3
 """PEG_TYPE_MARKET follows the best price on the other side (a buy the best ask)."""
 Global___PegType: _TypeAlias = PegType  # noqa: Y015
 
+class _ContingencyType:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ContingencyTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ContingencyType.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CONTINGENCY_TYPE_UNSPECIFIED: _ContingencyType.ValueType  # 0
+    """CONTINGENCY_TYPE_UNSPECIFIED is refused."""
+    CONTINGENCY_TYPE_OCO: _ContingencyType.ValueType  # 1
+    """CONTINGENCY_TYPE_OCO (one cancels other): the first fill of any order, part or
+    whole, cancels the others; together they never fill more than the largest one.
+    """
+    CONTINGENCY_TYPE_OTO: _ContingencyType.ValueType  # 2
+    """CONTINGENCY_TYPE_OTO (one triggers other): the others are held (PENDING_NEW) until
+    the first order fills, then released; canceled if it ends unfilled.
+    """
+    CONTINGENCY_TYPE_BRACKET: _ContingencyType.ValueType  # 3
+    """CONTINGENCY_TYPE_BRACKET: three orders, an entry, a take profit (LIMIT) and a stop
+    loss (STOP, STOP_LIMIT or TRAILING_STOP) on the other side, each exit of the
+    entry's quantity. The exits are held until the entry fills, then released sized
+    to what it filled (and grown as it fills more) as an OCO pair; the first exit fill
+    cancels the other exit and the entry's unfilled rest.
+    """
+
+class ContingencyType(_ContingencyType, metaclass=_ContingencyTypeEnumTypeWrapper):
+    """ContingencyType says how the orders of a list submitted with SubmitOrderList depend
+    on one another.
+    """
+
+CONTINGENCY_TYPE_UNSPECIFIED: ContingencyType.ValueType  # 0
+"""CONTINGENCY_TYPE_UNSPECIFIED is refused."""
+CONTINGENCY_TYPE_OCO: ContingencyType.ValueType  # 1
+"""CONTINGENCY_TYPE_OCO (one cancels other): the first fill of any order, part or
+whole, cancels the others; together they never fill more than the largest one.
+"""
+CONTINGENCY_TYPE_OTO: ContingencyType.ValueType  # 2
+"""CONTINGENCY_TYPE_OTO (one triggers other): the others are held (PENDING_NEW) until
+the first order fills, then released; canceled if it ends unfilled.
+"""
+CONTINGENCY_TYPE_BRACKET: ContingencyType.ValueType  # 3
+"""CONTINGENCY_TYPE_BRACKET: three orders, an entry, a take profit (LIMIT) and a stop
+loss (STOP, STOP_LIMIT or TRAILING_STOP) on the other side, each exit of the
+entry's quantity. The exits are held until the entry fills, then released sized
+to what it filled (and grown as it fills more) as an OCO pair; the first exit fill
+cancels the other exit and the entry's unfilled rest.
+"""
+Global___ContingencyType: _TypeAlias = ContingencyType  # noqa: Y015
+
 class _TimeInForce:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -296,6 +344,10 @@ class _ExecTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ExecType.Val
     """EXEC_TYPE_TRIGGERED announces that a waiting order's trigger fired and the order is
     routed now; its text says at which price.
     """
+    EXEC_TYPE_RESTATED: _ExecType.ValueType  # 13
+    """EXEC_TYPE_RESTATED announces terms the OMS changed on a working order: a BRACKET's
+    exit grown to what its entry filled (FIX ExecType D, Restated).
+    """
 
 class ExecType(_ExecType, metaclass=_ExecTypeEnumTypeWrapper):
     """ExecType says what an execution report announces."""
@@ -327,6 +379,10 @@ EXEC_TYPE_REPLACE_REJECTED: ExecType.ValueType  # 11
 EXEC_TYPE_TRIGGERED: ExecType.ValueType  # 12
 """EXEC_TYPE_TRIGGERED announces that a waiting order's trigger fired and the order is
 routed now; its text says at which price.
+"""
+EXEC_TYPE_RESTATED: ExecType.ValueType  # 13
+"""EXEC_TYPE_RESTATED announces terms the OMS changed on a working order: a BRACKET's
+exit grown to what its entry filled (FIX ExecType D, Restated).
 """
 Global___ExecType: _TypeAlias = ExecType  # noqa: Y015
 

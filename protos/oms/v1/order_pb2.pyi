@@ -55,6 +55,7 @@ class Order(_message.Message):
     TRAILING_OFFSET_FIELD_NUMBER: _builtins.int
     TRIGGER_PRICE_FIELD_NUMBER: _builtins.int
     DISPLAY_QUANTITY_FIELD_NUMBER: _builtins.int
+    LIST_ID_FIELD_NUMBER: _builtins.int
     PEG_TYPE_FIELD_NUMBER: _builtins.int
     PEG_OFFSET_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
@@ -115,6 +116,8 @@ class Order(_message.Message):
     """An iceberg's visible size (see SubmitOrderRequest.display_quantity); empty for an
     order that may show its whole quantity.
     """
+    list_id: _builtins.str
+    """The contingent list (SubmitOrderList) the order belongs to; empty: none."""
     peg_type: _common_pb2.PegType.ValueType
     """The price an ORDER_TYPE_PEGGED order follows; unspecified for other types."""
     peg_offset: _builtins.str
@@ -165,12 +168,13 @@ class Order(_message.Message):
         trailing_offset: _builtins.str = ...,
         trigger_price: _builtins.str = ...,
         display_quantity: _builtins.str = ...,
+        list_id: _builtins.str = ...,
         peg_type: _common_pb2.PegType.ValueType = ...,
         peg_offset: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "expire_time", b"expire_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "arrival_price", b"arrival_price", "avg_price", b"avg_price", "best_single_venue_price", b"best_single_venue_price", "client_order_id", b"client_order_id", "create_time", b"create_time", "cum_qty", b"cum_qty", "display_quantity", b"display_quantity", "expire_time", b"expire_time", "fees", b"fees", "leaves_qty", b"leaves_qty", "limit_price", b"limit_price", "net_avg_price", b"net_avg_price", "order_id", b"order_id", "order_type", b"order_type", "peg_offset", b"peg_offset", "peg_type", b"peg_type", "quantity", b"quantity", "replaced_by_order_id", b"replaced_by_order_id", "replaces_order_id", b"replaces_order_id", "routing_strategy", b"routing_strategy", "side", b"side", "state", b"state", "stop_price", b"stop_price", "symbol", b"symbol", "text", b"text", "time_in_force", b"time_in_force", "trailing_offset", b"trailing_offset", "trigger_price", b"trigger_price", "update_time", b"update_time", "venue", b"venue"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "arrival_price", b"arrival_price", "avg_price", b"avg_price", "best_single_venue_price", b"best_single_venue_price", "client_order_id", b"client_order_id", "create_time", b"create_time", "cum_qty", b"cum_qty", "display_quantity", b"display_quantity", "expire_time", b"expire_time", "fees", b"fees", "leaves_qty", b"leaves_qty", "limit_price", b"limit_price", "list_id", b"list_id", "net_avg_price", b"net_avg_price", "order_id", b"order_id", "order_type", b"order_type", "peg_offset", b"peg_offset", "peg_type", b"peg_type", "quantity", b"quantity", "replaced_by_order_id", b"replaced_by_order_id", "replaces_order_id", b"replaces_order_id", "routing_strategy", b"routing_strategy", "side", b"side", "state", b"state", "stop_price", b"stop_price", "symbol", b"symbol", "text", b"text", "time_in_force", b"time_in_force", "trailing_offset", b"trailing_offset", "trigger_price", b"trigger_price", "update_time", b"update_time", "venue", b"venue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

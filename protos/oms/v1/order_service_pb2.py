@@ -28,7 +28,7 @@ from protos.oms.v1 import common_pb2 as oms_dot_v1_dot_common__pb2
 from protos.oms.v1 import order_pb2 as oms_dot_v1_dot_order__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aoms/v1/order_service.proto\x12\x06oms.v1\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13oms/v1/common.proto\x1a\x12oms/v1/order.proto\"\xd8\x03\n\x12SubmitOrderRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63lient_order_id\x18\x02 \x01(\t\x12\x0e\n\x06symbol\x18\x03 \x01(\t\x12\x1a\n\x04side\x18\x04 \x01(\x0e\x32\x0c.oms.v1.Side\x12%\n\norder_type\x18\x05 \x01(\x0e\x32\x11.oms.v1.OrderType\x12*\n\rtime_in_force\x18\x06 \x01(\x0e\x32\x13.oms.v1.TimeInForce\x12\x10\n\x08quantity\x18\x07 \x01(\t\x12\x13\n\x0blimit_price\x18\x08 \x01(\t\x12\x12\n\nstop_price\x18\t \x01(\t\x12\x31\n\x10routing_strategy\x18\n \x01(\x0e\x32\x17.oms.v1.RoutingStrategy\x12\r\n\x05venue\x18\x0b \x01(\t\x12/\n\x0b\x65xpire_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0ftrailing_offset\x18\r \x01(\t\x12\x18\n\x10\x64isplay_quantity\x18\x0e \x01(\t\x12!\n\x08peg_type\x18\x0f \x01(\x0e\x32\x0f.oms.v1.PegType\x12\x12\n\npeg_offset\x18\x10 \x01(\t\"3\n\x13SubmitOrderResponse\x12\x1c\n\x05order\x18\x01 \x01(\x0b\x32\r.oms.v1.Order\"&\n\x12\x43\x61ncelOrderRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\"3\n\x13\x43\x61ncelOrderResponse\x12\x1c\n\x05order\x18\x01 \x01(\x0b\x32\r.oms.v1.Order\"g\n\x13ReplaceOrderRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\t\x12\x13\n\x0blimit_price\x18\x03 \x01(\t\x12\x17\n\x0f\x63lient_order_id\x18\x04 \x01(\t\"4\n\x14ReplaceOrderResponse\x12\x1c\n\x05order\x18\x01 \x01(\x0b\x32\r.oms.v1.Order\"#\n\x0fGetOrderRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\"0\n\x10GetOrderResponse\x12\x1c\n\x05order\x18\x01 \x01(\x0b\x32\r.oms.v1.Order\"\x82\x01\n\x11ListOrdersRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\"\n\x06states\x18\x04 \x03(\x0e\x32\x12.oms.v1.OrderState\x12\x0e\n\x06symbol\x18\x05 \x01(\t\"L\n\x12ListOrdersResponse\x12\x1d\n\x06orders\x18\x01 \x03(\x0b\x32\r.oms.v1.Order\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\")\n\x15GetOrderEventsRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\"A\n\x16GetOrderEventsResponse\x12\'\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x17.oms.v1.ExecutionReport\"]\n\x1dStreamExecutionReportsRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x15\n\rfrom_sequence\x18\x02 \x01(\x04\x12\x11\n\tmax_batch\x18\x03 \x01(\r\"s\n\x1eStreamExecutionReportsResponse\x12\'\n\x06report\x18\x01 \x01(\x0b\x32\x17.oms.v1.ExecutionReport\x12(\n\x07reports\x18\x02 \x03(\x0b\x32\x17.oms.v1.ExecutionReport\"X\n\x16\x43\x61ncelAllOrdersRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x1a\n\x04side\x18\x03 \x01(\x0e\x32\x0c.oms.v1.Side\"1\n\x17\x43\x61ncelAllOrdersResponse\x12\x16\n\x0e\x63\x61nceled_count\x18\x01 \x01(\r\"t\n\x15ListExecutionsRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x0e\n\x06symbol\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"X\n\x16ListExecutionsResponse\x12%\n\nexecutions\x18\x01 \x03(\x0b\x32\x11.oms.v1.Execution\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xc1\x01\n\x11OrderEntryRequest\x12\x16\n\x0e\x63orrelation_id\x18\x01 \x01(\t\x12,\n\x06submit\x18\x02 \x01(\x0b\x32\x1a.oms.v1.SubmitOrderRequestH\x00\x12,\n\x06\x63\x61ncel\x18\x03 \x01(\x0b\x32\x1a.oms.v1.CancelOrderRequestH\x00\x12.\n\x07replace\x18\x04 \x01(\x0b\x32\x1b.oms.v1.ReplaceOrderRequestH\x00\x42\x08\n\x06\x61\x63tion\"{\n\x12OrderEntryResponse\x12\x16\n\x0e\x63orrelation_id\x18\x01 \x01(\t\x12\x1e\n\x05order\x18\x02 \x01(\x0b\x32\r.oms.v1.OrderH\x00\x12#\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.oms.v1.EntryErrorH\x00\x42\x08\n\x06result\"R\n\nEntryError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12%\n\x07\x64\x65tails\x18\x03 \x03(\x0b\x32\x14.google.protobuf.Any2\x97\x06\n\x0cOrderService\x12\x46\n\x0bSubmitOrder\x12\x1a.oms.v1.SubmitOrderRequest\x1a\x1b.oms.v1.SubmitOrderResponse\x12\x46\n\x0b\x43\x61ncelOrder\x12\x1a.oms.v1.CancelOrderRequest\x1a\x1b.oms.v1.CancelOrderResponse\x12I\n\x0cReplaceOrder\x12\x1b.oms.v1.ReplaceOrderRequest\x1a\x1c.oms.v1.ReplaceOrderResponse\x12=\n\x08GetOrder\x12\x17.oms.v1.GetOrderRequest\x1a\x18.oms.v1.GetOrderResponse\x12\x43\n\nListOrders\x12\x19.oms.v1.ListOrdersRequest\x1a\x1a.oms.v1.ListOrdersResponse\x12O\n\x0eGetOrderEvents\x12\x1d.oms.v1.GetOrderEventsRequest\x1a\x1e.oms.v1.GetOrderEventsResponse\x12i\n\x16StreamExecutionReports\x12%.oms.v1.StreamExecutionReportsRequest\x1a&.oms.v1.StreamExecutionReportsResponse0\x01\x12R\n\x0f\x43\x61ncelAllOrders\x12\x1e.oms.v1.CancelAllOrdersRequest\x1a\x1f.oms.v1.CancelAllOrdersResponse\x12O\n\x0eListExecutions\x12\x1d.oms.v1.ListExecutionsRequest\x1a\x1e.oms.v1.ListExecutionsResponse\x12G\n\nOrderEntry\x12\x19.oms.v1.OrderEntryRequest\x1a\x1a.oms.v1.OrderEntryResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aoms/v1/order_service.proto\x12\x06oms.v1\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13oms/v1/common.proto\x1a\x12oms/v1/order.proto\"\xd8\x03\n\x12SubmitOrderRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63lient_order_id\x18\x02 \x01(\t\x12\x0e\n\x06symbol\x18\x03 \x01(\t\x12\x1a\n\x04side\x18\x04 \x01(\x0e\x32\x0c.oms.v1.Side\x12%\n\norder_type\x18\x05 \x01(\x0e\x32\x11.oms.v1.OrderType\x12*\n\rtime_in_force\x18\x06 \x01(\x0e\x32\x13.oms.v1.TimeInForce\x12\x10\n\x08quantity\x18\x07 \x01(\t\x12\x13\n\x0blimit_price\x18\x08 \x01(\t\x12\x12\n\nstop_price\x18\t \x01(\t\x12\x31\n\x10routing_strategy\x18\n \x01(\x0e\x32\x17.oms.v1.RoutingStrategy\x12\r\n\x05venue\x18\x0b \x01(\t\x12/\n\x0b\x65xpire_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0ftrailing_offset\x18\r \x01(\t\x12\x18\n\x10\x64isplay_quantity\x18\x0e \x01(\t\x12!\n\x08peg_type\x18\x0f \x01(\x0e\x32\x0f.oms.v1.PegType\x12\x12\n\npeg_offset\x18\x10 \x01(\t\"\xa3\x01\n\x16SubmitOrderListRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x16\n\x0elist_client_id\x18\x02 \x01(\t\x12\x31\n\x10\x63ontingency_type\x18\x03 \x01(\x0e\x32\x17.oms.v1.ContingencyType\x12*\n\x06orders\x18\x04 \x03(\x0b\x32\x1a.oms.v1.SubmitOrderRequest\"I\n\x17SubmitOrderListResponse\x12\x0f\n\x07list_id\x18\x01 \x01(\t\x12\x1d\n\x06orders\x18\x02 \x03(\x0b\x32\r.oms.v1.Order\"3\n\x13SubmitOrderResponse\x12\x1c\n\x05order\x18\x01 \x01(\x0b\x32\r.oms.v1.Order\"&\n\x12\x43\x61ncelOrderRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\"3\n\x13\x43\x61ncelOrderResponse\x12\x1c\n\x05order\x18\x01 \x01(\x0b\x32\r.oms.v1.Order\"g\n\x13ReplaceOrderRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\t\x12\x13\n\x0blimit_price\x18\x03 \x01(\t\x12\x17\n\x0f\x63lient_order_id\x18\x04 \x01(\t\"4\n\x14ReplaceOrderResponse\x12\x1c\n\x05order\x18\x01 \x01(\x0b\x32\r.oms.v1.Order\"#\n\x0fGetOrderRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\"0\n\x10GetOrderResponse\x12\x1c\n\x05order\x18\x01 \x01(\x0b\x32\r.oms.v1.Order\"\x82\x01\n\x11ListOrdersRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\"\n\x06states\x18\x04 \x03(\x0e\x32\x12.oms.v1.OrderState\x12\x0e\n\x06symbol\x18\x05 \x01(\t\"L\n\x12ListOrdersResponse\x12\x1d\n\x06orders\x18\x01 \x03(\x0b\x32\r.oms.v1.Order\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\")\n\x15GetOrderEventsRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\"A\n\x16GetOrderEventsResponse\x12\'\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x17.oms.v1.ExecutionReport\"]\n\x1dStreamExecutionReportsRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x15\n\rfrom_sequence\x18\x02 \x01(\x04\x12\x11\n\tmax_batch\x18\x03 \x01(\r\"s\n\x1eStreamExecutionReportsResponse\x12\'\n\x06report\x18\x01 \x01(\x0b\x32\x17.oms.v1.ExecutionReport\x12(\n\x07reports\x18\x02 \x03(\x0b\x32\x17.oms.v1.ExecutionReport\"X\n\x16\x43\x61ncelAllOrdersRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x1a\n\x04side\x18\x03 \x01(\x0e\x32\x0c.oms.v1.Side\"1\n\x17\x43\x61ncelAllOrdersResponse\x12\x16\n\x0e\x63\x61nceled_count\x18\x01 \x01(\r\"t\n\x15ListExecutionsRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x0e\n\x06symbol\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"X\n\x16ListExecutionsResponse\x12%\n\nexecutions\x18\x01 \x03(\x0b\x32\x11.oms.v1.Execution\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xc1\x01\n\x11OrderEntryRequest\x12\x16\n\x0e\x63orrelation_id\x18\x01 \x01(\t\x12,\n\x06submit\x18\x02 \x01(\x0b\x32\x1a.oms.v1.SubmitOrderRequestH\x00\x12,\n\x06\x63\x61ncel\x18\x03 \x01(\x0b\x32\x1a.oms.v1.CancelOrderRequestH\x00\x12.\n\x07replace\x18\x04 \x01(\x0b\x32\x1b.oms.v1.ReplaceOrderRequestH\x00\x42\x08\n\x06\x61\x63tion\"{\n\x12OrderEntryResponse\x12\x16\n\x0e\x63orrelation_id\x18\x01 \x01(\t\x12\x1e\n\x05order\x18\x02 \x01(\x0b\x32\r.oms.v1.OrderH\x00\x12#\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.oms.v1.EntryErrorH\x00\x42\x08\n\x06result\"R\n\nEntryError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12%\n\x07\x64\x65tails\x18\x03 \x03(\x0b\x32\x14.google.protobuf.Any2\xeb\x06\n\x0cOrderService\x12\x46\n\x0bSubmitOrder\x12\x1a.oms.v1.SubmitOrderRequest\x1a\x1b.oms.v1.SubmitOrderResponse\x12R\n\x0fSubmitOrderList\x12\x1e.oms.v1.SubmitOrderListRequest\x1a\x1f.oms.v1.SubmitOrderListResponse\x12\x46\n\x0b\x43\x61ncelOrder\x12\x1a.oms.v1.CancelOrderRequest\x1a\x1b.oms.v1.CancelOrderResponse\x12I\n\x0cReplaceOrder\x12\x1b.oms.v1.ReplaceOrderRequest\x1a\x1c.oms.v1.ReplaceOrderResponse\x12=\n\x08GetOrder\x12\x17.oms.v1.GetOrderRequest\x1a\x18.oms.v1.GetOrderResponse\x12\x43\n\nListOrders\x12\x19.oms.v1.ListOrdersRequest\x1a\x1a.oms.v1.ListOrdersResponse\x12O\n\x0eGetOrderEvents\x12\x1d.oms.v1.GetOrderEventsRequest\x1a\x1e.oms.v1.GetOrderEventsResponse\x12i\n\x16StreamExecutionReports\x12%.oms.v1.StreamExecutionReportsRequest\x1a&.oms.v1.StreamExecutionReportsResponse0\x01\x12R\n\x0f\x43\x61ncelAllOrders\x12\x1e.oms.v1.CancelAllOrdersRequest\x1a\x1f.oms.v1.CancelAllOrdersResponse\x12O\n\x0eListExecutions\x12\x1d.oms.v1.ListExecutionsRequest\x1a\x1e.oms.v1.ListExecutionsResponse\x12G\n\nOrderEntry\x12\x19.oms.v1.OrderEntryRequest\x1a\x1a.oms.v1.OrderEntryResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,46 +37,50 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SUBMITORDERREQUEST']._serialized_start=140
   _globals['_SUBMITORDERREQUEST']._serialized_end=612
-  _globals['_SUBMITORDERRESPONSE']._serialized_start=614
-  _globals['_SUBMITORDERRESPONSE']._serialized_end=665
-  _globals['_CANCELORDERREQUEST']._serialized_start=667
-  _globals['_CANCELORDERREQUEST']._serialized_end=705
-  _globals['_CANCELORDERRESPONSE']._serialized_start=707
-  _globals['_CANCELORDERRESPONSE']._serialized_end=758
-  _globals['_REPLACEORDERREQUEST']._serialized_start=760
-  _globals['_REPLACEORDERREQUEST']._serialized_end=863
-  _globals['_REPLACEORDERRESPONSE']._serialized_start=865
-  _globals['_REPLACEORDERRESPONSE']._serialized_end=917
-  _globals['_GETORDERREQUEST']._serialized_start=919
-  _globals['_GETORDERREQUEST']._serialized_end=954
-  _globals['_GETORDERRESPONSE']._serialized_start=956
-  _globals['_GETORDERRESPONSE']._serialized_end=1004
-  _globals['_LISTORDERSREQUEST']._serialized_start=1007
-  _globals['_LISTORDERSREQUEST']._serialized_end=1137
-  _globals['_LISTORDERSRESPONSE']._serialized_start=1139
-  _globals['_LISTORDERSRESPONSE']._serialized_end=1215
-  _globals['_GETORDEREVENTSREQUEST']._serialized_start=1217
-  _globals['_GETORDEREVENTSREQUEST']._serialized_end=1258
-  _globals['_GETORDEREVENTSRESPONSE']._serialized_start=1260
-  _globals['_GETORDEREVENTSRESPONSE']._serialized_end=1325
-  _globals['_STREAMEXECUTIONREPORTSREQUEST']._serialized_start=1327
-  _globals['_STREAMEXECUTIONREPORTSREQUEST']._serialized_end=1420
-  _globals['_STREAMEXECUTIONREPORTSRESPONSE']._serialized_start=1422
-  _globals['_STREAMEXECUTIONREPORTSRESPONSE']._serialized_end=1537
-  _globals['_CANCELALLORDERSREQUEST']._serialized_start=1539
-  _globals['_CANCELALLORDERSREQUEST']._serialized_end=1627
-  _globals['_CANCELALLORDERSRESPONSE']._serialized_start=1629
-  _globals['_CANCELALLORDERSRESPONSE']._serialized_end=1678
-  _globals['_LISTEXECUTIONSREQUEST']._serialized_start=1680
-  _globals['_LISTEXECUTIONSREQUEST']._serialized_end=1796
-  _globals['_LISTEXECUTIONSRESPONSE']._serialized_start=1798
-  _globals['_LISTEXECUTIONSRESPONSE']._serialized_end=1886
-  _globals['_ORDERENTRYREQUEST']._serialized_start=1889
-  _globals['_ORDERENTRYREQUEST']._serialized_end=2082
-  _globals['_ORDERENTRYRESPONSE']._serialized_start=2084
-  _globals['_ORDERENTRYRESPONSE']._serialized_end=2207
-  _globals['_ENTRYERROR']._serialized_start=2209
-  _globals['_ENTRYERROR']._serialized_end=2291
-  _globals['_ORDERSERVICE']._serialized_start=2294
-  _globals['_ORDERSERVICE']._serialized_end=3085
+  _globals['_SUBMITORDERLISTREQUEST']._serialized_start=615
+  _globals['_SUBMITORDERLISTREQUEST']._serialized_end=778
+  _globals['_SUBMITORDERLISTRESPONSE']._serialized_start=780
+  _globals['_SUBMITORDERLISTRESPONSE']._serialized_end=853
+  _globals['_SUBMITORDERRESPONSE']._serialized_start=855
+  _globals['_SUBMITORDERRESPONSE']._serialized_end=906
+  _globals['_CANCELORDERREQUEST']._serialized_start=908
+  _globals['_CANCELORDERREQUEST']._serialized_end=946
+  _globals['_CANCELORDERRESPONSE']._serialized_start=948
+  _globals['_CANCELORDERRESPONSE']._serialized_end=999
+  _globals['_REPLACEORDERREQUEST']._serialized_start=1001
+  _globals['_REPLACEORDERREQUEST']._serialized_end=1104
+  _globals['_REPLACEORDERRESPONSE']._serialized_start=1106
+  _globals['_REPLACEORDERRESPONSE']._serialized_end=1158
+  _globals['_GETORDERREQUEST']._serialized_start=1160
+  _globals['_GETORDERREQUEST']._serialized_end=1195
+  _globals['_GETORDERRESPONSE']._serialized_start=1197
+  _globals['_GETORDERRESPONSE']._serialized_end=1245
+  _globals['_LISTORDERSREQUEST']._serialized_start=1248
+  _globals['_LISTORDERSREQUEST']._serialized_end=1378
+  _globals['_LISTORDERSRESPONSE']._serialized_start=1380
+  _globals['_LISTORDERSRESPONSE']._serialized_end=1456
+  _globals['_GETORDEREVENTSREQUEST']._serialized_start=1458
+  _globals['_GETORDEREVENTSREQUEST']._serialized_end=1499
+  _globals['_GETORDEREVENTSRESPONSE']._serialized_start=1501
+  _globals['_GETORDEREVENTSRESPONSE']._serialized_end=1566
+  _globals['_STREAMEXECUTIONREPORTSREQUEST']._serialized_start=1568
+  _globals['_STREAMEXECUTIONREPORTSREQUEST']._serialized_end=1661
+  _globals['_STREAMEXECUTIONREPORTSRESPONSE']._serialized_start=1663
+  _globals['_STREAMEXECUTIONREPORTSRESPONSE']._serialized_end=1778
+  _globals['_CANCELALLORDERSREQUEST']._serialized_start=1780
+  _globals['_CANCELALLORDERSREQUEST']._serialized_end=1868
+  _globals['_CANCELALLORDERSRESPONSE']._serialized_start=1870
+  _globals['_CANCELALLORDERSRESPONSE']._serialized_end=1919
+  _globals['_LISTEXECUTIONSREQUEST']._serialized_start=1921
+  _globals['_LISTEXECUTIONSREQUEST']._serialized_end=2037
+  _globals['_LISTEXECUTIONSRESPONSE']._serialized_start=2039
+  _globals['_LISTEXECUTIONSRESPONSE']._serialized_end=2127
+  _globals['_ORDERENTRYREQUEST']._serialized_start=2130
+  _globals['_ORDERENTRYREQUEST']._serialized_end=2323
+  _globals['_ORDERENTRYRESPONSE']._serialized_start=2325
+  _globals['_ORDERENTRYRESPONSE']._serialized_end=2448
+  _globals['_ENTRYERROR']._serialized_start=2450
+  _globals['_ENTRYERROR']._serialized_end=2532
+  _globals['_ORDERSERVICE']._serialized_start=2535
+  _globals['_ORDERSERVICE']._serialized_end=3410
 # @@protoc_insertion_point(module_scope)

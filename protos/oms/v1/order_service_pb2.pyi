@@ -114,6 +114,72 @@ class SubmitOrderRequest(_message.Message):
 Global___SubmitOrderRequest: _TypeAlias = SubmitOrderRequest  # noqa: Y015
 
 @_typing.final
+class SubmitOrderListRequest(_message.Message):
+    """SubmitOrderListRequest is a contingent list of orders of one account and symbol."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    LIST_CLIENT_ID_FIELD_NUMBER: _builtins.int
+    CONTINGENCY_TYPE_FIELD_NUMBER: _builtins.int
+    ORDERS_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    """The account of every order (each order's account_id must be this or empty)."""
+    list_client_id: _builtins.str
+    """The client's name for the list; required."""
+    contingency_type: _common_pb2.ContingencyType.ValueType
+    """How the orders depend on one another."""
+    @_builtins.property
+    def orders(self) -> _containers.RepeatedCompositeFieldContainer[Global___SubmitOrderRequest]:
+        """The orders: 2 to 10 for OCO and OTO (the first is OTO's primary); exactly the
+        entry, the take profit and the stop loss for BRACKET.
+        """
+
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        list_client_id: _builtins.str = ...,
+        contingency_type: _common_pb2.ContingencyType.ValueType = ...,
+        orders: _abc.Iterable[Global___SubmitOrderRequest] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "contingency_type", b"contingency_type", "list_client_id", b"list_client_id", "orders", b"orders"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubmitOrderListRequest: _TypeAlias = SubmitOrderListRequest  # noqa: Y015
+
+@_typing.final
+class SubmitOrderListResponse(_message.Message):
+    """SubmitOrderListResponse carries the stored orders, in the request's order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LIST_ID_FIELD_NUMBER: _builtins.int
+    ORDERS_FIELD_NUMBER: _builtins.int
+    list_id: _builtins.str
+    """The id the OMS gave the list (each order's list_id)."""
+    @_builtins.property
+    def orders(self) -> _containers.RepeatedCompositeFieldContainer[_order_pb2.Order]:
+        """The orders; held ones are ORDER_STATE_PENDING_NEW."""
+
+    def __init__(
+        self,
+        *,
+        list_id: _builtins.str = ...,
+        orders: _abc.Iterable[_order_pb2.Order] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["list_id", b"list_id", "orders", b"orders"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubmitOrderListResponse: _TypeAlias = SubmitOrderListResponse  # noqa: Y015
+
+@_typing.final
 class SubmitOrderResponse(_message.Message):
     """SubmitOrderResponse carries the stored order."""
 

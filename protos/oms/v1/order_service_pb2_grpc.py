@@ -41,6 +41,11 @@ class OrderServiceStub:
                 request_serializer=oms_dot_v1_dot_order__service__pb2.SubmitOrderRequest.SerializeToString,
                 response_deserializer=oms_dot_v1_dot_order__service__pb2.SubmitOrderResponse.FromString,
                 _registered_method=True)
+        self.SubmitOrderList = channel.unary_unary(
+                '/oms.v1.OrderService/SubmitOrderList',
+                request_serializer=oms_dot_v1_dot_order__service__pb2.SubmitOrderListRequest.SerializeToString,
+                response_deserializer=oms_dot_v1_dot_order__service__pb2.SubmitOrderListResponse.FromString,
+                _registered_method=True)
         self.CancelOrder = channel.unary_unary(
                 '/oms.v1.OrderService/CancelOrder',
                 request_serializer=oms_dot_v1_dot_order__service__pb2.CancelOrderRequest.SerializeToString,
@@ -96,6 +101,15 @@ class OrderServiceServicer:
     def SubmitOrder(self, request, context):
         """SubmitOrder validates and stores a new order. The same client_order_id
         for the same account returns the original order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitOrderList(self, request, context):
+        """SubmitOrderList validates and stores a contingent list (OCO, OTO, BRACKET) of
+        orders at once: every order is checked, risk included, before any is stored. The
+        same client_order_ids return the orders made first.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -181,6 +195,11 @@ def add_OrderServiceServicer_to_server(servicer, server):
                     request_deserializer=oms_dot_v1_dot_order__service__pb2.SubmitOrderRequest.FromString,
                     response_serializer=oms_dot_v1_dot_order__service__pb2.SubmitOrderResponse.SerializeToString,
             ),
+            'SubmitOrderList': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitOrderList,
+                    request_deserializer=oms_dot_v1_dot_order__service__pb2.SubmitOrderListRequest.FromString,
+                    response_serializer=oms_dot_v1_dot_order__service__pb2.SubmitOrderListResponse.SerializeToString,
+            ),
             'CancelOrder': grpc.unary_unary_rpc_method_handler(
                     servicer.CancelOrder,
                     request_deserializer=oms_dot_v1_dot_order__service__pb2.CancelOrderRequest.FromString,
@@ -256,6 +275,33 @@ class OrderService:
             '/oms.v1.OrderService/SubmitOrder',
             oms_dot_v1_dot_order__service__pb2.SubmitOrderRequest.SerializeToString,
             oms_dot_v1_dot_order__service__pb2.SubmitOrderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitOrderList(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oms.v1.OrderService/SubmitOrderList',
+            oms_dot_v1_dot_order__service__pb2.SubmitOrderListRequest.SerializeToString,
+            oms_dot_v1_dot_order__service__pb2.SubmitOrderListResponse.FromString,
             options,
             channel_credentials,
             insecure,

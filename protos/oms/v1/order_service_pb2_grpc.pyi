@@ -22,6 +22,11 @@ class OrderServiceStub:
     """SubmitOrder validates and stores a new order. The same client_order_id
     for the same account returns the original order.
     """
+    SubmitOrderList: _aio.UnaryUnaryMultiCallable[_order_service_pb2.SubmitOrderListRequest, _order_service_pb2.SubmitOrderListResponse]
+    """SubmitOrderList validates and stores a contingent list (OCO, OTO, BRACKET) of
+    orders at once: every order is checked, risk included, before any is stored. The
+    same client_order_ids return the orders made first.
+    """
     CancelOrder: _aio.UnaryUnaryMultiCallable[_order_service_pb2.CancelOrderRequest, _order_service_pb2.CancelOrderResponse]
     """CancelOrder asks for the unfilled rest of an order to be cancelled."""
     ReplaceOrder: _aio.UnaryUnaryMultiCallable[_order_service_pb2.ReplaceOrderRequest, _order_service_pb2.ReplaceOrderResponse]
@@ -67,6 +72,17 @@ class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _abc.Awaitable[_order_service_pb2.SubmitOrderResponse]:
         """SubmitOrder validates and stores a new order. The same client_order_id
         for the same account returns the original order.
+        """
+
+    @_abc_1.abstractmethod
+    def SubmitOrderList(
+        self,
+        request: _order_service_pb2.SubmitOrderListRequest,
+        context: _aio.ServicerContext[_order_service_pb2.SubmitOrderListRequest, _abc.Awaitable[_order_service_pb2.SubmitOrderListResponse]],
+    ) -> _abc.Awaitable[_order_service_pb2.SubmitOrderListResponse]:
+        """SubmitOrderList validates and stores a contingent list (OCO, OTO, BRACKET) of
+        orders at once: every order is checked, risk included, before any is stored. The
+        same client_order_ids return the orders made first.
         """
 
     @_abc_1.abstractmethod

@@ -104,6 +104,9 @@ class StubStore:
     async def load_working_orders(self) -> list[Order]:
         return []
 
+    async def list_members(self, list_ids: Sequence[str]) -> list[Order]:
+        return []
+
     async def client_order_ids(self) -> AsyncIterator[list[tuple[str, str, str]]]:
         nothing: list[list[tuple[str, str, str]]] = []
         for chunk in nothing:
