@@ -34,7 +34,7 @@ from oms_server.engine.ports import VenuePort
 from oms_server.engine.recorder import BatchRecorder
 from oms_server.histograms import Histogram
 from oms_server.telemetry import span, tracing_enabled
-from router.book import ConsolidatedBook, VenueBook, VenueInfo
+from router.book import ConsolidatedBook, Level, VenueBook, VenueInfo
 from router.plan import ChildPlan, ParentSpec
 from router.quality import best_single_venue
 from router.strategies import plan_route
@@ -172,6 +172,10 @@ class ParentRouting:
         self._pegs: dict[str, set[str]] = {}
         self._pacer = pacer or RepegPacer()
         self._repeg_due: dict[str, int] = {}
+        #: A re-pegged order's last canceled child and its venue's book when the cancel
+        #: was confirmed: that book may still show the child, so it is left out of the
+        #: book the next child is pegged to until the venue's next book.
+        self._gone: dict[str, tuple[ChildOrder, VenueBook | None]] = {}
         #: Called when a held-back re-peg is due sooner than anything the timers knew.
         self.on_sooner: Callable[[], None] = _nothing
         self.repegs = 0
@@ -291,8 +295,7 @@ class ParentRouting:
         return not live
 
     def live_children(self, order: Order) -> list[ChildOrder]:
-        ids = self._by_parent.get(order.order_id, ())
-        return [c for i in ids if (c := self.children.get(i)) is not None and not c.is_done]
+        return self._live_by_id(order.order_id)
 
     def adopt(self, old: Order, new: Order) -> None:
         """Carry an old order's stop registration over to the order that replaces it, and
@@ -485,13 +488,33 @@ class ParentRouting:
         return True
 
     def _peg_price(self, order: Order) -> Decimal | None:
-        """The price ``order`` (PEGGED) rests at against the consolidated book now."""
+        """The price ``order`` (PEGGED) rests at against the consolidated book now, the
+        pegged orders' own children left out of it (a peg never follows itself)."""
         assert order.peg_type is not None  # the order-type table requires it
-        bid, ask = _touch(self.consolidated_book(order.symbol))
+        bid, ask = self._touch_of_others(order.symbol)
         tick = self._instruments[order.symbol].tick_size
         return peg_price(
             order.peg_type, order.side, order.peg_offset, order.limit_price, bid, ask, tick
         )
+
+    def _touch_of_others(self, symbol: str) -> tuple[Decimal | None, Decimal | None]:
+        """The best bid and ask of ``symbol`` across the routable venues, less what the
+        live children of its pegged orders show there (None for an empty side)."""
+        venue_books = self.venues.books(symbol)
+        own: dict[tuple[str, Side, Decimal | None], Decimal] = {}
+        for order_id in self._pegs.get(symbol, ()):
+            for child in self._own_shown(order_id, venue_books):
+                key = (child.venue, child.side, child.limit_price)
+                own[key] = own.get(key, ZERO) + child.quantity - child.cum_qty
+        infos = self.venues.venue_infos()
+        books = [
+            book
+            for name, book in venue_books.items()
+            if (info := infos.get(name)) is not None and info.healthy
+        ]
+        bids = [p for b in books if (p := _top_of_others(b.venue, Side.BUY, b.bids, own))]
+        asks = [p for b in books if (p := _top_of_others(b.venue, Side.SELL, b.asks, own))]
+        return (max(bids) if bids else None, min(asks) if asks else None)
 
     def _pegged_spec(self, order: Order, quantity: Decimal, price: Decimal) -> ParentSpec:
         """A pegged order is routed as one resting limit at its peg price."""
@@ -509,6 +532,7 @@ class ParentRouting:
 
     def _drop_peg(self, order_id: str, order: Order | None) -> None:
         self._repeg_due.pop(order_id, None)
+        self._gone.pop(order_id, None)
         self._pacer.forget(order_id)
         if order is not None:
             self._pegs.get(order.symbol, set()).discard(order_id)
@@ -579,6 +603,23 @@ class ParentRouting:
         self._by_parent.setdefault(child.parent_order_id, []).append(child.child_order_id)
         self._note_waiting(child)
 
+    def _own_shown(self, order_id: str, books: Mapping[str, VenueBook]) -> list[ChildOrder]:
+        """The children of a pegged order its venues' books may show: the live ones, and
+        the one last canceled while its venue has sent no book since."""
+        shown = self._live_by_id(order_id)
+        gone = self._gone.get(order_id)
+        if gone is not None:
+            child, book = gone
+            if book is not None and books.get(child.venue) is book:
+                shown.append(child)
+            else:
+                del self._gone[order_id]
+        return shown
+
+    def _live_by_id(self, order_id: str) -> list[ChildOrder]:
+        ids = self._by_parent.get(order_id, ())
+        return [c for i in ids if (c := self.children.get(i)) is not None and not c.is_done]
+
     def _touch(self, child: ChildOrder, is_new: bool) -> None:
         """Record a change to ``child``: journal it, and keep the waiting index true."""
         self._note_waiting(child)
@@ -644,6 +685,7 @@ class ParentRouting:
             self._forget(parent)
         elif _pegged(parent) and child.state is ChildState.CANCELED and child.cancel_requested:
             # A re-peg's cancel is confirmed: rest again at the peg price of now.
+            self._gone[parent.order_id] = (child, self.venues.books(child.symbol).get(child.venue))
             self.route(parent)
         elif parent.display_quantity is not None and child.state is ChildState.FILLED:
             # An iceberg's shown slice filled: show the next (no reroute: nothing missed).
@@ -713,6 +755,20 @@ _PEGGABLE = frozenset({OrderState.NEW, OrderState.PARTIALLY_FILLED})
 
 
 def _nothing() -> None:
+    return None
+
+
+def _top_of_others(
+    venue: str,
+    side: Side,
+    levels: Iterable[Level],
+    own: Mapping[tuple[str, Side, Decimal | None], Decimal],
+) -> Decimal | None:
+    """The best price of ``levels`` (one side of ``venue``'s book, best first) at which
+    more shows than ``own`` children rest there; None when nothing else shows."""
+    for level in levels:
+        if level.size > own.get((venue, side, level.price), ZERO):
+            return level.price
     return None
 
 

@@ -36,9 +36,28 @@ class MovingVenues(ScriptedVenues):
         self.bid = Decimal("99.99")
         self.ask = Decimal("100.01")
 
+        #: Bids a venue shows above the moving bid (the OMS's own resting children, say).
+        self.shown: dict[str, Level] = {}
+
+        self._books: tuple[object, Mapping[str, VenueBook]] | None = None
+
     def books(self, symbol: str) -> Mapping[str, VenueBook]:
-        bids, asks = (Level(self.bid, SIZE),), (Level(self.ask, SIZE),)
-        return {v: VenueBook(v, symbol, bids, asks) for v in self.names}
+        """The same book objects until the quotes change (a venue sent no new book)."""
+        state = (self.bid, self.ask, tuple(self.shown.items()))
+        if self._books is None or self._books[0] != state:
+            asks = (Level(self.ask, SIZE),)
+            self._books = (
+                state,
+                {
+                    v: VenueBook(v, symbol, (*self._shown(v), Level(self.bid, SIZE)), asks)
+                    for v in self.names
+                },
+            )
+        return self._books[1]
+
+    def _shown(self, venue: str) -> tuple[Level, ...]:
+        level = self.shown.get(venue)
+        return (level,) if level is not None else ()
 
 
 @pytest.fixture
@@ -212,3 +231,39 @@ def test_after_a_restart_the_stored_child_is_re_pegged_as_the_book_moves(
     confirm_cancel(again, stored_child)
     (moved,) = again.routing.live_children(stored_order)
     assert (moved.child_order_id, moved.limit_price) == (f"{placed.order_id}.2", Decimal("99.93"))
+
+
+def test_a_peg_never_follows_its_own_resting_child(
+    engine: OrderCommands, venues: MovingVenues, clock: ManualClock
+) -> None:
+    """Primary, no offset: it rests at the 99.99 bid. The others' bids fall to 99.90 while
+    its venue still shows its own 100 at 99.99: that is not the market, it re-pegs. The
+    cancel is confirmed before the venue sends a book without the old child: the next
+    child is pegged to 99.90 all the same."""
+    placed = pegged(engine, offset="0", cap=None)
+    child = resting(engine, placed)
+    assert child.limit_price == Decimal("99.99")
+    venues.shown[child.venue] = Level(Decimal("99.99"), child.quantity)
+    clock.advance(1)
+    move(engine, venues, "99.90", "100.01")
+    assert venues.cancels == [child.child_order_id]
+    confirm_cancel(engine, child)  # the book still shows the canceled child at 99.99
+    moved = resting(engine, placed)
+    assert moved.limit_price == Decimal("99.90")
+
+    venues.shown = {}  # the venue's next book: the old child gone, others' bids at 99.90
+    clock.advance(1)
+    move(engine, venues, "99.90", "100.01")
+    assert venues.cancels == [child.child_order_id]  # it stays
+
+
+def test_others_bidding_beside_its_own_child_are_the_market(
+    engine: OrderCommands, venues: MovingVenues, clock: ManualClock
+) -> None:
+    """Others bid 99.99 beside the pegged child's own 100 there: the level is the market."""
+    placed = pegged(engine, offset="0", cap=None)
+    child = resting(engine, placed)
+    venues.shown[child.venue] = Level(Decimal("99.99"), child.quantity + SIZE)
+    clock.advance(1)
+    move(engine, venues, "99.90", "100.01")
+    assert venues.cancels == []  # 300 others still bid 99.99 at its venue
