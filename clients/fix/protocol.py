@@ -152,7 +152,8 @@ ORD_STATUS_REJECTED: Final = "8"
 #: ExecutionReports in FIX 4.4 but OrderCancelReject (9): see CANCEL_REJECT_RESPONSE_TO.
 #: FIX 4.4 has no "triggered" ExecType (FIX 5.0 SP1 added L): a fired trigger (stop,
 #: if-touched, trailing) is sent as D Restated, with ExecRestatementReason (378) 99 Other
-#: and the trigger price in Text, so the order's status is restated unchanged.
+#: and the trigger price in Text, so the order's status is restated unchanged. A list
+#: member's terms changed by its list (EXEC_TYPE_RESTATED) go the same way.
 EXEC_TYPE: Final[dict[c.ExecType.ValueType, str]] = {
     c.EXEC_TYPE_PENDING_NEW: "A",
     c.EXEC_TYPE_NEW: "0",
@@ -164,6 +165,7 @@ EXEC_TYPE: Final[dict[c.ExecType.ValueType, str]] = {
     c.EXEC_TYPE_REJECTED: "8",
     c.EXEC_TYPE_EXPIRED: "C",
     c.EXEC_TYPE_TRIGGERED: "D",
+    c.EXEC_TYPE_RESTATED: "D",  # a BRACKET exit grown to its entry's fill, also 378=99
 }
 EXEC_TYPE_RESTATED: Final = "D"
 #: ExecRestatementReason (378), required with ExecType D: 99 Other (a trigger fired).
