@@ -11,6 +11,9 @@ FIX_CLIENT := tests/fix_client/node_modules/.package-lock.json
 # Debian's Chromium, which the operator page's browser test drives (Playwright's own
 # browser download cannot run here).
 CHROMIUM := /usr/lib/chromium/chromium
+# QuickFIX's C++ executor example (source in libquickfix-doc, library in libquickfix-dev),
+# the independent FIX venue the FIX venue connector's tests build and trade with.
+QUICKFIX_EXECUTOR := /usr/share/doc/libquickfix-doc/examples/executor/C++/Application.h
 
 .PHONY: run test lint protos protos-baseline check-protos bench soak clean
 
@@ -21,7 +24,7 @@ API_BASELINE := protos/api-baseline.binpb
 run: $(RUN_STAMP)
 	$(BIN)/oms up
 
-test: $(DEV_STAMP) $(FIX_CLIENT) $(CHROMIUM)
+test: $(DEV_STAMP) $(FIX_CLIENT) $(CHROMIUM) $(QUICKFIX_EXECUTOR)
 	$(BIN)/python -m pytest
 
 lint: $(DEV_STAMP)
@@ -56,6 +59,15 @@ $(CHROMIUM):
 	  { apt-get update && apt-get install -y --no-install-recommends chromium; } \
 	    || echo "make: could not install Chromium: the browser test will skip"; \
 	else echo "make: no apt-get: the browser test will skip (it needs $(CHROMIUM))"; fi
+
+# QuickFIX's executor for the FIX venue tests, installed only when missing (as Chromium);
+# without it those tests skip, saying so.
+$(QUICKFIX_EXECUTOR):
+	@if command -v apt-get >/dev/null; then \
+	  echo "make: installing QuickFIX's executor example (apt-get install libquickfix-dev libquickfix-doc)"; \
+	  { apt-get update && apt-get install -y --no-install-recommends g++ libquickfix-dev libquickfix-doc; } \
+	    || echo "make: could not install QuickFIX: the FIX venue tests will skip"; \
+	else echo "make: no apt-get: the FIX venue tests will skip (they need libquickfix-dev)"; fi
 
 # The FIX gateway's tests drive jspurefix (a FIX engine nobody here wrote, on Node.js),
 # pinned by tests/fix_client/package-lock.json; npm ci installs exactly that.

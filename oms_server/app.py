@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from nats.aio.client import Client as NatsClient
@@ -53,9 +53,13 @@ from protos.oms.v1 import (
     order_service_pb2_grpc,
 )
 from router.freshness import QuoteFreshness
+from venues.composite import CompositeVenues, VenueSide
 from venues.connector import VenueConnector
 from venues.nats_client import DEFAULT_REPLICAS, close_nats, connect_nats
 from venues.scenario import VenueConfig
+
+if TYPE_CHECKING:
+    from venues.fix.connector import FixVenueConnector
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +87,8 @@ class OmsApp:
     settings: Settings
     instruments: Mapping[str, Instrument]
     auth_secret: str
-    #: Venues to connect to over NATS; none means orders rest in the OMS (no routing).
+    #: Venues to connect to (over NATS, or FIX for ``protocol = "fix"``); none means
+    #: orders rest in the OMS (no routing).
     venue_configs: Sequence[VenueConfig] = ()
     nats_url: str | None = None
     #: Seconds a child may wait for its venue before it is reconciled.
@@ -94,7 +99,11 @@ class OmsApp:
     shard_id: int | None = None
     #: Copies JetStream keeps of the execution reports (3 on a three-node cluster).
     exec_replicas: int = DEFAULT_REPLICAS
+    #: The NATS venues' connector, and the FIX venues' (venues.fix).
     connector: VenueConnector | None = None
+    fix_venues: FixVenueConnector | None = None
+    #: What the engine and the API use: one of the two, or both behind a CompositeVenues.
+    venue_side: VenueSide | None = None
     nats: NatsClient | None = None
     store: Store | None = None
     engine: OrderEngine | None = None
@@ -139,30 +148,37 @@ class OmsApp:
         await self.claim()
         check_store_integrity(self.settings.db_url)
         self.store = await Store.open(self.settings.db_url, lease=self.lease)
-        if self.nats_url and self.venue_configs:
+        nats_configs = [c for c in self.venue_configs if c.protocol == "nats"]
+        fix_configs = [c for c in self.venue_configs if c.protocol == "fix"]
+        if self.nats_url and nats_configs:
             self.nats = await connect_nats(
                 self.nats_url, name=f"oms-shard-{self.shard_id}" if self.shard_id else "oms"
             )
             self.connector = VenueConnector(
                 self.nats,
-                self.venue_configs,
+                nats_configs,
                 freshness=QuoteFreshness.of_seconds(self.settings.quote_max_age_s),
                 route=self._route,
                 exec_replicas=self.exec_replicas,
             )
+        if fix_configs:  # QuickFIX is loaded only for an OMS with FIX venues
+            from venues.fix.connector import FixVenueConnector
+
+            self.fix_venues = FixVenueConnector(fix_configs, self.settings.state_dir / "fix-venues")
+        self.venue_side = _venue_side(self.connector, self.fix_venues)
         policy = ReconcilePolicy(ack_timeout_ns=int(self.venue_ack_timeout_s * 1e9))
         self.engine = OrderEngine(
             self.store,
             self.instruments,
             self.hub,
-            venues=self.connector,
+            venues=self.venue_side,
             policy=policy,
             session=self.session,
             order_id_prefix=None if self.shard_id is None else shard_prefix(self.shard_id),
         )
         await self.engine.start()
-        if self.connector is not None:
-            await self.connector.start(self.engine)
+        if self.venue_side is not None:
+            await self.venue_side.start(self.engine)
         assert self.server is not None
         bindings = self._bindings()
         self._service_names = [b.full_name for b in bindings]
@@ -199,8 +215,8 @@ class OmsApp:
                 await self.web.stop()
             if self.server is not None:
                 await self._stop_server(grace_s)
-            if self.connector is not None:
-                await self.connector.stop()
+            if self.venue_side is not None:
+                await self.venue_side.stop()
             if self.engine is not None:
                 await self.engine.stop()
             if self._watcher is not None:
@@ -223,7 +239,7 @@ class OmsApp:
             engine=self.engine,
             history=self.store,
             hub=self.hub,
-            venues=self.connector or NoVenueDirectory(),
+            venues=self.venue_side or NoVenueDirectory(),
             instruments=self.instruments,
             auth_secret=self.auth_secret,
         )
@@ -247,8 +263,8 @@ class OmsApp:
         try:
             if self._health is not None:
                 await set_not_serving(self._health, self._service_names)  # type: ignore[arg-type]
-            if self.connector is not None:  # venue reports wait in NATS for the next owner
-                await self.connector.stop()
+            if self.venue_side is not None:  # venue reports wait in NATS for the next owner
+                await self.venue_side.stop()
         finally:
             if self._failed is not None and not self._failed.done():
                 self._failed.set_result(failure)
@@ -258,7 +274,7 @@ class OmsApp:
         order_service = OrderService(
             self.engine, self.store, self.hub, self.instruments, self.api_metrics
         )
-        directory: VenueDirectory = self.connector or NoVenueDirectory()
+        directory: VenueDirectory = self.venue_side or NoVenueDirectory()
         market_data = MarketDataService(self.instruments, directory)
         admin = AdminService(self.engine, directory, shard_id=self.shard_id or 1)
         accounts = AccountService(self.engine)
@@ -314,3 +330,13 @@ def _service_name(module: Any, service: str) -> str:
 def resolve_auth_secret(settings: Settings) -> str:
     """For a server: OMS_AUTH_SECRET, or the state dir's secret (created on first start)."""
     return ensure_auth_secret(settings.state_dir, settings.auth_secret)
+
+
+def _venue_side(
+    nats_venues: VenueConnector | None, fix_venues: FixVenueConnector | None
+) -> VenueSide | None:
+    """The engine's venue port: the one connector there is, or both behind one port."""
+    if nats_venues is None or fix_venues is None:
+        return nats_venues or fix_venues
+    nats_names = frozenset(info for info in nats_venues.venue_infos())
+    return CompositeVenues([(nats_names, nats_venues), (fix_venues.venue_names, fix_venues)])

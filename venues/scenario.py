@@ -32,6 +32,16 @@ Keys (``*`` required; the rest have the default shown)::
     maker_rebate_bps = "0"           # paid on the notional of each resting fill (-100..100)
     latency_ms = 0.0                 # one-way delay the venue adds (0..10000)
     dark = false                     # a dark venue publishes no market data
+    protocol = "nats"                # "nats": a simulator on NATS (started by `oms up`);
+                                     # "fix": a FIX 4.4 acceptor the OMS logs on to as an
+                                     # initiator (venues.fix); it has no simulator, so no
+                                     # faults or books, and gives no market data
+    [venues.fix]                     # * when protocol = "fix", refused otherwise
+    host = "127.0.0.1"               # *
+    port = 9878                      # * 1..65535
+    sender_comp_id = "OMS"           # * the OMS's CompID on the session
+    target_comp_id = "EXEC"          # * the venue's CompID
+    heartbeat_s = 5                  # HeartBtInt (1..300)
     [venues.faults]                  # optional table; each a share in [0, 1]
     reject_rate = 0.0
     drop_rate = 0.0
@@ -123,9 +133,28 @@ class BookConfig:
     asks: tuple[PriceLevel, ...]
 
 
+#: How the OMS talks to a venue: the venue.v1 protocol over NATS, or FIX 4.4.
+VenueProtocol = Literal["nats", "fix"]
+DEFAULT_FIX_HEARTBEAT_S = 5
+MAX_FIX_HEARTBEAT_S = 300
+COMP_ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+
+
+@dataclass(frozen=True, slots=True)
+class FixEndpoint:
+    """Where a FIX venue accepts the OMS's session, and the session's CompIDs."""
+
+    host: str
+    port: int
+    sender_comp_id: str
+    target_comp_id: str
+    heartbeat_s: int = DEFAULT_FIX_HEARTBEAT_S
+
+
 @dataclass(frozen=True, slots=True)
 class VenueConfig:
-    """One simulated venue: its fees, latency, faults and starting books."""
+    """One venue: its fees, latency, faults and starting books (simulated venues), or
+    its FIX endpoint (``protocol == "fix"``)."""
 
     name: str
     taker_fee_bps: Decimal
@@ -134,6 +163,8 @@ class VenueConfig:
     faults: FaultConfig
     books: tuple[BookConfig, ...]
     dark: bool = False
+    protocol: VenueProtocol = "nats"
+    fix: FixEndpoint | None = None
 
     def book(self, symbol: str) -> BookConfig | None:
         """The starting book of ``symbol``, or None when the venue starts empty."""
@@ -198,8 +229,21 @@ _MARKET_KEYS = frozenset({"book_depth", "mm_step_ms", "md_throttle_ms"})
 _SESSION_KEYS = frozenset({"timezone", "open", "close"})
 _INSTRUMENT_KEYS = frozenset({"symbol", "tick_size", "lot_size", "reference_price"})
 _VENUE_KEYS = frozenset(
-    {"name", "taker_fee_bps", "maker_rebate_bps", "latency_ms", "dark", "faults", "books"}
+    {
+        "name",
+        "taker_fee_bps",
+        "maker_rebate_bps",
+        "latency_ms",
+        "dark",
+        "faults",
+        "books",
+        "protocol",
+        "fix",
+    }
 )
+_FIX_KEYS = frozenset({"host", "port", "sender_comp_id", "target_comp_id", "heartbeat_s"})
+#: What only a simulated venue has.
+_SIMULATOR_KEYS = ("faults", "books", "dark")
 _FAULT_KEYS = frozenset(FAULT_RATE_NAMES)
 _BOOK_KEYS = frozenset({"symbol", "bids", "asks"})
 
@@ -266,6 +310,25 @@ def _venue(table: Table, path: str, known: dict[str, Instrument]) -> VenueConfig
     maker_rebate_bps = _fee(table, path, "maker_rebate_bps")
     latency_ms = _number(table, path, "latency_ms", 0.0)
     dark = _bool(table, path, "dark", False)
+    protocol = _choice(table, path, "protocol", "nats", get_args(VenueProtocol))
+    if protocol == "fix":
+        for key in _SIMULATOR_KEYS:
+            if key in table:
+                raise ScenarioError(_key(path, key), "a FIX venue is not simulated")
+        endpoint = _fix(_required(table, path, "fix"), _key(path, "fix"))
+        return VenueConfig(
+            name,
+            taker_fee_bps,
+            maker_rebate_bps,
+            latency_ms,
+            FaultConfig(),
+            (),
+            dark=True,
+            protocol="fix",
+            fix=endpoint,
+        )
+    if "fix" in table:
+        raise ScenarioError(_key(path, "fix"), 'only for protocol = "fix"')
     faults = _faults(table.get("faults", {}), _key(path, "faults"))
     books = _unique(
         (_book(t, p, known) for t, p in _tables(table, path, "books")),
@@ -274,6 +337,24 @@ def _venue(table: Table, path: str, known: dict[str, Instrument]) -> VenueConfig
         _key(path, "books"),
     )
     return VenueConfig(name, taker_fee_bps, maker_rebate_bps, latency_ms, faults, books, dark)
+
+
+def _fix(table: object, path: str) -> FixEndpoint:
+    table = _as_table(table, path)
+    _check_keys(table, path, _FIX_KEYS)
+    host = _str(table, path, "host")
+    if not host:
+        raise ScenarioError(_key(path, "host"), "must not be empty")
+    _required(table, path, "port")
+    return FixEndpoint(
+        host=host,
+        port=_int(table, path, "port", 0, 1, 65535),
+        sender_comp_id=_name(table, path, "sender_comp_id", COMP_ID_RE),
+        target_comp_id=_name(table, path, "target_comp_id", COMP_ID_RE),
+        heartbeat_s=_int(
+            table, path, "heartbeat_s", DEFAULT_FIX_HEARTBEAT_S, 1, MAX_FIX_HEARTBEAT_S
+        ),
+    )
 
 
 def _faults(table: object, path: str) -> FaultConfig:

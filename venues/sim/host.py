@@ -12,15 +12,17 @@ from venues.sim.service import VenueSimulator
 
 
 class VenueHost:
-    """Starts the simulators of ``configs`` (default: every venue of the scenario) and
-    stops them, and their connection, together."""
+    """Starts the simulators of ``configs`` (default: every simulated venue of the
+    scenario; a FIX venue is an outside process) and stops them, and their connection,
+    together."""
 
     def __init__(
         self, nats_url: str, scenario: Scenario, configs: Sequence[VenueConfig] | None = None
     ) -> None:
         self.nats_url = nats_url
         self.scenario = scenario
-        self.configs = list(scenario.venues if configs is None else configs)
+        chosen = scenario.venues if configs is None else configs
+        self.configs = [config for config in chosen if config.protocol == "nats"]
         self.simulators: dict[str, VenueSimulator] = {}
         self.client: NatsClient | None = None
 
