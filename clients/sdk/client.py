@@ -249,6 +249,30 @@ class OmsClient:
         reply = await self._unary(self._orders.SubmitOrder, request, timeout_s, retry=True)
         return reply.order
 
+    async def submit_order_list(
+        self,
+        *,
+        account_id: str,
+        contingency_type: EnumArg,
+        orders: Sequence[Submit],
+        list_client_id: str | None = None,
+        timeout_s: float | None = None,
+    ) -> order_service_pb2.SubmitOrderListResponse:
+        """Submit a contingent list (``"oco"``, ``"oto"`` or ``"bracket"``: the entry,
+        the take profit and the stop loss) of ``orders`` of ``account_id`` (each
+        ``Submit``'s own account_id must be the same); retried safely, the member
+        ``client_order_id``s (generated when None) being the list's idempotency keys.
+        The answer holds the ``list_id`` and the orders, held ones PENDING_NEW."""
+        request = order_service_pb2.SubmitOrderListRequest(
+            account_id=account_id,
+            list_client_id=list_client_id or new_client_order_id(),
+            contingency_type=enum_value(
+                common_pb2.ContingencyType, "CONTINGENCY_TYPE", contingency_type
+            ),
+            orders=[_submit_request(order) for order in orders],
+        )
+        return await self._unary(self._orders.SubmitOrderList, request, timeout_s, retry=True)
+
     async def cancel_order(
         self, order_id: str, *, timeout_s: float | None = None
     ) -> order_pb2.Order:

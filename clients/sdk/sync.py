@@ -81,6 +81,7 @@ class SyncOmsClient:
         self._loop.close()
 
     submit_order = _blocking(OmsClient.submit_order)
+    submit_order_list = _blocking(OmsClient.submit_order_list)
     cancel_order = _blocking(OmsClient.cancel_order)
     replace_order = _blocking(OmsClient.replace_order)
     get_order = _blocking(OmsClient.get_order)

@@ -6,11 +6,12 @@ from __future__ import annotations
 import grpc
 import pytest
 
+from clients.sdk import InvalidArgument, OmsClient, Submit
 from protos.oms.v1 import common_pb2 as S
 from protos.oms.v1 import order_pb2
 from protos.oms.v1 import order_service_pb2 as pb
 from tests.integration.test_order_types import quote_everywhere, sell_into, slice_shown
-from tests.support.fixtures import call_metadata
+from tests.support.fixtures import call_metadata, token
 from tests.support.market import Market, RoutedOms
 from tests.support.orders import field_violations, limit_buy
 from tests.support.reports import final_order, order_events
@@ -180,3 +181,58 @@ async def test_a_bad_list_is_invalid_argument_naming_the_field_and_stores_nothin
         pb.ListOrdersRequest(account_id="ACC1"), metadata=MD
     )
     assert list(listed.orders) == []
+
+
+async def test_the_sdk_submits_a_bracket_whose_entry_fill_releases_its_exits(
+    routed_oms: RoutedOms, market: Market
+) -> None:
+    """OmsClient.submit_order_list: a bracket whose entry fills releases its exits."""
+    async with OmsClient(routed_oms.app.address, token()) as client:
+        reply = await client.submit_order_list(
+            account_id="ACC1",
+            contingency_type="bracket",
+            orders=[
+                Submit(
+                    account_id="ACC1",
+                    symbol="AAPL",
+                    side="buy",
+                    quantity="100",
+                    limit_price="190.00",
+                ),
+                Submit(
+                    account_id="ACC1",
+                    symbol="AAPL",
+                    side="sell",
+                    quantity="100",
+                    limit_price="191.00",
+                ),
+                Submit(
+                    account_id="ACC1",
+                    symbol="AAPL",
+                    side="sell",
+                    quantity="100",
+                    stop_price="189.00",
+                ),
+            ],
+        )
+        _, tp, sl = reply.orders
+        assert {o.list_id for o in reply.orders} == {reply.list_id}
+        assert (tp.order_type, sl.order_type) == (S.ORDER_TYPE_LIMIT, S.ORDER_TYPE_STOP)
+        venue = await slice_shown(market, "190.00", "100")
+        await sell_into(market, venue, "190.00", "100")
+        await becomes(routed_oms, tp.order_id, S.ORDER_STATE_NEW, "100")
+        with pytest.raises(InvalidArgument) as refused:
+            await client.submit_order_list(
+                account_id="ACC1",
+                contingency_type="oco",
+                orders=[
+                    Submit(
+                        account_id="ACC1",
+                        symbol="AAPL",
+                        side="buy",
+                        quantity="1",
+                        limit_price="190",
+                    )
+                ],
+            )
+        assert [field for field, _ in refused.value.field_violations] == ["orders"]
