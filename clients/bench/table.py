@@ -197,6 +197,14 @@ def _fix_rows(result: Result) -> Iterator[Row]:
         _verdict(share is not None and share >= FIX_MIN_ECHO_RATIO and not run["errors"]),
     )
     yield Row("fix", "NOS→ER p50/p90/p99/p99.9 (ms)", _pcts(run["latency"]), _pcts(base["latency"]))
+    unary = result["unary"]
+    yield Row(
+        "fix",
+        f"FIX gateway vs unary SubmitOrder, same stack, {sessions * window} callers",
+        _rate(run["throughput_per_s"]),
+        f"{_rate(unary['throughput_per_s'])} (unary submit)",
+        _times(result["unary_ratio"]),
+    )
     via_fix, via_grpc = result["open_fix"], result["open_grpc"]
     rate, added = result["rate_per_s"], result["p50_added_ms"]
     measured = via_fix["ok"] > 0 and via_grpc["ok"] > 0
@@ -220,7 +228,7 @@ def _fix_rows(result: Result) -> Iterator[Row]:
         yield Row(
             "fix",
             "how measured",
-            f"{slices} slices each, gateway and echo, FIX and gRPC; server CPU: `oms fix`",
+            f"{slices} slices each: gateway, echo, unary submit; FIX, gRPC. Server CPU: `oms fix`",
         )
     failed = {name: code for name, code in result["exit_codes"].items() if code != 0}
     if failed:

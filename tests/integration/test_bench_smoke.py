@@ -97,7 +97,7 @@ def test_fix_answered_every_new_order_through_the_gateway_and_the_echo(
     report: dict[str, Any],
 ) -> None:
     fix = report["results"]["fix"]
-    for run in (fix["result"], fix["baseline"], fix["open_fix"], fix["open_grpc"]):
+    for run in (fix["result"], fix["baseline"], fix["unary"], fix["open_fix"], fix["open_grpc"]):
         assert run["ok"] == run["sent"] > 0 and not run["errors"]
         assert run["latency"]["count"] == run["ok"]
     assert fix["exit_codes"] == {"oms fix": 0, "fix echo": 0}

@@ -6,8 +6,9 @@ QuickFIX acceptor (``clients.bench.fix_echo``) in a process of its own. One clie
 (``clients.bench.fix_client``) drives both:
 
 * closed loop: ``FIX_SESSIONS`` sessions, each with ``--stream-window`` orders in flight,
-  against the gateway and against the echo in alternating slices: the round trips per
-  second of each, and their ratio. Each session logs on with a token of an account of
+  against the gateway and against the echo, and as many unary SubmitOrder callers on the
+  same stack (what the OMS itself answers), in alternating slices: the round trips per
+  second of each, and their ratios. Each session logs on with a token of an account of
   its own and trades it: a session is sent every report of its token's accounts, so
   sessions sharing accounts would each get the others' reports too (against a
   ``--target`` its one token is all there is, and they do);
@@ -89,9 +90,12 @@ async def run_fix(ctx: RunContext) -> dict[str, Any]:
                     "FIX gateway", fix_call(sessions, accounts, ctx.shape, "f"), gateway.pid
                 ),
                 ClosedSide("FIX echo", fix_call(echoed, accounts, ctx.shape, "e"), echo.pid),
+                ClosedSide(
+                    "gRPC submit", ctx.resting_call(unary, grpc_account, "s"), target.server_pid
+                ),
             ]
-            label = f"FIX gateway and echo: {FIX_SESSIONS} sessions x {window}, interleaved"
-            through, bare = await ctx.run_closed_sliced(label, sides, callers)
+            label = f"FIX gateway, echo, gRPC: {FIX_SESSIONS} sessions x {window}, interleaved"
+            through, bare, submit = await ctx.run_closed_sliced(label, sides, callers)
             open_sides = [
                 ClosedSide("FIX", fix_call(sessions, accounts, ctx.shape, "o"), gateway.pid),
                 ClosedSide("gRPC", ctx.resting_call(unary, grpc_account, "g"), target.server_pid),
@@ -104,6 +108,8 @@ async def run_fix(ctx: RunContext) -> dict[str, Any]:
         "result": through.as_dict(),
         "baseline": bare.as_dict(),
         "throughput_ratio": ratio(through.throughput, bare.throughput),
+        "unary": submit.as_dict(),
+        "unary_ratio": ratio(through.throughput, submit.throughput),
         "interleaved_slices": interleaved_slices(ctx.load.duration_s),
         "rate_per_s": FIX_OPEN_RATE,
         "open_fix": via_fix.as_dict(),

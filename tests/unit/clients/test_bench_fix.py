@@ -65,6 +65,8 @@ def fix_result(gateway_rate: float, fix_p50: float, grpc_p50: float) -> dict[str
         "result": loop(gateway_rate, 5.0),
         "baseline": loop(1000.0, 1.0),
         "throughput_ratio": gateway_rate / 1000.0,
+        "unary": loop(800.0, 4.0),
+        "unary_ratio": gateway_rate / 800.0,
         "interleaved_slices": 2,
         "rate_per_s": 200.0,
         "open_fix": loop(200.0, fix_p50),
