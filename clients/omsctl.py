@@ -52,7 +52,7 @@ from rich.console import Console
 from rich.table import Table
 
 from clients.quality import QualitySummary, summarize
-from clients.sdk import OmsClient, OmsError, TlsOptions
+from clients.sdk import OmsClient, OmsError, Submit, TlsOptions
 from clients.sdk.client import DEFAULT_TIMEOUT_S, RiskLimitChanges
 from protos.oms.v1 import account_service_pb2, admin_service_pb2, common_pb2, order_pb2
 
@@ -73,6 +73,17 @@ SIDES = ("buy", "sell")
 #: each by the same suffix: a test holds the two equal).
 ORDER_TYPES = tuple(n.removeprefix("ORDER_TYPE_").lower() for n in common_pb2.OrderType.keys()[1:])
 TIFS = ("day", "gtc", "ioc", "fok", "gtd")
+LIST_KINDS = tuple(
+    n.removeprefix("CONTINGENCY_TYPE_").lower() for n in common_pb2.ContingencyType.keys()[1:]
+)
+#: The prices each order type of a ``submit-list`` ORDER takes, in order.
+LIST_ORDER_PRICES: dict[str, tuple[str, ...]] = {
+    "limit": ("limit_price",),
+    "market": (),
+    "stop": ("stop_price",),
+    "stop_limit": ("stop_price", "limit_price"),
+    "trailing_stop": ("trailing_offset",),
+}
 #: ``--expire-time +1h30m``: a duration from now in days, hours, minutes and seconds.
 DURATION_RE = re.compile(r"\+(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 STRATEGIES = ("best_price", "liquidity", "direct")
@@ -80,7 +91,17 @@ STATES = tuple(n.removeprefix("ORDER_STATE_").lower() for n in common_pb2.OrderS
 #: Commands whose Ctrl-C is the normal way out.
 FOLLOWING_COMMANDS = ("watch", "quotes")
 #: Commands whose human output shows prices (they load the instruments' ticks first).
-PRICED_COMMANDS = ("submit", "cancel", "replace", "get", "list", "events", "fills", "watch")
+PRICED_COMMANDS = (
+    "submit",
+    "submit-list",
+    "cancel",
+    "replace",
+    "get",
+    "list",
+    "events",
+    "fills",
+    "watch",
+)
 #: A from_sequence past any account's head: the refusal names the head (``watch`` from now).
 FAR_PAST_HEAD_SEQUENCE = 2**62
 #: States after which an order changes no more (``submit --wait`` stops there).
@@ -254,6 +275,23 @@ def _order_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--wait", action="store_true", help="show fills as they come until the order is final"
     )
+    p = command(
+        "submit-list",
+        cmd_submit_list,
+        "submit a contingent list: oco, oto, or bracket (entry, take profit, stop loss)",
+    )
+    p.add_argument("kind", type=str.lower, choices=LIST_KINDS, help="how the orders depend")
+    p.add_argument("symbol", help="instrument of every order, e.g. AAPL")
+    p.add_argument(
+        "orders",
+        nargs="+",
+        metavar="ORDER",
+        help="SIDE:QTY:TYPE[:PRICE[:LIMIT]], e.g. buy:100:limit:190.00, sell:100:stop:189.00, "
+        "sell:100:stop_limit:189.00:188.50, buy:100:market, sell:100:trailing_stop:0.50",
+    )
+    p.add_argument("--tif", type=str.lower, choices=TIFS, default="day", help="time in force")
+    p.add_argument("--account", help=ACCOUNT_HELP)
+    p.add_argument("--list-client-id", help="your id of the list (default: generated)")
     p = command("cancel", cmd_cancel, "cancel an order")
     p.add_argument("order_id", help="the order's id")
     p = command("cancel-all", cmd_cancel_all, "mass cancel: every working order of an account")
@@ -403,6 +441,45 @@ async def cmd_submit(client: OmsClient, args: argparse.Namespace, out: Output) -
     out.order(order)
     if args.wait and order.state not in FINAL_STATES:
         await _wait_until_final(client.reports(account_id, after), order.order_id, out)
+
+
+async def cmd_submit_list(client: OmsClient, args: argparse.Namespace, out: Output) -> None:
+    account_id = account_of(args)
+    orders = [list_order(spec, account_id, args.symbol, args.tif) for spec in args.orders]
+    reply = await client.submit_order_list(
+        account_id=account_id,
+        contingency_type=args.kind,
+        orders=orders,
+        list_client_id=args.list_client_id,
+    )
+    if out.as_json:
+        out.json(as_dict(reply))
+        return
+    for order in reply.orders:
+        out.order(order)
+
+
+def list_order(spec: str, account_id: str, symbol: str, tif: str) -> Submit:
+    """One ORDER of ``submit-list``: ``SIDE:QTY:TYPE[:PRICE[:LIMIT]]``."""
+    side, quantity, kind, *prices = spec.lower().split(":")
+    wanted = LIST_ORDER_PRICES.get(kind)
+    if side not in SIDES or wanted is None or len(prices) != len(wanted):
+        raise UsageError(
+            f"order {spec!r}: expected SIDE:QTY:TYPE[:PRICE[:LIMIT]] with TYPE one of "
+            f"{', '.join(LIST_ORDER_PRICES)} and its prices"
+        )
+    terms = dict(zip(wanted, prices, strict=True))
+    return Submit(
+        account_id=account_id,
+        symbol=symbol,
+        side=side,
+        quantity=quantity,
+        order_type=kind,
+        time_in_force=tif,
+        limit_price=terms.get("limit_price"),
+        stop_price=terms.get("stop_price"),
+        trailing_offset=terms.get("trailing_offset"),
+    )
 
 
 async def _wait_until_final(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import grpc
 import pytest
 
+from clients.omsctl import EXIT_OK, EXIT_REFUSED, EXIT_USAGE
 from clients.sdk import InvalidArgument, OmsClient, Submit
 from protos.oms.v1 import common_pb2 as S
 from protos.oms.v1 import order_pb2
@@ -13,6 +14,7 @@ from protos.oms.v1 import order_service_pb2 as pb
 from tests.integration.test_order_types import quote_everywhere, sell_into, slice_shown
 from tests.support.fixtures import call_metadata, token
 from tests.support.market import Market, RoutedOms
+from tests.support.omsctl import Omsctl
 from tests.support.orders import field_violations, limit_buy
 from tests.support.reports import final_order, order_events
 from tests.support.waiting import eventually
@@ -236,3 +238,26 @@ async def test_the_sdk_submits_a_bracket_whose_entry_fill_releases_its_exits(
                 ],
             )
         assert [field for field, _ in refused.value.field_violations] == ["orders"]
+
+
+async def test_omsctl_submit_list_makes_a_bracket(
+    routed_oms: RoutedOms, capsys: pytest.CaptureFixture[str]
+) -> None:
+    omsctl = Omsctl(routed_oms.app.address, capsys, default_token=token())
+    run = await omsctl(
+        "--json", "submit-list", "bracket", "AAPL", "buy:100:limit:190.00",
+        "sell:100:limit:191.00", "sell:100:stop:189.00", "--list-client-id", "cli-list",
+    )  # fmt: skip
+    assert run.code == EXIT_OK, run.err
+    made = run.json()
+    states = [(o["order_type"], o["state"]) for o in made["orders"]]
+    assert states == [
+        ("ORDER_TYPE_LIMIT", "ORDER_STATE_NEW"),
+        ("ORDER_TYPE_LIMIT", "ORDER_STATE_PENDING_NEW"),
+        ("ORDER_TYPE_STOP", "ORDER_STATE_PENDING_NEW"),
+    ]
+    assert {o["list_id"] for o in made["orders"]} == {made["list_id"]}
+    bad_spec = await omsctl("submit-list", "oco", "AAPL", "buy:100:limit")
+    assert bad_spec.code == EXIT_USAGE and "SIDE:QTY:TYPE" in bad_spec.err
+    refused = await omsctl("submit-list", "oco", "AAPL", "buy:100:limit:190.00")
+    assert refused.code == EXIT_REFUSED and "orders" in refused.err
