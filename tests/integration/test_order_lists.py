@@ -257,6 +257,12 @@ async def test_omsctl_submit_list_makes_a_bracket(
         ("ORDER_TYPE_STOP", "ORDER_STATE_PENDING_NEW"),
     ]
     assert {o["list_id"] for o in made["orders"]} == {made["list_id"]}
+    for line in (  # the README's other two examples
+        "oco AAPL buy:100:limit:189.90 buy:100:stop:190.50",
+        "oto AAPL buy:100:limit:190.00 buy:100:limit:189.50",
+    ):
+        again = await omsctl("--json", "submit-list", *line.split())
+        assert again.code == EXIT_OK, again.err
     bad_spec = await omsctl("submit-list", "oco", "AAPL", "buy:100:limit")
     assert bad_spec.code == EXIT_USAGE and "SIDE:QTY:TYPE" in bad_spec.err
     refused = await omsctl("submit-list", "oco", "AAPL", "buy:100:limit:190.00")
