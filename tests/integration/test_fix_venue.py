@@ -7,6 +7,7 @@ can lose the venue's messages on the wire and cut the connection.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -15,11 +16,13 @@ from pathlib import Path
 import pytest
 
 from protos.oms.v1 import common_pb2
+from protos.oms.v1 import order_service_pb2 as pb
 from router.circuit_breaker import BreakerState
 from tests.support.fix_venue import (
     Executor,
+    Executors,
     FixProxy,
-    build_executor,
+    build_executors,
     missing_prerequisites,
 )
 from tests.support.fixtures import RunningOms, call_metadata
@@ -42,11 +45,11 @@ PRICE = Decimal("190.00")
 
 
 @pytest.fixture(scope="session")
-def executor_binary() -> Path:
+def executors() -> Executors:
     reason = missing_prerequisites()
     if reason is not None:
         pytest.skip(f"QuickFIX's executor cannot be built: {reason} (make test installs it)")
-    return build_executor()
+    return build_executors()
 
 
 #: A NATS simulator (ALPHA, which gives AAPL its book and so risk its reference price)
@@ -113,16 +116,16 @@ class World:
     proxy: FixProxy
 
 
-@pytest.fixture
-async def world(
-    executor_binary: Path, nats_server: EmbeddedNats, sqlite_url: str, tmp_path: Path
+@contextlib.asynccontextmanager
+async def running_world(
+    binary: Path, nats_server: EmbeddedNats, db_url: str, tmp_path: Path
 ) -> AsyncIterator[World]:
-    executor = Executor(executor_binary, tmp_path / "executor")
+    executor = Executor(binary, tmp_path / "executor")
     await executor.start()
     proxy = FixProxy(executor.port)
     await proxy.start()
     market = await started_market(nats_server, SCENARIO.replace("PORT", str(proxy.port)))
-    oms = MixedOms(sqlite_url, tmp_path / "state", market=market, ack_timeout_s=0.5)
+    oms = MixedOms(db_url, tmp_path / "state", market=market, ack_timeout_s=0.5)
     try:
         await oms.start()
         yield World(oms, executor, proxy)
@@ -131,6 +134,24 @@ async def world(
         await market.stop()
         await proxy.stop()
         await executor.stop()
+
+
+@pytest.fixture
+async def world(
+    executors: Executors, nats_server: EmbeddedNats, sqlite_url: str, tmp_path: Path
+) -> AsyncIterator[World]:
+    """The executor with our OrderStatusRequest answer."""
+    async with running_world(executors.status, nats_server, sqlite_url, tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+async def plain_world(
+    executors: Executors, nats_server: EmbeddedNats, sqlite_url: str, tmp_path: Path
+) -> AsyncIterator[World]:
+    """The executor example exactly as QuickFIX ships it."""
+    async with running_world(executors.plain, nats_server, sqlite_url, tmp_path) as running:
+        yield running
 
 
 async def submit_direct(oms: RunningOms, client_id: str, qty: str = "100") -> str:
@@ -229,3 +250,29 @@ async def test_the_breaker_opens_while_the_venue_is_down_and_closes_once_it_answ
     order = await final_order(world.oms, order_id)
     assert order.state == common_pb2.ORDER_STATE_FILLED  # type: ignore[attr-defined]
     assert world.executor.received("D") == 1  # only the order sent once it was back
+
+
+async def test_the_example_as_shipped_fills_and_its_refused_status_requests_decide_nothing(
+    plain_world: World,
+) -> None:
+    """QuickFIX's executor, unmodified, answers OrderStatusRequest with
+    BusinessMessageReject: a child whose fill was lost stays as it is (not sent again,
+    not rejected) and the venue is routable again once a probe is answered."""
+    world = plain_world
+    filled_id = await submit_direct(world.oms, "plain-1")
+    filled = await final_order(world.oms, filled_id)
+    assert filled.state == common_pb2.ORDER_STATE_FILLED  # type: ignore[attr-defined]
+    world.proxy.swallow_replies = True
+    lost_id = await submit_direct(world.oms, "plain-lost")
+    await eventually(lambda: world.proxy.swallowed_reports >= 1, message="the fill was lost")
+    world.proxy.cut()
+    world.proxy.swallow_replies = False
+    connector = world.oms.connector
+    await eventually(lambda: connector.refuses_status_requests(VENUE), message="status refused")
+    reply = await world.oms.orders.GetOrder(pb.GetOrderRequest(order_id=lost_id), metadata=MD)
+    assert reply.order.state == common_pb2.ORDER_STATE_NEW
+    assert world.executor.received("D") == 2  # the lost child was not sent again
+    await eventually(  # a refusal is an answer: the probe after the reconnect closes it
+        lambda: connector.breaker(VENUE).state is BreakerState.CLOSED, message="breaker closed"
+    )
+    assert world.executor.received("D") == 2

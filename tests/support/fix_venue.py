@@ -2,9 +2,10 @@
 
 QuickFIX's C++ executor example (Debian's ``libquickfix-doc`` ships its source,
 ``libquickfix-dev`` the library; ``make test`` installs them when missing) is built once
-per source into a cache directory under /tmp, with ``status_executor.cpp`` (ours): the
-example's Application, unmodified, plus an answer to OrderStatusRequest, which the
-example lacks. It fills every limit order at its price at once.
+per source into a cache directory under /tmp, twice: as shipped, and with
+``status_executor.cpp`` (ours) as its main: the example's Application, unmodified, plus
+an answer to OrderStatusRequest, which the example lacks. Both fill every limit order
+at its price at once.
 
 ``FixProxy`` sits between the OMS and the executor so a test can lose messages on the
 wire and cut the connection, as a network would.
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.process import free_port
+from tests.support.waiting import eventually
 
 EXAMPLE_DIR = Path("/usr/share/doc/libquickfix-doc/examples/executor/C++")
 LIBRARY = Path("/usr/lib/x86_64-linux-gnu/libquickfix.so")
@@ -47,39 +49,54 @@ def _example_source() -> str:
     return gzip.decompress((EXAMPLE_DIR / "Application.cpp.gz").read_bytes()).decode()
 
 
-def build_executor() -> Path:
-    """The executor binary, built once per source (compiled in parallel, then cached)."""
+@dataclass(frozen=True)
+class Executors:
+    """The example as shipped (``plain``: answers OrderStatusRequest with
+    BusinessMessageReject) and with our status answer (``status``)."""
+
+    status: Path
+    plain: Path
+
+
+def build_executors() -> Executors:
+    """Both executors, built once per source (compiled in parallel, then cached)."""
     application_cpp = _example_source()
+    main_cpp = (EXAMPLE_DIR / "executor.cpp").read_text()
     digest = hashlib.sha256(
-        (
-            application_cpp + (EXAMPLE_DIR / "Application.h").read_text() + OUR_SOURCE.read_text()
+        "".join(
+            (application_cpp, main_cpp, (EXAMPLE_DIR / "Application.h").read_text(),
+             OUR_SOURCE.read_text())
         ).encode()
-    ).hexdigest()[:16]
+    ).hexdigest()[:16]  # fmt: skip
     out_dir = CACHE_ROOT / digest
-    binary = out_dir / "status_executor"
-    if binary.exists():
-        return binary
+    built = Executors(out_dir / "status_executor", out_dir / "executor")
+    if built.status.exists() and built.plain.exists():
+        return built
     build = CACHE_ROOT / f"{digest}.build"
     shutil.rmtree(build, ignore_errors=True)
     build.mkdir(parents=True)
     (build / "Application.cpp").write_text(application_cpp)
+    (build / "executor.cpp").write_text(main_cpp)
     (build / "config.h").write_text("")  # the example's autotools header, empty here
     flags = ["-std=c++14", "-O0", "-w", f"-I{build}", f"-I{EXAMPLE_DIR}"]
+    sources = (build / "Application.cpp", build / "executor.cpp", OUR_SOURCE)
     compiles = [
         subprocess.Popen(["g++", *flags, "-c", str(src), "-o", str(build / f"{src.stem}.o")])
-        for src in (build / "Application.cpp", OUR_SOURCE)
+        for src in sources
     ]
     if any(process.wait() != 0 for process in compiles):
         raise RuntimeError("building QuickFIX's executor failed (see the g++ output)")
-    subprocess.run(
-        ["g++", "-o", str(build / "status_executor"), str(build / "Application.o"),
-         str(build / "status_executor.o"), "-lquickfix", "-lpthread"],
-        check=True,
-    )  # fmt: skip
+    for name, main in (("status_executor", "status_executor.o"), ("executor", "executor.o")):
+        subprocess.run(
+            ["g++", "-o", str(build / name), str(build / "Application.o"), str(build / main),
+             "-lquickfix", "-lpthread"],
+            check=True,
+        )  # fmt: skip
     out_dir.mkdir(parents=True, exist_ok=True)
-    (build / "status_executor").rename(binary)
+    for binary in (built.status, built.plain):
+        (build / binary.name).rename(binary)
     shutil.rmtree(build, ignore_errors=True)
-    return binary
+    return built
 
 
 @dataclass
@@ -108,6 +125,11 @@ SenderCompID={VENUE_COMP_ID}
 TargetCompID={OMS_COMP_ID}
 """
 
+    @property
+    def plain(self) -> bool:
+        """The example as shipped: it logs to its stdout and says nothing when ready."""
+        return self.binary.name == "executor"
+
     async def start(self) -> None:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         config = self.work_dir / "executor.cfg"
@@ -115,13 +137,26 @@ TargetCompID={OMS_COMP_ID}
         self.process = await asyncio.create_subprocess_exec(
             str(self.binary),
             str(config),
-            stdout=asyncio.subprocess.PIPE,
+            stdout=(self.work_dir / "screen.log").open("ab")
+            if self.plain
+            else asyncio.subprocess.PIPE,
             stderr=(self.work_dir / "stderr.log").open("ab"),
         )
+        if self.plain:
+            await eventually(self._listening, message="the executor listening")
+            return
         assert self.process.stdout is not None
         line = await asyncio.wait_for(self.process.stdout.readline(), 10)
         if b"executor ready" not in line:
             raise RuntimeError(f"the executor did not start: {line!r}")
+
+    async def _listening(self) -> bool:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        except OSError:
+            return False
+        writer.transport.abort()
+        return True
 
     async def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
         process, self.process = self.process, None
@@ -136,7 +171,8 @@ TargetCompID={OMS_COMP_ID}
 
     def received(self, msg_type: str) -> int:
         """How many messages of ``msg_type`` the executor got (from its message log)."""
-        logs = list((self.work_dir / "log").glob("*.messages.current.log"))
+        logs = [self.work_dir / "screen.log"] if self.plain else []
+        logs += (self.work_dir / "log").glob("*.messages.current.log")
         needle = f"\x0135={msg_type}\x01"
         return sum(path.read_text(errors="replace").count(needle) for path in logs)
 

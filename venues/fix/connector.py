@@ -257,6 +257,10 @@ class FixVenueConnector:
     def is_logged_on(self, venue: str) -> bool:
         return venue in self._logged_on
 
+    def refuses_status_requests(self, venue: str) -> bool:
+        """True once the venue has refused an OrderStatusRequest (Reject or j)."""
+        return venue in self._unsupported_status
+
     def venue_statuses(self) -> Sequence[VenueStatus]:
         return [
             VenueStatus(
@@ -445,10 +449,9 @@ class FixVenueConnector:
         """Ask FIX venues about the children the engine counts as unanswered."""
         assert self._sink is not None
         by_venue: dict[str, list[ChildOrder]] = {}
+        askable = self._logged_on - self._unsupported_status
         for child in self._sink.stale_children():
-            if child.venue in self._logged_on and (child.venue, child.child_order_id) not in (
-                self._pending
-            ):
+            if child.venue in askable and (child.venue, child.child_order_id) not in self._pending:
                 by_venue.setdefault(child.venue, []).append(child)
         await asyncio.gather(*(self._reconcile_venue(v, kids) for v, kids in by_venue.items()))
 
