@@ -72,6 +72,7 @@ SIDES = ("buy", "sell")
 #: The order types omsctl takes, from the API's enum (the server's order-type table names
 #: each by the same suffix: a test holds the two equal).
 ORDER_TYPES = tuple(n.removeprefix("ORDER_TYPE_").lower() for n in common_pb2.OrderType.keys()[1:])
+PEG_TYPES = tuple(n.removeprefix("PEG_TYPE_").lower() for n in common_pb2.PegType.keys()[1:])
 TIFS = ("day", "gtc", "ioc", "fok", "gtd")
 LIST_KINDS = tuple(
     n.removeprefix("CONTINGENCY_TYPE_").lower() for n in common_pb2.ContingencyType.keys()[1:]
@@ -256,11 +257,23 @@ def _order_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
         help="iceberg: show at most this much of a limit order at once (the rest is hidden)",
     )
     p.add_argument(
+        "--peg",
+        type=str.lower,
+        choices=PEG_TYPES,
+        help="pegged: rest at the best price of the order's own side (primary), the "
+        "midpoint, or the other side (market), re-pegged as the book moves; --limit caps it",
+    )
+    p.add_argument(
+        "--peg-offset",
+        help="pegged: rest this price distance from the peg, below it for a buy, above it "
+        "for a sell (default 0)",
+    )
+    p.add_argument(
         "--type",
         type=str.lower,
         choices=ORDER_TYPES,
-        help="default: limit with --limit, stop with --stop, trailing_stop with "
-        "--trailing-offset; a market order needs --type market",
+        help="default: pegged with --peg, limit with --limit, stop with --stop, "
+        "trailing_stop with --trailing-offset; a market order needs --type market",
     )
     p.add_argument("--tif", type=str.lower, choices=TIFS, default="day", help="time in force")
     p.add_argument(
@@ -416,7 +429,7 @@ def _admin_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
 
 
 async def cmd_submit(client: OmsClient, args: argparse.Namespace, out: Output) -> None:
-    terms = (args.limit, args.stop, args.trailing_offset, args.type)
+    terms = (args.limit, args.stop, args.trailing_offset, args.type, args.peg)
     if all(term is None for term in terms):
         raise UsageError("submit needs --limit PRICE, or --type market for a market order")
     account_id = account_of(args)
@@ -431,6 +444,8 @@ async def cmd_submit(client: OmsClient, args: argparse.Namespace, out: Output) -
         stop_price=args.stop,
         trailing_offset=args.trailing_offset,
         display_quantity=args.display_qty,
+        peg_type=args.peg,
+        peg_offset=args.peg_offset,
         order_type=args.type,
         time_in_force=args.tif,
         routing_strategy=args.strategy,
@@ -814,7 +829,15 @@ def enum_name(enum: Any, prefix: str, number: int) -> str:
 
 #: Fields of the API's messages that hold a price (shown at the instrument's tick).
 PRICE_FIELDS = frozenset(
-    {"limit_price", "stop_price", "trigger_price", "trailing_offset", "avg_price", "last_price"}
+    {
+        "limit_price",
+        "stop_price",
+        "trigger_price",
+        "trailing_offset",
+        "peg_offset",
+        "avg_price",
+        "last_price",
+    }
 )
 
 

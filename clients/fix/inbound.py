@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from enum import Enum
 from typing import Final, TypeAlias
 
@@ -19,6 +20,8 @@ from clients.fix.protocol import (
     MASS_CANCEL_SYMBOL,
     MASS_CANCEL_TYPES,
     ORD_TYPE_FROM_FIX,
+    ORD_TYPE_PEGGED,
+    PEG_FROM_EXEC_INST,
     SIDE_FROM_FIX,
     TIF_DEFAULT,
     TIF_FROM_FIX,
@@ -84,6 +87,10 @@ class NewOrder:
     poss_dup: bool
     #: MaxFloor (111): an iceberg's display quantity; empty shows the whole order.
     max_floor: str = ""
+    #: OrdType P: the peg ExecInst (18) names; unspecified for other types.
+    peg_type: c.PegType.ValueType = c.PEG_TYPE_UNSPECIFIED
+    #: OrdType P: PegOffsetValue (211) as the API's passive distance (see ``_peg_offset``).
+    peg_offset: str = ""
 
     @property
     def proto_side(self) -> c.Side.ValueType:
@@ -207,21 +214,49 @@ def _new_order(r: _Reader, poss_dup: bool) -> NewOrder:
     ord_type = r.choice(Tag.ORD_TYPE, ORD_TYPE_FROM_FIX)
     _, needs_price, needs_stop = ORD_TYPE_FROM_FIX[ord_type]
     tif = r.choice(Tag.TIME_IN_FORCE, TIF_FROM_FIX, TIF_DEFAULT)
+    pegged = ord_type == ORD_TYPE_PEGGED
+    side = r.side(required=True)
     return NewOrder(
         cl_ord_id=r.required(Tag.CL_ORD_ID),
         account=r.optional(Tag.ACCOUNT),
         symbol=r.required(Tag.SYMBOL),
-        side=r.side(required=True),
+        side=side,
         ord_type=ord_type,
         time_in_force=tif,
         quantity=r.decimal(Tag.ORDER_QTY, required=True),
-        price=r.decimal(Tag.PRICE, required=needs_price) if needs_price else "",
+        # a pegged order's Price is its optional cap
+        price=r.decimal(Tag.PRICE, required=needs_price) if needs_price or pegged else "",
         stop_px=r.decimal(Tag.STOP_PX, required=needs_stop) if needs_stop else "",
         expire_time=r.timestamp(Tag.EXPIRE_TIME) if tif == TIF_GTD else None,
         venue=r.optional(Tag.EX_DESTINATION),
         poss_dup=poss_dup,
         max_floor=r.decimal(Tag.MAX_FLOOR, required=False),
+        peg_type=_peg_type(r) if pegged else c.PEG_TYPE_UNSPECIFIED,
+        peg_offset=_peg_offset(r, side) if pegged else "",
     )
+
+
+def _peg_type(r: _Reader) -> c.PegType.ValueType:
+    """The one peg among the ExecInst (18) instructions of an OrdType P order."""
+    pegs = [
+        PEG_FROM_EXEC_INST[i] for i in r.required(Tag.EXEC_INST).split() if i in PEG_FROM_EXEC_INST
+    ]
+    if len(pegs) != 1:
+        raise BadField(Tag.EXEC_INST, Problem.VALUE)
+    return pegs[0]
+
+
+def _peg_offset(r: _Reader, side: str) -> str:
+    """PegOffsetValue (211) is signed and added to the peg price; the API's peg_offset is
+    a distance on the passive side, so a buy's -0.02 is 0.02 and a sell's 0.02 is 0.02
+    (a buy's positive offset comes out negative, and the OMS refuses it naming peg_offset)."""
+    value = r.decimal(Tag.PEG_OFFSET_VALUE, required=False)
+    if not value:
+        return ""
+    offset = Decimal(value)
+    if SIDE_FROM_FIX[side] == c.SIDE_BUY:
+        offset = -offset
+    return str(offset + 0)  # + 0 drops the sign of a negated zero
 
 
 def _replace(r: _Reader, poss_dup: bool) -> ReplaceRequest:

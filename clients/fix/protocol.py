@@ -57,6 +57,10 @@ class Tag:
     HEART_BT_INT = 108
     #: MaxFloor: the most of the order shown at once (an iceberg's display quantity).
     MAX_FLOOR = 111
+    #: ExecInst: for OrdType P, the peg (M mid-price, P market, R primary).
+    EXEC_INST = 18
+    #: PegOffsetValue: a pegged order's signed offset, added to the peg price.
+    PEG_OFFSET_VALUE = 211
     EXPIRE_TIME = 126
     ORIG_SENDING_TIME = 122
     RESET_SEQ_NUM_FLAG = 141
@@ -118,6 +122,15 @@ ORD_TYPE_FROM_FIX: Final[dict[str, tuple[c.OrderType.ValueType, bool, bool]]] = 
     "3": (c.ORDER_TYPE_STOP, False, True),
     "4": (c.ORDER_TYPE_STOP_LIMIT, True, True),
     "J": (c.ORDER_TYPE_MARKET_IF_TOUCHED, False, True),
+    "P": (c.ORDER_TYPE_PEGGED, False, False),
+}
+#: OrdType P (pegged): Price (44) is an optional cap.
+ORD_TYPE_PEGGED: Final = "P"
+#: ExecInst (18) values that name the peg of OrdType P (FIX 4.4 has no PegPriceType).
+PEG_FROM_EXEC_INST: Final[dict[str, c.PegType.ValueType]] = {
+    "M": c.PEG_TYPE_MIDPOINT,
+    "P": c.PEG_TYPE_MARKET,
+    "R": c.PEG_TYPE_PRIMARY,
 }
 
 #: TimeInForce (59); GTD needs ExpireTime (126). FIX's default when absent is DAY.

@@ -255,6 +255,8 @@ class FixSession:
                 limit_price=order.price or None,
                 stop_price=order.stop_px or None,
                 display_quantity=order.max_floor or None,
+                peg_type=order.peg_type or None,
+                peg_offset=order.peg_offset or None,
                 order_type=order.proto_order_type,
                 time_in_force=order.proto_time_in_force,
                 venue=order.venue,

@@ -213,6 +213,8 @@ class OmsClient:
         time_in_force: EnumArg = common_pb2.TIME_IN_FORCE_DAY,
         trailing_offset: Decimalish | None = None,
         display_quantity: Decimalish | None = None,
+        peg_type: EnumArg | None = None,
+        peg_offset: Decimalish | None = None,
         routing_strategy: EnumArg | None = None,
         venue: str = "",
         client_order_id: str | None = None,
@@ -224,6 +226,9 @@ class OmsClient:
         ``order_type`` defaults from the terms given (market, limit, stop, stop-limit;
         trailing stop with ``trailing_offset``, the price distance its trigger trails by).
         ``display_quantity`` makes a limit an iceberg: at most that much shows at once.
+        ``peg_type`` (``"primary"``, ``"midpoint"``, ``"market"``) makes a pegged order,
+        resting ``peg_offset`` (default 0) from that price on the passive side, capped at
+        ``limit_price`` when given.
         ``routing_strategy`` defaults to DIRECT when a ``venue`` is named. Enums take the
         proto value or a name such as ``"buy"``, ``"SIDE_BUY"``, ``"ioc"``, ``"gtd"``.
         ``expire_time`` (an aware datetime) is when a ``"gtd"`` order expires.
@@ -240,6 +245,8 @@ class OmsClient:
                 time_in_force=time_in_force,
                 trailing_offset=trailing_offset,
                 display_quantity=display_quantity,
+                peg_type=peg_type,
+                peg_offset=peg_offset,
                 routing_strategy=routing_strategy,
                 venue=venue,
                 client_order_id=client_order_id,
@@ -783,7 +790,11 @@ def _submit_request(submit: Submit) -> order_service_pb2.SubmitOrderRequest:
         symbol=submit.symbol,
         side=enum_value(common_pb2.Side, "SIDE", submit.side),
         order_type=_order_type(
-            submit.order_type, submit.limit_price, submit.stop_price, submit.trailing_offset
+            submit.order_type,
+            submit.limit_price,
+            submit.stop_price,
+            submit.trailing_offset,
+            submit.peg_type,
         ),
         time_in_force=enum_value(common_pb2.TimeInForce, "TIME_IN_FORCE", submit.time_in_force),
         quantity=decimal_text(submit.quantity, "quantity"),
@@ -794,6 +805,12 @@ def _submit_request(submit: Submit) -> order_service_pb2.SubmitOrderRequest:
         expire_time=_timestamp(submit.expire_time, "expire_time"),
         trailing_offset=_optional_decimal(submit.trailing_offset, "trailing_offset"),
         display_quantity=_optional_decimal(submit.display_quantity, "display_quantity"),
+        peg_type=(
+            enum_value(common_pb2.PegType, "PEG_TYPE", submit.peg_type)
+            if submit.peg_type is not None
+            else common_pb2.PEG_TYPE_UNSPECIFIED
+        ),
+        peg_offset=_optional_decimal(submit.peg_offset, "peg_offset"),
     )
 
 
@@ -859,9 +876,12 @@ def _order_type(
     limit_price: Decimalish | None,
     stop_price: Decimalish | None,
     trailing_offset: Decimalish | None = None,
+    peg_type: EnumArg | None = None,
 ) -> common_pb2.OrderType.ValueType:
     if order_type is not None:
         return enum_value(common_pb2.OrderType, "ORDER_TYPE", order_type)
+    if peg_type is not None:
+        return common_pb2.ORDER_TYPE_PEGGED
     if trailing_offset is not None:
         return common_pb2.ORDER_TYPE_TRAILING_STOP
     if stop_price is not None:

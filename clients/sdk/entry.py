@@ -61,6 +61,10 @@ class Submit:
     trailing_offset: Decimalish | None = None
     #: An iceberg's visible size (a limit showing at most this much at once).
     display_quantity: Decimalish | None = None
+    #: What a pegged order follows (``"primary"``, ``"midpoint"``, ``"market"``).
+    peg_type: EnumArg | None = None
+    #: A pegged order's distance from that price, on the passive side.
+    peg_offset: Decimalish | None = None
     routing_strategy: EnumArg | None = None
     venue: str = ""
     #: The idempotency key; generated when None, like ``submit_order`` does.

@@ -279,3 +279,23 @@ async def test_submit_makes_an_iceberg_with_display_qty(omsctl: Omsctl) -> None:
     )  # fmt: skip
     assert refused.code == EXIT_REFUSED
     assert "display_quantity" in refused.err
+
+
+async def test_submit_makes_a_pegged_order_with_peg_and_peg_offset(omsctl: Omsctl) -> None:
+    run = await omsctl(
+        "--json", "submit", "AAPL", "buy", "100", "--peg", "primary", "--peg-offset", "0.01",
+        "--limit", "190.00", "--account", "ACC1",
+    )  # fmt: skip
+    assert run.code == EXIT_OK, run.err
+    pegged = run.json()
+    assert (pegged["order_type"], pegged["peg_type"], pegged["peg_offset"]) == (
+        "ORDER_TYPE_PEGGED",
+        "PEG_TYPE_PRIMARY",
+        "0.01",
+    )
+    refused = await omsctl(
+        "submit", "AAPL", "buy", "100", "--peg", "midpoint", "--peg-offset", "0.001",
+        "--account", "ACC1",
+    )  # fmt: skip
+    assert refused.code == EXIT_REFUSED
+    assert "peg_offset" in refused.err

@@ -285,3 +285,25 @@ async def test_max_floor_makes_an_iceberg_and_a_fired_stop_is_restated(
     assert (fired[378], fired[ORD_STATUS]) == ("99", "0")
     assert fired[TEXT] == "triggered at 190: best ask 190.01"
     await desk.wait_for(final("stop-1", "2"), what="the stop's fill")
+
+
+async def test_ord_type_p_with_exec_inst_and_peg_offset_value_makes_a_pegged_order(
+    clients: Clients, routed_oms: RoutedOms
+) -> None:
+    """OrdType P, ExecInst R (primary peg), PegOffsetValue -0.01 (a buy one tick under
+    the bid), Price 190.00 the cap: a pegged order resting at 189.98 under the 189.99 bid;
+    a buy's positive PegOffsetValue (above its peg) is refused naming peg_offset."""
+    desk = await clients.connect("DESK1")
+    pegs = {"ExecInst": "R", "PegInstructions": {"PegOffsetValue": "-0.01"}}
+    await desk.send("D", new_order("peg-1", 100, "190.00", ord_type="P", **pegs))
+    (new,) = await desk.wait_for(exec_type("peg-1", "0"), what="New of the pegged order")
+    got = await routed_oms.orders.GetOrder(
+        pb.GetOrderRequest(order_id=new[ORDER_ID]), metadata=call_metadata()
+    )
+    order = got.order
+    assert (order.peg_type, order.peg_offset, order.limit_price) == (1, "0.01", "190")
+
+    above = {"ExecInst": "R", "PegInstructions": {"PegOffsetValue": "0.01"}}
+    await desk.send("D", new_order("peg-2", 100, None, ord_type="P", **above))
+    (refused,) = await desk.wait_for(exec_type("peg-2", "8"), what="the pegged order refused")
+    assert "peg_offset" in refused[TEXT]

@@ -43,3 +43,12 @@ def test_omsctl_submit_takes_a_trailing_offset_and_every_type() -> None:
     for name in omsctl.ORDER_TYPES:
         parsed = omsctl.build_parser().parse_args(["submit", "AAPL", "buy", "1", "--type", name])
         assert parsed.type == name
+
+
+def test_a_peg_type_makes_a_pegged_order_in_the_sdk_and_omsctl() -> None:
+    assert sdk._order_type(None, "190", None, None, "primary") == common_pb2.ORDER_TYPE_PEGGED
+    args = omsctl.build_parser().parse_args(
+        ["submit", "AAPL", "buy", "100", "--peg", "midpoint", "--peg-offset", "0.01"]
+    )
+    assert (args.peg, args.peg_offset, args.type) == ("midpoint", "0.01", None)
+    assert sorted(omsctl.PEG_TYPES) == ["market", "midpoint", "primary"]

@@ -57,7 +57,7 @@ def test_time_in_force_defaults_to_day_and_gtd_needs_expire_time() -> None:
         ({11: ""}, 11, Problem.MISSING),
         ({55: ""}, 55, Problem.MISSING),
         ({54: "7"}, 54, Problem.VALUE),
-        ({40: "P"}, 40, Problem.VALUE),
+        ({40: "K"}, 40, Problem.VALUE),  # market with leftover as limit: not taken
         ({59: "2"}, 59, Problem.VALUE),
         ({38: "1e3"}, 38, Problem.FORMAT),
         ({44: ""}, 44, Problem.MISSING),
@@ -112,3 +112,36 @@ def test_max_floor_is_the_display_quantity_of_an_iceberg() -> None:
     with pytest.raises(BadField) as bad:
         read("D", ORDER | {111: "lots"})
     assert (bad.value.tag, bad.value.problem) == (111, Problem.FORMAT)
+
+
+@pytest.mark.parametrize(
+    ("exec_inst", "peg_type"),
+    [("R", c.PEG_TYPE_PRIMARY), ("M", c.PEG_TYPE_MIDPOINT), ("P", c.PEG_TYPE_MARKET)],
+)
+def test_ord_type_p_is_pegged_by_exec_inst_with_an_optional_cap(
+    exec_inst: str, peg_type: int
+) -> None:
+    order = read("D", ORDER | {40: "P", 18: f"G {exec_inst}"})
+    assert isinstance(order, NewOrder)
+    assert (order.proto_order_type, order.peg_type) == (c.ORDER_TYPE_PEGGED, peg_type)
+    assert (order.price, order.peg_offset) == ("190.5", "")
+    uncapped = read("D", {k: v for k, v in ORDER.items() if k != 44} | {40: "P", 18: exec_inst})
+    assert isinstance(uncapped, NewOrder) and uncapped.price == ""
+
+
+def test_peg_offset_value_is_signed_and_becomes_a_passive_distance() -> None:
+    buy = read("D", ORDER | {40: "P", 18: "R", 211: "-0.02"})
+    sell = read("D", ORDER | {40: "P", 18: "R", 211: "0.02", 54: "2"})
+    aggressive_buy = read("D", ORDER | {40: "P", 18: "R", 211: "0.02"})
+    zero = read("D", ORDER | {40: "P", 18: "R", 211: "0"})
+    offsets = [o.peg_offset for o in (buy, sell, aggressive_buy, zero) if isinstance(o, NewOrder)]
+    assert offsets == ["0.02", "0.02", "-0.02", "0"]  # the OMS refuses the negative one
+
+
+@pytest.mark.parametrize("exec_inst", [None, "G", "R M"])
+def test_a_pegged_order_needs_exactly_one_peg_in_exec_inst(exec_inst: str | None) -> None:
+    fields = ORDER | {40: "P"} | ({18: exec_inst} if exec_inst is not None else {})
+    with pytest.raises(BadField) as bad:
+        read("D", fields)
+    problem = Problem.MISSING if exec_inst is None else Problem.VALUE
+    assert (bad.value.tag, bad.value.problem) == (18, problem)
