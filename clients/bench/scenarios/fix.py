@@ -15,6 +15,8 @@ QuickFIX acceptor (``clients.bench.fix_echo``) in a process of its own. One clie
 * open loop at ``FIX_OPEN_RATE`` orders/s: NewOrderSingle → ExecutionReport New through
   the gateway, and SubmitOrder → its response on the same stack, in alternating slices:
   what the gateway adds to the gRPC path at p50.
+
+``--profile DIR`` records the gateway (`oms fix`) with py-spy during the closed loop.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from clients.bench.load import ClosedCall, LoopResult, Meter, combined, open_loo
 from clients.bench.orders import OrderShape
 from clients.bench.procs import BenchError, ManagedProcess, child_env, python_argv
 from clients.bench.procstats import CpuMeter
+from clients.bench.profiling import profiled
 from clients.bench.scenarios.context import ClosedSide, RunContext, System, interleaved_slices
 from clients.bench.scenarios.streamed import unary_client
 from clients.bench.stats import ratio
@@ -95,7 +98,10 @@ async def run_fix(ctx: RunContext) -> dict[str, Any]:
                 ),
             ]
             label = f"FIX gateway, echo, gRPC: {FIX_SESSIONS} sessions x {window}, interleaved"
-            through, bare, submit = await ctx.run_closed_sliced(label, sides, callers)
+            profile_s = len(sides) * (ctx.load.duration_s + ctx.load.warmup_s)
+            profile_dir = ctx.config.profile_dir
+            async with profiled(gateway.pid, profile_dir, "fix-gateway", profile_s) as prof:
+                through, bare, submit = await ctx.run_closed_sliced(label, sides, callers)
             open_sides = [
                 ClosedSide("FIX", fix_call(sessions, accounts, ctx.shape, "o"), gateway.pid),
                 ClosedSide("gRPC", ctx.resting_call(unary, grpc_account, "g"), target.server_pid),
@@ -116,6 +122,7 @@ async def run_fix(ctx: RunContext) -> dict[str, Any]:
         "open_grpc": via_grpc.as_dict(),
         "p50_added_ms": round(via_fix.latency.summary().p50_ms - _p50(via_grpc), 3),
         "exit_codes": {server.name: server.exit_code for server in servers},
+        "profile": prof[0].as_dict() if prof else None,
     }
 
 
