@@ -36,6 +36,8 @@ from oms_server.domain.reports import ExecutionReport
 from oms_server.domain.session import utc_text
 from oms_server.domain.state_machine import Trigger, is_legal, next_state
 
+#: Where a buy reserves at its limit price once it has one (a pegged order: its cap).
+_AT_LIMIT = frozenset({PriceSource.LIMIT, PriceSource.PEG})
 #: Longest client_order_id / account_id / venue name accepted.
 MAX_ID_CHARS = 64
 
@@ -240,8 +242,8 @@ class Order:
         new.reroutes = 0
         new.created_ns = new.updated_ns = now_ns
         new.extra = {}
-        if limit_price is not None and self.order_type.rule.reserves_at is PriceSource.LIMIT:
-            new.reserve_price = limit_price
+        if limit_price is not None and self.order_type.rule.reserves_at in _AT_LIMIT:
+            new.reserve_price = limit_price  # a limit, or a pegged order's cap
         return new
 
     @property

@@ -267,3 +267,26 @@ def test_others_bidding_beside_its_own_child_are_the_market(
     clock.advance(1)
     move(engine, venues, "99.90", "100.01")
     assert venues.cancels == []  # 300 others still bid 99.99 at its venue
+
+
+def test_a_replace_of_the_cap_re_pegs_the_replacing_order_within_the_new_cap(
+    engine: OrderCommands, venues: MovingVenues
+) -> None:
+    """Primary, offset 0.02 under the 99.99 bid: 99.97. A new cap of 99.95 replaces it:
+    the child is canceled and the replacing order rests at its cap; it reserves there."""
+    placed = pegged(engine)
+    child = resting(engine, placed)
+    engine.replace(placed.order_id, ADMIN, None, Decimal("99.95"), "peg-2")
+    settle(engine)
+    assert venues.cancels == [child.child_order_id]
+    confirm_cancel(engine, child)
+    old = engine.live.get(placed.order_id)
+    assert old is not None and old.replaced_by_order_id
+    new = engine.live.get(old.replaced_by_order_id)
+    assert new is not None and (new.peg_type, new.limit_price) == (
+        PegType.PRIMARY,
+        Decimal("99.95"),
+    )
+    assert new.reserve_price == Decimal("99.95")
+    assert resting(engine, new).limit_price == Decimal("99.95")
+    assert engine.routing.has_stops("AAPL")
