@@ -226,6 +226,38 @@ async def test_a_fill_lost_in_a_dropped_connection_is_found_by_order_status(
     assert world.oms.connector.reports_received[VENUE] == 0
 
 
+async def test_an_order_lost_on_the_way_is_sent_again_once_the_venue_says_it_never_saw_it(
+    world: World,
+) -> None:
+    world.proxy.swallow_requests = True  # the NewOrderSingle never arrives...
+    order_id = await submit_direct(world.oms, "fx-unseen")
+    await eventually(lambda: world.proxy.swallowed_orders >= 1, message="the order was lost")
+    world.proxy.cut()  # ...and the connection drops
+    world.proxy.swallow_requests = False
+    order = await final_order(world.oms, order_id)
+    assert order.state == common_pb2.ORDER_STATE_FILLED  # type: ignore[attr-defined]
+    assert world.executor.received("H") >= 1  # "unknown order", so the engine resent it
+    assert world.executor.received("D") == 1  # the one that arrived
+    (fill,) = trades(await order_events(world.oms, order_id))
+    assert fill.cum_qty == "100"
+
+
+async def test_an_order_the_venue_refuses_ends_rejected_with_its_reason(world: World) -> None:
+    """The executor takes only limit orders: a market order gets a session Reject."""
+    request = limit_buy(
+        "fx-market",
+        order_type=common_pb2.ORDER_TYPE_MARKET,
+        limit_price="",
+        routing_strategy=DIRECT,
+        venue=VENUE,
+    )
+    order_id = (await world.oms.orders.SubmitOrder(request, metadata=MD)).order.order_id
+    order = await final_order(world.oms, order_id)
+    assert order.state == common_pb2.ORDER_STATE_REJECTED  # type: ignore[attr-defined]
+    assert "(tag 40)" in trades_text(await order_events(world.oms, order_id))  # OrdType
+    assert world.oms.connector.breaker(VENUE).state is BreakerState.CLOSED
+
+
 async def test_the_breaker_opens_while_the_venue_is_down_and_closes_once_it_answers(
     world: World,
 ) -> None:

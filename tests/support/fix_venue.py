@@ -180,13 +180,16 @@ TargetCompID={OMS_COMP_ID}
 @dataclass
 class FixProxy:
     """A TCP relay from 127.0.0.1:``port`` to the executor; it can lose what the venue
-    sends (``swallow_replies``, counting the ExecutionReports it ate) and cut every
-    connection (``cut``)."""
+    sends (``swallow_replies``, counting the ExecutionReports it ate) or what the OMS
+    sends (``swallow_requests``, counting the NewOrderSingles), and cut every connection
+    (``cut``)."""
 
     target_port: int
     port: int = field(default_factory=free_port)
     swallow_replies: bool = False
     swallowed_reports: int = 0
+    swallow_requests: bool = False
+    swallowed_orders: int = 0
     _server: asyncio.Server | None = None
     _writers: list[asyncio.StreamWriter] = field(default_factory=list)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -229,6 +232,9 @@ class FixProxy:
             while data := await reader.read(65536):
                 if not upstream and self.swallow_replies:
                     self.swallowed_reports += data.count(b"\x0135=8\x01")
+                    continue
+                if upstream and self.swallow_requests:
+                    self.swallowed_orders += data.count(b"\x0135=D\x01")
                     continue
                 writer.write(data)
                 await writer.drain()

@@ -374,6 +374,8 @@ class FixVenueConnector:
     def _on_reject(self, venue: str, fields: m.Fields) -> None:
         """Reject (3) or BusinessMessageReject (j) of something the OMS sent."""
         text = fields.get(m.Tag.TEXT, "") or f"refused by the venue ({fields[m.Tag.MSG_TYPE]})"
+        if fields.get(m.Tag.REF_TAG_ID):
+            text = f"{text} (tag {fields[m.Tag.REF_TAG_ID]})"
         ref_seq = fields.get(m.Tag.REF_SEQ_NUM, "")
         sent = self._sent_as(venue, int(ref_seq)) if ref_seq.isdigit() else None
         if sent is None:

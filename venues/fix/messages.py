@@ -59,6 +59,7 @@ class Tag(IntEnum):
     TIME_IN_FORCE = 59
     TRANSACT_TIME = 60
     ORD_REJ_REASON = 103
+    REF_TAG_ID = 371
     EXEC_TYPE = 150
     LEAVES_QTY = 151
     REF_MSG_TYPE = 372
