@@ -46,11 +46,12 @@ class LoadParams:
     #: final report: the server fell behind for good, and more load only queues.
     max_backlog_s: float = 5.0
     #: The rate search of `capacity` and `sustained --shards`: the first offered rate, the
-    #: growth from step to step, each step's length, and the most steps a search runs.
-    capacity_start_rate: float = 150.0
+    #: growth from step to step, each step's length, and the most steps a search runs
+    #: (100/s first: the light load `capacity` compares the CPU per order at with capacity).
+    capacity_start_rate: float = 100.0
     capacity_growth: float = 1.3
     capacity_step_s: float = 4.0
-    capacity_max_steps: int = 8
+    capacity_max_steps: int = 9
     peer_orders: int = DEFAULT_PEER_ORDERS
 
     @classmethod

@@ -216,7 +216,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     search = "capacity and --shards rate search"
     load.add_argument(
-        "--start-rate", dest="capacity_start_rate", type=float, help=f"{search}: first rate (150)"
+        "--start-rate", dest="capacity_start_rate", type=float, help=f"{search}: first rate (100)"
     )
     load.add_argument(
         "--rate-growth", dest="capacity_growth", type=float, help=f"{search}: step factor (1.3)"
@@ -225,7 +225,7 @@ def _parser() -> argparse.ArgumentParser:
         "--step-duration", dest="capacity_step_s", type=float, help=f"{search}: step s (4)"
     )
     load.add_argument(
-        "--max-steps", dest="capacity_max_steps", type=int, help=f"{search}: steps at most (8)"
+        "--max-steps", dest="capacity_max_steps", type=int, help=f"{search}: steps at most (9)"
     )
     load.add_argument(
         "--peer-orders",

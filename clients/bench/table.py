@@ -27,6 +27,8 @@ RSS_MAX_GROWTH = 0.10
 FANOUT_MAX_DROP = 1 / 3
 #: Issue 25's: e2e capacity on one shard at least half NautilusTrader's in-process rate.
 CAPACITY_MIN_PEER_RATIO = 0.5
+#: ...and the server's CPU per order at light load at most 1.5 times that at capacity.
+LIGHT_LOAD_MAX_RATIO = 1.5
 #: Share of the offered rate a sustained run must achieve (acks over the loop's time).
 SUSTAINED_MIN_ACHIEVED = 0.98
 
@@ -502,7 +504,26 @@ def _capacity_rows(result: Result) -> Iterator[Row]:
         yield Row("capacity", "p50/p90/p99/p99.9 (ms) there", _pcts(best["latency"]))
         per_order = ", ".join(f"{k} {v:.2f}" for k, v in best["cpu_ms_per_order"].items())
         yield Row("capacity", "CPU per order there (ms)", per_order)
+        yield from _light_load_row(result["steps"][0], best)
     yield Row("capacity", "steps", _steps(result["steps"]))
+
+
+def _light_load_row(first: Result, best: Result) -> Iterator[Row]:
+    """The server's CPU per order at the search's first (lightest) rate beside that at
+    capacity: the cost that does not follow the work."""
+    light = first["cpu_ms_per_order"].get("server")
+    loaded = best["cpu_ms_per_order"].get("server")
+    if first["rate_per_s"] == best["rate_per_s"] or not light or not loaded:
+        return
+    share = ratio(light, loaded)
+    yield Row(
+        "capacity",
+        f"server CPU per order at {first['rate_per_s']:g}/s vs at capacity",
+        f"{light:.3f} vs {loaded:.3f} ms",
+        ratio=_times(share),
+        target=f"≤ {LIGHT_LOAD_MAX_RATIO:g}x",
+        status=_verdict(share is not None and share <= LIGHT_LOAD_MAX_RATIO),
+    )
 
 
 def _peer(peer: Result) -> str:

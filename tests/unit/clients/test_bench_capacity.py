@@ -33,7 +33,7 @@ def _stepper(
 
 async def test_the_search_climbs_until_a_rate_misses_twice_and_keeps_the_best() -> None:
     rates, step = _stepper(400.0)
-    steps = await climb(LoadParams(), step)
+    steps = await climb(LoadParams(capacity_start_rate=150.0), step)
     assert rates == [150.0, 195, 254, 330, 429, 429]
     best = best_step(steps)
     assert best is not None and best["rate_per_s"] == 330
@@ -42,7 +42,7 @@ async def test_the_search_climbs_until_a_rate_misses_twice_and_keeps_the_best() 
 
 async def test_a_rate_that_missed_once_is_tried_again_and_may_pass() -> None:
     rates, step = _stepper(400.0, flaky={1})
-    steps = await climb(LoadParams(), step)
+    steps = await climb(LoadParams(capacity_start_rate=150.0), step)
     assert rates[:4] == [150.0, 195, 195, 254]
     best = best_step(steps)
     assert best is not None and best["rate_per_s"] == 330
@@ -50,7 +50,7 @@ async def test_a_rate_that_missed_once_is_tried_again_and_may_pass() -> None:
 
 async def test_unfinished_orders_end_the_search_at_once() -> None:
     rates, step = _stepper(1000.0, unfinished_at=250.0)
-    steps = await climb(LoadParams(), step)
+    steps = await climb(LoadParams(capacity_start_rate=150.0), step)
     assert rates == [150.0, 195, 254]
     best = best_step(steps)
     assert best is not None and best["rate_per_s"] == 195
@@ -58,7 +58,7 @@ async def test_unfinished_orders_end_the_search_at_once() -> None:
 
 async def test_a_search_stopped_by_its_step_limit_says_more_may_pass() -> None:
     rates, step = _stepper(10_000.0)
-    steps = await climb(LoadParams(capacity_max_steps=3), step)
+    steps = await climb(LoadParams(capacity_start_rate=150.0, capacity_max_steps=3), step)
     assert rates == [150.0, 195, 254]
     assert limited_by_steps(steps)
 
@@ -111,6 +111,14 @@ def test_the_ratio_row_compares_capacity_with_the_peers_rate() -> None:
     rows = rows_for({"capacity": _result(measured, 0.3)})
     (row,) = [r for r in rows if r.figure.startswith("e2e capacity vs")]
     assert (row.value, row.baseline, row.ratio, row.status) == ("330/s", "1,100/s", "0.30x", "MISS")
+
+
+def test_the_server_cpu_per_order_at_light_load_is_set_beside_that_at_capacity() -> None:
+    result = _result(peer.absent(), None)
+    light = {**result["steps"][0], "rate_per_s": 100.0, "cpu_ms_per_order": {"server": 3.4}}
+    rows = rows_for({"capacity": {**result, "steps": [light, *result["steps"]]}})
+    (row,) = [r for r in rows if r.figure.startswith("server CPU per order at 100/s")]
+    assert (row.value, row.ratio, row.status) == ("3.400 vs 1.700 ms", "2.00x", "MISS")
 
 
 def test_capacity_is_a_scenario_of_all_with_its_own_options() -> None:
