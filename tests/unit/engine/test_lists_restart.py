@@ -72,5 +72,8 @@ async def test_an_oco_leg_canceled_before_a_restart_is_still_capped_after_it(
         assert (leg_b.state, leg_b.cum_qty) == (OrderState.CANCELED, 0)
         assert leg_a.cum_qty + leg_b.cum_qty == 100
         assert engine.routing.refused_overfills == 1
+        # the same list again, its legs now only in the store: the orders made first
+        again = await engine.submit_list(ContingencyType.OCO, "oco", legs, ADMIN)
+        assert [o.order_id for o in again] == [a.order_id, b.order_id]
     finally:
         await stopped(engine)
