@@ -165,6 +165,11 @@ class OmsCollector(Collector):
             "Venue fills refused as overfills",
             routing.refused_overfills,
         )
+        yield _counter(
+            "oms_repegs",
+            "Resting children of pegged orders canceled to re-peg them as the book moved",
+            routing.repegs,
+        )
         yield from self._venue_metrics()
         yield from self._admission_metrics()
         yield from _latency_metrics(engine, self._app.api_metrics)

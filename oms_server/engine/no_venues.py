@@ -25,6 +25,7 @@ class NoVenueRouting:
         self.children: dict[str, ChildOrder] = {}
         self.ignored_reports = 0
         self.refused_overfills = 0
+        self.repegs = 0
         self.route_to_fill = Histogram()  # no venue, no fill: stays empty
         self.on_sooner: Callable[[], None] = _nothing  # it holds no timers
 

@@ -57,6 +57,8 @@ class Routing(Protocol):
     children: dict[str, ChildOrder]
     ignored_reports: int
     refused_overfills: int
+    #: Resting children of pegged orders canceled to re-peg them.
+    repegs: int
     #: Seconds from a child's routing (its send time) to each fill of it applied.
     route_to_fill: Histogram
     #: Called when a timer (a held-back re-peg) is due sooner than the timers knew.

@@ -7,8 +7,10 @@ from decimal import Decimal
 
 import grpc
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 
 from oms_server.domain.decimals import ZERO
+from oms_server.observability import OmsCollector
 from protos.oms.v1 import common_pb2 as S
 from protos.oms.v1 import order_service_pb2 as pb
 from protos.venue.v1 import venue_pb2 as v
@@ -102,6 +104,11 @@ async def test_a_primary_buy_follows_the_bid_across_a_restart_up_to_its_cap_and_
 
     done = await final_order(routed_oms, placed.order_id, timeout_s=10)
     assert (done.state, done.cum_qty, done.avg_price) == (S.ORDER_STATE_FILLED, "100", "190")
+    assert routed_oms.app is not None
+    registry = CollectorRegistry()
+    registry.register(OmsCollector(routed_oms.app))
+    # since the restart: 189.94 to 189.97, and 189.97 to the 190.00 cap
+    assert "oms_repegs_total 2.0" in generate_latest(registry).decode()
     events = await order_events(routed_oms, placed.order_id)
     trades = [e for e in events if e.exec_type == S.EXEC_TYPE_TRADE]
     assert [(e.last_qty, e.last_price, e.last_venue) for e in trades] == [("100", "190", venue)]
