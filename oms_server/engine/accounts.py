@@ -120,6 +120,18 @@ class AccountBook:
         self._throttle.admit(account, now_ns)
         return basis
 
+    def hold_while_checking(self, key: str, request: OrderRequest, basis: PriceBasis) -> None:
+        """Hold, under ``key``, what ``request`` will reserve once it is an order, so the
+        next member of its list is checked with it held (``release_checked`` undoes it)."""
+        account = self._account_for_order(request.account_id)
+        price = basis.reservation_price or request.limit_price or ZERO
+        account.reserve(key, self._needed(request.side, request.symbol, request.quantity, price))
+
+    def release_checked(self, account_id: str, key: str) -> None:
+        account = self._accounts.get(account_id)
+        if account is not None:
+            account.release(key)
+
     def admit_replace(
         self,
         order: Order,

@@ -196,10 +196,8 @@ class OrderCommands:
             self.expiry.admit(request, now)
         reference = self.routing.reference_price(requests[0].symbol)
         roles = roles_of(contingency, len(requests))
-        bases = [
-            self.risk.admit(request, reference, now, closes=role.is_exit)
-            for request, role in zip(requests, roles, strict=True)
-        ]
+        closing = [role.is_exit for role in roles]
+        bases = self.risk.admit_list(requests, closing, reference, now)
         list_id = f"L{self._new_order_id(now)}"
         members: list[Order] = []
         for request, role, basis in zip(requests, roles, bases, strict=True):

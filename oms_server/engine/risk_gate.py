@@ -6,7 +6,7 @@ what needs engine state: the kill switch (halted scopes, stored) and the account
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
 from oms_server.domain.access import Principal
@@ -19,6 +19,9 @@ from oms_server.engine.recorder import BatchRecorder
 
 #: The halt scope that covers every account.
 ALL_ACCOUNTS = "*"
+#: Prefix of the keys a list's members are held under while the next ones are checked
+#: (no order id starts with it).
+LIST_CHECK_PREFIX = "#list-check-"
 
 
 class RiskGate:
@@ -47,6 +50,31 @@ class RiskGate:
         (``closes``: a BRACKET exit, see ``AccountBook.admit``)."""
         self.check_not_halted(request.account_id)
         return self._accounts.admit(request, reference, now_ns, closes=closes)
+
+    def admit_list(
+        self,
+        requests: Sequence[OrderRequest],
+        closes: Sequence[bool],
+        reference: Decimal | None,
+        now_ns: int,
+    ) -> list[PriceBasis]:
+        """Check a list's members as ``admit`` does, each with the ones before it held (as
+        they will be once stored), so the list as a whole fits the account; the prices to
+        reserve each at. A closing member (``closes``) holds nothing."""
+        held: list[str] = []
+        bases: list[PriceBasis] = []
+        try:
+            for i, (request, closing) in enumerate(zip(requests, closes, strict=True)):
+                basis = self.admit(request, reference, now_ns, closes=closing)
+                bases.append(basis)
+                if not closing:
+                    key = f"{LIST_CHECK_PREFIX}{i}"
+                    self._accounts.hold_while_checking(key, request, basis)
+                    held.append(key)
+        finally:
+            for key in held:
+                self._accounts.release_checked(requests[0].account_id, key)
+        return bases
 
     def admit_replace(
         self,

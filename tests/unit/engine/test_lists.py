@@ -9,7 +9,7 @@ import pytest
 
 from oms_server.domain.child import ChildOrder, ChildState, VenueExecType
 from oms_server.domain.enums import ExecType, OrderState, OrderType, Side
-from oms_server.domain.errors import ValidationError
+from oms_server.domain.errors import FailedPreconditionError, ValidationError
 from oms_server.domain.lists import ContingencyType
 from oms_server.domain.order import Order, OrderRequest
 from oms_server.engine.commands import OrderCommands
@@ -221,3 +221,17 @@ def test_an_empty_list_client_id_is_refused(engine: OrderCommands) -> None:
     with pytest.raises(ValidationError) as refused:
         engine.submit_list(OCO, "", [request("a"), request("b")], ADMIN)
     assert refused.value.field == "list_client_id"
+
+
+def test_a_list_must_fit_the_account_as_a_whole(engine: OrderCommands) -> None:
+    """Two buys of 600,000 each, the account holding 1,000,000: each fits alone, the two
+    together do not; refused naming the rule, nothing stored, nothing left reserved."""
+    big = [request("p", quantity=6000), request("s", quantity=6000, limit_price=Decimal("99"))]
+    with pytest.raises(FailedPreconditionError) as refused:
+        engine.submit_list(OTO, "list-1", big, ADMIN)
+    assert refused.value.reason == "RISK_INSUFFICIENT_FUNDS"
+    assert list(engine.live) == [] and not settle(engine).changes.orders
+    account = engine.accounts.get("A")
+    assert (account.reserved_cash, account.reservations) == (0, {})
+    placed = engine.submit_list(OTO, "list-2", [request("p2"), request("s2")], ADMIN)
+    assert len(placed) == 2
