@@ -226,6 +226,21 @@ async def test_a_fill_lost_in_a_dropped_connection_is_found_by_order_status(
     assert world.oms.connector.reports_received[VENUE] == 0
 
 
+async def test_an_oms_restarted_with_a_fill_unheard_learns_it_from_the_venue(
+    world: World,
+) -> None:
+    world.proxy.swallow_replies = True
+    order_id = await submit_direct(world.oms, "fx-restart")
+    await eventually(lambda: world.proxy.swallowed_reports >= 1, message="the fill was lost")
+    await world.oms.stop()  # the child is open in the store, its fill unheard
+    world.proxy.swallow_replies = False
+    await world.oms.start()
+    order = await final_order(world.oms, order_id)
+    assert order.state == common_pb2.ORDER_STATE_FILLED  # type: ignore[attr-defined]
+    assert world.executor.received("D") == 1
+    assert world.executor.received("H") >= 1
+
+
 async def test_an_order_lost_on_the_way_is_sent_again_once_the_venue_says_it_never_saw_it(
     world: World,
 ) -> None:
