@@ -4,8 +4,9 @@ The offered rate climbs in steps from ``capacity_start_rate`` by ``capacity_grow
 runs ``capacity_step_s`` and then waits for every order's final report. A step passes
 when every accepted order is final, none was refused and the p99 of submit→final stays
 under ``P99_MAX_MS``. A rate that misses on p99 alone gets a second try; the search ends
-at a rate that misses twice, or leaves orders unfinished, or after ``capacity_max_steps``.
-The figure is the highest passing rate.
+at a rate that misses twice, or leaves orders unfinished, or after ``capacity_max_steps``;
+while no rate has passed yet, such a miss sends the search down by the same factor
+instead (a busy machine may miss the first rate). The figure is the highest passing rate.
 CPU per order, per process, is read from /proc over each step (load and settle) and
 divided by the orders accepted, in all and beyond each part's idle CPU (read for
 ``IDLE_S`` before the load).
@@ -50,7 +51,10 @@ async def climb(load: LoadParams, step: Step) -> list[dict[str, Any]]:
         if result["passed"]:
             rate, tries = round(rate * load.capacity_growth), 0
         elif tries == TRIES_PER_RATE or not result["all_final"] or result["aborted"]:
-            break
+            if any(step["passed"] for step in steps):
+                break
+            # nothing passed yet (a busy machine): look below the first rate instead
+            rate, tries = round(rate / load.capacity_growth), 0
     return steps
 
 

@@ -56,6 +56,14 @@ async def test_unfinished_orders_end_the_search_at_once() -> None:
     assert best is not None and best["rate_per_s"] == 195
 
 
+async def test_a_first_rate_that_misses_sends_the_search_down_until_one_passes() -> None:
+    rates, step = _stepper(100.0)
+    steps = await climb(LoadParams(capacity_start_rate=150.0), step)
+    assert rates == [150.0, 150, 115, 115, 88, 114, 114]
+    best = best_step(steps)
+    assert best is not None and best["rate_per_s"] == 88
+
+
 async def test_a_search_stopped_by_its_step_limit_says_more_may_pass() -> None:
     rates, step = _stepper(10_000.0)
     steps = await climb(LoadParams(capacity_start_rate=150.0, capacity_max_steps=3), step)
