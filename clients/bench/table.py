@@ -513,7 +513,7 @@ def _light_load_row(first: Result, best: Result) -> Iterator[Row]:
     capacity: the cost that does not follow the work."""
     light = first["cpu_ms_per_order"].get("server")
     loaded = best["cpu_ms_per_order"].get("server")
-    if first["rate_per_s"] == best["rate_per_s"] or not light or not loaded:
+    if first["rate_per_s"] >= best["rate_per_s"] or not light or not loaded:
         return
     share = ratio(light, loaded)
     yield Row(
