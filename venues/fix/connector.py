@@ -365,8 +365,9 @@ class FixVenueConnector:
             known = self._known.setdefault(report.child_order_id, m.KnownFills())
             known.qty += report.last_qty
             known.notional += report.last_qty * report.last_price
-        if report.status.is_final:
+        if report.status.is_final:  # no status is asked about a finished child
             self._cancel_attempts.pop(report.child_order_id, None)
+            self._known.pop(report.child_order_id, None)
         if breaker.state is BreakerState.CLOSED:
             breaker.record_success(time.monotonic())
         self._queue_reports([report])

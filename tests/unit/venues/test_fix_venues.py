@@ -115,6 +115,16 @@ def test_a_fill_report_keeps_its_exec_id_under_its_child() -> None:
     assert again.exec_id == report.exec_id  # a repeat is recognised as one
 
 
+def test_a_cancels_report_is_about_the_child_it_canceled() -> None:
+    message = m.cancel_request(child(), m.cancel_id_of("K1", 1), 0)
+    assert dict(message.fields)[41] == "K1" and dict(message.fields)[11] == "K1~c1"
+    text = raw((35, "8"), (17, "c7"), (150, "4"), (39, "4"), (11, "K1~c1"), (41, "K1"),
+               (14, "40"), (151, "0"))  # fmt: skip
+    report = m.venue_report("FIXV", m.parse(text), Decimal("0"))
+    assert (report.child_order_id, report.exec_type) == ("K1", VenueExecType.CANCELED)
+    assert (report.status, report.cum_qty, report.last_qty) == (ChildState.CANCELED, 40, 0)
+
+
 def test_a_status_answer_gives_the_fills_not_seen() -> None:
     text = raw((35, "8"), (17, "9"), (150, "I"), (39, "2"), (11, "K1"), (14, "100"),
                (151, "0"), (6, "190.5"))  # fmt: skip
