@@ -186,6 +186,19 @@ async def test_a_direct_order_is_filled_by_the_fix_venue_with_the_right_reports(
     assert world.oms.connector.breaker(VENUE).state is BreakerState.CLOSED
 
 
+async def test_best_price_routing_passes_the_bookless_fix_venue_by(world: World) -> None:
+    request = limit_buy(
+        "fx-best",
+        limit_price="190.01",
+        routing_strategy=common_pb2.ROUTING_STRATEGY_BEST_PRICE,
+    )
+    order_id = (await world.oms.orders.SubmitOrder(request, metadata=MD)).order.order_id
+    order = await final_order(world.oms, order_id)
+    assert order.state == common_pb2.ORDER_STATE_FILLED  # type: ignore[attr-defined]
+    assert {e.last_venue for e in trades(await order_events(world.oms, order_id))} == {"ALPHA"}
+    assert world.executor.received("D") == 0
+
+
 async def test_an_execution_report_delivered_twice_is_applied_once(world: World) -> None:
     order_id = await submit_direct(world.oms, "fx-dup")
     await final_order(world.oms, order_id)
