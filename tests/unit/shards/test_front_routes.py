@@ -8,6 +8,7 @@ from protos.oms.v1 import admin_service_pb2 as pb
 
 ROUTES = {
     "SubmitOrder": Route.ACCOUNT,
+    "SubmitOrderList": Route.ACCOUNT,
     "CancelOrder": Route.ORDER,
     "ReplaceOrder": Route.ORDER,
     "GetOrder": Route.ORDER,
