@@ -1,6 +1,7 @@
 """Soak (long mode only: `make soak`): mixed load for SOAK_MINUTES with a SIGKILL every few
-minutes. Memory and file descriptors of the OMS stay flat, and the store, the venues and
-the execution-report stream agree at the end.
+minutes. Memory and file descriptors of the OMS stay flat under load, the descriptors
+are back once it is over, and the store, the venues and the execution-report stream
+agree at the end. SOAK_MINUTES and SOAK_KILL_EVERY_S shorten it (`make soak` runs 30 minutes).
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ async def test_soak_with_kills(nats_server: EmbeddedNats, tmp_path: Path) -> Non
             samples.append(rss_and_fds(oms.process.pid))
         await finish_working_orders(oms)
         await eventually(market.exec_consumer_drained, timeout_s=60, message="reports consumed")
+        assert oms.process is not None
+        after_load = rss_and_fds(oms.process.pid)
         assert await oms.terminate() == 0
     finally:
         await oms.kill()
@@ -72,7 +75,10 @@ async def test_soak_with_kills(nats_server: EmbeddedNats, tmp_path: Path) -> Non
     fills_made = market.fills_made()
     await market.stop()
     facts = store_facts(oms.db_file)
-    log.info("soak: %d orders, %d fills, samples %s", len(acked), fills_made, samples[-3:])
+    log.info(
+        "soak: %d orders, %d fills, samples %s, after the load %s",
+        len(acked), fills_made, samples[-3:], after_load,
+    )  # fmt: skip
     assert facts["integrity"] == "ok"
     assert facts["duplicate_execs"] == 0
     assert facts["fills"] == fills_made
@@ -80,3 +86,7 @@ async def test_soak_with_kills(nats_server: EmbeddedNats, tmp_path: Path) -> Non
     assert len(warm) >= 2, f"only {len(warm)} memory samples since the last kill"
     assert warm[-1][0] <= warm[0][0] * RSS_GROWTH_LIMIT
     assert warm[-1][1] <= warm[0][1] * FD_GROWTH_LIMIT
+    # Descriptors are back once the load (and the test's own halt and listing) is over.
+    # Memory is logged, not asserted: it stays at its high-water mark (CPython and glibc
+    # keep what was freed), a few percent over the last sample (scripts/measure_rss.py).
+    assert after_load[1] <= warm[0][1] * FD_GROWTH_LIMIT
