@@ -193,7 +193,7 @@ class OrderEngine:
         members = await self.store.list_members([existing.list_id]) if existing.list_id else []
         by_key = {m.client_order_id: m for m in members}
         wanted = [by_key.get(r.client_order_id) for r in requests]
-        if any(m is None for m in wanted) or len(members) != len(requests):
+        if any(m is None for m in wanted):
             raise AlreadyExistsError(
                 f"client_order_id {existing.client_order_id!r} is already used by order "
                 f"{existing.order_id}",

@@ -25,9 +25,12 @@ class ListBook:
 
     def load(self, members: Iterable[Order]) -> None:
         """At start-up: the stored members of the lists with a working member (the live
-        objects for working ones); every list is settled once, in case its last batch
-        was stored before its rule ran (it never is: they commit together)."""
+        objects for working ones; a replaced one gives way to the order replacing it);
+        every list is settled once (a rule and what set it off commit together, so this
+        finds nothing to do)."""
         for order in members:
+            if order.state is OrderState.REPLACED:
+                continue  # the order replacing it is a member too, with its fills
             self._members.setdefault(order.list_id, []).append(order)
             self._changed[order.list_id] = None
 

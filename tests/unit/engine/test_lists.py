@@ -13,11 +13,13 @@ from oms_server.domain.errors import FailedPreconditionError, ValidationError
 from oms_server.domain.lists import ContingencyType
 from oms_server.domain.order import Order, OrderRequest
 from oms_server.engine.commands import OrderCommands
+from oms_server.engine.lists import ListBook
 from tests.unit.engine.stubs import (
     ADMIN,
     ManualClock,
     ScriptedVenues,
     commands,
+    order,
     reports_of,
     request,
     settle,
@@ -235,3 +237,49 @@ def test_a_list_must_fit_the_account_as_a_whole(engine: OrderCommands) -> None:
     assert (account.reserved_cash, account.reservations) == (0, {})
     placed = engine.submit_list(OTO, "list-2", [request("p2"), request("s2")], ADMIN)
     assert len(placed) == 2
+
+
+def test_a_replaced_leg_stays_in_its_list(engine: OrderCommands) -> None:
+    """Leg a (100 at 100.00) is replaced by 150 at 100.00: the new order is the leg now;
+    its fill cancels leg b."""
+    a, b = submit(engine, OCO, [request("a"), request("b", limit_price=Decimal("99"))])
+    engine.replace(a.order_id, ADMIN, Decimal(150), None, "a2")
+    canceled(engine, live(engine, a)[0])
+    settle(engine)
+    old = engine.live.get(a.order_id)
+    assert old is not None and old.state is OrderState.REPLACED
+    new = engine.live.get(old.replaced_by_order_id)
+    assert new is not None and new.list_id == a.list_id
+    fill(engine, live(engine, new)[0], 150)
+    settle(engine)
+    assert engine.live.get(b.order_id).state is OrderState.PENDING_CANCEL  # type: ignore[union-attr]
+    assert [m.order_id for m in engine.lists.members(a.list_id)] == [new.order_id, b.order_id]
+
+
+def test_a_bracket_entry_canceled_after_a_partial_fill_keeps_its_exits_at_the_fill(
+    engine: OrderCommands,
+) -> None:
+    entry, tp, sl = submit(engine, BRACKET, bracket_requests())
+    (child,) = live(engine, entry)
+    fill(engine, child, 40)
+    settle(engine)
+    engine.cancel(entry.order_id, ADMIN)
+    canceled(engine, child)
+    settle(engine)
+    assert engine.live.get(entry.order_id).state is OrderState.CANCELED  # type: ignore[union-attr]
+    for exit_ in (tp, sl):
+        working = engine.live.get(exit_.order_id)
+        assert working is not None and (working.state, working.quantity) == (OrderState.NEW, 40)
+
+
+def test_a_list_reloaded_after_a_replace_counts_the_fills_once() -> None:
+    """The store holds the replaced leg (REPLACED, its 30 filled) and the order replacing
+    it (the same 30 carried): the reloaded list counts 30, so leg b may still fill 70."""
+    common = {"list_id": "L1", "list_role": "OCO_LEG"}
+    old = order("o1", state=OrderState.REPLACED, cum_qty=Decimal(30), **common)
+    new = order("o2", state=OrderState.PARTIALLY_FILLED, cum_qty=Decimal(30), **common)
+    other = order("o3", state=OrderState.PENDING_CANCEL, **common)
+    book = ListBook()
+    book.load([old, new, other])
+    assert book.members("L1") == [new, other]
+    assert book.room(other) == 70
