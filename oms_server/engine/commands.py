@@ -23,7 +23,7 @@ from oms_server.domain.child import ChildOrder, VenueOrderStatus, VenueReport
 from oms_server.domain.decimals import ZERO, fmt
 from oms_server.domain.duplicates import retried_submit
 from oms_server.domain.enums import ExecType, OrderState, Side
-from oms_server.domain.errors import AlreadyExistsError, OmsError
+from oms_server.domain.errors import AlreadyExistsError
 from oms_server.domain.instruments import Instrument
 from oms_server.domain.lists import (
     ContingencyType,
@@ -443,7 +443,7 @@ class OrderCommands:
                 members = self._current_members(list_id)
                 try:
                     self._act(actions(members))
-                except OmsError:  # a rule refused by the state table: the rest still run
+                except Exception:  # sealing must not stop the engine: the other lists run
                     log.exception("list %s: a rule could not be applied", list_id)
 
     def _current_members(self, list_id: str) -> list[Order]:

@@ -283,3 +283,18 @@ def test_a_list_reloaded_after_a_replace_counts_the_fills_once() -> None:
     book.load([old, new, other])
     assert book.members("L1") == [new, other]
     assert book.room(other) == 70
+
+
+def test_a_rule_that_fails_is_logged_and_the_batch_still_seals(
+    engine: OrderCommands, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    a, _ = submit(engine, OCO, [request("a"), request("b", limit_price=Decimal("99"))])
+
+    def broken(members: list[Order]) -> None:
+        raise RuntimeError("broken rule")
+
+    monkeypatch.setattr("oms_server.engine.commands.actions", broken)
+    fill(engine, live(engine, a)[0], 10)
+    batch = settle(engine)
+    assert [r.exec_type for r in reports_of(batch, a.order_id)] == [ExecType.TRADE]
+    assert f"list {a.list_id}: a rule could not be applied" in caplog.text
