@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import time
 from decimal import Decimal
 
 import pytest
 
 from oms_server.domain.child import ChildOrder, ChildState, VenueExecType
-from oms_server.domain.enums import ExecType, OrderState, OrderType, Side
+from oms_server.domain.enums import ExecType, OrderState, OrderType, Side, TimeInForce
 from oms_server.domain.errors import FailedPreconditionError, ValidationError
 from oms_server.domain.lists import ContingencyType
 from oms_server.domain.order import Order, OrderRequest
+from oms_server.domain.session import NS_PER_S, TradingSession
 from oms_server.engine.commands import OrderCommands
 from oms_server.engine.lists import ListBook
 from tests.unit.engine.stubs import (
@@ -298,3 +300,28 @@ def test_a_rule_that_fails_is_logged_and_the_batch_still_seals(
     batch = settle(engine)
     assert [r.exec_type for r in reports_of(batch, a.order_id)] == [ExecType.TRADE]
     assert f"list {a.list_id}: a rule could not be applied" in caplog.text
+
+
+def test_a_halt_cancels_held_members_too(engine: OrderCommands) -> None:
+    entry, tp, sl = submit(engine, BRACKET, bracket_requests())
+    engine.halt("A", ADMIN, "desk closed")
+    canceled(engine, live(engine, entry)[0])
+    settle(engine)
+    states = [engine.live.get(o.order_id).state for o in (entry, tp, sl)]  # type: ignore[union-attr]
+    assert states == [OrderState.CANCELED] * 3
+
+
+def test_an_oto_whose_day_primary_expires_unfilled_cancels_the_held_rest() -> None:
+    session = TradingSession("UTC", time(9, 30), time(16, 0))
+    day = 2 * 24 * 3600 * NS_PER_S  # 1970-01-03 00:00 UTC
+    clock = ManualClock(day + 10 * 3600 * NS_PER_S)  # 10:00, the market open
+    engine = commands(ScriptedVenues(), clock, session=session)
+    first, second = submit(engine, OTO, [request("p"), request("s", time_in_force=TimeInForce.GTC)])
+    clock.now_ns = day + 16 * 3600 * NS_PER_S  # the close
+    engine.run_timers()
+    canceled(engine, live(engine, first)[0])
+    settle(engine)
+    assert engine.live.get(first.order_id).state is OrderState.EXPIRED  # type: ignore[union-attr]
+    held = engine.live.get(second.order_id)
+    assert held is not None and held.state is OrderState.CANCELED
+    assert held.text.startswith(f"OTO: order {first.order_id} ended unfilled (EXPIRED)")
