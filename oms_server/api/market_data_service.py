@@ -25,6 +25,12 @@ MAX_STREAM_SYMBOLS = 100
 #: How long a built stream message is shared by every quote stream (a book update
 #: rebuilds it at once): one build per symbol per update, not one per subscriber.
 STREAM_QUOTE_REUSE_NS = 50_000_000
+#: A stream sends a symbol's quote at most this often: the latest one (conflated).
+STREAM_QUOTE_MIN_INTERVAL_S = 0.1
+#: Wake-ups per second all quote streams together may cost: with more streams than
+#: this allows at the interval above, each waits longer between sends, so the CPU
+#: quote streams take is bounded whatever their number (writes cost per stream).
+MAX_STREAM_WAKES_PER_S = 1000
 
 
 class MarketDataService(market_data_service_pb2_grpc.MarketDataServiceServicer):
@@ -82,8 +88,14 @@ class MarketDataService(market_data_service_pb2_grpc.MarketDataServiceServicer):
             while True:
                 for symbol in await watcher.changed():
                     await context.write(self._stream_message(symbol))
+                await asyncio.sleep(self._pace_s())
         finally:
             self._watchers.discard(watcher)
+
+    def _pace_s(self) -> float:
+        """Seconds a stream waits after a send before it sends again (updates meanwhile
+        are conflated): longer as streams grow past MAX_STREAM_WAKES_PER_S's share."""
+        return max(STREAM_QUOTE_MIN_INTERVAL_S, len(self._watchers) / MAX_STREAM_WAKES_PER_S)
 
     def quote(self, symbol: str) -> pb.Quote:
         """The consolidated quote of the venues whose books count now, each venue's own
