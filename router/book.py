@@ -40,15 +40,24 @@ class VenueBook:
         return self.asks if side is Side.BUY else self.bids
 
 
+class VenueCapability(StrEnum):
+    """An order type a venue keeps itself, so the OMS need not manage it (issue 21)."""
+
+    #: The venue shows a display quantity of a limit order at a time and refreshes it.
+    ICEBERG = "iceberg"
+
+
 @dataclass(frozen=True, slots=True)
 class VenueInfo:
-    """What the router knows of a venue besides its book: fees, latency and health."""
+    """What the router knows of a venue besides its book: fees, latency, health and the
+    order types it keeps natively."""
 
     name: str
     taker_fee_bps: Decimal = ZERO
     maker_rebate_bps: Decimal = ZERO
     latency_ms: float = 0.0
     healthy: bool = True
+    capabilities: frozenset[VenueCapability] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

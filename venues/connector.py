@@ -217,6 +217,7 @@ class VenueConnector:
                         maker_rebate_bps=config.maker_rebate_bps,
                         latency_ms=config.latency_ms,
                         healthy=healthy,
+                        capabilities=config.capabilities,
                     )
                     for (name, config), healthy in zip(self._configs.items(), routable, strict=True)
                 }

@@ -32,6 +32,9 @@ Keys (``*`` required; the rest have the default shown)::
     maker_rebate_bps = "0"           # paid on the notional of each resting fill (-100..100)
     latency_ms = 0.0                 # one-way delay the venue adds (0..10000)
     dark = false                     # a dark venue publishes no market data
+    capabilities = []                # order types the venue keeps itself: "iceberg"
+                                     # (the OMS sends one child with display_quantity
+                                     # rather than managing slices); simulators only
     protocol = "nats"                # "nats": a simulator on NATS (started by `oms up`);
                                      # "fix": a FIX 4.4 acceptor the OMS logs on to as an
                                      # initiator (venues.fix); it has no simulator, so no
@@ -77,6 +80,7 @@ from oms_server.domain.session import (
     TradingSession,
     parse_clock_time,
 )
+from router.book import VenueCapability
 from venues.sim.faults import FAULT_RATE_NAMES, FaultConfig
 from venues.sim.order_book import PriceLevel
 
@@ -165,6 +169,7 @@ class VenueConfig:
     dark: bool = False
     protocol: VenueProtocol = "nats"
     fix: FixEndpoint | None = None
+    capabilities: frozenset[VenueCapability] = frozenset()
 
     def book(self, symbol: str) -> BookConfig | None:
         """The starting book of ``symbol``, or None when the venue starts empty."""
@@ -239,11 +244,12 @@ _VENUE_KEYS = frozenset(
         "books",
         "protocol",
         "fix",
+        "capabilities",
     }
 )
 _FIX_KEYS = frozenset({"host", "port", "sender_comp_id", "target_comp_id", "heartbeat_s"})
 #: What only a simulated venue has.
-_SIMULATOR_KEYS = ("faults", "books", "dark")
+_SIMULATOR_KEYS = ("faults", "books", "dark", "capabilities")
 _FAULT_KEYS = frozenset(FAULT_RATE_NAMES)
 _BOOK_KEYS = frozenset({"symbol", "bids", "asks"})
 
@@ -336,7 +342,26 @@ def _venue(table: Table, path: str, known: dict[str, Instrument]) -> VenueConfig
         "symbol",
         _key(path, "books"),
     )
-    return VenueConfig(name, taker_fee_bps, maker_rebate_bps, latency_ms, faults, books, dark)
+    capabilities = _capabilities(table, path, "capabilities")
+    return VenueConfig(
+        name,
+        taker_fee_bps,
+        maker_rebate_bps,
+        latency_ms,
+        faults,
+        books,
+        dark,
+        capabilities=capabilities,
+    )
+
+
+def _capabilities(table: Table, path: str, key: str) -> frozenset[VenueCapability]:
+    value = table.get(key, [])
+    known = [c.value for c in VenueCapability]
+    if not isinstance(value, list) or any(item not in known for item in value):
+        allowed = ", ".join(repr(name) for name in known)
+        raise ScenarioError(_key(path, key), f"must be a list of {allowed}, not {value!r}")
+    return frozenset(VenueCapability(item) for item in value)
 
 
 def _fix(table: object, path: str) -> FixEndpoint:

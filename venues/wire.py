@@ -63,6 +63,7 @@ def new_order_envelope(child: ChildOrder, sent_ns: int, route: str = "") -> v.Or
             limit_price=fmt(child.limit_price),
             sent_time_ns=sent_ns,
             route=route,
+            display_quantity=fmt(child.display_quantity),
         )
     )
 

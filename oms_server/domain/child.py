@@ -138,6 +138,8 @@ class ChildOrder:
     sent_ns: int = 0
     resends: int = 0
     exec_ids: set[str] = field(default_factory=set)
+    #: A native iceberg child's shown size, kept by its venue (None: shows all of it).
+    display_quantity: Decimal | None = None
 
     def __copy__(self) -> ChildOrder:
         """The same shallow copy copy.copy makes, several times cheaper (reconciliation

@@ -201,7 +201,26 @@ def _order_field_problem(instrument: Instrument, order: NewOrder) -> str:
         return "limit_price: is required for a limit order"
     if order.order_type is OrderType.MARKET and order.price is not None:
         return "limit_price: must be empty for a market order"
+    problem = _display_problem(instrument, order)
+    if problem:
+        return problem
     return _replace_field_problem(instrument, order.quantity, order.price)
+
+
+def _display_problem(instrument: Instrument, order: NewOrder) -> str:
+    """Why a native iceberg's display quantity is refused, or ''."""
+    display = order.display_quantity
+    if display is None:
+        return ""
+    if order.order_type is not OrderType.LIMIT:
+        return "display_quantity: only a limit order may be an iceberg"
+    if display <= ZERO or display > order.quantity:
+        return "display_quantity: must be positive and at most the quantity"
+    try:
+        instrument.check_quantity(display, "display_quantity")
+    except ValidationError as exc:
+        return exc.message
+    return ""
 
 
 def _replace_field_problem(

@@ -7,6 +7,11 @@ An incoming order trades against the best opposite level first, oldest order fir
 always at the resting order's price. What is left rests (DAY/GTC limits) or is
 cancelled (market, IOC). A FOK order first checks that the crossing liquidity covers
 it in full, and otherwise is cancelled without touching the book.
+
+A native iceberg (``display_quantity`` set) shows at most that much in the book's depth;
+all of it trades. When its shown part is used up the next part is shown at the back of
+its price level, as a new order would be (real venues give a refreshed slice no time
+priority).
 """
 
 from __future__ import annotations
@@ -62,6 +67,8 @@ class NewOrder:
     quantity: Decimal
     price: Decimal | None = None
     owner: Owner = Owner.OMS
+    #: A native iceberg's shown size; None shows the whole order.
+    display_quantity: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +95,10 @@ class SimOrder:
     status: OrderStatus = OrderStatus.NEW
     cum_qty: Decimal = ZERO
     fills: list[Filled] = field(default_factory=list)
+    #: A native iceberg's shown size (None: all shown), and the filled quantity when
+    #: its current slice was shown.
+    display_quantity: Decimal | None = None
+    slice_base: Decimal = ZERO
 
     @classmethod
     def from_new(cls, order: NewOrder) -> SimOrder:
@@ -101,12 +112,21 @@ class SimOrder:
             time_in_force=order.time_in_force,
             quantity=order.quantity,
             price=order.price,
+            display_quantity=order.display_quantity,
         )
 
     @property
     def open_qty(self) -> Decimal:
         """Quantity not filled yet, whatever the status."""
         return self.quantity - self.cum_qty
+
+    @property
+    def shown_qty(self) -> Decimal:
+        """What the book shows of the order: all that is open, or what is left of an
+        iceberg's current slice."""
+        if self.display_quantity is None:
+            return self.open_qty
+        return min(self.open_qty, self.display_quantity - (self.cum_qty - self.slice_base))
 
     @property
     def leaves_qty(self) -> Decimal:
@@ -278,6 +298,7 @@ class OrderBook:
         if order.open_qty == ZERO:
             return
         if order.may_rest:
+            order.slice_base = order.cum_qty  # an iceberg shows a whole slice as it rests
             self._sides[order.side].add(order)
         else:
             self._close(order, OrderStatus.CANCELED, Canceled, _remainder_text(order), out)
@@ -289,9 +310,11 @@ class OrderBook:
             if price is None or not _crosses(taker, price):
                 return
             maker = opposite.first_at(price)
-            self._trade(maker, taker, price, min(taker.open_qty, maker.open_qty), out)
+            self._trade(maker, taker, price, min(taker.open_qty, maker.shown_qty), out)
             if maker.open_qty == ZERO:
                 opposite.remove(maker)
+            elif maker.shown_qty == ZERO:
+                opposite.refresh(maker)
 
     def _crossing_qty(self, taker: SimOrder) -> Decimal:
         """Open quantity on the crossing levels, counted until it covers the taker."""
@@ -300,7 +323,7 @@ class OrderBook:
         for price in opposite.prices_best_first():
             if total >= taker.open_qty or not _crosses(taker, price):
                 break
-            total += opposite.size_at(price)
+            total += opposite.open_at(price)
         return total
 
     def _trade(
@@ -424,7 +447,18 @@ class _BookSide:
         return next(iter(self._levels[price].values()))
 
     def size_at(self, price: Decimal) -> Decimal:
+        """What the level shows (icebergs only their current slices)."""
+        return sum((order.shown_qty for order in self._levels[price].values()), ZERO)
+
+    def open_at(self, price: Decimal) -> Decimal:
+        """All the level may trade, hidden iceberg quantity included."""
         return sum((order.open_qty for order in self._levels[price].values()), ZERO)
+
+    def refresh(self, order: SimOrder) -> None:
+        """Show an iceberg's next slice, at the back of its level."""
+        order.slice_base = order.cum_qty
+        self.remove(order)
+        self.add(order)
 
     def add(self, order: SimOrder) -> None:
         assert order.price is not None

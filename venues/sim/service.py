@@ -252,7 +252,17 @@ class VenueSimulator:
             return self.engine.reject(order_id, symbol, MISSING_FIELDS_TEXT)
         if self.faults.rejects_new_order(lambda: self._is_new(order_id)):
             return self.engine.reject(order_id, symbol, FAULT_REJECT_TEXT)
-        order = NewOrder(order_id, symbol, side, order_type, time_in_force, quantity, price)
+        display = _decimal_or_zero(msg.display_quantity) if msg.display_quantity else None
+        order = NewOrder(
+            order_id,
+            symbol,
+            side,
+            order_type,
+            time_in_force,
+            quantity,
+            price,
+            display_quantity=display,
+        )
         return self.engine.submit(order)
 
     def _is_new(self, order_id: str) -> bool:

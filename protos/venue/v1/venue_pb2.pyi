@@ -237,6 +237,7 @@ class NewOrder(_message.Message):
     LIMIT_PRICE_FIELD_NUMBER: _builtins.int
     SENT_TIME_NS_FIELD_NUMBER: _builtins.int
     ROUTE_FIELD_NUMBER: _builtins.int
+    DISPLAY_QUANTITY_FIELD_NUMBER: _builtins.int
     child_order_id: _builtins.str
     """The OMS id of the child order; the venue's idempotency key."""
     symbol: _builtins.str
@@ -257,6 +258,10 @@ class NewOrder(_message.Message):
     """The OMS shard that owns it, when the OMS is sharded: the venue sends this child's
     execution reports on venue.<VENUE>.exec.<route>. Empty: on venue.<VENUE>.exec.
     """
+    display_quantity: _builtins.str
+    """An iceberg's shown size, for a venue that keeps icebergs itself: the book shows at
+    most this much of the order at a time and refreshes it as it fills. Empty: all.
+    """
     def __init__(
         self,
         *,
@@ -269,10 +274,11 @@ class NewOrder(_message.Message):
         limit_price: _builtins.str = ...,
         sent_time_ns: _builtins.int = ...,
         route: _builtins.str = ...,
+        display_quantity: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["child_order_id", b"child_order_id", "limit_price", b"limit_price", "order_type", b"order_type", "quantity", b"quantity", "route", b"route", "sent_time_ns", b"sent_time_ns", "side", b"side", "symbol", b"symbol", "time_in_force", b"time_in_force"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["child_order_id", b"child_order_id", "display_quantity", b"display_quantity", "limit_price", b"limit_price", "order_type", b"order_type", "quantity", b"quantity", "route", b"route", "sent_time_ns", b"sent_time_ns", "side", b"side", "symbol", b"symbol", "time_in_force", b"time_in_force"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

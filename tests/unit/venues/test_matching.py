@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -77,6 +78,27 @@ def seeded() -> MatchingEngine:
         (
             NewOrder("o", "AAPL", Side.BUY, OrderType.STOP, TimeInForce.DAY, D(1)),
             "order_type: STOP is not supported",
+        ),
+        (
+            replace(limit("o", Side.BUY, "10", "190.00"), display_quantity=D(11)),
+            "display_quantity: must be positive and at most the quantity",
+        ),
+        (
+            replace(limit("o", Side.BUY, "10", "190.00"), display_quantity=D("2.5")),
+            "display_quantity: 2.5 is not a multiple of the lot",
+        ),
+        (
+            NewOrder(
+                "o",
+                "AAPL",
+                Side.BUY,
+                OrderType.MARKET,
+                TimeInForce.IOC,
+                D(10),
+                None,
+                display_quantity=D(5),
+            ),
+            "display_quantity: only a limit order",
         ),
     ],
 )

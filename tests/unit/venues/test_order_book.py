@@ -404,3 +404,71 @@ def _apply(book: OrderBook, op: Op, quantities: dict[str, Decimal]) -> MatchResu
     if op.kind == "cancel":
         return book.cancel(target)
     return book.replace(target, quantity=D(op.qty), price=TICK * op.ticks)
+
+
+# -- native icebergs ---------------------------------------------------------------------
+
+
+def iceberg(order_id: str, side: Side, qty: str, price: str, display: str) -> NewOrder:
+    return NewOrder(
+        order_id,
+        SYMBOL,
+        side,
+        OrderType.LIMIT,
+        TimeInForce.GTC,
+        D(qty),
+        D(price),
+        display_quantity=D(display),
+    )
+
+
+def test_native_iceberg_shows_only_its_slice_and_refreshes_at_the_back() -> None:
+    book = book_with(iceberg("ice", BUY, "300", "190.00", "100"), order("b2", BUY, "50", "190.00"))
+    assert book.depth(5).bids == [(D("190.00"), D(150))]  # 100 of the iceberg + 50
+
+    first = book.submit(order("s1", SELL, "100", "190.00"))
+    assert fills_of(first, "ice") == [(D(100), D("190.00"))]  # the iceberg was first
+    assert book.depth(5).bids == [(D("190.00"), D(150))]  # next slice shown, b2 unchanged
+
+    second = book.submit(order("s2", SELL, "60", "190.00"))
+    # The refreshed slice lost its time priority: b2 trades first, then the iceberg.
+    assert fills_of(second, "b2") == [(D(50), D("190.00"))]
+    assert fills_of(second, "ice") == [(D(10), D("190.00"))]
+    assert book.depth(5).bids == [(D("190.00"), D(90))]
+
+
+def test_native_iceberg_trades_its_whole_quantity_against_one_large_taker() -> None:
+    book = book_with(iceberg("ice", BUY, "300", "190.00", "100"))
+    result = book.submit(order("s1", SELL, "350", "189.00", tif=TimeInForce.IOC))
+    assert fills_of(result, "ice") == [(D(100), D("190.00"))] * 3
+    assert book.status("ice").status is OrderStatus.FILLED
+    assert book.depth(5).bids == []
+
+
+def test_native_iceberg_that_takes_first_rests_with_a_whole_slice() -> None:
+    book = book_with(order("a1", SELL, "150", "190.00"))
+    book.submit(iceberg("ice", BUY, "300", "190.00", "100"))
+    assert book.status("ice").cum_qty == D(150)
+    assert book.depth(5).bids == [(D("190.00"), D(100))]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    total=st.integers(1, 40),
+    display=st.integers(1, 40),
+    takes=st.lists(st.integers(1, 30), max_size=12),
+)
+def test_native_iceberg_never_shows_more_than_its_display(
+    total: int, display: int, takes: list[int]
+) -> None:
+    display = min(display, total)
+    book = book_with(iceberg("ice", SELL, str(total), "190.00", str(display)))
+    filled = 0
+    for index, take in enumerate(takes):
+        asks = book.depth(5).asks
+        assert all(size <= display for _, size in asks)
+        result = book.submit(order(f"t{index}", BUY, str(take), "190.00", tif=TimeInForce.IOC))
+        filled += sum(int(q) for q, _ in fills_of(result, "ice"))
+        assert filled == min(total, sum(takes[: index + 1]))
+    shown = sum((size for _, size in book.depth(5).asks), D(0))
+    assert shown == min(D(display - filled % display), D(total - filled))  # slice's rest

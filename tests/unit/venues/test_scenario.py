@@ -10,6 +10,7 @@ import pytest
 
 from oms_server.domain.instruments import Instrument
 from oms_server.domain.session import TradingSession
+from router.book import VenueCapability
 from venues.scenario import (
     BookConfig,
     MarketConfig,
@@ -109,6 +110,15 @@ def test_optional_keys_parse() -> None:
 
     assert scenario.market == MarketConfig(book_depth=3, mm_step_ms=50.0, md_throttle_ms=0.0)
     assert scenario.venue("ALPHA").dark is True
+    assert scenario.venue("ALPHA").capabilities == frozenset()
+
+
+def test_venue_capabilities_parse() -> None:
+    text = CONTRACT_EXAMPLE.replace('name = "ALPHA"', 'name = "ALPHA"\ncapabilities = ["iceberg"]')
+
+    scenario = parse_scenario(text, "t")
+
+    assert scenario.venue("ALPHA").capabilities == frozenset({VenueCapability.ICEBERG})
 
 
 def test_defaults_for_omitted_keys() -> None:
@@ -349,6 +359,18 @@ BROKEN = [
         _replace("[[venues]]", "[venues]").split("[venues.faults]")[0],
         "venues",
         "array of tables",
+    ),
+    (
+        "unknown capability",
+        _replace('name = "ALPHA"', 'name = "ALPHA"\ncapabilities = ["hidden"]'),
+        "venues[0].capabilities",
+        "must be a list of 'iceberg'",
+    ),
+    (
+        "capabilities not a list",
+        _replace('name = "ALPHA"', 'name = "ALPHA"\ncapabilities = "iceberg"'),
+        "venues[0].capabilities",
+        "must be a list",
     ),
     ("invalid TOML", CONTRACT_EXAMPLE + "\n= oops\n", "", "invalid TOML"),
 ]

@@ -7,7 +7,8 @@ from decimal import Decimal, InvalidOperation
 import pytest
 from google.protobuf.message import DecodeError
 
-from oms_server.domain.child import ChildState, Liquidity, VenueExecType
+from oms_server.domain.child import ChildOrder, ChildState, Liquidity, VenueExecType
+from oms_server.domain.enums import OrderType, Side, TimeInForce
 from protos.venue.v1 import venue_pb2 as v
 from router.book import Level
 from venues import wire
@@ -109,3 +110,22 @@ def test_an_exec_message_carries_several_reports_and_the_single_report_format_st
     assert single == fill
     with pytest.raises(DecodeError):
         wire.reports_in_payload(b"\xff\xff\xff")
+
+
+def test_a_new_order_carries_a_native_icebergs_display_quantity_and_none_otherwise() -> None:
+    child = ChildOrder(
+        "p.1",
+        "p",
+        "ACC1",
+        "ALPHA",
+        "AAPL",
+        Side.BUY,
+        OrderType.LIMIT,
+        TimeInForce.DAY,
+        Decimal(300),
+        Decimal("190.00"),
+        display_quantity=Decimal(100),
+    )
+    assert wire.new_order_envelope(child, 1).new_order.display_quantity == "100"
+    child.display_quantity = None
+    assert wire.new_order_envelope(child, 1).new_order.display_quantity == ""
