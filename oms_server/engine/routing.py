@@ -6,9 +6,10 @@ it; the engine calls it from its writer task, so nothing here needs a lock.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Protocol
 
@@ -21,7 +22,14 @@ from oms_server.domain.child import (
     VenueReport,
 )
 from oms_server.domain.decimals import ZERO, fmt
-from oms_server.domain.enums import ExecType, OrderState, RoutingStrategy, Side, TimeInForce
+from oms_server.domain.enums import (
+    ExecType,
+    OrderState,
+    OrderType,
+    RoutingStrategy,
+    Side,
+    TimeInForce,
+)
 from oms_server.domain.errors import OmsError, ValidationError
 from oms_server.domain.iceberg import next_slice
 from oms_server.domain.instruments import Instrument
@@ -34,8 +42,8 @@ from oms_server.engine.ports import VenuePort
 from oms_server.engine.recorder import BatchRecorder
 from oms_server.histograms import Histogram
 from oms_server.telemetry import span, tracing_enabled
-from router.book import ConsolidatedBook, Level, VenueBook, VenueInfo
-from router.plan import ChildPlan, ParentSpec
+from router.book import ConsolidatedBook, Level, VenueBook, VenueCapability, VenueInfo
+from router.plan import ChildPlan, ParentSpec, Purpose
 from router.quality import best_single_venue
 from router.strategies import plan_route
 from router.strategies.common import FOK_REASON, NO_LIQUIDITY, NO_LIQUIDITY_AT_LIMIT
@@ -259,6 +267,10 @@ class ParentRouting:
             book = self._consolidated.of(order.symbol, books, infos)
             self._record_arrival(order, books, infos, book)
         plan = plan_route(spec, books, infos)
+        native = _native_iceberg(order, plan.children, infos, order.open_qty - live_qty)
+        if native is not None:
+            self._new_child(order, native, display_quantity=order.display_quantity)
+            return
         for planned in plan.children:
             self._new_child(order, planned)
         if not plan.children and not self.live_children(order):
@@ -576,7 +588,9 @@ class ParentRouting:
         if single is not None and single.quantity >= order.open_qty:
             order.single_venue_price = single.net_price
 
-    def _new_child(self, order: Order, planned: ChildPlan) -> None:
+    def _new_child(
+        self, order: Order, planned: ChildPlan, display_quantity: Decimal | None = None
+    ) -> None:
         count = self._child_counts.get(order.order_id, 0) + 1
         self._child_counts[order.order_id] = count
         now = self._recorder.now_ns()
@@ -595,6 +609,7 @@ class ParentRouting:
             created_ns=now,
             updated_ns=now,
             sent_ns=now,
+            display_quantity=display_quantity,
         )
         self._index(child)
         self._recorder.touch_child(child, is_new=True)
@@ -858,3 +873,27 @@ def _waits_on_venue(child: ChildOrder) -> bool:
     return not child.is_done and (
         child.state is ChildState.PENDING_NEW or child.cancel_requested or child.venue_done
     )
+
+
+def _native_iceberg(
+    order: Order, planned: Sequence[ChildPlan], infos: Mapping[str, VenueInfo], unshown: Decimal
+) -> ChildPlan | None:
+    """For an iceberg planned to a venue that keeps icebergs itself, the one resting
+    child to send there instead of the plan: ``unshown`` (all no live child holds), with
+    the order's display quantity for the venue to show and refresh. None otherwise (no
+    iceberg, or no such venue in the plan: the OMS manages the slices)."""
+    if order.display_quantity is None or unshown <= ZERO:
+        return None
+    for child in planned:
+        info = infos.get(child.venue)
+        if info is not None and VenueCapability.ICEBERG in info.capabilities:
+            return dataclasses.replace(
+                child,
+                quantity=unshown,
+                limit_price=order.limit_price,
+                time_in_force=order.time_in_force.at_venue,
+                order_type=OrderType.LIMIT,
+                expected_price=order.limit_price,
+                purpose=Purpose.REST,
+            )
+    return None

@@ -172,6 +172,7 @@ def child_to_row(child: ChildOrder) -> dict[str, Any]:
         "created_ns": child.created_ns,
         "updated_ns": child.updated_ns,
         "sent_ns": child.sent_ns,
+        "display_quantity": child.display_quantity,
     }
 
 
@@ -201,6 +202,7 @@ def row_to_child(row: Mapping[str, Any], exec_ids: set[str]) -> ChildOrder:
         updated_ns=row["updated_ns"],
         sent_ns=row["sent_ns"],
         exec_ids=exec_ids,
+        display_quantity=row["display_quantity"],
     )
 
 

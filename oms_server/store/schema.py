@@ -149,6 +149,7 @@ child_orders = Table(
     Column("created_ns", BigInteger, nullable=False),
     Column("updated_ns", BigInteger, nullable=False),
     Column("sent_ns", BigInteger, nullable=False),
+    Column("display_quantity", DecimalString),
     Index("ix_child_orders_done", "venue_done"),
 )
 

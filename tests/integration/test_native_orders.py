@@ -1,0 +1,91 @@
+"""Order types a venue keeps itself (issue 21): a venue whose scenario capabilities
+include "iceberg" gets one child holding the whole iceberg with its display quantity,
+and its simulator shows and refreshes the slices; real venues over real NATS."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import pytest
+
+from oms_server.domain.decimals import ZERO
+from protos.oms.v1 import common_pb2 as S
+from tests.integration.test_order_types import MD, BidsAt, resting_at, sell_into
+from tests.support.market import THREE_VENUES, Market, RoutedOms, started_market
+from tests.support.orders import limit_buy
+from tests.support.reports import final_order, order_events
+from tests.support.waiting import eventually
+from venues import subjects
+from venues.nats_runtime import EmbeddedNats
+from venues.sim.events import OrderStatus
+
+pytestmark = pytest.mark.timeout(60)
+
+#: THREE_VENUES where every venue keeps icebergs itself, so wherever the router rests
+#: the order, the venue's own iceberg is used.
+NATIVE_ICEBERGS = THREE_VENUES
+for _venue in ("ALPHA", "BRAVO", "CHARLIE"):
+    NATIVE_ICEBERGS = NATIVE_ICEBERGS.replace(
+        f'name = "{_venue}"\n', f'name = "{_venue}"\ncapabilities = ["iceberg"]\n'
+    )
+
+
+@pytest.fixture
+async def market(nats_server: EmbeddedNats) -> AsyncIterator[Market]:
+    running = await started_market(nats_server, NATIVE_ICEBERGS)
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+def oms_orders(market: Market) -> dict[str, list[tuple[str, Decimal, Decimal]]]:
+    """Per venue, every OMS child its simulator knows: (id, cum, leaves)."""
+    return {
+        name: [(s.order_id, s.cum_qty, s.leaves_qty) for s in sim.engine.statuses()]
+        for name, sim in market.simulators.items()
+        if sim.engine.statuses()
+    }
+
+
+async def test_a_native_iceberg_is_one_child_the_venue_shows_a_slice_of_and_refreshes(
+    routed_oms: RoutedOms, market: Market
+) -> None:
+    """Buy 300 at 190.00 showing 100 where venues keep icebergs: one child of 300 at
+    one venue, which bids 100 at 190.00. A seller of 150 there takes the shown 100 and
+    50 of the refreshed slice (50 left shown); the OMS restarts; a second seller of 150
+    takes those 50 and the last slice of 100. 300 bought at 190.00 through one child, and no venue's
+    market data ever bids more than 100 at 190.00."""
+    assert market.client is not None
+    watch = BidsAt("190.00")
+    sub = await market.client.subscribe(subjects.ALL_MARKET_DATA, cb=watch.on_book)
+    request = limit_buy("native-ice", quantity="300", display_quantity="100")
+    placed = (await routed_oms.orders.SubmitOrder(request, metadata=MD)).order
+
+    def shown(size: str) -> str | None:
+        seen = resting_at(market, "190.00")
+        assert sum(seen.values(), ZERO) <= Decimal(100), seen
+        return next((v for v, q in seen.items() if q == Decimal(size)), None)
+
+    venue = await eventually(lambda: shown("100"), message="100 of 300 shown at 190.00")
+    children = oms_orders(market)
+    assert list(children) == [venue]
+    [(child_id, cum, leaves)] = children[venue]
+    assert (cum, leaves) == (ZERO, Decimal(300))  # the whole order, not a slice
+
+    await sell_into(market, venue, "190.00", "150")
+    await eventually(lambda: shown("50"), message="the refreshed slice, 50 of it left")
+    await routed_oms.stop()  # the child, its display quantity with it, comes from the store
+    await routed_oms.start()
+    await sell_into(market, venue, "190.00", "150")
+
+    done = await final_order(routed_oms, placed.order_id, timeout_s=10)
+    await sub.unsubscribe()
+    assert (done.state, done.cum_qty, done.avg_price) == (S.ORDER_STATE_FILLED, "300", "190")
+    events = await order_events(routed_oms, placed.order_id)
+    trades = [(e.last_qty, e.last_price) for e in events if e.exec_type == S.EXEC_TYPE_TRADE]
+    assert trades == [("100", "190"), ("50", "190"), ("50", "190"), ("100", "190")]
+    assert oms_orders(market) == {venue: [(child_id, Decimal(300), ZERO)]}  # still one child
+    assert market.simulators[venue].engine.status(child_id).status is OrderStatus.FILLED
+    assert Decimal(0) < watch.most <= Decimal(100)  # a slice was shown, never more
