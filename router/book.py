@@ -45,6 +45,8 @@ class VenueCapability(StrEnum):
 
     #: The venue shows a display quantity of a limit order at a time and refreshes it.
     ICEBERG = "iceberg"
+    #: The venue prices a pegged order against its own book and re-prices it as it moves.
+    PEG = "peg"
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,8 @@ Keys (``*`` required; the rest have the default shown)::
     dark = false                     # a dark venue publishes no market data
     capabilities = []                # order types the venue keeps itself: "iceberg"
                                      # (the OMS sends one child with display_quantity
-                                     # rather than managing slices); simulators only
+                                     # rather than managing slices), "peg" (one child
+                                     # with peg_type, re-priced by the venue); simulators only
     protocol = "nats"                # "nats": a simulator on NATS (started by `oms up`);
                                      # "fix": a FIX 4.4 acceptor the OMS logs on to as an
                                      # initiator (venues.fix); it has no simulator, so no

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from oms_server.domain.child import ChildOrder, ChildState, Liquidity, VenueExecType, VenueReport
 from oms_server.domain.decimals import ZERO, fmt
-from oms_server.domain.enums import OrderType, Side, TimeInForce
+from oms_server.domain.enums import OrderType, PegType, Side, TimeInForce
 from oms_server.domain.order_types import ORDER_TYPES
 from protos.venue.v1 import venue_pb2 as v
 from router.book import Level, VenueBook
@@ -29,6 +29,8 @@ TIF_OUT = {
     TimeInForce.FOK: v.TIME_IN_FORCE_FOK,
 }
 TIF_IN = {number: tif for tif, number in TIF_OUT.items()}
+PEG_OUT = {peg: v.PegType.Value(f"PEG_TYPE_{peg.value}") for peg in PegType}
+PEG_IN = {number: peg for peg, number in PEG_OUT.items()}
 EXEC_OUT = {kind: v.ExecType.Value(f"EXEC_TYPE_{kind.value}") for kind in VenueExecType}
 EXEC_IN = {number: kind for kind, number in EXEC_OUT.items()}
 STATUS_OUT = {
@@ -64,6 +66,8 @@ def new_order_envelope(child: ChildOrder, sent_ns: int, route: str = "") -> v.Or
             sent_time_ns=sent_ns,
             route=route,
             display_quantity=fmt(child.display_quantity),
+            peg_type=PEG_OUT[child.peg_type] if child.peg_type else v.PEG_TYPE_UNSPECIFIED,
+            peg_offset=fmt(child.peg_offset),
         )
     )
 

@@ -15,7 +15,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from oms_server.domain.decimals import ZERO
-from oms_server.domain.enums import OrderType, Side, TimeInForce
+from oms_server.domain.enums import OrderType, PegType, Side, TimeInForce
 from oms_server.domain.fills import Fill
 
 
@@ -140,6 +140,9 @@ class ChildOrder:
     exec_ids: set[str] = field(default_factory=set)
     #: A native iceberg child's shown size, kept by its venue (None: shows all of it).
     display_quantity: Decimal | None = None
+    #: A native peg child's terms, kept by its venue (``limit_price`` is then its cap).
+    peg_type: PegType | None = None
+    peg_offset: Decimal | None = None
 
     def __copy__(self) -> ChildOrder:
         """The same shallow copy copy.copy makes, several times cheaper (reconciliation

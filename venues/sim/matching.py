@@ -12,7 +12,7 @@ import itertools
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
-from oms_server.domain.decimals import ZERO, parse_positive
+from oms_server.domain.decimals import ZERO, fmt, is_multiple_of, parse_positive
 from oms_server.domain.enums import OrderType, Side, TimeInForce
 from oms_server.domain.errors import NotFoundError, ValidationError
 from oms_server.domain.instruments import Instrument
@@ -58,8 +58,9 @@ class MatchingEngine:
                 taker_fee_bps=taker_fee_bps,
                 maker_rebate_bps=maker_rebate_bps,
                 ids=self._ids,
+                tick_size=instrument.tick_size,
             )
-            for symbol in self._instruments
+            for symbol, instrument in self._instruments.items()
         }
         self._rejected: dict[str, OrderStatusReport] = {}
 
@@ -197,7 +198,11 @@ def _order_field_problem(instrument: Instrument, order: NewOrder) -> str:
     """Why a new order does not suit the instrument, or '' when it does."""
     if order.order_type not in (OrderType.LIMIT, OrderType.MARKET):
         return f"order_type: {order.order_type.value} is not supported"
-    if order.order_type is OrderType.LIMIT and order.price is None:
+    if order.peg_type is not None:
+        problem = _peg_problem(instrument, order)
+        if problem:
+            return problem
+    elif order.order_type is OrderType.LIMIT and order.price is None:
         return "limit_price: is required for a limit order"
     if order.order_type is OrderType.MARKET and order.price is not None:
         return "limit_price: must be empty for a market order"
@@ -205,6 +210,17 @@ def _order_field_problem(instrument: Instrument, order: NewOrder) -> str:
     if problem:
         return problem
     return _replace_field_problem(instrument, order.quantity, order.price)
+
+
+def _peg_problem(instrument: Instrument, order: NewOrder) -> str:
+    """Why a native peg's terms are refused, or ''."""
+    if order.order_type is not OrderType.LIMIT or not order.time_in_force.rests:
+        return "peg_type: only a DAY or GTC limit order may be pegged"
+    if order.peg_offset < ZERO:
+        return "peg_offset: must be zero or more"
+    if not is_multiple_of(order.peg_offset, instrument.tick_size):
+        return f"peg_offset: {fmt(order.peg_offset)} is not a multiple of the tick size"
+    return ""
 
 
 def _display_problem(instrument: Instrument, order: NewOrder) -> str:

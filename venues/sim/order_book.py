@@ -12,6 +12,11 @@ A native iceberg (``display_quantity`` set) shows at most that much in the book'
 all of it trades. When its shown part is used up the next part is shown at the back of
 its price level, as a new order would be (real venues give a refreshed slice no time
 priority).
+
+A native pegged order (``peg_type`` set; its ``price`` is then its cap, or None) is
+priced by the book itself: the peg price against the best bid and ask of the orders that
+are not pegged, ``peg_offset`` away on the passive side, and re-priced (to the back of its
+new level, trading if it crosses) whenever a command leaves the book elsewhere.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from typing import Any, TypeVar
 
 from oms_server.domain.child import Liquidity
 from oms_server.domain.decimals import ZERO, bps_of, fmt
-from oms_server.domain.enums import OrderType, Side, TimeInForce
+from oms_server.domain.enums import OrderType, PegType, Side, TimeInForce
+from oms_server.domain.peg import peg_price
 from venues.sim.events import (
     Accepted,
     Canceled,
@@ -51,6 +57,9 @@ FOK_UNFILLED_TEXT = "FOK order could not be filled in full"
 IOC_REMAINDER_TEXT = "IOC remainder canceled"
 MARKET_REMAINDER_TEXT = "market order remainder canceled: no more liquidity"
 EXPIRED_TEXT = "DAY order expired"
+UNPRICED_PEG_TEXT = "pegged order canceled: the book has no price to peg to"
+#: Re-pricing passes after one command (a re-priced peg that trades moves the others).
+MAX_REPRICE_PASSES = 4
 
 E = TypeVar("E", bound=OrderEvent)
 
@@ -69,6 +78,9 @@ class NewOrder:
     owner: Owner = Owner.OMS
     #: A native iceberg's shown size; None shows the whole order.
     display_quantity: Decimal | None = None
+    #: A native peg: what it follows, and how far on the passive side (``price``: cap).
+    peg_type: PegType | None = None
+    peg_offset: Decimal = ZERO
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +111,10 @@ class SimOrder:
     #: its current slice was shown.
     display_quantity: Decimal | None = None
     slice_base: Decimal = ZERO
+    #: A native peg's terms; ``price`` is then where it rests now.
+    peg_type: PegType | None = None
+    peg_offset: Decimal = ZERO
+    cap: Decimal | None = None
 
     @classmethod
     def from_new(cls, order: NewOrder) -> SimOrder:
@@ -113,6 +129,9 @@ class SimOrder:
             quantity=order.quantity,
             price=order.price,
             display_quantity=order.display_quantity,
+            peg_type=order.peg_type,
+            peg_offset=order.peg_offset,
+            cap=order.price if order.peg_type is not None else None,
         )
 
     @property
@@ -174,6 +193,7 @@ class OrderBook:
         taker_fee_bps: Decimal = ZERO,
         maker_rebate_bps: Decimal = ZERO,
         ids: Callable[[], int] | None = None,
+        tick_size: Decimal = Decimal("0.01"),
     ) -> None:
         self.symbol = symbol
         self._taker_fee_bps = taker_fee_bps
@@ -181,6 +201,9 @@ class OrderBook:
         self._ids = ids if ids is not None else itertools.count(1).__next__
         self._sides = {Side.BUY: _BookSide(Side.BUY), Side.SELL: _BookSide(Side.SELL)}
         self._orders: dict[str, SimOrder] = {}
+        #: Live native pegs, oldest first.
+        self._pegged: dict[str, SimOrder] = {}
+        self.tick_size = tick_size
 
     def submit(self, order: NewOrder) -> MatchResult:
         """Accept ``order`` and match it; a known order id changes nothing (duplicate)."""
@@ -193,8 +216,14 @@ class OrderBook:
         self._orders[sim.order_id] = sim
         out = _Out(self._ids)
         out.emit(Accepted, sim)
+        if sim.peg_type is not None:
+            sim.price = self._peg_price(sim)
+            if sim.price is None:
+                self._close(sim, OrderStatus.CANCELED, Canceled, UNPRICED_PEG_TEXT, out)
+                return out.result()
+            self._pegged[sim.order_id] = sim
         self._take(sim, out)
-        return out.result()
+        return self._repriced(out)
 
     def cancel(self, order_id: str, text: str = CANCELED_ON_REQUEST_TEXT) -> MatchResult:
         """Cancel the rest of a live order; refuse for unknown or done orders."""
@@ -206,7 +235,7 @@ class OrderBook:
             out.emit(CancelRejected, order, text=f"order is already {order.status.value}")
         else:
             self._close(order, OrderStatus.CANCELED, Canceled, text, out)
-        return out.result()
+        return self._repriced(out)
 
     def replace(
         self, order_id: str, quantity: Decimal | None = None, price: Decimal | None = None
@@ -235,7 +264,7 @@ class OrderBook:
             order.quantity, order.price = new_qty, new_price
             out.emit(Replaced, order, quantity=new_qty, price=new_price)
             self._take(order, out)
-        return out.result()
+        return self._repriced(out)
 
     def refuse_replace(self, order_id: str, text: str) -> MatchResult:
         """Refuse a replace of a known order with ``text``; the order is unchanged."""
@@ -249,7 +278,7 @@ class OrderBook:
         for order in self._resting():
             if order.owner is owner:
                 self._close(order, OrderStatus.CANCELED, Canceled, text, out)
-        return out.result()
+        return self._repriced(out)
 
     def expire_day_orders(self) -> MatchResult:
         """Expire every resting DAY order (the end of the trading day)."""
@@ -257,7 +286,7 @@ class OrderBook:
         for order in self._resting():
             if order.time_in_force is TimeInForce.DAY:
                 self._close(order, OrderStatus.EXPIRED, Expired, EXPIRED_TEXT, out)
-        return out.result()
+        return self._repriced(out)
 
     def __contains__(self, order_id: object) -> bool:
         return order_id in self._orders
@@ -285,6 +314,39 @@ class OrderBook:
         """Up to ``levels`` aggregated price levels per side, best first."""
         return BookDepth(
             self.symbol, self._sides[Side.BUY].depth(levels), self._sides[Side.SELL].depth(levels)
+        )
+
+    # -- native pegs ---------------------------------------------------------------
+
+    def _repriced(self, out: _Out) -> MatchResult:
+        """Re-price the live pegs the command moved away from, then the result."""
+        for _ in range(MAX_REPRICE_PASSES):
+            if not self._pegged or not self._reprice_once(out):
+                break
+        return out.result()
+
+    def _reprice_once(self, out: _Out) -> bool:
+        moved = False
+        for order in list(self._pegged.values()):
+            if not order.status.is_live:
+                del self._pegged[order.order_id]
+                continue
+            target = self._peg_price(order)
+            if target is None or target == order.price:
+                continue  # with nothing to follow it stays where it is
+            self._sides[order.side].discard(order)
+            order.price = target
+            self._take(order, out)
+            moved = True
+        return moved
+
+    def _peg_price(self, order: SimOrder) -> Decimal | None:
+        """Where ``order`` (a native peg) rests against the book less its pegs."""
+        assert order.peg_type is not None
+        bid = self._sides[Side.BUY].best_unpegged()
+        ask = self._sides[Side.SELL].best_unpegged()
+        return peg_price(
+            order.peg_type, order.side, order.peg_offset, order.cap, bid, ask, self.tick_size
         )
 
     # -- matching ------------------------------------------------------------------
@@ -439,6 +501,10 @@ class _BookSide:
         if not self._prices:
             return None
         return self._prices[-1] if self.side is Side.BUY else self._prices[0]
+
+    def best_unpegged(self) -> Decimal | None:
+        """The best price of an order here that is not a native peg, or None."""
+        return next((o.price for o in self.orders() if o.peg_type is None), None)
 
     def prices_best_first(self) -> Iterator[Decimal]:
         return reversed(self._prices) if self.side is Side.BUY else iter(self._prices)

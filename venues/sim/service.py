@@ -253,6 +253,7 @@ class VenueSimulator:
         if self.faults.rejects_new_order(lambda: self._is_new(order_id)):
             return self.engine.reject(order_id, symbol, FAULT_REJECT_TEXT)
         display = _decimal_or_zero(msg.display_quantity) if msg.display_quantity else None
+        peg_type = wire.PEG_IN.get(msg.peg_type)
         order = NewOrder(
             order_id,
             symbol,
@@ -262,6 +263,8 @@ class VenueSimulator:
             quantity,
             price,
             display_quantity=display,
+            peg_type=peg_type,
+            peg_offset=_decimal_or_zero(msg.peg_offset),
         )
         return self.engine.submit(order)
 

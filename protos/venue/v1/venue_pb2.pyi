@@ -220,6 +220,32 @@ LIQUIDITY_TAKER: Liquidity.ValueType  # 2
 """LIQUIDITY_TAKER is an incoming order that crossed: pays the fee."""
 Global___Liquidity: _TypeAlias = Liquidity  # noqa: Y015
 
+class _PegType:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PegTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PegType.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PEG_TYPE_UNSPECIFIED: _PegType.ValueType  # 0
+    PEG_TYPE_PRIMARY: _PegType.ValueType  # 1
+    """The best price on the order's own side."""
+    PEG_TYPE_MIDPOINT: _PegType.ValueType  # 2
+    """The midpoint, rounded to the tick away from the market."""
+    PEG_TYPE_MARKET: _PegType.ValueType  # 3
+    """The best price on the other side."""
+
+class PegType(_PegType, metaclass=_PegTypeEnumTypeWrapper):
+    """PegType is the book price a pegged order follows."""
+
+PEG_TYPE_UNSPECIFIED: PegType.ValueType  # 0
+PEG_TYPE_PRIMARY: PegType.ValueType  # 1
+"""The best price on the order's own side."""
+PEG_TYPE_MIDPOINT: PegType.ValueType  # 2
+"""The midpoint, rounded to the tick away from the market."""
+PEG_TYPE_MARKET: PegType.ValueType  # 3
+"""The best price on the other side."""
+Global___PegType: _TypeAlias = PegType  # noqa: Y015
+
 @_typing.final
 class NewOrder(_message.Message):
     """NewOrder sends a child order to a venue. Resending the same
@@ -238,6 +264,8 @@ class NewOrder(_message.Message):
     SENT_TIME_NS_FIELD_NUMBER: _builtins.int
     ROUTE_FIELD_NUMBER: _builtins.int
     DISPLAY_QUANTITY_FIELD_NUMBER: _builtins.int
+    PEG_TYPE_FIELD_NUMBER: _builtins.int
+    PEG_OFFSET_FIELD_NUMBER: _builtins.int
     child_order_id: _builtins.str
     """The OMS id of the child order; the venue's idempotency key."""
     symbol: _builtins.str
@@ -262,6 +290,14 @@ class NewOrder(_message.Message):
     """An iceberg's shown size, for a venue that keeps icebergs itself: the book shows at
     most this much of the order at a time and refreshes it as it fills. Empty: all.
     """
+    peg_type: Global___PegType.ValueType
+    """A pegged order, for a venue that keeps pegs itself: the venue prices it at its own
+    book's peg_type price (the book less its pegged orders), peg_offset away on the
+    passive side, and re-prices it as the book moves; limit_price is then its cap
+    (empty: none). Unspecified: not pegged.
+    """
+    peg_offset: _builtins.str
+    """The peg's distance from its reference price (zero or more); empty: zero."""
     def __init__(
         self,
         *,
@@ -275,10 +311,12 @@ class NewOrder(_message.Message):
         sent_time_ns: _builtins.int = ...,
         route: _builtins.str = ...,
         display_quantity: _builtins.str = ...,
+        peg_type: Global___PegType.ValueType = ...,
+        peg_offset: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["child_order_id", b"child_order_id", "display_quantity", b"display_quantity", "limit_price", b"limit_price", "order_type", b"order_type", "quantity", b"quantity", "route", b"route", "sent_time_ns", b"sent_time_ns", "side", b"side", "symbol", b"symbol", "time_in_force", b"time_in_force"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["child_order_id", b"child_order_id", "display_quantity", b"display_quantity", "limit_price", b"limit_price", "order_type", b"order_type", "peg_offset", b"peg_offset", "peg_type", b"peg_type", "quantity", b"quantity", "route", b"route", "sent_time_ns", b"sent_time_ns", "side", b"side", "symbol", b"symbol", "time_in_force", b"time_in_force"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from oms_server.domain.child import Liquidity
-from oms_server.domain.enums import ExecType, OrderType, Side, TimeInForce
+from oms_server.domain.enums import ExecType, OrderType, PegType, Side, TimeInForce
 from oms_server.domain.errors import NotFoundError, ValidationError
 from oms_server.domain.instruments import Instrument
 from venues.sim.events import (
@@ -99,6 +99,20 @@ def seeded() -> MatchingEngine:
                 display_quantity=D(5),
             ),
             "display_quantity: only a limit order",
+        ),
+        (
+            replace(
+                limit("o", Side.BUY, "10", "190.00", tif=TimeInForce.IOC), peg_type=PegType.PRIMARY
+            ),
+            "peg_type: only a DAY or GTC limit order may be pegged",
+        ),
+        (
+            replace(
+                limit("o", Side.BUY, "10", "190.00"),
+                peg_type=PegType.PRIMARY,
+                peg_offset=D("0.005"),
+            ),
+            "peg_offset: 0.005 is not a multiple of the tick size",
         ),
     ],
 )

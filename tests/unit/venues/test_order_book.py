@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oms_server.domain.child import Liquidity
-from oms_server.domain.enums import OrderType, Side, TimeInForce
+from oms_server.domain.enums import OrderType, PegType, Side, TimeInForce
 from venues.sim.events import (
     Accepted,
     Canceled,
@@ -472,3 +472,70 @@ def test_native_iceberg_never_shows_more_than_its_display(
         assert filled == min(total, sum(takes[: index + 1]))
     shown = sum((size for _, size in book.depth(5).asks), D(0))
     assert shown == min(D(display - filled % display), D(total - filled))  # slice's rest
+
+
+# -- native pegs -------------------------------------------------------------------------
+
+
+def pegged(
+    order_id: str, side: Side, qty: str, peg: PegType, offset: str, cap: str | None = None
+) -> NewOrder:
+    return NewOrder(
+        order_id,
+        SYMBOL,
+        side,
+        OrderType.LIMIT,
+        TimeInForce.GTC,
+        D(qty),
+        None if cap is None else D(cap),
+        peg_type=peg,
+        peg_offset=D(offset),
+    )
+
+
+def mm(order_id: str, side: Side, price: str, qty: str = "300") -> NewOrder:
+    return order(order_id, side, qty, price, owner=Owner.MM)
+
+
+def test_a_native_primary_peg_follows_the_bid_both_ways_and_never_itself() -> None:
+    book = book_with(mm("b1", BUY, "189.95"), mm("a1", SELL, "190.05"))
+    book.submit(pegged("p", BUY, "100", PegType.PRIMARY, "0.01", cap="190.00"))
+    assert book.depth(5).bids == [(D("189.95"), D(300)), (D("189.94"), D(100))]
+    book.submit(pegged("q", BUY, "100", PegType.PRIMARY, "0"))  # at the bid, not at p
+    assert book.depth(5).bids == [(D("189.95"), D(400)), (D("189.94"), D(100))]
+
+    book.submit(mm("b2", BUY, "189.97"))
+    assert book.depth(5).bids == [
+        (D("189.97"), D(400)),
+        (D("189.96"), D(100)),
+        (D("189.95"), D(300)),
+    ]
+    book.cancel("b2")
+    assert book.depth(5).bids == [(D("189.95"), D(400)), (D("189.94"), D(100))]
+    book.submit(mm("b3", BUY, "190.02"))  # p is capped at 190.00
+    assert book.depth(3).bids[:2] == [(D("190.02"), D(400)), (D("190.00"), D(100))]
+
+
+def test_a_native_market_peg_rests_at_its_cap_and_fills_when_the_ask_comes_to_it() -> None:
+    book = book_with(mm("b1", BUY, "189.95"), mm("a1", SELL, "190.05"))
+    result = book.submit(pegged("p", BUY, "100", PegType.MARKET, "0", cap="190.00"))
+    assert fills_of(result, "p") == []
+    assert book.best_bid() == D("190.00")
+    book.cancel("a1")
+    moved = book.submit(mm("a2", SELL, "190.00"))
+    assert fills_of(moved, "p") == [(D(100), D("190.00"))]
+    assert book.status("p").status is OrderStatus.FILLED
+
+
+def test_a_native_midpoint_peg_rests_at_the_mid_rounded_away_from_the_market() -> None:
+    book = book_with(mm("b1", BUY, "189.95"), mm("a1", SELL, "190.04"))
+    book.submit(pegged("p", BUY, "100", PegType.MIDPOINT, "0"))
+    book.submit(pegged("s", SELL, "100", PegType.MIDPOINT, "0"))
+    assert (book.best_bid(), book.best_ask()) == (D("189.99"), D("190.00"))
+
+
+def test_a_native_peg_with_nothing_to_follow_is_canceled_saying_so() -> None:
+    book = book_with(mm("a1", SELL, "190.05"))
+    result = book.submit(pegged("p", BUY, "100", PegType.PRIMARY, "0"))
+    assert isinstance(result.events[-1], Canceled)
+    assert "no price to peg to" in result.events[-1].text

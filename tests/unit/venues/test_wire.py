@@ -8,7 +8,7 @@ import pytest
 from google.protobuf.message import DecodeError
 
 from oms_server.domain.child import ChildOrder, ChildState, Liquidity, VenueExecType
-from oms_server.domain.enums import OrderType, Side, TimeInForce
+from oms_server.domain.enums import OrderType, PegType, Side, TimeInForce
 from protos.venue.v1 import venue_pb2 as v
 from router.book import Level
 from venues import wire
@@ -129,3 +129,13 @@ def test_a_new_order_carries_a_native_icebergs_display_quantity_and_none_otherwi
     assert wire.new_order_envelope(child, 1).new_order.display_quantity == "100"
     child.display_quantity = None
     assert wire.new_order_envelope(child, 1).new_order.display_quantity == ""
+
+
+def test_a_new_order_carries_a_native_pegs_terms() -> None:
+    child = ChildOrder(
+        "p.1", "p", "ACC1", "ALPHA", "AAPL", Side.BUY, OrderType.LIMIT, TimeInForce.DAY,
+        Decimal(100), None, peg_type=PegType.MIDPOINT, peg_offset=Decimal("0.01"),
+    )  # fmt: skip
+    sent = wire.new_order_envelope(child, 1).new_order
+    assert (sent.peg_type, sent.peg_offset, sent.limit_price) == (v.PEG_TYPE_MIDPOINT, "0.01", "")
+    assert wire.PEG_IN[sent.peg_type] is PegType.MIDPOINT
