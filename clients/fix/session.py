@@ -21,6 +21,7 @@ import grpc
 from clients.fix.admission import Grant, Principal
 from clients.fix.cursor import ReportCursor
 from clients.fix.engine import ClientAcceptor
+from clients.fix.entry import EntryLine
 from clients.fix.inbound import (
     CancelRequest,
     MassCancelRequest,
@@ -54,6 +55,7 @@ from clients.fix.protocol import (
 from clients.fix.refusals import OTHER, cxl_rej_reason, ord_rej_reason, refusal_text
 from clients.fix.sender import Sender
 from clients.sdk import NotFound, OmsClient, OmsError
+from clients.sdk.entry import Replace, Submit
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +120,8 @@ class FixSession:
         self._tails: dict[str, asyncio.Task[None]] = {}
         self._in_flight: set[asyncio.Task[None]] = set()
         self._calls = asyncio.Semaphore(MAX_CALLS_AT_ONCE)
+        #: Each grant's order entry stream (submits, cancels, replaces), by its client.
+        self._entries: dict[OmsClient, EntryLine] = {}
         self.connected = False
 
     # -- logon (front and QuickFIX threads) ------------------------------------------------
@@ -203,6 +207,9 @@ class FixSession:
             with contextlib.suppress(BaseException):
                 await task
         await asyncio.to_thread(self._sender.stop)
+        for line in list(self._entries.values()):
+            await line.close()
+        self._entries.clear()
         if self._grant is not None:
             await self._grant.client.close()
         self.cursor.checkpoint(force=True)
@@ -220,6 +227,9 @@ class FixSession:
                 await task
         for grant in grants:
             if grant.client is not self._grant_client():
+                line = self._entries.pop(grant.client, None)
+                if line is not None:
+                    await line.close()
                 await grant.client.close()
 
     def _grant_client(self) -> OmsClient | None:
@@ -246,7 +256,7 @@ class FixSession:
     async def _new_order(self, order: NewOrder, grant: Grant) -> None:
         account = self._account(order.account, grant)
         try:
-            placed = await grant.client.submit_order(
+            submit = Submit(
                 account_id=account,
                 client_order_id=order.cl_ord_id,
                 symbol=order.symbol,
@@ -262,6 +272,7 @@ class FixSession:
                 venue=order.venue,
                 expire_time=order.expire_time,
             )
+            placed = await self._entry(grant).submit(submit)
         except OmsError as error:
             self._check_token(error)
             self.send(order_rejected(order, account, ord_rej_reason(error), refusal_text(error)))
@@ -274,7 +285,7 @@ class FixSession:
     async def _cancel(self, request: CancelRequest, grant: Grant) -> None:
         async def cancel(facts: OrderFacts) -> None:
             self._intents.cancel(facts.order_id, Intent(request.ref.cl_ord_id, facts.cl_ord_id))
-            await grant.client.cancel_order(facts.order_id)
+            await self._entry(grant).cancel(facts.order_id)
 
         await self._amend(request.ref, grant, RESPONSE_TO_CANCEL, cancel)
 
@@ -282,12 +293,13 @@ class FixSession:
         async def replace(facts: OrderFacts) -> None:
             intent = Intent(request.ref.cl_ord_id, facts.cl_ord_id)
             self._intents.replace(facts.order_id, facts.account, intent)
-            await grant.client.replace_order(
+            change = Replace(
                 facts.order_id,
                 quantity=request.quantity or None,
                 limit_price=request.price or None,
                 client_order_id=request.ref.cl_ord_id,
             )
+            await self._entry(grant).replace(change)
 
         await self._amend(request.ref, grant, RESPONSE_TO_REPLACE, replace)
 
@@ -389,6 +401,13 @@ class FixSession:
         except OmsError:
             return ORD_STATUS_REJECTED
         return ORD_STATUS.get(order.state, ORD_STATUS_REJECTED)
+
+    def _entry(self, grant: Grant) -> EntryLine:
+        """The grant's order entry stream (one per logon)."""
+        line = self._entries.get(grant.client)
+        if line is None:
+            line = self._entries[grant.client] = EntryLine(grant.client, self.comp_id)
+        return line
 
     def _account(self, given: str, grant: Grant) -> str:
         if given:

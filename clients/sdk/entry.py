@@ -249,19 +249,34 @@ class OrderEntry:
     replace = _sending(Replace)
 
     @property
+    def broken(self) -> OmsError | None:
+        """The failure of the stream itself, or None while it works (a refusal of one
+        request is that request's error, never this)."""
+        return self._failure
+
+    @property
     def in_flight(self) -> int:
         """Requests queued or sent and not yet answered."""
         return len(self._answers)
 
     def send(self, request: EntryRequest) -> asyncio.Future[order_pb2.Order]:
-        """Queue any request ``OmsClient.order_entry`` takes; a future of its order."""
+        """Queue any request ``OmsClient.order_entry`` takes; a future of its order.
+        A request that cannot be made a message (a bad price, an unknown enum name)
+        raises here, as the unary call would, and leaves the stream alone."""
         future: asyncio.Future[order_pb2.Order] = asyncio.get_running_loop().create_future()
         if self._failure is not None or self._closing:
             future.set_exception(self._failure or _session_closed())
             return future
+        from clients.sdk.client import _entry_request  # here: the client imports this module
+
         correlation_id = self._ids.claim(correlation_id_of(request))
+        try:
+            message = _entry_request(request, correlation_id)
+        except BaseException:
+            self._ids.release(correlation_id)
+            raise
         self._answers[correlation_id] = future
-        self._queue.put_nowait(with_correlation_id(request, correlation_id))
+        self._queue.put_nowait(message)
         return future
 
     async def close(self) -> None:

@@ -165,6 +165,20 @@ async def test_a_correlation_id_still_in_flight_is_refused_before_sending(
     assert again.client_order_id == "oe-cid-d"
 
 
+async def test_a_request_that_cannot_be_sent_raises_and_leaves_the_stream_working(
+    client: OmsClient,
+) -> None:
+    async with client.open_order_entry() as entry:
+        first = entry.submit(**_raw_buy("oe-bad-a"))
+        with pytest.raises(TypeError, match="limit_price"):
+            entry.submit(**{**_raw_buy("oe-bad-b"), "limit_price": 189.0})
+        with pytest.raises(ValueError, match="unknown side"):
+            entry.submit(**{**_raw_buy("oe-bad-c"), "side": "sideways"})
+        after = await entry.submit(**_raw_buy("oe-bad-d"))
+        assert entry.broken is None
+    assert ((await first).client_order_id, after.client_order_id) == ("oe-bad-a", "oe-bad-d")
+
+
 async def test_a_broken_stream_fails_the_unanswered_futures(
     oms_sqlite: RunningOms, client: OmsClient
 ) -> None:
@@ -173,8 +187,9 @@ async def test_a_broken_stream_fails_the_unanswered_futures(
         await oms_sqlite.stop()
         with pytest.raises(OmsError):
             await entry.submit(**_raw_buy("oe-during"))
-        with pytest.raises(OmsError):
+        with pytest.raises(OmsError) as later:
             await entry.submit(**_raw_buy("oe-later"))  # fails at once: the stream is gone
+        assert entry.broken is later.value
 
 
 async def test_a_stream_with_a_bad_token_raises_unauthenticated(oms_sqlite: RunningOms) -> None:

@@ -20,7 +20,9 @@ from tests.support.fix_messages import (
     ORD_STATUS,
     ORDER_ID,
     POSS_DUP_FLAG,
+    cancel,
     new_order,
+    reports_for,
 )
 from tests.support.fix_raw import RawFix
 from tests.support.fixtures import token
@@ -164,6 +166,30 @@ async def test_a_forced_disconnect_then_resend_and_a_poss_dup_order_make_one_ord
     async with OmsClient(routed_oms.target, token()) as api:
         orders = [o async for o in api.iter_orders("ACC1") if o.client_order_id == "pd-1"]
     assert len(orders) == 1
+
+
+async def test_an_oms_restart_breaks_the_order_entry_stream_and_later_orders_pass_once(
+    clients: Clients, routed_oms: RoutedOms
+) -> None:
+    desk = await clients.connect("DESK1")
+    await desk.send("D", new_order("ob-1", 100, RESTING))
+    await desk.wait_for(is_report("ob-1", "0"), what="New of ob-1")
+
+    await routed_oms.restart()  # the session's order entry stream breaks
+    for cl_ord_id in ("ob-2", "ob-3"):
+        await desk.send("D", new_order(cl_ord_id, 100, RESTING))
+    await desk.wait_for(is_report("ob-2", "0"), what="New of ob-2, on a new stream")
+    await desk.send("F", cancel("ob-2c", "ob-2"))
+    await desk.wait_for(is_report("ob-2c", "4"), what="ob-2 cancelled")
+    await desk.wait_for(is_report("ob-3", "0"), what="New of ob-3")
+
+    async with OmsClient(routed_oms.target, token()) as api:
+        placed = [o.client_order_id async for o in api.iter_orders("ACC1")]
+    assert sorted(placed) == ["ob-1", "ob-2", "ob-3"]
+    for cl_ord_id in ("ob-1", "ob-3"):
+        statuses = [m[ORD_STATUS] for m in reports_for(desk.received, cl_ord_id)]
+        assert statuses == ["0"], (cl_ord_id, statuses)
+    assert not desk.of_type("j") and not desk.of_type("9"), "nothing was refused"
 
 
 async def _state(api: OmsClient, order_id: str, state: int) -> bool:
