@@ -271,6 +271,10 @@ class ParentRouting:
         if native is not None:
             self._new_child(order, native, display_quantity=order.display_quantity)
             return
+        native = _native_peg(order, plan.children, infos)
+        if native is not None:
+            self._new_child(order, native, peg=True)
+            return
         for planned in plan.children:
             self._new_child(order, planned)
         if not plan.children and not self.live_children(order):
@@ -477,6 +481,8 @@ class ParentRouting:
         if not live:
             self.route(order)  # it waited for the side it follows to be quoted
             return False
+        if any(c.peg_type is not None for c in live):
+            return False  # a native peg: its venue re-prices it
         target = self._peg_price(order)
         if target is None or any(_changing(c) for c in live):
             return False  # keep resting while the book lacks the side, or a change is under way
@@ -518,6 +524,8 @@ class ParentRouting:
         own: dict[tuple[str, Side, Decimal | None], Decimal] = {}
         for order_id in self._pegs.get(symbol, ()):
             for child in self._own_shown(order_id, venue_books):
+                if child.peg_type is not None:
+                    continue  # a native peg's price is its venue's; limit_price is its cap
                 key = (child.venue, child.side, child.limit_price)
                 own[key] = own.get(key, ZERO) + child.quantity - child.cum_qty
         infos = self.venues.venue_infos()
@@ -589,8 +597,14 @@ class ParentRouting:
             order.single_venue_price = single.net_price
 
     def _new_child(
-        self, order: Order, planned: ChildPlan, display_quantity: Decimal | None = None
+        self,
+        order: Order,
+        planned: ChildPlan,
+        display_quantity: Decimal | None = None,
+        *,
+        peg: bool = False,
     ) -> None:
+        """Create and send a child; with ``peg``, a native peg carrying the order's terms."""
         count = self._child_counts.get(order.order_id, 0) + 1
         self._child_counts[order.order_id] = count
         now = self._recorder.now_ns()
@@ -610,6 +624,8 @@ class ParentRouting:
             updated_ns=now,
             sent_ns=now,
             display_quantity=display_quantity,
+            peg_type=order.peg_type if peg else None,
+            peg_offset=order.peg_offset if peg else None,
         )
         self._index(child)
         self._recorder.touch_child(child, is_new=True)
@@ -896,4 +912,19 @@ def _native_iceberg(
                 expected_price=order.limit_price,
                 purpose=Purpose.REST,
             )
+    return None
+
+
+def _native_peg(
+    order: Order, planned: Sequence[ChildPlan], infos: Mapping[str, VenueInfo]
+) -> ChildPlan | None:
+    """For a pegged order planned to a venue that keeps pegs itself, the one child to
+    send there instead: its limit the order's cap (None: none), the venue pricing and
+    re-pricing it. None otherwise (the OMS re-pegs)."""
+    if not _pegged(order):
+        return None
+    for child in planned:
+        info = infos.get(child.venue)
+        if info is not None and VenueCapability.PEG in info.capabilities:
+            return dataclasses.replace(child, limit_price=order.limit_price)
     return None

@@ -173,6 +173,8 @@ def child_to_row(child: ChildOrder) -> dict[str, Any]:
         "updated_ns": child.updated_ns,
         "sent_ns": child.sent_ns,
         "display_quantity": child.display_quantity,
+        "peg_type": child.peg_type.value if child.peg_type is not None else None,
+        "peg_offset": child.peg_offset,
     }
 
 
@@ -203,6 +205,8 @@ def row_to_child(row: Mapping[str, Any], exec_ids: set[str]) -> ChildOrder:
         sent_ns=row["sent_ns"],
         exec_ids=exec_ids,
         display_quantity=row["display_quantity"],
+        peg_type=PegType(row["peg_type"]) if row["peg_type"] else None,
+        peg_offset=row["peg_offset"],
     )
 
 

@@ -150,6 +150,8 @@ child_orders = Table(
     Column("updated_ns", BigInteger, nullable=False),
     Column("sent_ns", BigInteger, nullable=False),
     Column("display_quantity", DecimalString),
+    Column("peg_type", String(16)),
+    Column("peg_offset", DecimalString),
     Index("ix_child_orders_done", "venue_done"),
 )
 

@@ -143,8 +143,8 @@ def test_default_scenario_loads() -> None:
     assert len({(v.taker_fee_bps, v.maker_rebate_bps, v.latency_ms) for v in scenario.venues}) == 3
     assert all(0 < v.latency_ms <= 2.0 for v in scenario.venues)
     assert all(v.faults == FaultConfig() for v in scenario.venues)
-    native = {v.name for v in scenario.venues if VenueCapability.ICEBERG in v.capabilities}
-    assert native == {"ALPHA"}  # the others leave icebergs to the OMS
+    native = {v.name: v.capabilities for v in scenario.venues if v.capabilities}
+    assert native == {"ALPHA": {VenueCapability.ICEBERG, VenueCapability.PEG}}  # others: OMS
 
 
 def test_default_scenario_books_are_full_and_not_crossed_across_venues() -> None:

@@ -1,5 +1,6 @@
-"""Icebergs at venues that keep them natively (issue 21): one child with the whole
-order and its display quantity; elsewhere the OMS keeps slicing."""
+"""Icebergs and pegs at venues that keep them natively (issue 21): one iceberg child with
+the whole order and its display quantity, one pegged child the OMS never re-pegs;
+elsewhere the OMS keeps slicing and re-pegging."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from oms_server.domain.child import ChildState, VenueExecType
-from oms_server.domain.enums import OrderState, RoutingStrategy
+from oms_server.domain.enums import OrderState, PegType, RoutingStrategy
 from oms_server.domain.order import Order
 from oms_server.engine.commands import OrderCommands
 from router.book import VenueCapability, VenueInfo
@@ -22,6 +23,7 @@ from tests.unit.engine.stubs import (
     venue_report,
 )
 from tests.unit.engine.test_iceberg import RESTING
+from tests.unit.engine.test_pegs import MovingVenues, move, pegged, resting
 
 NATIVE = frozenset({VenueCapability.ICEBERG})
 
@@ -77,3 +79,39 @@ def test_a_venue_without_the_capability_gets_oms_managed_slices() -> None:
     iceberg(engine, "V2")
     (child,) = venues.sent
     assert (child.venue, child.quantity, child.display_quantity) == ("V2", 100, None)
+
+
+class NativePegVenues(MovingVenues):
+    """Moving venues that all keep pegs themselves."""
+
+    def venue_infos(self) -> Mapping[str, VenueInfo]:
+        peg = frozenset({VenueCapability.PEG})
+        return {
+            n: dataclasses.replace(i, capabilities=peg) for n, i in super().venue_infos().items()
+        }
+
+
+def test_a_venue_with_native_pegs_gets_one_pegged_child_the_oms_never_re_pegs() -> None:
+    venues = NativePegVenues()
+    engine = commands(venues, ManualClock())
+    placed = pegged(engine)  # primary, offset 0.02, cap 100.00, at bid 99.99
+    child = resting(engine, placed)
+    assert (child.peg_type, child.peg_offset, child.limit_price) == (
+        PegType.PRIMARY,
+        Decimal("0.02"),
+        Decimal("100.00"),
+    )  # the cap: the venue prices it
+    for bid in ("99.95", "99.97", "99.90"):
+        move(engine, venues, bid, "100.01")
+    assert (venues.cancels, len(venues.sent)) == ([], 1)
+    assert engine.routing.repegs == 0
+
+
+def test_a_venue_without_native_pegs_still_gets_oms_re_pegs() -> None:
+    venues = MovingVenues()
+    engine = commands(venues, ManualClock())
+    placed = pegged(engine)
+    child = resting(engine, placed)
+    assert (child.peg_type, child.limit_price) == (None, Decimal("99.97"))
+    move(engine, venues, "99.95", "100.01")
+    assert venues.cancels == [child.child_order_id]
