@@ -99,6 +99,9 @@ class OrderEngine:
         self._background: set[asyncio.Task[object]] = set()
         self._timer: asyncio.Task[None] | None = None
         self._timer_wake = asyncio.Event()
+        #: Set by stop(): the timer task ends at its next look, even if Python 3.11's
+        #: wait_for swallowed the cancel (it does when its wait ends at the same moment).
+        self._timers_stopping = False
         self.commands.expiry.on_sooner = self._timer_wake.set
         self.commands.routing.on_sooner = self._timer_wake.set  # a held-back re-peg's time
 
@@ -134,6 +137,8 @@ class OrderEngine:
     async def stop(self) -> None:
         """Finish the queued commands, commit them, and stop."""
         if self._timer is not None:
+            self._timers_stopping = True
+            self._timer_wake.set()
             self._timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer
@@ -397,7 +402,7 @@ class OrderEngine:
 
     async def _run_timers_when_due(self) -> None:
         """Run the timers whenever they are due, for as long as the writer runs."""
-        while self.writer.running:
+        while self.writer.running and not self._timers_stopping:
             self._timer_wake.clear()  # before the run: a deadline it adds wakes the wait
             try:
                 due = await self.run_timers()

@@ -3,9 +3,11 @@ open, and start-up expiry, driven on a ManualClock through the timer handler."""
 
 from __future__ import annotations
 
+import asyncio
 import time as wall_clock
 from datetime import time
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -341,3 +343,27 @@ async def test_the_engine_expires_a_gtd_order_on_time_by_itself() -> None:
         assert held is not None and held.updated_ns >= expire_ns
     finally:
         await engine.stop()
+
+
+async def test_the_engine_stops_even_when_a_timer_wait_swallows_the_cancel(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Python 3.11's wait_for loses a cancel that lands as its wait ends; stop() must
+    still end the timer task (it once hung a test's teardown under load)."""
+    from oms_server.engine import engine as engine_module
+
+    real_wait_for = asyncio.wait_for
+    waiting = asyncio.Event()
+
+    async def swallowing_wait_for(aw: Any, timeout: float | None) -> Any:  # noqa: ASYNC109
+        waiting.set()
+        try:
+            return await real_wait_for(aw, timeout)
+        except asyncio.CancelledError:
+            return None  # the race: the cancel is lost, the wait simply ends
+
+    monkeypatch.setattr(engine_module.asyncio, "wait_for", swallowing_wait_for)
+    engine = OrderEngine(StubStore(), INSTRUMENTS, ReportHub())
+    await engine.start()
+    await real_wait_for(waiting.wait(), 5)  # the timer task waits for its next due time
+    await real_wait_for(engine.stop(), 5)
