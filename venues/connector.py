@@ -50,6 +50,7 @@ from router.freshness import (
     QuoteSources,
 )
 from venues import subjects, wire
+from venues.health import venue_statuses
 from venues.nats_client import DEFAULT_REPLICAS, ensure_exec_stream
 from venues.pull import PullConsumer
 from venues.scenario import VenueConfig
@@ -244,16 +245,7 @@ class VenueConnector:
 
     def venue_statuses(self) -> Sequence[VenueStatus]:
         """Every configured venue with its circuit-breaker state (VenueDirectory)."""
-        return [
-            VenueStatus(
-                name=name,
-                breaker=self._breakers[name].state,
-                consecutive_failures=self._breakers[name].consecutive_failures,
-                taker_fee_bps=config.taker_fee_bps,
-                maker_rebate_bps=config.maker_rebate_bps,
-            )
-            for name, config in self._configs.items()
-        ]
+        return venue_statuses(self._configs, self._breakers)
 
     # -- loops --------------------------------------------------------------------------
 

@@ -129,7 +129,7 @@ def _submit_rows(result: Result) -> Iterator[Row]:
         _rate(base["throughput_per_s"]),
         f"{share:.0%}" if share is not None else "",
         f"≥ {SUBMIT_MIN_RATIO:.0%} of baseline",
-        _verdict(share is not None and share >= SUBMIT_MIN_RATIO and not run["errors"]),
+        _ratio_verdict(share, SUBMIT_MIN_RATIO, run),
     )
     yield Row(
         "submit",
@@ -144,18 +144,36 @@ def _submit_rows(result: Result) -> Iterator[Row]:
     yield from _errors_and_cpu("submit", run, base)
 
 
-def _stream_submit_rows(result: Result) -> Iterator[Row]:
-    run, base = result["result"], result["baseline"]
-    share = result["throughput_ratio"]
-    clients, window = result["concurrency"], result["window"]
-    yield Row(
-        "stream-submit",
-        f"streamed order entry vs unary echo, {clients} clients x {window} in flight",
+def _ratio_verdict(share: float | None, minimum: float, run: Result) -> str:
+    """A throughput goal met: the ratio reached and no errors."""
+    return _verdict(share is not None and share >= minimum and not run["errors"])
+
+
+def _throughput_ratio_row(
+    scenario: str, what: str, result: Result, minimum: float, against: str
+) -> Row:
+    """A closed-loop rate beside its same-run baseline, as a ratio with its goal."""
+    run, base, share = result["result"], result["baseline"], result["throughput_ratio"]
+    return Row(
+        scenario,
+        what,
         _rate(run["throughput_per_s"]),
         _rate(base["throughput_per_s"]),
         _times(share),
-        f"≥ {STREAM_SUBMIT_MIN_RATIO:.2f}x unary echo",
-        _verdict(share is not None and share >= STREAM_SUBMIT_MIN_RATIO and not run["errors"]),
+        f"≥ {minimum:.2f}x {against}",
+        _ratio_verdict(share, minimum, run),
+    )
+
+
+def _stream_submit_rows(result: Result) -> Iterator[Row]:
+    run, base = result["result"], result["baseline"]
+    clients, window = result["concurrency"], result["window"]
+    yield _throughput_ratio_row(
+        "stream-submit",
+        f"streamed order entry vs unary echo, {clients} clients x {window} in flight",
+        result,
+        STREAM_SUBMIT_MIN_RATIO,
+        "unary echo",
     )
     unary = result["unary"]
     yield Row(
@@ -187,16 +205,13 @@ def _fix_rows(result: Result) -> Iterator[Row]:
     """NewOrderSingle → first ExecutionReport: the gateway beside the bare QuickFIX echo
     (closed loop), and beside SubmitOrder on the same stack (open loop, p50)."""
     run, base = result["result"], result["baseline"]
-    share = result["throughput_ratio"]
     sessions, window = result["sessions"], result["window"]
-    yield Row(
+    yield _throughput_ratio_row(
         "fix",
         f"FIX gateway vs bare QuickFIX echo, round trips/s, {sessions} sessions x {window}",
-        _rate(run["throughput_per_s"]),
-        _rate(base["throughput_per_s"]),
-        _times(share),
-        f"≥ {FIX_MIN_ECHO_RATIO:.2f}x QuickFIX echo",
-        _verdict(share is not None and share >= FIX_MIN_ECHO_RATIO and not run["errors"]),
+        result,
+        FIX_MIN_ECHO_RATIO,
+        "QuickFIX echo",
     )
     yield Row("fix", "NOS→ER p50/p90/p99/p99.9 (ms)", _pcts(run["latency"]), _pcts(base["latency"]))
     unary = result["unary"]

@@ -48,6 +48,7 @@ from router.circuit_breaker import BreakerState, CircuitBreaker
 from router.freshness import ExcludedVenue, QuoteSources
 from venues.fix import messages as m
 from venues.fix.engine import fix, initiator_settings, session_id
+from venues.health import venue_statuses
 from venues.scenario import VenueConfig
 from venues.tasks import cancel_and_wait
 
@@ -262,16 +263,8 @@ class FixVenueConnector:
         return venue in self._unsupported_status
 
     def venue_statuses(self) -> Sequence[VenueStatus]:
-        return [
-            VenueStatus(
-                name=name,
-                breaker=self._breakers[name].state,
-                consecutive_failures=self._breakers[name].consecutive_failures,
-                taker_fee_bps=config.taker_fee_bps,
-                maker_rebate_bps=config.maker_rebate_bps,
-            )
-            for name, config in self._configs.items()
-        ]
+        """Every configured venue with its circuit-breaker state (VenueDirectory)."""
+        return venue_statuses(self._configs, self._breakers)
 
     def quote_sources(self, symbol: str) -> QuoteSources:
         excluded = [
