@@ -25,7 +25,7 @@ from oms_server.domain.access import Role
 from oms_server.domain.shards import ShardMap
 from oms_server.shards.announce import ANNOUNCE_INTERVAL_S, Announcement, ShardWatch
 from oms_server.shards.announce import Role as ShardRole
-from oms_server.shards.front import Front
+from oms_server.shards.front import Front, ShardUnavailableError
 from tests.support.fixtures import STARTING_CASH, TEST_SECRET, RunningOms, token
 from tests.support.shards import accounts_on
 from tests.support.waiting import eventually
@@ -123,10 +123,21 @@ async def test_a_down_shard_is_named_while_the_other_answers_and_health_follows(
 
 
 async def test_the_sdk_retries_a_submit_to_a_down_shard_and_it_lands_once(
-    front: tuple[Front, Announcing],
+    front: tuple[Front, Announcing], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     served, announcing = front
     announcing.own(1)
+    refusals: list[ShardUnavailableError] = []
+    find_owner = served._active_owner
+
+    async def counting(shard_id: int, context: grpc.aio.ServicerContext) -> Announcement:
+        try:
+            return await find_owner(shard_id, context)
+        except ShardUnavailableError as refused:
+            refusals.append(refused)
+            raise
+
+    monkeypatch.setattr(served, "_active_owner", counting)
     retry = RetryPolicy(max_attempts=8, initial_backoff_s=0.1, max_backoff_s=0.5)
     async with _client(served, retry) as trader:
         submitting = asyncio.create_task(
@@ -140,7 +151,7 @@ async def test_the_sdk_retries_a_submit_to_a_down_shard_and_it_lands_once(
                 time_in_force="gtc",
             )
         )
-        await asyncio.sleep(SHARD_WAIT_S * 2)  # at least one attempt refused by now
+        await eventually(lambda: refusals, message="an attempt refused while shard 2 is down")
         assert not submitting.done()
         announcing.own(2)
         order = await asyncio.wait_for(submitting, 10)
