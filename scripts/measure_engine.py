@@ -58,6 +58,8 @@ WARMUP_ORDERS = 500
 class StandInVenues:
     """Deep static books at three venues; every child is filled in full at its limit."""
 
+    publishes_books = True
+
     def __init__(self) -> None:
         self._books = {
             venue: VenueBook(

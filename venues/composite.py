@@ -29,6 +29,9 @@ class VenueSide(Protocol):
 
     def books(self, symbol: str) -> Mapping[str, VenueBook]: ...
 
+    @property
+    def publishes_books(self) -> bool: ...
+
     def venue_infos(self) -> Mapping[str, VenueInfo]: ...
 
     def send_new(self, child: ChildOrder) -> None: ...
@@ -102,6 +105,10 @@ class CompositeVenues:
             if books:
                 merged = books if not merged else {**merged, **books}
         return merged
+
+    @property
+    def publishes_books(self) -> bool:
+        return any(part.publishes_books for _, part in self._parts)
 
     def venue_infos(self) -> Mapping[str, VenueInfo]:
         """The union of the parts' infos: the same object while none of theirs changes."""

@@ -196,6 +196,11 @@ class VenueConnector:
     def books(self, symbol: str) -> Mapping[str, VenueBook]:
         return self._books.get(symbol, {})
 
+    @property
+    def publishes_books(self) -> bool:
+        """Yes: the simulators publish their books on NATS."""
+        return True
+
     def venue_infos(self) -> Mapping[str, VenueInfo]:
         """Fees, latency and health per venue: the same object while none of them changes.
 

@@ -37,6 +37,11 @@ class VenuePort(Protocol):
         """The latest book of ``symbol`` at every venue that published one."""
         ...
 
+    @property
+    def publishes_books(self) -> bool:
+        """Whether any of these venues publishes market data (FIX venues do not)."""
+        ...
+
     def venue_infos(self) -> Mapping[str, VenueInfo]:
         """Every venue with its fees, latency and routability (circuit breaker)."""
         ...

@@ -288,10 +288,15 @@ class ParentRouting:
         """The consolidated mid, the price risk checks a new order against.
 
         While one side of the consolidated book is empty (swept by takers, say) the last
-        mid seen stands in; a symbol no venue ever quoted on both sides has none.
+        mid seen stands in; a symbol no venue ever quoted on both sides has none, unless
+        no venue publishes market data at all (only FIX venues): then the instrument's
+        configured reference price (its previous close) is the reference, as with no
+        venues.
         """
         mid = self.consolidated_book(symbol).mid
         if mid is None:
+            if not self.venues.publishes_books:
+                return self._instruments[symbol].reference_price
             return self._last_mids.get(symbol)
         self._last_mids[symbol] = mid
         return mid

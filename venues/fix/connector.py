@@ -190,6 +190,11 @@ class FixVenueConnector:
     def books(self, symbol: str) -> Mapping[str, VenueBook]:
         return {}
 
+    @property
+    def publishes_books(self) -> bool:
+        """No: a FIX venue here takes orders only (no market data session)."""
+        return False
+
     def venue_infos(self) -> Mapping[str, VenueInfo]:
         """Fees, latency and routability: the same object while no breaker moves."""
         now = time.monotonic()

@@ -144,6 +144,9 @@ class ScriptedVenues:
         self.sent: list[ChildOrder] = []
         self.cancels: list[str] = []
 
+    #: The books move nothing, but they are market data: mids are the reference.
+    publishes_books = True
+
     def books(self, symbol: str) -> Mapping[str, VenueBook]:
         asks = (Level(Decimal("100.01"), Decimal(300)), Level(Decimal("100.02"), Decimal(500)))
         bids = (Level(Decimal("99.99"), Decimal(300)), Level(Decimal("99.98"), Decimal(500)))

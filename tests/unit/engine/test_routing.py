@@ -152,3 +152,35 @@ def test_direct_to_any_venue_rests_in_an_oms_without_venues() -> None:
         request("d-1"), routing_strategy=RoutingStrategy.DIRECT, venue="NOWHERE"
     )
     assert engine.submit(direct, ADMIN).state is OrderState.NEW
+
+
+class QuotelessVenues(ScriptedVenues):
+    """Venues with no market data, as FIX venues are (or NATS ones that never quoted)."""
+
+    def __init__(self, *, publishes_books: bool) -> None:
+        super().__init__()
+        self.publishes_books = publishes_books  # type: ignore[misc]
+
+    def books(self, symbol: str) -> dict[str, object]:  # type: ignore[override]
+        return {}
+
+
+def test_with_no_market_data_at_all_risk_uses_the_instruments_reference_price() -> None:
+    venues = QuotelessVenues(publishes_books=False)
+    fix_only = commands(venues, ManualClock())
+    assert fix_only.routing.reference_price("AAPL") == Decimal(100)
+    direct = dataclasses.replace(
+        request("fix-1", limit_price=Decimal("100.00")),
+        routing_strategy=RoutingStrategy.DIRECT,
+        venue=venues.names[0],
+    )
+    order = fix_only.submit(direct, ADMIN)
+    settle(fix_only)
+    assert [(c.parent_order_id, c.venue) for c in venues.sent] == [
+        (order.order_id, venues.names[0])
+    ]
+
+
+def test_a_symbol_never_quoted_where_venues_publish_books_has_no_reference() -> None:
+    unquoted = commands(QuotelessVenues(publishes_books=True), ManualClock())
+    assert unquoted.routing.reference_price("AAPL") is None
