@@ -2,8 +2,9 @@
 
 Each unary call carries a deadline (``DEFAULT_TIMEOUT_S`` unless told otherwise) and
 the bearer token. Calls that are safe to repeat are retried with bounded exponential
-backoff on UNAVAILABLE, DEADLINE_EXCEEDED and a busy server (RESOURCE_EXHAUSTED
-ENGINE_BUSY or MAX_CALLS, refused before anything changed): queries, ``submit_order`` (always with a
+backoff on UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED by the server (a call it shed) and
+a busy server (RESOURCE_EXHAUSTED ENGINE_BUSY or MAX_CALLS, refused before anything
+changed): queries, ``submit_order`` (always with a
 ``client_order_id``, generated if the caller gives none, kept across retries),
 ``replace_order`` when the caller names the new ``client_order_id``, the mass cancel
 ``cancel_all_orders``, and the state-setting admin and risk calls. ``cancel_order``,
@@ -74,8 +75,13 @@ E = TypeVar("E", bound=int)
 
 #: Deadline of each unary call attempt unless the caller gives ``timeout_s``.
 DEFAULT_TIMEOUT_S = 10.0
-#: Codes on which an idempotent unary call is tried again.
-RETRYABLE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+#: Codes on which an idempotent unary call is tried again. CANCELLED too: a call this
+#: client cancels or closes never ends as one (it raises CancelledError or CLOSED), so it
+#: is the server's, which grpc core sends for the calls it sheds unread when more wait
+#: than the server takes (an overload), or a server stopping sends those in flight.
+RETRYABLE_CODES = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
+)
 #: RESOURCE_EXHAUSTED reasons that mean "the server is busy, send it again later" (not a
 #: limit of the account, such as its orders-per-second throttle): retried like the above.
 BUSY_REASONS = frozenset({"ENGINE_BUSY", "MAX_CALLS"})

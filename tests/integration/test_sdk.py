@@ -325,6 +325,19 @@ async def test_submit_gives_up_after_the_bounded_attempts() -> None:
     assert len(fake.calls["SubmitOrder"]) == FAST_RETRY.max_attempts
 
 
+async def test_a_submit_the_server_shed_with_cancelled_is_sent_again() -> None:
+    """grpc core ends calls it sheds unread (its queue of calls the server has not
+    taken yet is full) with CANCELLED: nothing was done, so a keyed submit goes again."""
+    fake = FlakyCommands(failures=2, code=grpc.StatusCode.CANCELLED)
+    async with serving(fake) as address, client_for(address) as client:
+        order = await buy(client, "shed")
+        with pytest.raises(OmsError) as cancel:
+            await client.cancel_order("O-1")  # sent once, as every cancel
+    assert len(fake.calls["SubmitOrder"]) == 3 and order.client_order_id == "shed"
+    assert cancel.value.code is grpc.StatusCode.CANCELLED
+    assert len(fake.calls["CancelOrder"]) == 1
+
+
 async def test_refusals_are_never_retried() -> None:
     fake = FlakyCommands(failures=1, code=grpc.StatusCode.INVALID_ARGUMENT)
     async with serving(fake) as address, client_for(address) as client:
