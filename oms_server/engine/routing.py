@@ -711,7 +711,10 @@ class ParentRouting:
 
     def _on_child_done(self, parent: Order, child: ChildOrder) -> None:
         """Every child of a working parent is done: end it, or route what is left."""
-        if parent.is_terminal or self.live_children(parent):
+        if parent.is_terminal:
+            return
+        if self.live_children(parent):
+            self._cover_shortfall(parent, child)
             return
         if parent.state is OrderState.PENDING_CANCEL:
             self._end_canceled(parent)
@@ -728,17 +731,34 @@ class ParentRouting:
         elif parent.display_quantity is not None and child.state is ChildState.FILLED:
             # An iceberg's shown slice filled: show the next (no reroute: nothing missed).
             self.route(parent)
-        elif parent.reroutes < MAX_REROUTES and parent.time_in_force is not TimeInForce.FOK:
+        elif not self._route_again(parent, child):
+            self._finish_unroutable(parent, _shortfall_reason(parent, child))
+
+    def _cover_shortfall(self, parent: Order, child: ChildOrder) -> None:
+        """A child ended short of its quantity while others of its parent still work (a
+        take that missed beside a resting child): route what no live child covers now,
+        instead of leaving it at no venue until the others are done."""
+        if parent.state not in _COVERED_STATES or child.state in _NOTHING_MISSED:
+            return
+        if _pegged(parent) or parent.display_quantity is not None:
+            return  # one live child at a time: handled once it is done
+        self._route_again(parent, child)
+
+    def _route_again(self, parent: Order, child: ChildOrder) -> bool:
+        """Route what is left after ``child`` ended short: again while reroutes remain,
+        then (a DAY/GTC/GTD limit) as a resting order; False when neither may be."""
+        if parent.reroutes < MAX_REROUTES and parent.time_in_force is not TimeInForce.FOK:
             parent.reroutes += 1
             self._recorder.touch_order(parent)
             self.route(parent)
-        elif _rests(parent) and child.state is not ChildState.REJECTED:
+            return True
+        if _rests(parent) and child.state is not ChildState.REJECTED:
             # Its taking children kept missing (the books moved, or others took the
             # liquidity first): a DAY/GTC/GTD limit rests rather than ends.
             self._recorder.touch_order(parent)
             self.route(parent, rest_only=True)
-        else:
-            self._finish_unroutable(parent, _shortfall_reason(parent, child))
+            return True
+        return False
 
     def _end_canceled(self, parent: Order) -> None:
         """A PENDING_CANCEL parent whose children are done: EXPIRED when the cancel was
@@ -841,6 +861,13 @@ def canceled_text(order: Order, reason: str) -> str:
     if order.order_type.rule.routes_at is PriceSource.MARKET:
         return f"market order remainder canceled: {reason}"
     return f"{tif.value} order canceled: {reason}"
+
+
+#: Parent states in which a child's shortfall is routed again at once (not while a
+#: cancel or a replace is under way: those wait for every child).
+_COVERED_STATES = frozenset({OrderState.NEW, OrderState.PARTIALLY_FILLED})
+#: Child ends that leave nothing to cover: filled, or expired with its session.
+_NOTHING_MISSED = frozenset({ChildState.FILLED, ChildState.EXPIRED})
 
 
 def _rests(order: Order) -> bool:

@@ -93,6 +93,8 @@ def test_the_unfilled_rest_of_an_ioc_is_canceled_and_its_fills_stay(
     fill = venue_report(first, VenueExecType.TRADE, ChildState.PARTIALLY_FILLED, qty=100)
     engine.apply_venue_reports([fill])
     for _ in range(MAX_REROUTES + 1):  # the books the OMS sees never move: takes keep missing
+        if accepted.order_id not in engine.live.working:
+            break  # ended: each miss is routed again at once, so reroutes run out sooner
         come_back_unfilled(engine, live_children(venues, engine, accepted))
         settle(engine)
     held = engine.live.get(accepted.order_id)
@@ -184,3 +186,23 @@ def test_with_no_market_data_at_all_risk_uses_the_instruments_reference_price() 
 def test_a_symbol_never_quoted_where_venues_publish_books_has_no_reference() -> None:
     unquoted = commands(QuotelessVenues(publishes_books=True), ManualClock())
     assert unquoted.routing.reference_price("AAPL") is None
+
+
+def test_a_take_that_misses_beside_a_resting_child_is_routed_again_at_once(
+    engine: OrderCommands, venues: ScriptedVenues
+) -> None:
+    """A DAY buy above the ask takes what is shown and rests the rest; a take that
+    misses leaves its quantity at no venue unless it is routed again while the resting
+    child still works."""
+    accepted = submit(engine, "day-big", quantity=2000, limit_price=Decimal("100.02"))
+    settle(engine)
+    children = live_children(venues, engine, accepted)
+    takes = [c for c in children if c.purpose is ChildPurpose.TAKE]
+    assert takes and any(c.purpose is ChildPurpose.REST for c in children)
+    come_back_unfilled(engine, takes[:1])  # others took that venue's offer first
+    settle(engine)
+    working = live_children(venues, engine, accepted)
+    assert sum(c.open_qty for c in working) == Decimal(2000)
+    before = {c.child_order_id for c in children}
+    new = [c for c in working if c.child_order_id not in before]
+    assert sum(c.quantity for c in new) == takes[0].quantity  # in place of the miss
