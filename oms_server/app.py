@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from oms_server.engine.engine import OrderEngine
 from oms_server.engine.hub import ReportHub
 from oms_server.engine.ports import NoVenueDirectory, VenueDirectory
 from oms_server.engine.reconciliation import DEFAULT_ACK_TIMEOUT_S, ReconcilePolicy
+from oms_server.memory import HeapTrimmer
 from oms_server.observability import serve_metrics
 from oms_server.state import ensure_auth_secret
 from oms_server.store.integrity import check_store_integrity
@@ -122,6 +124,8 @@ class OmsApp:
     _serving: bool = False
     _stopping: bool = False
     _watcher: asyncio.Task[None] | None = None
+    #: Gives the C heap's free pages back once the engine is idle after work.
+    _trimmer: asyncio.Task[None] | None = None
     _failed: asyncio.Future[EngineStoppedError] | None = None
 
     @property
@@ -196,6 +200,9 @@ class OmsApp:
         await set_serving(self._health, self._service_names)
         self._failed = asyncio.get_running_loop().create_future()
         self._watcher = asyncio.create_task(self._watch(self.engine), name="engine-watch")
+        self._trimmer = asyncio.create_task(
+            HeapTrimmer(functools.partial(_work_done, self.engine)).run(), name="heap-trim"
+        )
         log.info("OMS gRPC server listening on %s", self.address)
 
     async def wait_failed(self) -> EngineStoppedError:
@@ -221,6 +228,9 @@ class OmsApp:
                 await self.engine.stop()
             if self._watcher is not None:
                 await asyncio.gather(self._watcher, return_exceptions=True)
+            if self._trimmer is not None:
+                self._trimmer.cancel()
+                await asyncio.gather(self._trimmer, return_exceptions=True)
             if self.nats is not None:
                 await close_nats(self.nats)
             if self.store is not None:
@@ -307,6 +317,12 @@ class OmsApp:
         if not s.tls_cert_file or not s.tls_key_file:
             return None
         return TlsFiles(s.tls_cert_file, s.tls_key_file, s.tls_client_ca_file)
+
+
+def _work_done(engine: OrderEngine) -> int:
+    """What the engine has done so far, counted (moves while orders come or fill)."""
+    stats = engine.commands.stats
+    return stats.accepted + stats.fills
 
 
 def _cause_text(cause: BaseException | None) -> str:
