@@ -13,6 +13,10 @@ SCENARIOS = ("baseline", "submit", "stream-submit", "fix", "e2e", "capacity", "s
 STANDARD_CONCURRENCY = 50
 STANDARD_E2E_RATE = 500.0
 STANDARD_SUSTAINED_RATE = 1000.0
+#: Issue 25's light load: e2e at this rate beside the echo at the same rate.
+STANDARD_E2E_LIGHT_RATE = 100.0
+#: Issue 25's sustained run: this share of the capacity the same run found.
+SUSTAINED_SHARE_OF_CAPACITY = 0.8
 STANDARD_SUSTAINED_S = 60.0
 STANDARD_SUBSCRIBERS = 50
 #: `stream-submit`: submits each client keeps in flight on its stream.
@@ -32,7 +36,11 @@ class LoadParams:
     warmup_s: float = 1.0
     e2e_rate: float = STANDARD_E2E_RATE
     e2e_duration_s: float = 20.0
-    sustained_rate: float = STANDARD_SUSTAINED_RATE
+    #: e2e's second, light rate (0: none), its latency compared with the echo's there.
+    e2e_light_rate: float = STANDARD_E2E_LIGHT_RATE
+    #: None: SUSTAINED_SHARE_OF_CAPACITY of what `capacity` found earlier in the run,
+    #: else STANDARD_SUSTAINED_RATE.
+    sustained_rate: float | None = None
     sustained_duration_s: float = STANDARD_SUSTAINED_S
     #: Load before the sustained run's first memory sample: long enough, at the sustained
     #: rate, to fill the server's bounded caches (recent orders, serialized reports), so
@@ -79,7 +87,7 @@ class LoadParams:
         return (
             self.concurrency == STANDARD_CONCURRENCY
             and self.e2e_rate == STANDARD_E2E_RATE
-            and self.sustained_rate == STANDARD_SUSTAINED_RATE
+            and self.sustained_rate is None
             and self.sustained_duration_s == STANDARD_SUSTAINED_S
             and self.subscribers == STANDARD_SUBSCRIBERS
         )

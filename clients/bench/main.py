@@ -204,7 +204,14 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("--warmup", dest="warmup_s", type=float, help="warm-up s per phase (1)")
     load.add_argument("--rate", dest="e2e_rate", type=float, help="e2e orders/s (500)")
     load.add_argument("--e2e-duration", dest="e2e_duration_s", type=float, help="e2e s (20)")
-    load.add_argument("--sustained-rate", type=float, help="sustained orders/s (1000)")
+    load.add_argument(
+        "--light-rate", dest="e2e_light_rate", type=float, help="e2e's light rate, 0: none (100)"
+    )
+    load.add_argument(
+        "--sustained-rate",
+        type=float,
+        help="sustained orders/s (80%% of the capacity found in the run, else 1000)",
+    )
     load.add_argument(
         "--sustained-duration", dest="sustained_duration_s", type=float, help="sustained s (60)"
     )

@@ -23,6 +23,9 @@ FIX_MIN_ECHO_RATIO = 0.5
 FIX_ADDED_P50_MAX_MS = 2.0
 E2E_P50_MAX_MS = 3.0
 E2E_P99_MAX_MS = 15.0
+#: Issue 25's: at light load, e2e's p50 at most twice and p99 three times the echo's.
+LIGHT_E2E_MAX_P50_RATIO = 2.0
+LIGHT_E2E_MAX_P99_RATIO = 3.0
 RSS_MAX_GROWTH = 0.10
 FANOUT_MAX_DROP = 1 / 3
 #: Issue 25's: e2e capacity on one shard at least half NautilusTrader's in-process rate.
@@ -283,6 +286,27 @@ def _e2e_rows(result: Result) -> Iterator[Row]:
     yield from _stage_rows("e2e", result)
     yield from _completion_rows("e2e", result)
     yield from _errors_and_cpu("e2e", result, result["baseline"])
+    if "light" in result:
+        yield from _light_e2e_rows(result["light"])
+
+
+def _light_e2e_rows(light: Result) -> Iterator[Row]:
+    """Issue 25's light-load row: p50 and p99 at the light rate as multiples of the echo's."""
+    latency, echo = light["latency"], light["baseline"]["latency"]
+    rate, p50, p99 = light["rate_per_s"], light["p50_ratio"], light["p99_ratio"]
+    met = p50 is not None and p99 is not None
+    met = met and p50 <= LIGHT_E2E_MAX_P50_RATIO and p99 <= LIGHT_E2E_MAX_P99_RATIO
+    yield Row(
+        "e2e",
+        f"submit→final p50 / p99 at {rate:g}/s vs echo at {rate:g}/s",
+        f"{_ms(latency['p50_ms'])} / {_ms(latency['p99_ms'])}",
+        f"{_ms(echo['p50_ms'])} / {_ms(echo['p99_ms'])}",
+        f"{_times(p50)} / {_times(p99)}",
+        f"≤ {LIGHT_E2E_MAX_P50_RATIO:g}x / ≤ {LIGHT_E2E_MAX_P99_RATIO:g}x",
+        _verdict(latency["count"] > 0 and met),
+    )
+    yield from _completion_rows("e2e", light)
+    yield from _errors_and_cpu("e2e", light, light["baseline"])
 
 
 def _stage_rows(scenario: str, result: Result) -> Iterator[Row]:
@@ -337,6 +361,8 @@ def _split_rows(scenario: str, result: Result) -> Iterator[Row]:
 def _sustained_rows(result: Result) -> Iterator[Row]:
     checks, memory = result["checks"], result["memory"]
     rate, achieved = result["rate_per_s"], result["achieved_rate_per_s"]
+    if result.get("rate_basis"):
+        yield Row("sustained", "offered rate", f"{_rate(rate)}: {result['rate_basis']}")
     yield Row(
         "sustained",
         f"offered → achieved, {result['duration_s']:g} s",

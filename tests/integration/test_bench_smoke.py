@@ -27,6 +27,7 @@ SMOKE_ARGS = [
     "--concurrency=4",
     "--rate=40",
     "--e2e-duration=1",
+    "--light-rate=20",
     "--sustained-rate=40",
     "--sustained-duration=1",
     "--subscribers=3",
@@ -121,6 +122,10 @@ def test_e2e_every_order_reached_a_final_report_after_filling_at_three_venues(
     assert [stages[s]["count"] for s in ("accepted", "working", "delivered")] == [e2e["sent"]] * 3
     stream = e2e["stream"]
     assert (stream["gaps"], stream["duplicates"], stream["repeated_finals"]) == (0, 0, 0)
+    light = e2e["light"]  # issue 25's light-load row, beside the echo at that rate
+    assert light["sent"] == light["final"] > 0 and light["rate_per_s"] == 20
+    (row,) = [r for r in report["targets"] if r["figure"].endswith("vs echo at 20/s")]
+    assert row["ratio"].count("x") == 2 and row["status"] in {"PASS", "MISS"}
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="CPU is read from Linux's /proc")

@@ -51,6 +51,7 @@ async def run_capacity(ctx: RunContext) -> dict[str, Any]:
         peer = await measure_peer(ctx.load.peer_orders)
     best = best_step(steps)
     rate = best["rate_per_s"] if best else None
+    ctx.found_capacity_per_s = rate
     peer_rate = peer.get("orders_per_s")
     return {
         "p99_max_ms": P99_MAX_MS,

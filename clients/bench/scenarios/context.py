@@ -66,6 +66,8 @@ class RunContext:
         self.stacks: list[dict[str, object]] = []
         #: Per scenario: venues the OMS quoted the symbol from when the load started.
         self.venues_quoted: dict[str, int] = {}
+        #: The e2e capacity `capacity` found in this run (None: not run, or none passed).
+        self.found_capacity_per_s: float | None = None
         self._baselines: dict[tuple[str, float], LoopResult] = {}
 
     def account(self, name: str) -> str:

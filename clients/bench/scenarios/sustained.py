@@ -14,6 +14,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
+from clients.bench.config import STANDARD_SUSTAINED_RATE, SUSTAINED_SHARE_OF_CAPACITY
 from clients.bench.orders import FINAL_STATES, OrderClient
 from clients.bench.procstats import BYTES_PER_MIB, rss_bytes
 from clients.bench.scenarios.context import RunContext, System
@@ -26,9 +27,21 @@ from protos.oms.v1 import order_pb2
 RSS_SAMPLE_S = 1.0
 
 
+def sustained_rate(ctx: RunContext) -> tuple[float, str]:
+    """The rate to sustain and where it comes from: ``--sustained-rate``, else 80% of the
+    capacity this run found (issue 25's row), else the wave-one 1,000/s."""
+    if ctx.load.sustained_rate is not None:
+        return ctx.load.sustained_rate, "--sustained-rate"
+    capacity = ctx.found_capacity_per_s
+    if capacity:
+        share = SUSTAINED_SHARE_OF_CAPACITY
+        return round(capacity * share), f"{share:.0%} of the {capacity:,.0f}/s capacity found"
+    return STANDARD_SUSTAINED_RATE, "no capacity found in this run"
+
+
 async def run_sustained(ctx: RunContext) -> dict[str, Any]:
     """Open loop at ``sustained_rate`` for ``sustained_duration_s``; then the checks."""
-    rate, duration_s = ctx.load.sustained_rate, ctx.load.sustained_duration_s
+    (rate, basis), duration_s = sustained_rate(ctx), ctx.load.sustained_duration_s
     baseline = await ctx.baseline_open(rate)
     account = ctx.account("SUSTAINED")
     async with (
@@ -45,6 +58,7 @@ async def run_sustained(ctx: RunContext) -> dict[str, Any]:
         async with ctx.progress.phase("sustained: checking orders and fills"):
             checks = await check_run(system, driver.client, run, account)
     result = run.as_dict(rate, duration_s)
+    result["rate_basis"] = basis
     echo = baseline.latency.summary()
     latency = run.tracker.latency.summary()
     result.update(checks=checks, memory=memory.as_dict(), baseline=baseline.as_dict())

@@ -10,7 +10,8 @@ from clients.bench import peer
 from clients.bench.config import LoadParams
 from clients.bench.main import _parser, config_from
 from clients.bench.scenarios.rate_search import best_step, climb, limited_by_steps
-from clients.bench.table import rows_for
+from clients.bench.scenarios.sustained import sustained_rate
+from clients.bench.table import _light_e2e_rows, rows_for
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -134,3 +135,49 @@ def test_capacity_is_a_scenario_of_all_with_its_own_options() -> None:
     assert config.scenarios == ("capacity",)
     assert config.load.peer_orders == 200
     assert "capacity" in config_from(_parser().parse_args(["all"])).scenarios
+
+
+def _light(p50: float, p99: float, echo_p50: float, echo_p99: float) -> dict[str, Any]:
+    def pcts(p50_ms: float, p99_ms: float) -> dict[str, float]:
+        return {"p50_ms": p50_ms, "p90_ms": p99_ms, "p99_ms": p99_ms, "p999_ms": p99_ms, "count": 1}
+
+    return {
+        "rate_per_s": 100.0,
+        "latency": pcts(p50, p99),
+        "baseline": {"latency": pcts(echo_p50, echo_p99), "errors": {}},
+        "p50_ratio": p50 / echo_p50,
+        "p99_ratio": p99 / echo_p99,
+        "sent": 2000,
+        "final": 2000,
+        "accepted": 2000,
+        "venues_per_order": {"3": 2000},
+        "errors": {},
+    }
+
+
+@pytest.mark.parametrize(
+    ("light", "ratios", "status"),
+    [
+        (_light(4.0, 15.0, 2.5, 6.0), "1.60x / 2.50x", "PASS"),
+        (_light(7.0, 15.0, 2.5, 6.0), "2.80x / 2.50x", "MISS"),
+        (_light(4.0, 19.0, 2.5, 6.0), "1.60x / 3.17x", "MISS"),
+    ],
+)
+def test_e2e_states_its_light_load_beside_the_echo_at_that_rate(
+    light: dict[str, Any], ratios: str, status: str
+) -> None:
+    (row, *_) = _light_e2e_rows(light)
+    assert row.figure == "submit→final p50 / p99 at 100/s vs echo at 100/s"
+    assert (row.ratio, row.target, row.status) == (ratios, "≤ 2x / ≤ 3x", status)
+
+
+def test_sustained_runs_at_80_percent_of_the_capacity_found_unless_told() -> None:
+    class Ctx:
+        load = LoadParams()
+        found_capacity_per_s: float | None = 484.0
+
+    assert sustained_rate(Ctx()) == (387, "80% of the 484/s capacity found")  # type: ignore[arg-type]
+    Ctx.found_capacity_per_s = None
+    assert sustained_rate(Ctx())[0] == 1000.0  # type: ignore[arg-type]
+    Ctx.load = LoadParams(sustained_rate=250.0)
+    assert sustained_rate(Ctx()) == (250.0, "--sustained-rate")  # type: ignore[arg-type]
