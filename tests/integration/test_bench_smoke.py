@@ -124,6 +124,7 @@ def test_e2e_every_order_reached_a_final_report_after_filling_at_three_venues(
     assert (stream["gaps"], stream["duplicates"], stream["repeated_finals"]) == (0, 0, 0)
     light = e2e["light"]  # issue 25's light-load row, beside the echo at that rate
     assert light["sent"] == light["final"] > 0 and light["rate_per_s"] == 20
+    assert light["latency"]["count"] == light["sent"]  # new orders, not the first run's again
     (row,) = [r for r in report["targets"] if r["figure"].endswith("vs echo at 20/s")]
     assert row["ratio"].count("x") == 2 and row["status"] in {"PASS", "MISS"}
 

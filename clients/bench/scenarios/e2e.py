@@ -29,7 +29,7 @@ async def run_e2e(ctx: RunContext) -> dict[str, Any]:
         result = _at_rate(run, baseline, rate, duration_s)
         if light_baseline is not None:
             label = f"e2e: {light_rate:g} orders/s (light load), open loop"
-            light = await driver.measure(label, light_rate, duration_s)
+            light = await driver.measure(label, light_rate, duration_s, prefix="l")
             result["light"] = _at_rate(light, light_baseline, light_rate, duration_s)
     result["profile"] = profiles[0].as_dict() if profiles else None
     return result
