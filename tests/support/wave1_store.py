@@ -9,6 +9,7 @@ wrote (tests/data/wave1_store.json; tests/data/make_wave1_store.py made it).
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,32 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "wave1_store.json"
-#: Its rows by table: every value as the wave-1 store held it.
-WAVE1_ROWS: dict[str, list[dict[str, Any]]] = json.loads(FIXTURE.read_text())
+NS_PER_DAY = 86_400 * 1_000_000_000
+
+
+def moved_to_today(rows: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """``rows`` with every time (the ``*_ns`` columns) moved by whole days to today, UTC.
+
+    The wave-1 stack wrote them on 2026-12-03, and today's OMS rightly expires at
+    start-up the DAY orders of a day that is over: without the move, what the upgrade
+    keeps would depend on the date the tests run. Whole days keep every time of day.
+    """
+    newest = max(v for table in rows.values() for row in table for k, v in _times(row))
+    shift = (time.time_ns() // NS_PER_DAY - newest // NS_PER_DAY) * NS_PER_DAY
+
+    def moved(row: dict[str, Any]) -> dict[str, Any]:
+        return {**row, **{k: v + shift for k, v in _times(row)}}
+
+    return {table: [moved(row) for row in table_rows] for table, table_rows in rows.items()}
+
+
+def _times(row: dict[str, Any]) -> list[tuple[str, int]]:
+    """The times a row holds (its nonzero ``*_ns`` columns)."""
+    return [(k, v) for k, v in row.items() if k.endswith("_ns") and v]
+
+
+#: Its rows by table: every value as the wave-1 store held it, its times moved to today.
+WAVE1_ROWS: dict[str, list[dict[str, Any]]] = moved_to_today(json.loads(FIXTURE.read_text()))
 
 DECIMAL = String(40)
 WAVE1 = MetaData()
