@@ -104,8 +104,9 @@ REPLACE_QTY = Decimal(6)
 #: the 11th by 3 (ALPHA: replaced, keeping the 3), by 7 (BRAVO: overtaken), or not at all.
 SWEEP = {"ALPHA": Decimal(103), "BRAVO": Decimal(107), "CHARLIE": Decimal(100)}
 #: How long each venue holds an order message that arrives while it is set (the replaces'
-#: cancels) before handling it; the sweep must come within it.
-VENUE_DELAY_MS = 3000
+#: cancels) before handling it; the sweep must come within it (five seconds leave room
+#: for a loaded machine: the replaces and the sweep are 63 loopback calls).
+VENUE_DELAY_MS = 5000
 #: The reasons a REPLACE_REJECTED gives when fills overtook the replace.
 OVERTAKEN = {"filled beyond the new quantity", "order is FILLED"}
 
