@@ -56,24 +56,30 @@ class HeapTrimmer:
         self._work = work
         self._idle_s = idle_s
         self._trim = trim if trim is not None else _malloc_trim()
-        self.trims = 0
+        self._seen = work()
+        #: Work was done since the last trim.
+        self._dirty = False
 
     @property
     def available(self) -> bool:
         return self._trim is not None
 
+    def due(self) -> bool:
+        """One look: True when the count stopped moving since the last look after it had
+        moved since the last trim (so: trim now)."""
+        now = self._work()
+        if now != self._seen:
+            self._seen, self._dirty = now, True
+            return False
+        due, self._dirty = self._dirty, False
+        return due
+
     async def run(self) -> None:
-        """Look every ``idle_s``; trim when the count stopped moving since the last look."""
+        """Look every ``idle_s``; trim (in a thread) when a look says it is due."""
         if self._trim is None:
             return
-        seen, dirty = self._work(), False
         while True:
             await asyncio.sleep(self._idle_s)
-            now = self._work()
-            if now != seen:
-                seen, dirty = now, True
-            elif dirty:
+            if self.due():
                 await asyncio.to_thread(self._trim)
-                dirty = False
-                self.trims += 1
-                log.debug("heap trimmed after %d units of work", now)
+                log.debug("heap trimmed after %d units of work", self._seen)

@@ -20,7 +20,7 @@ from oms_server.config import Settings
 from protos.oms.v1 import common_pb2, market_data_service_pb2_grpc
 from protos.oms.v1 import market_data_service_pb2 as mpb
 from tests.support.fixtures import call_metadata, token
-from tests.support.market import Market, RoutedOms
+from tests.support.market import Market, RoutedOms, oms_running
 from tests.support.omsctl import Omsctl
 from tests.support.orders import limit_buy
 from tests.support.reports import final_order, order_events
@@ -46,12 +46,8 @@ class FreshOms(RoutedOms):
 
 @pytest.fixture
 async def fresh_oms(market: Market, sqlite_url: str, tmp_path: Path) -> AsyncIterator[FreshOms]:
-    running = FreshOms(sqlite_url, tmp_path / "state", market=market)
-    await running.start()
-    try:
+    async with oms_running(FreshOms(sqlite_url, tmp_path / "state", market=market)) as running:
         yield running
-    finally:
-        await running.stop()
 
 
 def quotes(oms: RoutedOms) -> market_data_service_pb2_grpc.MarketDataServiceStub:

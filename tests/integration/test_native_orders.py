@@ -15,7 +15,7 @@ from protos.oms.v1 import common_pb2 as S
 from protos.venue.v1 import venue_pb2 as v
 from tests.integration.test_order_types import MD, BidsAt, resting_at, sell_into
 from tests.integration.test_pegged_orders import child_rests_at, quote
-from tests.support.market import THREE_VENUES, Market, RoutedOms, started_market
+from tests.support.market import THREE_VENUES, Market, RoutedOms, market_running
 from tests.support.orders import limit_buy
 from tests.support.reports import final_order, order_events
 from tests.support.waiting import eventually
@@ -36,11 +36,8 @@ for _venue in ("ALPHA", "BRAVO", "CHARLIE"):
 
 @pytest.fixture
 async def market(nats_server: EmbeddedNats) -> AsyncIterator[Market]:
-    running = await started_market(nats_server, NATIVE_ICEBERGS)
-    try:
+    async with market_running(nats_server, NATIVE_ICEBERGS) as running:
         yield running
-    finally:
-        await running.stop()
 
 
 def oms_orders(market: Market) -> dict[str, list[tuple[str, Decimal, Decimal]]]:

@@ -24,14 +24,12 @@ import grpc
 import pytest
 
 from clients.bench.venue_fills import venue_fills
-from oms_server.domain.access import Role
 from oms_server.domain.child import ChildState
-from protos.oms.v1 import account_service_pb2 as apb
-from protos.oms.v1 import account_service_pb2_grpc, common_pb2, order_pb2
+from protos.oms.v1 import common_pb2, order_pb2
 from protos.oms.v1 import order_service_pb2 as pb
 from protos.venue.v1 import venue_pb2 as v
-from tests.support.fixtures import STARTING_CASH, call_metadata
-from tests.support.market import THREE_VENUES, Market, RoutedOms, started_market
+from tests.support.fixtures import call_metadata, open_test_accounts
+from tests.support.market import THREE_VENUES, Market, RoutedOms, market_running, oms_running
 from tests.support.orders import limit_buy
 from tests.support.reports import FINAL_STATES, stored_trade_executions
 from tests.support.waiting import eventually
@@ -40,7 +38,6 @@ from venues.nats_runtime import EmbeddedNats
 pytestmark = pytest.mark.timeout(60)
 
 MD = call_metadata()
-ADMIN = call_metadata(Role.ADMIN, ())
 DIRECT = common_pb2.ROUTING_STRATEGY_DIRECT
 VENUES = ("ALPHA", "BRAVO", "CHARLIE")
 ZERO = Decimal(0)
@@ -309,39 +306,17 @@ ENDING_TIFS: dict[common_pb2.TimeInForce.ValueType, str] = {
 
 @pytest.fixture
 async def slow_market(nats_server: EmbeddedNats) -> AsyncIterator[Market]:
-    running = await started_market(nats_server, SLOW_FEED)
-    try:
+    async with market_running(nats_server, SLOW_FEED) as running:
         yield running
-    finally:
-        await running.stop()
 
 
 @pytest.fixture
 async def slow_oms(
     slow_market: Market, sqlite_url: str, tmp_path: Path
 ) -> AsyncIterator[RoutedOms]:
-    running = RoutedOms(sqlite_url, tmp_path / "state", market=slow_market)
-    await running.start()
-    try:
+    oms = RoutedOms(sqlite_url, tmp_path / "state", market=slow_market)
+    async with oms_running(oms) as running:
         yield running
-    finally:
-        await running.stop()
-
-
-async def open_accounts(oms: RoutedOms, account_ids: tuple[str, ...]) -> None:
-    """Create and fund the accounts the test OMS does not have already."""
-    assert oms.channel is not None
-    accounts = account_service_pb2_grpc.AccountServiceStub(oms.channel)
-    for account_id in account_ids:
-        assert oms.app is not None and oms.app.engine is not None
-        if oms.app.engine.find_account(account_id) is not None:
-            continue
-        await accounts.CreateAccount(
-            apb.CreateAccountRequest(account_id=account_id), metadata=ADMIN
-        )
-        await accounts.Deposit(
-            apb.DepositRequest(account_id=account_id, amount=str(STARTING_CASH)), metadata=ADMIN
-        )
 
 
 @dataclass
@@ -420,7 +395,8 @@ async def test_day_and_gtc_remainders_rest_under_contention_and_only_ioc_and_fok
     at a venue (NEW or PARTIALLY_FILLED, never CANCELED), and the venues' books hold
     exactly those remainders; every IOC or FOK not filled in full ends CANCELED saying
     'IOC remainder canceled' or 'FOK order canceled'. The fills add up to the venues'."""
-    await open_accounts(slow_oms, ACCOUNTS)
+    assert slow_oms.app is not None
+    await open_test_accounts(slow_oms.app, ACCOUNTS)
     contenders = [
         Contender(account_id, tif)
         for account_id in ACCOUNTS

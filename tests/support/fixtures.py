@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -70,10 +70,10 @@ def call_metadata(role: Role = Role.TRADER, accounts: tuple[str, ...] = ("ACC1",
     return (("authorization", f"Bearer {token(role, accounts)}"),)
 
 
-async def open_test_accounts(app: OmsApp) -> None:
+async def open_test_accounts(app: OmsApp, account_ids: Sequence[str] = TEST_ACCOUNTS) -> None:
     """Create and fund the test accounts once (they survive restarts in the store)."""
     assert app.engine is not None
-    for account_id in TEST_ACCOUNTS:
+    for account_id in account_ids:
         if app.engine.find_account(account_id) is None:
             await app.engine.create_account(account_id)
             await app.engine.deposit(account_id, STARTING_CASH)

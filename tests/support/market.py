@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from nats.aio.client import Client as NatsClient
@@ -173,26 +175,43 @@ class RoutedOms(RunningOms):
         return len(books) == len(self.market.scenario.venues)
 
 
+#: A RoutedOms or one of its kinds (an OMS test's own settings).
+R = TypeVar("R", bound=RoutedOms)
+
+
 async def started_market(nats: EmbeddedNats, scenario_text: str) -> Market:
     market = Market(nats, parse_scenario(scenario_text, "test"))
     await market.start()
     return market
 
 
+@contextlib.asynccontextmanager
+async def market_running(nats: EmbeddedNats, scenario_text: str) -> AsyncIterator[Market]:
+    """The venue simulators of ``scenario_text`` on ``nats`` for the block, stopped after."""
+    market = await started_market(nats, scenario_text)
+    try:
+        yield market
+    finally:
+        await market.stop()
+
+
+@contextlib.asynccontextmanager
+async def oms_running(oms: R) -> AsyncIterator[R]:
+    """``oms`` (a RoutedOms, or one of its kinds) started for the block, stopped after."""
+    await oms.start()
+    try:
+        yield oms
+    finally:
+        await oms.stop()
+
+
 @pytest.fixture
 async def market(nats_server: EmbeddedNats) -> AsyncIterator[Market]:
-    running = await started_market(nats_server, THREE_VENUES)
-    try:
+    async with market_running(nats_server, THREE_VENUES) as running:
         yield running
-    finally:
-        await running.stop()
 
 
 @pytest.fixture
 async def routed_oms(market: Market, sqlite_url: str, tmp_path: Path) -> AsyncIterator[RoutedOms]:
-    running = RoutedOms(sqlite_url, tmp_path / "state", market=market)
-    await running.start()
-    try:
+    async with oms_running(RoutedOms(sqlite_url, tmp_path / "state", market=market)) as running:
         yield running
-    finally:
-        await running.stop()

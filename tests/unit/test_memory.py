@@ -12,40 +12,32 @@ from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.timeout(10)
 
-IDLE_S = 0.01
+
+def test_a_trim_is_due_once_after_each_quiet_spell_never_while_work_goes_on() -> None:
+    work = [0]
+    trimmer = HeapTrimmer(lambda: work[0], trim=lambda: None)
+    looks = []
+    for done in (1, 2, 3, 3, 3, 4, 4, 4):  # what has been done at each look
+        work[0] = done
+        looks.append(trimmer.due())
+    assert looks == [False, False, False, True, False, False, True, False]
 
 
-async def test_a_trim_follows_each_quiet_spell_after_work_once() -> None:
-    work, trims = [0], [0]
+def test_a_server_that_did_nothing_is_never_due() -> None:
+    trimmer = HeapTrimmer(lambda: 0, trim=lambda: None)
+    assert not any(trimmer.due() for _ in range(5))
 
-    def trim() -> None:
-        trims[0] += 1
 
-    trimmer = HeapTrimmer(lambda: work[0], idle_s=IDLE_S, trim=trim)
+async def test_run_trims_in_a_thread_once_the_work_stops() -> None:
+    work, trims = [0], []
+    trimmer = HeapTrimmer(lambda: work[0], idle_s=0.01, trim=lambda: trims.append(1))
     task = asyncio.create_task(trimmer.run())
     try:
-        for _ in range(20):  # work keeps coming: never trimmed meanwhile
-            work[0] += 1
-            await asyncio.sleep(IDLE_S / 4)
-        assert trims[0] == 0
-        await eventually(lambda: trims[0] == 1, timeout_s=5, message="trimmed once idle")
-        await asyncio.sleep(IDLE_S * 5)
-        assert trims[0] == 1  # idle on: nothing more to give back
-        work[0] += 1
-        await eventually(lambda: trims[0] == 2, timeout_s=5, message="trimmed after more work")
+        work[0] = 1  # some work, then none
+        await eventually(lambda: trims == [1], timeout_s=5, message="trimmed once idle")
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-
-
-async def test_an_idle_server_that_did_nothing_is_never_trimmed() -> None:
-    trims = [0]
-    trimmer = HeapTrimmer(lambda: 0, idle_s=IDLE_S, trim=lambda: trims.__setitem__(0, 1))
-    task = asyncio.create_task(trimmer.run())
-    await asyncio.sleep(IDLE_S * 5)
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-    assert trims[0] == 0
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")

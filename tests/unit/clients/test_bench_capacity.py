@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -171,13 +172,13 @@ def test_e2e_states_its_light_load_beside_the_echo_at_that_rate(
     assert (row.ratio, row.target, row.status) == (ratios, "≤ 2x / ≤ 3x", status)
 
 
-def test_sustained_runs_at_80_percent_of_the_capacity_found_unless_told() -> None:
-    class Ctx:
-        load = LoadParams()
-        found_capacity_per_s: float | None = 484.0
+def _run(load: LoadParams, capacity: float | None) -> Any:
+    """What sustained_rate reads of a run: its load and the capacity it found."""
+    return SimpleNamespace(load=load, found_capacity_per_s=capacity)
 
-    assert sustained_rate(Ctx()) == (387, "80% of the 484/s capacity found")  # type: ignore[arg-type]
-    Ctx.found_capacity_per_s = None
-    assert sustained_rate(Ctx())[0] == 1000.0  # type: ignore[arg-type]
-    Ctx.load = LoadParams(sustained_rate=250.0)
-    assert sustained_rate(Ctx()) == (250.0, "--sustained-rate")  # type: ignore[arg-type]
+
+def test_sustained_runs_at_80_percent_of_the_capacity_found_unless_told() -> None:
+    assert sustained_rate(_run(LoadParams(), 484.0)) == (387, "80% of the 484/s capacity found")
+    assert sustained_rate(_run(LoadParams(), None))[0] == 1000.0
+    told = LoadParams(sustained_rate=250.0)
+    assert sustained_rate(_run(told, 484.0)) == (250.0, "--sustained-rate")
